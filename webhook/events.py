@@ -1,0 +1,193 @@
+"""GitHub event -> sync requests: which apps a delivery touches, at which commit.
+
+Pure functions over the payload and the app index: no I/O, so the receiver stays fast and
+these rules are tested without a server.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from webhook.model import PullRequestRef, SyncRequest, Trigger
+from webhook.settings import AppConfig
+
+ZERO_SHA = "0" * 40
+#: GitHub lists at most this many commits in a push; a full list may have been cut.
+MAX_PUSH_COMMITS = 2048
+#: GitHub lists at most this many files per commit and per kind of change.
+MAX_COMMIT_FILES = 3000
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A validly signed delivery that asks for nothing; ``reason`` is shown to GitHub."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Pong:
+    """Answer to GitHub's ``ping`` when a hook is created."""
+
+    zen: str
+
+
+Decision = list[SyncRequest] | Ignored | Pong
+
+
+class AppIndex:
+    """Apps by (repo, branch) and by folder, so a file lookup walks its parents, not every app."""
+
+    def __init__(self, apps: Iterable[AppConfig]) -> None:
+        self._by_branch: dict[tuple[str, str], list[AppConfig]] = defaultdict(list)
+        self._by_folder: dict[tuple[str, str, str], list[AppConfig]] = defaultdict(list)
+        self._repos: set[str] = set()
+        for app in apps:
+            repo = app.repo.lower()
+            self._repos.add(repo)
+            self._by_branch[(repo, app.branch)].append(app)
+            self._by_folder[(repo, app.branch, app.path)].append(app)
+
+    def has_repo(self, repo: str) -> bool:
+        return repo.lower() in self._repos
+
+    def on_branch(self, repo: str, branch: str) -> Sequence[AppConfig]:
+        return self._by_branch.get((repo.lower(), branch), ())
+
+    def touched(self, repo: str, branch: str, files: Iterable[str]) -> list[AppConfig]:
+        """Apps with at least one of ``files`` under their folder, in config order."""
+        key_repo = repo.lower()
+        found: dict[str, AppConfig] = {}
+        for name in files:
+            for folder in PurePosixPath(name).parents:
+                for app in self._by_folder.get((key_repo, branch, str(folder)), ()):
+                    found.setdefault(app.name, app)
+        order = {app.name: i for i, app in enumerate(self.on_branch(repo, branch))}
+        return sorted(found.values(), key=lambda app: order[app.name])
+
+
+def _changed_files(payload: Mapping[str, Any]) -> list[str] | None:
+    """Every path a push changed, or None when GitHub's lists cannot be trusted to be whole."""
+    commits = payload.get("commits")
+    if not isinstance(commits, list) or not commits:
+        return None
+    if len(commits) >= MAX_PUSH_COMMITS or payload.get("forced") or payload.get("created"):
+        return None
+    files: list[str] = []
+    for commit in commits:
+        if not isinstance(commit, Mapping):
+            return None
+        lists = [commit.get(kind) for kind in ("added", "modified", "removed")]
+        if not all(isinstance(item, list) for item in lists):
+            return None
+        count = sum(len(item) for item in lists if isinstance(item, list))
+        if count == 0 or any(
+            len(item) >= MAX_COMMIT_FILES for item in lists if isinstance(item, list)
+        ):
+            # Very large commits come with empty or capped lists.
+            return None
+        for item in lists:
+            files.extend(str(name) for name in item if isinstance(name, str))  # type: ignore[union-attr]
+    return files
+
+
+def _repo_name(payload: Mapping[str, Any]) -> str | None:
+    repository = payload.get("repository")
+    if isinstance(repository, Mapping) and isinstance(repository.get("full_name"), str):
+        return str(repository["full_name"])
+    return None
+
+
+def _is_sha(value: object) -> bool:
+    return (
+        isinstance(value, str) and len(value) == 40 and all(c in "0123456789abcdef" for c in value)
+    )
+
+
+def decide_push(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:
+    repo = _repo_name(payload)
+    ref = payload.get("ref")
+    if repo is None or not isinstance(ref, str):
+        raise ValueError("push payload lacks repository.full_name or ref")
+    if not index.has_repo(repo):
+        return Ignored(f"repository {repo} is not configured")
+    if not ref.startswith("refs/heads/"):
+        return Ignored(f"{ref} is not a branch")
+    branch = ref.removeprefix("refs/heads/")
+    after = payload.get("after")
+    if payload.get("deleted") or after == ZERO_SHA:
+        return Ignored(f"branch {branch} was deleted")
+    if not _is_sha(after):
+        raise ValueError("push payload lacks a commit SHA in 'after'")
+    apps = index.on_branch(repo, branch)
+    if not apps:
+        return Ignored(f"branch {branch} of {repo} is not tracked by any app")
+    files = _changed_files(payload)
+    touched = list(apps) if files is None else index.touched(repo, branch, files)
+    if not touched:
+        return Ignored(f"no app's folder changed in {str(after)[:7]}")
+    return [
+        SyncRequest(
+            app=app.name,
+            repo=app.repo,
+            commit=str(after),
+            ref=ref,
+            trigger=Trigger.PUSH,
+            delivery=delivery,
+        )
+        for app in touched
+    ]
+
+
+def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:
+    action = payload.get("action")
+    pull = payload.get("pull_request")
+    repo = _repo_name(payload)
+    if not isinstance(pull, Mapping) or repo is None:
+        raise ValueError("pull_request payload lacks pull_request or repository")
+    if not index.has_repo(repo):
+        return Ignored(f"repository {repo} is not configured")
+    number = pull.get("number")
+    if action != "closed":
+        return Ignored(f"pull request #{number} {action}: only merges deploy")
+    if not pull.get("merged"):
+        return Ignored(f"pull request #{number} was closed without merging")
+    base = pull.get("base")
+    head = pull.get("head")
+    branch = base.get("ref") if isinstance(base, Mapping) else None
+    head_sha = head.get("sha") if isinstance(head, Mapping) else None
+    merge_sha = pull.get("merge_commit_sha")
+    if not isinstance(branch, str) or not _is_sha(merge_sha) or not isinstance(number, int):
+        raise ValueError("merged pull_request lacks base.ref, number or merge_commit_sha")
+    apps = index.on_branch(repo, branch)
+    if not apps:
+        return Ignored(f"branch {branch} of {repo} is not tracked by any app")
+    prs = (PullRequestRef(number=number, head_sha=str(head_sha)),) if _is_sha(head_sha) else ()
+    # The payload has no file list: every app of the branch may be touched.
+    return [
+        SyncRequest(
+            app=app.name,
+            repo=app.repo,
+            commit=str(merge_sha),
+            ref=f"refs/heads/{branch}",
+            trigger=Trigger.MERGE,
+            delivery=delivery,
+            pull_requests=prs,
+        )
+        for app in apps
+    ]
+
+
+def decide(event: str, payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:
+    """What to do with one delivery. Raises ValueError when the payload is not what GitHub sends."""
+    if event == "ping":
+        return Pong(str(payload.get("zen", "")))
+    if event == "push":
+        return decide_push(payload, index, delivery)
+    if event == "pull_request":
+        return decide_pull_request(payload, index, delivery)
+    return Ignored(f"event {event!r} does not deploy")

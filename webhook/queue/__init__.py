@@ -1,0 +1,20 @@
+"""The durable job store: one design, an embedded SQLite store, a shared PostgreSQL one."""
+
+from __future__ import annotations
+
+from webhook.queue.base import DeliveryKey, Enqueued, EnqueueResult, JobStore
+
+
+def open_store(url: str) -> JobStore:
+    """``sqlite:///path`` (default ``./deployer.db``) or ``postgresql://...``."""
+    if url.startswith("sqlite://"):
+        from webhook.queue.sqlite import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite://").removeprefix("/") or "deployer.db")
+    raise ValueError(
+        f"DEPLOYER_DATABASE_URL: unsupported store {url.split(':', 1)[0]!r}; "
+        "use sqlite:///PATH or postgresql://..."
+    )
+
+
+__all__ = ["DeliveryKey", "EnqueueResult", "Enqueued", "JobStore", "open_store"]

@@ -1,0 +1,74 @@
+"""The job store's interface: what the receiver, the worker and the API need, nothing more.
+
+Rules every store keeps, in one transaction each:
+- a delivery (hook id + GUID) is accepted once; a redelivery enqueues nothing;
+- one job per app and commit for push and merge triggers: a second event for the same merge
+  attaches its pull request to the existing job instead of deploying twice;
+- a newer job for an app supersedes that app's queued ones;
+- at most one running job per app; a claim is a lease that expires if its worker dies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from webhook.model import Job, StepOutcome, SyncRequest
+
+#: After this many claims a job fails instead of killing workers forever.
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryKey:
+    """GitHub shares one GUID between all hooks of an event, so the hook id is part of the key."""
+
+    hook_id: str
+    delivery: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Enqueued:
+    """A job that an enqueue created (``created``) or found already there."""
+
+    job: Job
+    created: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnqueueResult:
+    duplicate: bool
+    jobs: tuple[Enqueued, ...] = ()
+    superseded: tuple[Job, ...] = ()
+
+
+class JobStore(Protocol):
+    """A durable queue of sync jobs."""
+
+    def enqueue(
+        self, requests: Sequence[SyncRequest], *, delivery: DeliveryKey | None = None
+    ) -> EnqueueResult:
+        """Store ``requests`` atomically with the delivery mark; committed when it returns."""
+
+    def claim(self, owner: str, *, lease_seconds: float) -> Job | None:
+        """Lease the oldest runnable job of an app with nothing running, or None."""
+
+    def heartbeat(self, job_id: int, owner: str, *, lease_seconds: float) -> bool:
+        """Extend a lease; False when the lease was lost (expired and reclaimed)."""
+
+    def finish(self, job_id: int, owner: str, outcome: StepOutcome) -> Job | None:
+        """Record the outcome if ``owner`` still holds the lease; the finished job or None."""
+
+    def get(self, job_id: int) -> Job | None: ...
+
+    def jobs_for_app(self, app: str, *, limit: int = 50) -> list[Job]:
+        """Newest first."""
+
+    def latest_jobs(self) -> dict[str, Job]:
+        """Each app's newest job."""
+
+    def ping(self) -> None:
+        """Raise if the store cannot be reached."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,337 @@
+"""The queue's rules written once in SQL, for every store (SQLite, PostgreSQL).
+
+A store subclass provides a connection, a write transaction that serializes enqueues and
+claims (so "one running job per app" needs no cleverness), and the few dialect differences.
+Queries use ``?`` placeholders; a store whose driver wants another style rewrites them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
+from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey, Enqueued, EnqueueResult
+
+COLUMNS = (
+    "id, app, repo, commit_sha, ref, trigger, state, delivery, pull_requests, approved, "
+    "attempts, lease_owner, lease_expires_at, created_at, started_at, finished_at, message, "
+    "result, superseded_by"
+)
+_DEDUPED_TRIGGERS = (Trigger.PUSH.value, Trigger.MERGE.value)
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, query: str, params: Sequence[Any] = ...) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+def _prs_to_json(prs: Sequence[PullRequestRef]) -> str:
+    return json.dumps([{"number": p.number, "head_sha": p.head_sha} for p in prs])
+
+
+def _prs_from_json(text: str | None) -> tuple[PullRequestRef, ...]:
+    return tuple(
+        PullRequestRef(number=int(p["number"]), head_sha=str(p["head_sha"]))
+        for p in json.loads(text or "[]")
+    )
+
+
+def row_to_job(row: Sequence[Any]) -> Job:
+    return Job(
+        id=int(row[0]),
+        app=row[1],
+        repo=row[2],
+        commit=row[3],
+        ref=row[4],
+        trigger=Trigger(row[5]),
+        state=JobState(row[6]),
+        delivery=row[7],
+        pull_requests=_prs_from_json(row[8]),
+        approved=bool(row[9]),
+        attempts=int(row[10]),
+        lease_owner=row[11],
+        lease_expires_at=row[12],
+        created_at=float(row[13]),
+        started_at=row[14],
+        finished_at=row[15],
+        message=row[16] or "",
+        result=json.loads(row[17]) if row[17] else None,
+        superseded_by=row[18],
+    )
+
+
+class SqlStore(ABC):
+    """The queue's rules over a DB-API connection."""
+
+    clock = staticmethod(time.time)
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Cursor]:
+        """A transaction that holds the store's write lock until it commits."""
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Cursor]:
+        """A cursor for reads."""
+
+    @abstractmethod
+    def _insert_job(self, cur: Cursor, values: Sequence[Any]) -> int:
+        """Insert a job row (all columns but id) and return its id."""
+
+    # -- writes ---------------------------------------------------------------
+
+    def enqueue(
+        self, requests: Sequence[SyncRequest], *, delivery: DeliveryKey | None = None
+    ) -> EnqueueResult:
+        with self._write() as cur:
+            now = self.clock()
+            if delivery is not None:
+                cur.execute(
+                    "SELECT 1 FROM deliveries WHERE hook_id = ? AND delivery = ?",
+                    (delivery.hook_id, delivery.delivery),
+                )
+                if cur.fetchone() is not None:
+                    return EnqueueResult(duplicate=True)
+                cur.execute(
+                    "INSERT INTO deliveries (hook_id, delivery, received_at) VALUES (?, ?, ?)",
+                    (delivery.hook_id, delivery.delivery, now),
+                )
+            results: list[Enqueued] = []
+            superseded: list[Job] = []
+            for request in self._narrow_merge(cur, requests):
+                existing = self._existing(cur, request)
+                if existing is not None:
+                    results.append(
+                        Enqueued(job=self._attach(cur, existing, request), created=False)
+                    )
+                    continue
+                job_id = self._insert_job(
+                    cur,
+                    (
+                        request.app,
+                        request.repo,
+                        request.commit,
+                        request.ref,
+                        request.trigger.value,
+                        JobState.QUEUED.value,
+                        request.delivery,
+                        _prs_to_json(request.pull_requests),
+                        int(request.approved),
+                        0,
+                        None,
+                        None,
+                        now,
+                        None,
+                        None,
+                        "queued",
+                        None,
+                        None,
+                    ),
+                )
+                superseded.extend(self._supersede(cur, request.app, job_id, request.commit, now))
+                job = self._get(cur, job_id)
+                assert job is not None
+                results.append(Enqueued(job=job, created=True))
+            return EnqueueResult(duplicate=False, jobs=tuple(results), superseded=tuple(superseded))
+
+    def _narrow_merge(self, cur: Cursor, requests: Sequence[SyncRequest]) -> list[SyncRequest]:
+        """A merge event names no files; if the push for its commit came first, trust the push."""
+        narrowed: list[SyncRequest] = []
+        known: dict[tuple[str, str], set[str] | None] = {}
+        for request in requests:
+            if request.trigger is not Trigger.MERGE:
+                narrowed.append(request)
+                continue
+            key = (request.repo, request.commit)
+            if key not in known:
+                cur.execute(
+                    "SELECT app FROM jobs WHERE repo = ? AND commit_sha = ? AND trigger = ?",
+                    (request.repo, request.commit, Trigger.PUSH.value),
+                )
+                apps = {row[0] for row in cur.fetchall()}
+                known[key] = apps or None
+            apps_of_push = known[key]
+            if apps_of_push is None or request.app in apps_of_push:
+                narrowed.append(request)
+        return narrowed
+
+    def _existing(self, cur: Cursor, request: SyncRequest) -> Job | None:
+        if request.trigger.value not in _DEDUPED_TRIGGERS:
+            return None
+        cur.execute(
+            f"SELECT {COLUMNS} FROM jobs WHERE app = ? AND commit_sha = ? "
+            "AND trigger IN (?, ?) ORDER BY id DESC LIMIT 1",
+            (request.app, request.commit, *_DEDUPED_TRIGGERS),
+        )
+        row = cur.fetchone()
+        return row_to_job(row) if row else None
+
+    def _attach(self, cur: Cursor, job: Job, request: SyncRequest) -> Job:
+        """Remember the pull requests of a second event for the same deployment."""
+        merged = list(job.pull_requests)
+        merged.extend(pr for pr in request.pull_requests if pr not in merged)
+        if len(merged) == len(job.pull_requests):
+            return job
+        cur.execute(
+            "UPDATE jobs SET pull_requests = ? WHERE id = ?", (_prs_to_json(merged), job.id)
+        )
+        return self._get(cur, job.id) or job
+
+    def _supersede(
+        self, cur: Cursor, app: str, newer_id: int, commit: str, now: float
+    ) -> list[Job]:
+        cur.execute(
+            f"SELECT {COLUMNS} FROM jobs WHERE app = ? AND state = ? AND id < ?",
+            (app, JobState.QUEUED.value, newer_id),
+        )
+        older = [row_to_job(row) for row in cur.fetchall()]
+        if not older:
+            return []
+        cur.execute(
+            "UPDATE jobs SET state = ?, superseded_by = ?, finished_at = ?, message = ? "
+            "WHERE app = ? AND state = ? AND id < ?",
+            (
+                JobState.SUPERSEDED.value,
+                newer_id,
+                now,
+                f"superseded by {commit[:7]}",
+                app,
+                JobState.QUEUED.value,
+                newer_id,
+            ),
+        )
+        return [self._get(cur, job.id) or job for job in older]
+
+    def claim(self, owner: str, *, lease_seconds: float) -> Job | None:
+        with self._write() as cur:
+            now = self.clock()
+            self._expire(cur, now)
+            cur.execute(
+                f"SELECT {COLUMNS} FROM jobs j WHERE "
+                "(j.state = ? OR (j.state = ? AND j.lease_expires_at < ?)) AND NOT EXISTS ("
+                "  SELECT 1 FROM jobs r WHERE r.app = j.app AND r.state = ? "
+                "  AND r.lease_expires_at >= ? AND r.id <> j.id) "
+                "ORDER BY j.id LIMIT 1",
+                (JobState.QUEUED.value, JobState.RUNNING.value, now, JobState.RUNNING.value, now),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            job = row_to_job(row)
+            cur.execute(
+                "UPDATE jobs SET state = ?, lease_owner = ?, lease_expires_at = ?, "
+                "attempts = attempts + 1, started_at = ?, message = ? WHERE id = ?",
+                (
+                    JobState.RUNNING.value,
+                    owner,
+                    now + lease_seconds,
+                    now,
+                    "running" if job.attempts == 0 else f"running (attempt {job.attempts + 1})",
+                    job.id,
+                ),
+            )
+            return self._get(cur, job.id)
+
+    def _expire(self, cur: Cursor, now: float) -> None:
+        """Deal with jobs whose worker died: supersede, give up, or leave them to be reclaimed."""
+        cur.execute(
+            f"SELECT {COLUMNS} FROM jobs WHERE state = ? AND lease_expires_at < ?",
+            (JobState.RUNNING.value, now),
+        )
+        for job in [row_to_job(row) for row in cur.fetchall()]:
+            cur.execute(
+                "SELECT id, commit_sha FROM jobs WHERE app = ? AND state = ? AND id > ? "
+                "ORDER BY id DESC LIMIT 1",
+                (job.app, JobState.QUEUED.value, job.id),
+            )
+            newer = cur.fetchone()
+            if newer is not None:
+                state, message, by = JobState.SUPERSEDED, f"superseded by {newer[1][:7]}", newer[0]
+            elif job.attempts >= MAX_ATTEMPTS:
+                state, message, by = (
+                    JobState.FAILED,
+                    f"gave up after {job.attempts} attempts: worker lost",
+                    None,
+                )
+            else:
+                continue
+            cur.execute(
+                "UPDATE jobs SET state = ?, message = ?, superseded_by = ?, finished_at = ?, "
+                "lease_owner = NULL, lease_expires_at = NULL WHERE id = ?",
+                (state.value, message, by, now, job.id),
+            )
+
+    def heartbeat(self, job_id: int, owner: str, *, lease_seconds: float) -> bool:
+        with self._write() as cur:
+            cur.execute(
+                "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND state = ? "
+                "AND lease_owner = ?",
+                (self.clock() + lease_seconds, job_id, JobState.RUNNING.value, owner),
+            )
+            return cur.rowcount == 1
+
+    def finish(self, job_id: int, owner: str, outcome: StepOutcome) -> Job | None:
+        if not outcome.state.final:
+            raise ValueError(f"a job cannot finish as {outcome.state}")
+        with self._write() as cur:
+            cur.execute(
+                "UPDATE jobs SET state = ?, message = ?, result = ?, finished_at = ?, "
+                "lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE id = ? AND state = ? AND lease_owner = ?",
+                (
+                    outcome.state.value,
+                    outcome.message,
+                    json.dumps(outcome.result),
+                    self.clock(),
+                    job_id,
+                    JobState.RUNNING.value,
+                    owner,
+                ),
+            )
+            if cur.rowcount != 1:
+                return None
+            return self._get(cur, job_id)
+
+    # -- reads ----------------------------------------------------------------
+
+    def _get(self, cur: Cursor, job_id: int) -> Job | None:
+        cur.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        row = cur.fetchone()
+        return row_to_job(row) if row else None
+
+    def get(self, job_id: int) -> Job | None:
+        with self._read() as cur:
+            return self._get(cur, job_id)
+
+    def jobs_for_app(self, app: str, *, limit: int = 50) -> list[Job]:
+        with self._read() as cur:
+            cur.execute(
+                f"SELECT {COLUMNS} FROM jobs WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
+            )
+            return [row_to_job(row) for row in cur.fetchall()]
+
+    def latest_jobs(self) -> dict[str, Job]:
+        with self._read() as cur:
+            cur.execute(
+                f"SELECT {COLUMNS} FROM jobs WHERE id IN (SELECT MAX(id) FROM jobs GROUP BY app)"
+            )
+            return {job.app: job for job in map(row_to_job, cur.fetchall())}
+
+    def iter_jobs(self, *, state: JobState) -> Iterator[Job]:
+        with self._read() as cur:
+            cur.execute(f"SELECT {COLUMNS} FROM jobs WHERE state = ? ORDER BY id", (state.value,))
+            rows = cur.fetchall()
+        yield from map(row_to_job, rows)
+
+    def ping(self) -> None:
+        with self._read() as cur:
+            cur.execute("SELECT 1")
+            cur.fetchone()

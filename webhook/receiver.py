@@ -1,0 +1,96 @@
+"""The ``POST /webhooks/github`` blueprint: verify, parse, dedupe, enqueue, answer.
+
+It never calls git, Kubernetes or GitHub: a delivery costs one signature check, one JSON
+parse and one store transaction, so GitHub gets its answer in milliseconds. The job is
+committed before the 2xx leaves, so an accepted delivery survives any crash after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from webhook import signatures
+from webhook.events import AppIndex, Ignored, Pong, decide
+from webhook.queue import DeliveryKey, JobStore
+from webhook.settings import Environment
+
+log = logging.getLogger(__name__)
+bp = Blueprint("receiver", __name__)
+
+
+def _refuse(status: int, error: str) -> tuple[Response, int]:
+    return jsonify({"error": error}), status
+
+
+def _payload(body: bytes, content_type: str) -> Any:
+    """The event JSON from either content type GitHub lets a hook owner choose."""
+    if content_type == "application/x-www-form-urlencoded":
+        fields = parse_qs(body.decode("utf-8"), strict_parsing=True, max_num_fields=16)
+        values = fields.get("payload")
+        if not values or len(values) != 1:
+            raise ValueError("form body has no single 'payload' field")
+        return json.loads(values[0])
+    return json.loads(body)
+
+
+@bp.post("/webhooks/github")
+def receive() -> tuple[Response, int]:
+    env: Environment = current_app.extensions["deployer.env"]
+    store: JobStore = current_app.extensions["deployer.store"]
+    index: AppIndex = current_app.extensions["deployer.index"]
+
+    if request.content_length is not None and request.content_length > env.max_body_bytes:
+        return _refuse(413, f"body over {env.max_body_bytes} bytes")
+    request.max_content_length = env.max_body_bytes
+    try:
+        body = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return _refuse(413, f"body over {env.max_body_bytes} bytes")
+
+    signature = request.headers.get("X-Hub-Signature-256")
+    if not signatures.verify(env.webhook_secret, body, signature):
+        reason = "missing X-Hub-Signature-256" if not signature else "signature does not match"
+        log.warning("refused delivery %s: %s", request.headers.get("X-GitHub-Delivery"), reason)
+        return _refuse(401, reason)
+
+    event = request.headers.get("X-GitHub-Event", "").strip()
+    delivery = request.headers.get("X-GitHub-Delivery", "").strip()
+    if not event or not delivery:
+        return _refuse(400, "missing X-GitHub-Event or X-GitHub-Delivery")
+    content_type = (request.mimetype or "application/json").lower()
+    if content_type not in ("application/json", "application/x-www-form-urlencoded"):
+        return _refuse(415, f"unsupported content type {content_type}")
+    try:
+        payload = _payload(body, content_type)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _refuse(400, f"body is not a JSON event: {type(exc).__name__}")
+    if not isinstance(payload, dict):
+        return _refuse(400, "event payload must be a JSON object")
+
+    try:
+        decision = decide(event, payload, index, delivery)
+    except ValueError as exc:
+        return _refuse(400, str(exc))
+    if isinstance(decision, Pong):
+        return jsonify({"pong": True}), 200
+    if isinstance(decision, Ignored):
+        log.info("delivery %s (%s) ignored: %s", delivery, event, decision.reason)
+        return jsonify({"ignored": decision.reason}), 202
+
+    hook_id = request.headers.get("X-GitHub-Hook-ID", "").strip() or "-"
+    result = store.enqueue(decision, delivery=DeliveryKey(hook_id=hook_id, delivery=delivery))
+    if result.duplicate:
+        log.info("delivery %s (%s) already accepted", delivery, event)
+        return jsonify({"duplicate": True, "delivery": delivery, "jobs": []}), 200
+    jobs = [
+        {"id": e.job.id, "app": e.job.app, "commit": e.job.commit, "created": e.created}
+        for e in result.jobs
+    ]
+    log.info("delivery %s (%s): %s", delivery, event, jobs)
+    return jsonify({"delivery": delivery, "jobs": jobs}), 202

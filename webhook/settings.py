@@ -1,0 +1,264 @@
+"""Typed settings: the YAML config file (apps, repos) and the environment (secrets, stores).
+
+Validated once at start. Errors name the file, the app and the key, so a person can fix
+them without reading code. Secrets come only from the environment, never from the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+DEFAULT_CONFIG_FILE = "deployer.yaml"
+DEFAULT_DATABASE_URL = "sqlite:///deployer.db"
+#: GitHub itself never delivers payloads over 25 MB, so anything larger is not GitHub.
+DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HelmConfig(_Strict):
+    """How to render an app whose folder holds a ``Chart.yaml``."""
+
+    release_name: str | None = None
+    values_files: tuple[str, ...] = ()
+
+
+class AppConfig(_Strict):
+    """One app: a folder of manifests in a repo branch, synced to one cluster namespace."""
+
+    name: str
+    repo: str
+    branch: str = "main"
+    path: str
+    namespace: str
+    #: kubeconfig context; ``in-cluster`` for the pod's service account; None: current context.
+    cluster: str | None = None
+    auto_sync: bool = True
+    prune: bool = False
+    #: Namespaces and CRDs are pruned only when this is also set: losing them loses data.
+    prune_cluster_scoped: bool = False
+    allowed_namespaces: tuple[str, ...] = ()
+    #: Cluster-scoped kinds this app may manage, as ``Kind`` or ``Kind.group``.
+    allowed_cluster_kinds: tuple[str, ...] = ()
+    #: Impersonate this ServiceAccount (``name`` in the app namespace, or ``ns:name``).
+    service_account: str | None = None
+    #: Seconds to wait for health; five minutes covers a typical rolling update.
+    health_timeout: float = Field(default=300.0, gt=0)
+    #: Take over fields other managers own; our objects are ours to set.
+    force_conflicts: bool = True
+    helm: HelmConfig = HelmConfig()
+    #: Create a GitHub Deployment per sync in this environment (None: no deployments).
+    deployment_environment: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_dns_label(cls, value: str) -> str:
+        if not DNS1123_LABEL.match(value):
+            raise ValueError("must be a DNS-1123 label (lowercase letters, digits, '-')")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_dns_label(cls, value: str) -> str:
+        if not DNS1123_LABEL.match(value):
+            raise ValueError("must be a DNS-1123 label")
+        return value
+
+    @field_validator("repo")
+    @classmethod
+    def _repo_is_owner_name(cls, value: str) -> str:
+        if not REPO_NAME.match(value):
+            raise ValueError("must be 'owner/name' as GitHub names it")
+        return value
+
+    @field_validator("branch")
+    @classmethod
+    def _branch_is_plain(cls, value: str) -> str:
+        if not value or value.startswith("refs/") or ".." in value or " " in value:
+            raise ValueError("must be a branch name such as 'main' (not a ref path)")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_relative_folder(cls, value: str) -> str:
+        posix = PurePosixPath(value)
+        if not value.strip() or posix.is_absolute() or ".." in posix.parts:
+            raise ValueError("must be a relative folder in the repo, without '..'")
+        normal = str(posix)
+        if normal in ("", "."):
+            raise ValueError("must not be empty or '.'")
+        return normal
+
+    @model_validator(mode="after")
+    def _namespace_is_allowed(self) -> AppConfig:
+        if self.allowed_namespaces and self.namespace not in self.allowed_namespaces:
+            raise ValueError(
+                f"namespace {self.namespace!r} is not in allowed_namespaces "
+                f"{list(self.allowed_namespaces)}"
+            )
+        return self
+
+    @property
+    def effective_allowed_namespaces(self) -> tuple[str, ...]:
+        """An app without an explicit list may only use its own namespace."""
+        return self.allowed_namespaces or (self.namespace,)
+
+
+class RepoConfig(_Strict):
+    """Per-repo overrides."""
+
+    clone_url: str | None = None
+
+
+class DeployerConfig(_Strict):
+    """The whole config file."""
+
+    apps: tuple[AppConfig, ...] = ()
+    repos: dict[str, RepoConfig] = Field(default_factory=dict)
+    #: Seconds between drift checks; 0 disables. Five minutes bounds a lost delivery's delay.
+    resync_interval: float = Field(default=300.0, ge=0)
+    #: Commit status contexts are ``<prefix><app>``.
+    status_context_prefix: str = "deploy/"
+    #: Public base URL of this deployer, for status ``target_url`` links.
+    public_url: str | None = None
+    #: Run PR previews for pull requests from forks (their manifests are untrusted).
+    preview_forks: bool = False
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> DeployerConfig:
+        seen: set[str] = set()
+        dupes = sorted({a.name for a in self.apps if a.name in seen or seen.add(a.name)})  # type: ignore[func-returns-value]
+        if dupes:
+            raise ValueError(f"app names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def app(self, name: str) -> AppConfig | None:
+        return next((a for a in self.apps if a.name == name), None)
+
+    def clone_url(self, repo: str) -> str:
+        override = self.repos.get(repo)
+        if override is not None and override.clone_url:
+            return override.clone_url
+        return f"https://github.com/{repo}.git"
+
+
+def _describe(path: Path, raw: Mapping[str, Any], error: ValidationError) -> list[str]:
+    """Turn pydantic errors into lines naming the file, the app and the key."""
+    lines = []
+    raw_apps = raw.get("apps")
+    apps: list[Any] = raw_apps if isinstance(raw_apps, list) else []
+    for err in error.errors():
+        loc = list(err["loc"])
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        if len(loc) >= 2 and loc[0] == "apps" and isinstance(loc[1], int):
+            index = loc[1]
+            entry = apps[index] if index < len(apps) else None
+            name = entry.get("name") if isinstance(entry, dict) else None
+            key = ".".join(str(p) for p in loc[2:]) or "(entry)"
+            app = f"app {name!r}" if name else f"app #{index + 1}"
+            where = f"{app}, key {key}"
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {where}: {message}")
+    return lines
+
+
+def load_config(path: Path) -> DeployerConfig:
+    """Read and validate the config file; raise ConfigError listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config file: {exc.strerror or exc}"]) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}: the top level must be a mapping with 'apps' and 'repos'"])
+    try:
+        return DeployerConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, raw, exc)) from exc
+
+
+def config_path(cli_value: str | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """``--config``, else ``$WEBHOOK_DEPLOYER_CONFIG``, else ``./deployer.yaml``."""
+    return Path(cli_value or environ.get("WEBHOOK_DEPLOYER_CONFIG") or DEFAULT_CONFIG_FILE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Environment:
+    """Secrets and endpoints from the environment. ``repr`` never shows a secret."""
+
+    webhook_secret: bytes = field(repr=False)
+    database_url: str = DEFAULT_DATABASE_URL
+    github_token: str | None = field(default=None, repr=False)
+    github_app_id: str | None = None
+    github_app_private_key: str | None = field(default=None, repr=False)
+    github_app_installation_id: int | None = None
+    github_api_url: str = "https://api.github.com"
+    admin_token: str | None = field(default=None, repr=False)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Environment:
+        errors = []
+        secret = environ.get("GITHUB_WEBHOOK_SECRET", "")
+        if not secret:
+            errors.append(
+                "GITHUB_WEBHOOK_SECRET is not set: refusing to accept unverifiable deliveries"
+            )
+        max_body = DEFAULT_MAX_BODY_BYTES
+        if raw_max := environ.get("DEPLOYER_MAX_BODY_BYTES"):
+            try:
+                max_body = int(raw_max)
+                if max_body <= 0:
+                    raise ValueError
+            except ValueError:
+                errors.append("DEPLOYER_MAX_BODY_BYTES must be a positive integer")
+        installation: int | None = None
+        if raw_inst := environ.get("GITHUB_APP_INSTALLATION_ID"):
+            try:
+                installation = int(raw_inst)
+            except ValueError:
+                errors.append("GITHUB_APP_INSTALLATION_ID must be an integer")
+        key = environ.get("GITHUB_APP_PRIVATE_KEY")
+        if not key and (key_file := environ.get("GITHUB_APP_PRIVATE_KEY_FILE")):
+            try:
+                key = Path(key_file).read_text(encoding="utf-8")
+            except OSError as exc:
+                errors.append(f"GITHUB_APP_PRIVATE_KEY_FILE: cannot read: {exc.strerror}")
+        if errors:
+            raise ConfigError(errors)
+        return cls(
+            webhook_secret=secret.encode("utf-8"),
+            database_url=environ.get("DEPLOYER_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            github_token=environ.get("GITHUB_TOKEN") or None,
+            github_app_id=environ.get("GITHUB_APP_ID") or None,
+            github_app_private_key=key or None,
+            github_app_installation_id=installation,
+            github_api_url=(environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
+            admin_token=environ.get("DEPLOYER_ADMIN_TOKEN") or None,
+            max_body_bytes=max_body,
+        )

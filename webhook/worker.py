@@ -1,0 +1,132 @@
+"""Sync workers: claim a job, run the sync step under a lease, record the outcome, release.
+
+The worker knows the queue and a *sync step* (``Job -> StepOutcome``); it knows nothing of
+git or clusters. A heartbeat keeps the lease while a step runs; if the process dies, the
+lease runs out and another worker claims the job again. On SIGTERM it stops claiming and
+lets running steps finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from webhook.model import Job, JobState, StepOutcome
+from webhook.queue import JobStore
+
+log = logging.getLogger(__name__)
+
+SyncStep = Callable[[Job], StepOutcome]
+#: Long enough to ride out a stalled store write, short enough that a dead worker's job
+#: restarts within a minute.
+DEFAULT_LEASE_SECONDS = 60.0
+
+
+class JobListener(Protocol):
+    """Told of every state a job enters under this worker (the GitHub reporter is one)."""
+
+    def job_changed(self, job: Job) -> None: ...
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Runs jobs from ``store`` through ``step``, ``concurrency`` at a time (one per app)."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        step: SyncStep,
+        *,
+        owner: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        poll_interval: float = 0.5,
+        concurrency: int = 2,
+        listeners: Sequence[JobListener] = (),
+    ) -> None:
+        self.store = store
+        self.step = step
+        self.owner = owner or worker_id()
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.concurrency = concurrency
+        self.listeners = list(listeners)
+        self.stopping = threading.Event()
+
+    def _notify(self, job: Job) -> None:
+        for listener in self.listeners:
+            try:
+                listener.job_changed(job)
+            except Exception:  # a reporter's fault must never fail a deployment
+                log.exception("listener %r failed for job %s", listener, job.id)
+
+    def run_once(self) -> Job | None:
+        """Claim and run one job; the finished job, or None when nothing was runnable."""
+        job = self.store.claim(self.owner, lease_seconds=self.lease_seconds)
+        if job is None:
+            return None
+        log.info("job %s: %s at %s (attempt %s)", job.id, job.app, job.commit[:7], job.attempts)
+        self._notify(job)
+        lost = threading.Event()
+        done = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(job.id, done, lost), name=f"lease-{job.id}", daemon=True
+        )
+        beat.start()
+        try:
+            outcome = self.step(job)
+        except Exception as exc:
+            log.error("job %s: step raised\n%s", job.id, traceback.format_exc())
+            outcome = StepOutcome(
+                state=JobState.FAILED,
+                message=f"internal error: {type(exc).__name__}: {exc}"[:500],
+                result={"error_kind": "infrastructure"},
+            )
+        finally:
+            done.set()
+            beat.join()
+        finished = self.store.finish(job.id, self.owner, outcome)
+        if finished is None:
+            log.warning("job %s: lease lost before it finished; its result is dropped", job.id)
+            return None
+        log.info("job %s: %s: %s", job.id, finished.state, finished.message)
+        self._notify(finished)
+        return finished
+
+    def _heartbeat(self, job_id: int, done: threading.Event, lost: threading.Event) -> None:
+        while not done.wait(self.lease_seconds / 3):
+            if not self.store.heartbeat(job_id, self.owner, lease_seconds=self.lease_seconds):
+                lost.set()
+                return
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                ran = self.run_once()
+            except Exception:
+                log.exception("worker loop error; retrying")
+                ran = None
+            if ran is None:
+                self.stopping.wait(self.poll_interval)
+
+    def run(self) -> None:
+        """Run until ``stop()``; returns once every running step has finished."""
+        threads = [
+            threading.Thread(target=self._loop, name=f"sync-{i}", daemon=True)
+            for i in range(self.concurrency)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def stop(self) -> None:
+        self.stopping.set()
