@@ -1,0 +1,231 @@
+"""A connection to one cluster for one app, and the project's own Kubernetes errors.
+
+Owns: building an ApiClient from a kubeconfig context or in-cluster config, impersonating the
+app's ServiceAccount, a DynamicClient with its own discovery cache per cluster, and
+translating every ``kubernetes``/``urllib3`` exception into ``KubeError`` (chained as cause).
+Callers get plain dicts, never ``kubernetes`` types. Must not touch: git, rendering, the queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic import exceptions as dyn_errors
+
+Manifest = dict[str, Any]
+
+FIELD_MANAGER = "webhook-deployer"
+#: Seconds one API request may take (connect, read); a hung apiserver is an outage.
+REQUEST_TIMEOUT = (10.0, 60.0)
+IN_CLUSTER = "in-cluster"
+
+
+class KubeError(Exception):
+    """Something the cluster said or did not say."""
+
+
+class ClusterUnavailable(KubeError):
+    """The cluster cannot be reached or we cannot authenticate: an infrastructure fault."""
+
+
+class ApiError(KubeError):
+    """The API server refused a request; ``status`` is its HTTP status."""
+
+    def __init__(self, message: str, *, status: int, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class UnknownKind(KubeError):
+    """The cluster does not serve this apiVersion/kind."""
+
+
+def _message(exc: dyn_errors.DynamicApiError) -> tuple[str, str]:
+    """The Status ``message`` and ``reason`` from an error body (text in kubernetes 37)."""
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        status = json.loads(body) if body else {}
+    except (TypeError, ValueError):
+        return (str(body)[:500] if body else f"{exc.status} {exc.reason}"), str(exc.reason or "")
+    if not isinstance(status, dict):
+        return str(body)[:500], str(exc.reason or "")
+    return str(status.get("message") or exc.reason), str(status.get("reason") or exc.reason or "")
+
+
+@contextlib.contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Re-raise client exceptions as ``KubeError``s whose message starts with ``what``."""
+    try:
+        yield
+    except dyn_errors.ResourceNotFoundError as exc:
+        raise UnknownKind(f"{what}: not served by the cluster") from exc
+    except dyn_errors.DynamicApiError as exc:
+        message, reason = _message(exc)
+        if exc.status in (401, 502, 503, 504) or exc.status is None or exc.status == 0:
+            raise ClusterUnavailable(f"{what}: {exc.status} {message}") from exc
+        raise ApiError(f"{what}: {message}", status=int(exc.status), reason=reason) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise ClusterUnavailable(f"{what}: cluster unreachable: {exc}") from exc
+    except k8s_config.ConfigException as exc:
+        raise ClusterUnavailable(f"{what}: {exc}") from exc
+
+
+def service_account_user(service_account: str, namespace: str) -> str:
+    """``name`` (in ``namespace``) or ``ns:name`` -> the username the apiserver knows."""
+    ns, _, name = service_account.rpartition(":")
+    return f"system:serviceaccount:{ns or namespace}:{name}"
+
+
+def _configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.Configuration:
+    configuration = k8s_client.Configuration()
+    with translated(f"cluster {context or '(current context)'}"):
+        if context == IN_CLUSTER:
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            path = kubeconfig or Path(os.environ.get("KUBECONFIG") or "~/.kube/config")
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(Path(path).expanduser()),
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+    has_credentials = (
+        configuration.api_key.get("authorization")
+        or configuration.cert_file
+        or configuration.username
+    )
+    if not has_credentials:
+        # Exec plugins (kubelogin) only log their failures: check the result ourselves.
+        raise ClusterUnavailable(
+            f"cluster {context or '(current context)'}: the kubeconfig yielded no credentials "
+            "(did its exec plugin fail?)"
+        )
+    configuration.connection_pool_maxsize = 16
+    return configuration
+
+
+class Cluster:
+    """One app's view of one cluster: discovery plus get/list/apply/delete on plain dicts."""
+
+    def __init__(
+        self,
+        *,
+        context: str | None,
+        cache_dir: Path,
+        kubeconfig: Path | None = None,
+        impersonate: str | None = None,
+    ) -> None:
+        configuration = _configuration(context, kubeconfig)
+        self.api = k8s_client.ApiClient(configuration)
+        if impersonate:
+            self.api.set_default_header("Impersonate-User", impersonate)  # type: ignore[no-untyped-call]
+        self.impersonate = impersonate
+        key = f"{configuration.host}|{impersonate or ''}"
+        cache = cache_dir / "discovery" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        self._discovery_lock = threading.RLock()
+        with translated(f"cluster {configuration.host}: discovery"):
+            self.dynamic = DynamicClient(self.api, cache_file=str(cache))  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        self.api.close()  # type: ignore[no-untyped-call]
+
+    # -- discovery (serialised: the lazy discoverer is not thread-safe) -----------------
+
+    def resource(self, api_version: str, kind: str) -> Any:
+        """The dynamic resource for apiVersion/kind; UnknownKind when not served."""
+        with self._discovery_lock, translated(f"{kind} ({api_version})"):
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def is_namespaced(self, api_version: str, kind: str) -> bool | None:
+        try:
+            return bool(self.resource(api_version, kind).namespaced)
+        except UnknownKind:
+            return None
+
+    def preferred(self, group: str, kind: str) -> Any | None:
+        """The preferred version's resource for group/kind, or None when not served."""
+        query = {"prefix": "api", "api_version": "v1"} if not group else {"group": group}
+        with self._discovery_lock, translated(f"{kind}.{group}"):
+            try:
+                found = self.dynamic.resources.search(kind=kind, **query)
+            except dyn_errors.ResourceNotFoundError:
+                return None
+        found = [r for r in found if r.kind == kind and "/" not in (r.name or "")]
+        found = [r for r in found if r.group == group or (not group and not r.group)]
+        preferred = [r for r in found if r.preferred]
+        return (preferred or found or [None])[0]
+
+    def refresh_discovery(self) -> None:
+        with self._discovery_lock, translated("discovery"):
+            self.dynamic.resources.invalidate_cache()
+
+    # -- requests --------------------------------------------------------------------
+
+    def get(self, resource: Any, name: str, namespace: str | None) -> Manifest | None:
+        what = f"{resource.kind} {namespace + '/' if namespace else ''}{name}"
+        try:
+            with translated(f"get {what}"):
+                got = resource.get(name=name, namespace=namespace if resource.namespaced else None)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _plain(got)
+
+    def list(self, resource: Any, *, namespace: str | None, label_selector: str) -> list[Manifest]:
+        with translated(f"list {resource.kind}"):
+            got = resource.get(namespace=namespace, label_selector=label_selector)
+        items = _plain(got).get("items") or []
+        return [item for item in items if isinstance(item, dict)]
+
+    def apply(self, resource: Any, body: Manifest, *, dry_run: bool, force: bool) -> Manifest:
+        meta = body["metadata"]
+        what = f"{'dry-run ' if dry_run else ''}apply {resource.kind} "
+        what += f"{meta.get('namespace') + '/' if meta.get('namespace') else ''}{meta['name']}"
+        with translated(what):
+            result = resource.server_side_apply(
+                body=body,
+                name=meta["name"],
+                namespace=meta.get("namespace") if resource.namespaced else None,
+                field_manager=FIELD_MANAGER,
+                force_conflicts=force,
+                dry_run="All" if dry_run else None,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        return _plain(result)
+
+    def delete(self, resource: Any, name: str, namespace: str | None) -> None:
+        what = f"delete {resource.kind} {namespace + '/' if namespace else ''}{name}"
+        try:
+            with translated(what):
+                resource.delete(
+                    name=name,
+                    namespace=namespace if resource.namespaced else None,
+                    propagation_policy="Background",
+                )
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+
+
+def _plain(value: Any) -> Manifest:
+    if callable(getattr(value, "to_dict", None)):
+        value = value.to_dict()
+    if not isinstance(value, dict):
+        raise KubeError(f"unexpected answer from the API server: {str(value)[:200]}")
+    return value

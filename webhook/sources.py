@@ -1,0 +1,215 @@
+"""Fetch an exact commit of a repo and hand out its app folder as a temporary directory.
+
+Owns: one bare mirror per repo under a cache directory, fetching only what is missing,
+extracting one folder of one commit, refusing what a hostile repo can do (symlinks that leave
+the folder, oversized files), and ``git ls-remote`` for branch heads. Credentials travel only
+in the subprocess environment, never on disk, and are scrubbed from every error.
+Must not touch: rendering, the cluster, the queue, GitHub's API.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import io
+import os
+import posixpath
+import re
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Any single file above this is refused: manifests are text, not artefacts.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+#: The whole app folder above this is refused.
+MAX_TOTAL_BYTES = 64 * 1024 * 1024
+#: Seconds a git network operation may take before the remote counts as unreachable.
+GIT_TIMEOUT = 300.0
+
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+
+
+class SourceError(Exception):
+    """The commit cannot be used as it is (missing folder, hostile content, unknown commit)."""
+
+
+class SourceUnavailable(SourceError):
+    """The remote could not be reached or refused us: an infrastructure fault, worth a retry."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Remote:
+    """Where to fetch from. ``repr`` never shows the token."""
+
+    url: str
+    token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Remote(url={scrub(self.url)!r})"
+
+
+def scrub(text: str, *secrets: str | None) -> str:
+    """Remove credentials in URLs and any given secret (and its basic-auth form) from text."""
+    text = _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***").replace(_basic(secret), "***")
+    return text
+
+
+def _basic(token: str) -> str:
+    return base64.b64encode(f"x-access-token:{token}".encode()).decode("ascii")
+
+
+def _git_env(remote: Remote | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", GIT_CONFIG_NOSYSTEM="1")
+    if remote is not None and remote.token and remote.url.lower().startswith("https://"):
+        # Config through the environment: visible to this one process, never written to disk.
+        env.update(
+            GIT_CONFIG_COUNT="1",
+            GIT_CONFIG_KEY_0="http.extraHeader",
+            GIT_CONFIG_VALUE_0=f"Authorization: Basic {_basic(remote.token)}",
+        )
+    return env
+
+
+def _git(
+    args: list[str], *, cwd: Path | None = None, remote: Remote | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=_git_env(remote),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        url = scrub(remote.url) if remote else "git"
+        raise SourceUnavailable(f"{url}: git {args[0]} took longer than {timeout:.0f}s") from exc
+
+
+def _failure(proc: subprocess.CompletedProcess[bytes], remote: Remote | None) -> str:
+    text = proc.stderr.decode("utf-8", "replace").strip() or f"exit status {proc.returncode}"
+    return scrub(text, remote.token if remote else None)[-1500:]
+
+
+def branch_head(url: str, branch: str, token: str | None = None) -> str:
+    """The commit at the tip of ``branch`` on the remote, via ``git ls-remote``."""
+    remote = Remote(url=url, token=token)
+    proc = _git(
+        ["ls-remote", "--", url, f"refs/heads/{branch}"], remote=remote, timeout=GIT_TIMEOUT
+    )
+    if proc.returncode != 0:
+        raise SourceUnavailable(f"{scrub(url)}: git ls-remote failed: {_failure(proc, remote)}")
+    for line in proc.stdout.decode("ascii", "replace").splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref == f"refs/heads/{branch}":
+            return sha
+    raise SourceError(f"{scrub(url)}: branch {branch!r} does not exist")
+
+
+class Mirrors:
+    """Bare mirrors, one per repo, under ``cache_dir``; safe across threads and processes."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.root = cache_dir / "git"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _mirror(self, repo: str) -> Path:
+        digest = hashlib.sha256(repo.encode()).hexdigest()[:12]
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", repo)
+        return self.root / f"{safe}-{digest}.git"
+
+    @contextlib.contextmanager
+    def _locked(self, mirror: Path) -> Iterator[None]:
+        with open(f"{mirror}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _has_commit(self, mirror: Path, sha: str) -> bool:
+        proc = _git(["cat-file", "-e", f"{sha}^{{commit}}"], cwd=mirror)
+        return proc.returncode == 0
+
+    def ensure_commit(self, repo: str, remote: Remote, sha: str) -> Path:
+        """Make sure the mirror of ``repo`` holds ``sha``; fetch only when it does not."""
+        if not _SHA.match(sha):
+            raise SourceError(f"{repo}: {sha!r} is not a full commit SHA")
+        mirror = self._mirror(repo)
+        with self._locked(mirror):
+            if not (mirror / "HEAD").exists():
+                proc = _git(["init", "--bare", "--quiet", str(mirror)])
+                if proc.returncode != 0:
+                    raise SourceError(f"{repo}: cannot create mirror: {_failure(proc, None)}")
+            if self._has_commit(mirror, sha):
+                return mirror
+            # Ask for exactly this commit; servers that refuse a SHA want the branches instead.
+            fetch = ["fetch", "--quiet", "--no-tags", "--", remote.url]
+            proc = _git([*fetch, sha], cwd=mirror, remote=remote, timeout=GIT_TIMEOUT)
+            if proc.returncode != 0 or not self._has_commit(mirror, sha):
+                proc = _git(
+                    [*fetch, "+refs/heads/*:refs/heads/*"],
+                    cwd=mirror,
+                    remote=remote,
+                    timeout=GIT_TIMEOUT,
+                )
+                if proc.returncode != 0:
+                    raise SourceUnavailable(
+                        f"{scrub(remote.url)}: git fetch failed: {_failure(proc, remote)}"
+                    )
+            if not self._has_commit(mirror, sha):
+                raise SourceError(f"{repo}: commit {sha} does not exist")
+        return mirror
+
+    @contextlib.contextmanager
+    def checkout(self, repo: str, remote: Remote, sha: str, path: str) -> Iterator[Path]:
+        """Yield a temporary directory holding ``path`` of commit ``sha``; removed afterwards."""
+        mirror = self.ensure_commit(repo, remote, sha)
+        path = posixpath.normpath(path).strip("/")
+        _check_tree(mirror, sha, path)
+        proc = _git(["archive", "--format=tar", sha, "--", path], cwd=mirror, timeout=GIT_TIMEOUT)
+        if proc.returncode != 0:
+            raise SourceError(f"{path} cannot be read at {sha}: {_failure(proc, None)}")
+        with tempfile.TemporaryDirectory(prefix="webhook-deployer-") as tmp:
+            with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+                archive.extractall(tmp, filter="data")
+            yield Path(tmp) / path
+
+
+def _check_tree(mirror: Path, sha: str, path: str) -> None:
+    """Refuse a missing folder, files over the limits and symlinks that leave the folder."""
+    kind = _git(["cat-file", "-t", f"{sha}:{path}"], cwd=mirror)
+    if kind.returncode != 0 or kind.stdout.strip() != b"tree":
+        raise SourceError(f"{path} does not exist at {sha}")
+    listing = _git(["ls-tree", "-r", "-l", "-z", "--full-tree", sha, "--", path], cwd=mirror)
+    if listing.returncode != 0:
+        raise SourceError(f"{path} cannot be listed at {sha}: {_failure(listing, None)}")
+    total = 0
+    for entry in listing.stdout.split(b"\0"):
+        if not entry:
+            continue
+        info, _, name_bytes = entry.partition(b"\t")
+        mode, _type, obj, size_text = info.decode().split(maxsplit=3)
+        name = name_bytes.decode("utf-8", "replace")
+        size = int(size_text) if size_text.strip().isdigit() else 0
+        if size > MAX_FILE_BYTES:
+            raise SourceError(f"{name} at {sha} is {size} bytes, over the {MAX_FILE_BYTES} limit")
+        total += size
+        if total > MAX_TOTAL_BYTES:
+            raise SourceError(f"{path} at {sha} is over the {MAX_TOTAL_BYTES} byte limit")
+        if mode == "120000":
+            target = _git(["cat-file", "blob", obj], cwd=mirror).stdout.decode("utf-8", "replace")
+            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+            if target.startswith("/") or not (resolved + "/").startswith(path + "/"):
+                raise SourceError(f"{name} at {sha} is a symlink leaving {path} ({target!r})")
