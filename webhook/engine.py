@@ -1,0 +1,409 @@
+"""The sync engine: one app at one commit -> objects applied, pruned, healthy, and a record.
+
+Owns: the order source -> render -> guard -> dry run -> (plan, or apply -> prune -> health),
+the ``SyncResult`` record every caller stores and shows, and the worker's sync step.
+Infrastructure faults (git or the cluster unreachable) raise ``InfrastructureError`` from
+``sync``/``diff``/``head``/``live_drift``; ``run`` turns them into a FAILED outcome with
+``result["error_kind"] == "infrastructure"``. Must not touch: the queue, GitHub's API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from webhook import guard, render, sources
+from webhook.kube import apply, diff, health, prune
+from webhook.kube.applyset import ApplySet, Inventory
+from webhook.kube.client import Cluster, ClusterUnavailable, KubeError, service_account_user
+from webhook.model import Job, JobState, StepOutcome
+from webhook.render import Manifest, ObjectRef, ref_of
+from webhook.settings import AppConfig, DeployerConfig, Environment
+
+T = TypeVar("T")
+
+
+class InfrastructureError(Exception):
+    """Git or the cluster could not be reached: not the commit's fault, worth a retry."""
+
+
+@dataclass(frozen=True)
+class ObjectError:
+    object: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ObjectHealth:
+    object: str
+    status: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyncResult:
+    """The record of one sync (or dry run): what changed, what failed, how healthy."""
+
+    app: str
+    commit: str
+    dry_run: bool = False
+    created: tuple[str, ...] = ()
+    configured: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    pruned: tuple[str, ...] = ()
+    failed: tuple[ObjectError, ...] = ()
+    skipped: tuple[str, ...] = ()
+    health: tuple[ObjectHealth, ...] = ()
+    duration: float = 0.0
+    #: The first cause, for people; ``errors`` holds every one.
+    error: str | None = None
+    errors: tuple[str, ...] = ()
+    #: source | render | guard | dry-run | apply | prune | health | infrastructure
+    error_kind: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def total(self) -> int:
+        return len(self.created) + len(self.configured) + len(self.unchanged)
+
+    @property
+    def changed(self) -> int:
+        return len(self.created) + len(self.configured) + len(self.pruned)
+
+    def summary(self) -> str:
+        """One line: "14 objects, 3 changed, healthy in 6.2s", or the first cause."""
+        if self.error is not None:
+            return self.error.splitlines()[0][:500]
+        if self.dry_run:
+            return (
+                f"dry run: {self.total} objects, {len(self.created)} to create, "
+                f"{len(self.configured)} to change, {len(self.pruned)} to prune"
+            )
+        pruned = f", {len(self.pruned)} pruned" if self.pruned else ""
+        return (
+            f"{self.total} objects, {len(self.created) + len(self.configured)} changed{pruned}, "
+            f"healthy in {self.duration:.1f}s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["summary"] = self.summary()
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    cluster: Cluster
+    applyset: ApplySet
+    desired: list[Manifest]
+
+
+class _Failed(Exception):
+    def __init__(self, kind: str, errors: list[str], failed: tuple[ObjectError, ...] = ()) -> None:
+        super().__init__(errors[0] if errors else kind)
+        self.kind, self.errors, self.failed = kind, errors, failed
+
+
+class _Partial(_Failed):
+    """A failure after some objects were written: carries the record so far."""
+
+    def __init__(
+        self, kind: str, errors: list[str], failed: tuple[ObjectError, ...], partial: dict[str, Any]
+    ) -> None:
+        super().__init__(kind, errors, failed)
+        self.partial = partial
+
+
+class SyncEngine:
+    """Runs syncs for the apps in ``config``; mirrors and discovery caches live in cache_dir."""
+
+    def __init__(
+        self,
+        config: DeployerConfig,
+        env: Environment,
+        *,
+        cache_dir: Path,
+        kubeconfig: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.env = env
+        self.cache_dir = cache_dir
+        self.kubeconfig = kubeconfig
+        self.mirrors = sources.Mirrors(cache_dir)
+
+    # -- the worker's step ------------------------------------------------------------
+
+    def run(self, job: Job) -> StepOutcome:
+        """Apply when the app syncs automatically or the job is approved; else plan only."""
+        app = self.config.app(job.app)
+        if app is None:
+            return StepOutcome(state=JobState.FAILED, message=f"app {job.app!r} is not configured")
+        try:
+            if app.auto_sync or job.approved:
+                result = self.sync(app, job.commit)
+                state = JobState.SUCCEEDED if result.ok else JobState.FAILED
+                return StepOutcome(state=state, message=result.summary(), result=result.to_dict())
+            result = self.sync(app, job.commit, dry_run=True)
+        except InfrastructureError as exc:
+            message = f"infrastructure: {exc}"[:500]
+            return StepOutcome(
+                state=JobState.FAILED,
+                message=message,
+                result={"error_kind": "infrastructure", "error": message},
+            )
+        if not result.ok:
+            return StepOutcome(
+                state=JobState.FAILED, message=result.summary(), result=result.to_dict()
+            )
+        if not result.changed:
+            return StepOutcome(
+                state=JobState.SUCCEEDED,
+                message=f"in sync: {result.total} objects unchanged",
+                result=result.to_dict(),
+            )
+        parts = [f"{len(result.created)} to create", f"{len(result.configured)} to change"]
+        if result.pruned:
+            parts.append(f"{len(result.pruned)} to prune")
+        message = f"out of sync: {', '.join(parts)}; awaiting approval"
+        return StepOutcome(state=JobState.OUT_OF_SYNC, message=message, result=result.to_dict())
+
+    # -- public operations ---------------------------------------------------------------
+
+    def sync(self, app: AppConfig, revision: str, *, dry_run: bool = False) -> SyncResult:
+        """One sync of ``app`` at commit ``revision``; ``dry_run`` writes nothing."""
+        start = time.monotonic()
+        record: dict[str, Any] = {"app": app.name, "commit": revision, "dry_run": dry_run}
+        try:
+            with self._prepared(app, revision) as prepared:
+                record.update(self._sync(app, prepared, dry_run=dry_run))
+        except _Failed as failure:
+            record.update(
+                error=failure.errors[0] if failure.errors else failure.kind,
+                errors=tuple(failure.errors),
+                error_kind=failure.kind,
+            )
+            if isinstance(failure, _Partial):
+                record.update(failure.partial)
+            if failure.failed:
+                record["failed"] = failure.failed
+        except KubeError as exc:
+            record.update(error=str(exc), errors=(str(exc),), error_kind="kubernetes")
+        record["duration"] = round(time.monotonic() - start, 3)
+        return SyncResult(**record)
+
+    def diff(self, app: AppConfig, revision: str) -> str:
+        """Unified diffs, live against desired, for every object that would change."""
+        with self._prepared(app, revision) as prepared:
+            the_plan = self._plan(app, prepared)
+            chunks = [
+                diff.unified(p.ref, p.live, p.result if p.result is not None else p.body)
+                for p in the_plan.changes()
+            ]
+            if app.prune:
+                for ref, api_version in self._orphans(app, prepared):
+                    live = self._live(prepared.cluster, ref, api_version)
+                    chunks.append(diff.unified(ref, live, None))
+        return "".join(chunks)
+
+    def head(self, app: AppConfig) -> str:
+        """The branch head on the remote (``git ls-remote``), for drift checks."""
+        try:
+            return sources.branch_head(
+                self.config.clone_url(app.repo), app.branch, self.env.github_token
+            )
+        except sources.SourceUnavailable as exc:
+            raise InfrastructureError(str(exc)) from exc
+
+    def live_drift(self, app: AppConfig, revision: str) -> bool:
+        """Whether the live state differs from the commit (a failing plan counts as drift)."""
+        result = self.sync(app, revision, dry_run=True)
+        return not result.ok or result.changed > 0
+
+    # -- steps ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _prepared(self, app: AppConfig, revision: str) -> Iterator[_Prepared]:
+        """Connect, fetch, render and guard; yield what an apply or a plan needs."""
+        cluster = self._connect(app)
+        try:
+            remote = sources.Remote(
+                url=self.config.clone_url(app.repo), token=self.env.github_token
+            )
+            try:
+                with self.mirrors.checkout(app.repo, remote, revision, app.path) as folder:
+                    rendered = render.render(
+                        folder,
+                        app.path,
+                        release=app.helm.release_name or app.name,
+                        namespace=app.namespace,
+                        values_files=app.helm.values_files,
+                    )
+            except sources.SourceUnavailable as exc:
+                raise InfrastructureError(str(exc)) from exc
+            except sources.SourceError as exc:
+                raise _Failed("source", [str(exc)]) from exc
+            except render.RenderError as exc:
+                raise _Failed("render", [str(exc)]) from exc
+            try:
+                objects = self._guarded(lambda: guard.check(rendered, app, cluster.is_namespaced))
+            except guard.GuardError as exc:
+                raise _Failed("guard", exc.errors) from exc
+            applyset = ApplySet(app.name, app.namespace)
+            yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects])
+        finally:
+            cluster.close()
+
+    def _connect(self, app: AppConfig) -> Cluster:
+        impersonate = None
+        if app.service_account:
+            impersonate = service_account_user(app.service_account, app.namespace)
+        try:
+            return Cluster(
+                context=app.cluster,
+                cache_dir=self.cache_dir,
+                kubeconfig=self.kubeconfig,
+                impersonate=impersonate,
+            )
+        except KubeError as exc:
+            raise InfrastructureError(str(exc)) from exc
+
+    @staticmethod
+    def _guarded(call: Callable[[], T]) -> T:
+        """Call, turning an unreachable cluster into InfrastructureError."""
+        try:
+            return call()
+        except ClusterUnavailable as exc:
+            raise InfrastructureError(str(exc)) from exc
+
+    def _plan(self, app: AppConfig, prepared: _Prepared) -> apply.Plan:
+        the_plan = self._guarded(
+            lambda: apply.plan(prepared.cluster, prepared.desired, force=app.force_conflicts)
+        )
+        if the_plan.errors:
+            failed = tuple(ObjectError(str(p.ref), p.error) for p in the_plan.items if p.error)
+            raise _Failed("dry-run", the_plan.errors, failed)
+        return the_plan
+
+    def _get(
+        self, cluster: Cluster, ref: ObjectRef, api_version: str | None = None
+    ) -> Manifest | None:
+        resource = (
+            cluster.resource(api_version, ref.kind)
+            if api_version
+            else cluster.preferred(ref.group, ref.kind)
+        )
+        return None if resource is None else cluster.get(resource, ref.name, ref.namespace)
+
+    def _live(self, cluster: Cluster, ref: ObjectRef, api_version: str) -> Manifest | None:
+        return self._guarded(lambda: self._get(cluster, ref, api_version))
+
+    def _orphans(self, app: AppConfig, prepared: _Prepared) -> list[tuple[ObjectRef, str]]:
+        cluster, applyset = prepared.cluster, prepared.applyset
+        refs = [ref_of(o) for o in prepared.desired]
+        parent = self._guarded(lambda: self._get(cluster, applyset.ref, "v1"))
+        inventory = applyset.recorded(parent).union(applyset.inventory_of(refs))
+        return self._guarded(
+            lambda: prune.orphans(
+                cluster,
+                applyset,
+                inventory,
+                set(refs),
+                prune_cluster_scoped=app.prune_cluster_scoped,
+            )
+        )
+
+    def _sync(self, app: AppConfig, prepared: _Prepared, *, dry_run: bool) -> dict[str, Any]:
+        the_plan = self._plan(app, prepared)
+        if dry_run:
+            orphans = self._orphans(app, prepared) if app.prune else []
+            return {
+                "created": tuple(str(p.ref) for p in the_plan.items if p.action == "create"),
+                "configured": tuple(str(p.ref) for p in the_plan.items if p.action == "configure"),
+                "unchanged": tuple(str(p.ref) for p in the_plan.items if p.action == "unchanged"),
+                "pruned": tuple(str(ref) for ref, _ in orphans),
+            }
+        return self._apply(app, prepared, the_plan)
+
+    def _apply(self, app: AppConfig, prepared: _Prepared, the_plan: apply.Plan) -> dict[str, Any]:
+        """Apply in order, keep the ApplySet parent current, prune, wait for health."""
+        cluster, applyset = prepared.cluster, prepared.applyset
+        refs = [ref_of(o) for o in prepared.desired]
+        api_versions = {ref_of(o): str(o["apiVersion"]) for o in prepared.desired}
+        parent = self._guarded(lambda: self._get(cluster, applyset.ref, "v1"))
+        recorded = applyset.recorded(parent)
+        current = applyset.inventory_of(refs)
+
+        def write_parent(inventory: Inventory) -> None:
+            body = applyset.parent(inventory)
+            resource = cluster.resource("v1", "ConfigMap")
+            result = cluster.apply(resource, body, dry_run=True, force=True)
+            if not diff.same(parent, result):
+                cluster.apply(resource, body, dry_run=False, force=True)
+
+        def after_tier(name: str) -> None:
+            # Before any member exists, the parent lists every group-kind we may own.
+            if name == "namespaces":
+                write_parent(recorded.union(current))
+
+        try:
+            outcome = self._guarded(
+                lambda: apply.execute(
+                    cluster, the_plan, force=app.force_conflicts, after_tier=after_tier
+                )
+            )
+        except KubeError as exc:
+            raise _Failed("apply", [str(exc)]) from exc
+        record: dict[str, Any] = {
+            action: tuple(str(a.ref) for a in outcome if a.action == key)
+            for action, key in (
+                ("created", "create"),
+                ("configured", "configure"),
+                ("unchanged", "unchanged"),
+                ("skipped", "skipped"),
+            )
+        }
+        failed = tuple(
+            ObjectError(str(a.ref), a.error or "") for a in outcome if a.action == "failed"
+        )
+        if failed:
+            raise _Partial("apply", [f.error for f in failed], failed, record)
+        if app.prune:
+            targets = self._orphans(app, prepared)
+            pruned = self._guarded(lambda: prune.prune(cluster, targets))
+            record["pruned"] = tuple(str(p.ref) for p in pruned if p.error is None)
+            failed = tuple(ObjectError(str(p.ref), p.error) for p in pruned if p.error)
+            if failed:
+                raise _Partial("prune", [f.error for f in failed], failed, record)
+            final = current
+        else:
+            final = recorded.union(current)
+        self._guarded(lambda: write_parent(final))
+        verdicts = self._guarded(
+            lambda: health.wait_until_current(
+                refs,
+                lambda ref: self._get(cluster, ref, api_versions[ref]),
+                timeout=app.health_timeout,
+            )
+        )
+        record["health"] = tuple(
+            ObjectHealth(str(ref), v.status.value, v.message) for ref, v in verdicts.items()
+        )
+        bad = [v for v in verdicts.values() if v.status is not health.Status.CURRENT]
+        if bad:
+            failing = [v for v in bad if v.status is health.Status.FAILED]
+            if failing:
+                errors = [f"unhealthy: {v.message}" for v in failing]
+            else:
+                errors = [f"not healthy after {app.health_timeout:g}s: {v.message}" for v in bad]
+            raise _Partial("health", errors, (), record)
+        return record

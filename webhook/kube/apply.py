@@ -1,0 +1,247 @@
+"""Plan (server-side dry run) and apply an app's objects in a fixed, documented order.
+
+Owns: the kind order table, the dry-run plan that decides create / configure / unchanged per
+object, server-side apply tier by tier with a bounded pool, waiting for CRDs to be Established
+and refreshing discovery. An object whose dry-run result equals the live object is not
+written. Must not touch: pruning (prune.py), health (health.py), git, rendering, the queue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from webhook.kube.client import Cluster, ClusterUnavailable, KubeError, UnknownKind
+from webhook.kube.diff import same
+from webhook.render import Manifest, ObjectRef, ref_of
+
+#: Objects applied concurrently within one tier.
+MAX_PARALLEL = 8
+#: Seconds to wait for a new CRD to become Established before its resources are applied.
+CRD_ESTABLISHED_TIMEOUT = 60.0
+
+CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
+RBAC = "rbac.authorization.k8s.io"
+
+#: The apply order, after Helm's ``kind_sorter.go`` and gitops-engine's ``kindOrder``: what
+#: others depend on comes first. Built-in kinds not listed go to "other"; kinds of groups
+#: that are not built in (custom resources) go last, after their CRDs are Established.
+KIND_ORDER: tuple[tuple[str, frozenset[tuple[str, str]]], ...] = (
+    ("namespaces", frozenset({("", "Namespace")})),
+    ("crds", frozenset({CRD})),
+    ("cluster-rbac", frozenset({(RBAC, "ClusterRole"), (RBAC, "ClusterRoleBinding")})),
+    ("service-accounts", frozenset({("", "ServiceAccount")})),
+    ("rbac", frozenset({(RBAC, "Role"), (RBAC, "RoleBinding")})),
+    ("config", frozenset({("", "Secret"), ("", "ConfigMap")})),
+    (
+        "storage",
+        frozenset(
+            {
+                ("storage.k8s.io", "StorageClass"),
+                ("", "PersistentVolume"),
+                ("", "PersistentVolumeClaim"),
+            }
+        ),
+    ),
+    ("services", frozenset({("", "Service")})),
+    (
+        "workloads",
+        frozenset(
+            {
+                ("", "Pod"),
+                ("", "ReplicationController"),
+                ("apps", "ReplicaSet"),
+                ("apps", "Deployment"),
+                ("apps", "StatefulSet"),
+                ("apps", "DaemonSet"),
+                ("batch", "Job"),
+                ("batch", "CronJob"),
+            }
+        ),
+    ),
+    ("other", frozenset()),
+    ("custom", frozenset()),
+)
+OTHER_TIER = len(KIND_ORDER) - 2
+CUSTOM_TIER = len(KIND_ORDER) - 1
+BUILTIN_GROUPS = frozenset({"", "apps", "batch", "autoscaling", "policy", "extensions"})
+
+Action = Literal["create", "configure", "unchanged"]
+
+
+def tier_of(ref: ObjectRef) -> int:
+    """Index into KIND_ORDER."""
+    for index, (_, kinds) in enumerate(KIND_ORDER):
+        if (ref.group, ref.kind) in kinds:
+            return index
+    builtin = ref.group in BUILTIN_GROUPS or ref.group.endswith(".k8s.io")
+    return OTHER_TIER if builtin else CUSTOM_TIER
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One object's plan. ``result`` is the dry-run answer (None while ``deferred``)."""
+
+    ref: ObjectRef
+    body: Manifest
+    live: Manifest | None = None
+    result: Manifest | None = None
+    action: Action = "create"
+    #: Why the dry run had to wait (its namespace or CRD is created by this same sync).
+    deferred: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Plan:
+    items: list[Planned] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        return [p.error for p in self.items if p.error]
+
+    def changes(self) -> list[Planned]:
+        return [p for p in self.items if p.action != "unchanged"]
+
+
+def _plan_one(cluster: Cluster, item: Planned, resource: Any, force: bool) -> Planned:
+    meta = item.body["metadata"]
+    try:
+        live = cluster.get(resource, meta["name"], meta.get("namespace"))
+        result = cluster.apply(resource, item.body, dry_run=True, force=force)
+    except ClusterUnavailable:
+        raise
+    except KubeError as exc:
+        return replace(item, error=str(exc))
+    action: Action = (
+        "create" if live is None else ("unchanged" if same(live, result) else "configure")
+    )
+    return replace(item, live=live, result=result, action=action)
+
+
+def plan(cluster: Cluster, desired: Sequence[Manifest], *, force: bool) -> Plan:
+    """Dry-run every object; nothing is written. Errors are per object, in ``Plan.errors``."""
+    items = sorted((Planned(ref_of(b), b) for b in desired), key=lambda p: tier_of(p.ref))
+    new_kinds = {
+        (b["spec"].get("group"), (b["spec"].get("names") or {}).get("kind"))
+        for b in desired
+        if (ref_of(b).group, ref_of(b).kind) == CRD and isinstance(b.get("spec"), dict)
+    }
+    out: list[Planned] = []
+    new_namespaces: set[str] = set()
+    with ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="dry-run") as pool:
+        for tier in range(len(KIND_ORDER)):
+            batch = [p for p in items if tier_of(p.ref) == tier]
+            jobs = []
+            for item in batch:
+                ref = item.ref
+                if ref.namespace in new_namespaces:
+                    out.append(replace(item, deferred=f"namespace {ref.namespace} is new"))
+                    continue
+                try:
+                    resource = cluster.resource(item.body["apiVersion"], ref.kind)
+                except UnknownKind as exc:
+                    if (ref.group, ref.kind) in new_kinds:
+                        out.append(replace(item, deferred=f"CRD for {ref.group_kind} is new"))
+                    else:
+                        out.append(replace(item, error=str(exc)))
+                    continue
+                jobs.append(pool.submit(_plan_one, cluster, item, resource, force))
+            planned = [job.result() for job in jobs]
+            out.extend(planned)
+            new_namespaces |= {
+                p.ref.name for p in planned if p.ref.kind == "Namespace" and p.live is None
+            }
+    return Plan(out)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What happened to one object."""
+
+    ref: ObjectRef
+    action: Action | Literal["failed", "skipped"]
+    error: str | None = None
+
+
+def _apply_one(cluster: Cluster, item: Planned, force: bool) -> Applied:
+    meta = item.body["metadata"]
+    try:
+        resource = cluster.resource(item.body["apiVersion"], item.ref.kind)
+        live = item.live
+        if item.deferred:
+            live = cluster.get(resource, meta["name"], meta.get("namespace"))
+        cluster.apply(resource, item.body, dry_run=False, force=force)
+    except ClusterUnavailable:
+        raise
+    except KubeError as exc:
+        return Applied(item.ref, "failed", str(exc))
+    return Applied(item.ref, "create" if live is None else item.action)
+
+
+def wait_established(cluster: Cluster, names: Sequence[str], timeout: float) -> list[str]:
+    """Wait for CRDs to be Established; return the names of those that are not."""
+    resource = cluster.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+    deadline = time.monotonic() + timeout
+    pending = list(names)
+    while pending and time.monotonic() < deadline:
+        still = []
+        for name in pending:
+            crd = cluster.get(resource, name, None) or {}
+            conditions = (crd.get("status") or {}).get("conditions") or []
+            if not any(
+                c.get("type") == "Established" and c.get("status") == "True" for c in conditions
+            ):
+                still.append(name)
+        pending = still
+        if pending:
+            time.sleep(0.5)
+    return pending
+
+
+def execute(
+    cluster: Cluster,
+    the_plan: Plan,
+    *,
+    force: bool,
+    after_tier: Callable[[str], None] | None = None,
+) -> list[Applied]:
+    """Apply the plan's changes tier by tier; stop after a tier with failures.
+
+    Unchanged objects are not written. ``after_tier(name)`` runs after each tier (the engine
+    writes the ApplySet parent after the namespaces exist).
+    """
+    results: list[Applied] = []
+    failed = False
+    with ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="apply") as pool:
+        for tier, (tier_name, _) in enumerate(KIND_ORDER):
+            batch = [p for p in the_plan.items if tier_of(p.ref) == tier]
+            if failed:
+                results += [Applied(p.ref, "skipped", "an earlier object failed") for p in batch]
+                continue
+            results += [Applied(p.ref, "unchanged") for p in batch if p.action == "unchanged"]
+            todo = [p for p in batch if p.action != "unchanged"]
+            done = list(pool.map(lambda p: _apply_one(cluster, p, force), todo))
+            results += done
+            failed = any(a.action == "failed" for a in done)
+            if tier_name == "crds" and not failed:
+                new = [a.ref for a in done]
+                if new:
+                    late = set(
+                        wait_established(cluster, [r.name for r in new], CRD_ESTABLISHED_TIMEOUT)
+                    )
+                    error = f"not Established after {CRD_ESTABLISHED_TIMEOUT:.0f}s"
+                    results = [
+                        Applied(a.ref, "failed", f"{a.ref}: {error}")
+                        if a.ref in new and a.ref.name in late
+                        else a
+                        for a in results
+                    ]
+                    failed = bool(late)
+                    cluster.refresh_discovery()
+            if after_tier is not None and not failed:
+                after_tier(tier_name)
+    return results

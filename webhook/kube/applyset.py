@@ -1,0 +1,114 @@
+"""The app's inventory as a KEP-3659 ApplySet, so ``kubectl`` understands what we own.
+
+Owns: the parent object (a ConfigMap ``applyset-<app>`` in the app's namespace), its id label
+computed as kubectl does, its tooling / contains-group-kinds / additional-namespaces
+annotations, and the ``applyset.kubernetes.io/part-of`` label on members.
+Must not touch: applying or deleting members (apply.py and prune.py do that).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import metadata
+
+from webhook.render import Manifest, ObjectRef
+
+PART_OF = "applyset.kubernetes.io/part-of"
+ID_LABEL = "applyset.kubernetes.io/id"
+TOOLING = "applyset.kubernetes.io/tooling"
+GROUP_KINDS = "applyset.kubernetes.io/contains-group-kinds"
+NAMESPACES = "applyset.kubernetes.io/additional-namespaces"
+PARENT_KIND = "ConfigMap"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("webhook-deployer")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def applyset_id(name: str, namespace: str, kind: str = PARENT_KIND, group: str = "") -> str:
+    """``applyset-<base64url-nopad(sha256("<name>.<namespace>.<kind>.<group>"))>-v1``."""
+    digest = hashlib.sha256(f"{name}.{namespace}.{kind}.{group}".encode()).digest()
+    return f"applyset-{base64.urlsafe_b64encode(digest).decode().rstrip('=')}-v1"
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What a parent records: group-kinds (``Kind.group``) and namespaces of its members."""
+
+    group_kinds: frozenset[str]
+    namespaces: frozenset[str]
+
+    def union(self, other: Inventory) -> Inventory:
+        return Inventory(self.group_kinds | other.group_kinds, self.namespaces | other.namespaces)
+
+
+def split_group_kind(group_kind: str) -> tuple[str, str]:
+    """``Deployment.apps`` -> (``apps``, ``Deployment``); ``ConfigMap`` -> (``""``, ...)."""
+    kind, _, group = group_kind.partition(".")
+    return group, kind
+
+
+@dataclass(frozen=True)
+class ApplySet:
+    """One app's ApplySet."""
+
+    app: str
+    namespace: str
+
+    @property
+    def name(self) -> str:
+        return f"applyset-{self.app}"
+
+    @property
+    def id(self) -> str:
+        return applyset_id(self.name, self.namespace)
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef("", PARENT_KIND, self.namespace, self.name)
+
+    def label(self, body: Manifest) -> Manifest:
+        """A copy of a member with the part-of label set."""
+        out = copy.deepcopy(body)
+        meta = out.setdefault("metadata", {})
+        labels = meta.get("labels") or {}
+        meta["labels"] = {**labels, PART_OF: self.id}
+        return out
+
+    def inventory_of(self, refs: Iterable[ObjectRef]) -> Inventory:
+        refs = list(refs)
+        namespaces = {r.namespace for r in refs if r.namespace and r.namespace != self.namespace}
+        return Inventory(frozenset(r.group_kind for r in refs), frozenset(namespaces))
+
+    def recorded(self, parent: Manifest | None) -> Inventory:
+        """The inventory a live parent records (empty when there is none yet)."""
+        annotations = ((parent or {}).get("metadata") or {}).get("annotations") or {}
+
+        def items(key: str) -> frozenset[str]:
+            return frozenset(p for p in str(annotations.get(key, "")).split(",") if p)
+
+        return Inventory(items(GROUP_KINDS), items(NAMESPACES))
+
+    def parent(self, inventory: Inventory) -> Manifest:
+        """The parent object recording ``inventory``."""
+        return {
+            "apiVersion": "v1",
+            "kind": PARENT_KIND,
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "labels": {ID_LABEL: self.id},
+                "annotations": {
+                    TOOLING: f"webhook-deployer/v{_version()}",
+                    GROUP_KINDS: ",".join(sorted(inventory.group_kinds)),
+                    NAMESPACES: ",".join(sorted(inventory.namespaces)),
+                },
+            },
+        }

@@ -1,0 +1,79 @@
+"""Prune: delete the app's objects that left git, found through its ApplySet labels.
+
+Owns: listing the ApplySet's members across the group-kinds and namespaces its parent records
+(plus the current ones), choosing those not desired any more, and deleting them in reverse
+apply order. Only objects labelled ``applyset.kubernetes.io/part-of=<our id>`` are ever
+considered; Namespaces and CRDs only with ``prune_cluster_scoped``.
+Must not touch: applying, health, git, rendering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from webhook.kube.apply import CRD, tier_of
+from webhook.kube.applyset import PART_OF, ApplySet, Inventory, split_group_kind
+from webhook.kube.client import Cluster, ClusterUnavailable, KubeError
+from webhook.render import ObjectRef, group_of
+
+#: Losing one of these loses data: pruned only with ``prune_cluster_scoped``.
+PROTECTED = frozenset({("", "Namespace"), CRD})
+
+
+@dataclass(frozen=True)
+class Pruned:
+    ref: ObjectRef
+    error: str | None = None
+
+
+def orphans(
+    cluster: Cluster,
+    applyset: ApplySet,
+    inventory: Inventory,
+    desired: Collection[ObjectRef],
+    *,
+    prune_cluster_scoped: bool,
+) -> list[tuple[ObjectRef, str]]:
+    """Live members of the ApplySet that are not desired: (ref, apiVersion), in delete order."""
+    selector = f"{PART_OF}={applyset.id}"
+    namespaces = sorted({applyset.namespace, *inventory.namespaces})
+    found: dict[ObjectRef, str] = {}
+    for group_kind in sorted(inventory.group_kinds):
+        group, kind = split_group_kind(group_kind)
+        if (group, kind) in PROTECTED and not prune_cluster_scoped:
+            continue
+        resource = cluster.preferred(group, kind)
+        if resource is None:
+            continue  # the kind is gone (its CRD was removed): nothing left to prune
+        for namespace in namespaces if resource.namespaced else [None]:
+            for item in cluster.list(resource, namespace=namespace, label_selector=selector):
+                meta = item.get("metadata") or {}
+                if (meta.get("labels") or {}).get(PART_OF) != applyset.id:
+                    continue  # never touch what is not ours, whatever the server matched
+                ref = ObjectRef(
+                    group_of(str(item.get("apiVersion", ""))),
+                    str(item.get("kind") or kind),
+                    meta.get("namespace") or None,
+                    str(meta.get("name", "")),
+                )
+                if ref not in desired and not meta.get("deletionTimestamp"):
+                    found[ref] = str(item.get("apiVersion"))
+    ordered = sorted(found, key=lambda r: (tier_of(r), str(r)), reverse=True)
+    return [(ref, found[ref]) for ref in ordered]
+
+
+def prune(cluster: Cluster, targets: list[tuple[ObjectRef, str]]) -> list[Pruned]:
+    """Delete each target (background propagation); record failures per object."""
+    out: list[Pruned] = []
+    for ref, api_version in targets:
+        try:
+            resource = cluster.resource(api_version, ref.kind)
+            cluster.delete(resource, ref.name, ref.namespace)
+        except ClusterUnavailable:
+            raise
+        except KubeError as exc:
+            out.append(Pruned(ref, str(exc)))
+            continue
+        out.append(Pruned(ref))
+    return out
