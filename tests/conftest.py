@@ -1,0 +1,62 @@
+"""Fixtures for the receiver, queue and worker: a config, a store per test, an app, a client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from webhook import create_app
+from webhook.queue.sqlite import SqliteStore
+from webhook.settings import DeployerConfig, Environment
+
+SECRET = b"test secret: not a real one"
+REPO = "Codertocat/Hello-World"  # the repository of GitHub's example payloads
+
+
+@pytest.fixture
+def config() -> DeployerConfig:
+    """Three apps on the examples' repo and branch, one on another branch."""
+    return DeployerConfig.model_validate(
+        {
+            "apps": [
+                {"name": "guestbook", "repo": REPO, "branch": "master",
+                 "path": "apps/guestbook", "namespace": "guestbook"},
+                {"name": "redis", "repo": REPO, "branch": "master",
+                 "path": "apps/redis", "namespace": "redis"},
+                {"name": "docs", "repo": REPO, "branch": "master",
+                 "path": "docs", "namespace": "docs"},
+                {"name": "staging", "repo": REPO, "branch": "staging",
+                 "path": "apps/guestbook", "namespace": "staging"},
+            ]
+        }
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Environment:
+    return Environment(
+        webhook_secret=SECRET,
+        database_url=f"sqlite:///{tmp_path / 'deployer.db'}",
+        admin_token="admin-token-for-tests",
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "deployer.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def app(config: DeployerConfig, env: Environment, store: SqliteStore) -> Flask:
+    return create_app(config, env, store)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

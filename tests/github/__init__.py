@@ -1,0 +1,1 @@
+"""Test helpers that speak GitHub: published example payloads, signed deliveries."""

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from tests.github.examples import branch_push, example, merged_pull_request
+from webhook.events import AppIndex, Ignored, Pong, decide
+from webhook.model import PullRequestRef, Trigger
+from webhook.settings import AppConfig, DeployerConfig
+
+
+def names(decision: object) -> list[str]:
+    assert isinstance(decision, list), decision
+    return [request.app for request in decision]
+
+
+def edit_push(files: list[str]) -> dict[str, object]:
+    """The published branch push, as a follow-up push (not a branch creation) of ``files``."""
+    payload = branch_push()
+    payload["created"] = False
+    payload["commits"][0].update(added=[], modified=files, removed=[])
+    return payload
+
+
+def test_ping_is_answered(config: DeployerConfig) -> None:
+    assert isinstance(decide("ping", example("ping"), AppIndex(config.apps), "d"), Pong)
+
+
+def test_push_deploys_only_apps_whose_folder_changed(config: DeployerConfig) -> None:
+    payload = edit_push(["apps/redis/deployment.yaml", "README.md", "apps/redisx/a.yaml"])
+    decision = decide("push", payload, AppIndex(config.apps), "d1")
+    assert names(decision) == ["redis"]
+    request = decision[0]  # type: ignore[index]
+    assert request.commit == payload["after"]
+    assert request.trigger is Trigger.PUSH
+    assert request.ref == "refs/heads/master"
+
+
+def test_push_with_removed_file_touches_its_app(config: DeployerConfig) -> None:
+    payload = edit_push([])
+    payload["commits"][0]["removed"] = ["docs/index.yaml"]  # type: ignore[index]
+    assert names(decide("push", payload, AppIndex(config.apps), "d")) == ["docs"]
+
+
+def test_branch_creation_cannot_be_trusted_so_every_app_of_the_branch_is_affected(
+    config: DeployerConfig,
+) -> None:
+    # The published example is a branch creation that adds README.md.
+    decision = decide("push", branch_push(), AppIndex(config.apps), "d")
+    assert names(decision) == ["guestbook", "redis", "docs"]
+
+
+def test_push_with_capped_file_list_affects_every_app(config: DeployerConfig) -> None:
+    payload = edit_push([f"other/{i}" for i in range(3000)])
+    assert names(decide("push", payload, AppIndex(config.apps), "d")) == [
+        "guestbook", "redis", "docs"]
+
+
+def test_push_of_unrelated_files_is_ignored(config: DeployerConfig) -> None:
+    decision = decide("push", edit_push(["README.md"]), AppIndex(config.apps), "d")
+    assert isinstance(decision, Ignored)
+
+
+def test_tag_push_and_branch_deletion_are_ignored(config: DeployerConfig) -> None:
+    index = AppIndex(config.apps)
+    tag = example("push", where={"ref": "refs/tags/simple-tag", "created": True})
+    deletion = branch_push()
+    deletion.update(deleted=True, after="0" * 40, head_commit=None)
+    assert "not a branch" in decide("push", tag, index, "d").reason  # type: ignore[union-attr]
+    assert "deleted" in decide("push", deletion, index, "d").reason  # type: ignore[union-attr]
+
+
+def test_push_to_an_untracked_branch_or_repo_is_ignored(config: DeployerConfig) -> None:
+    index = AppIndex(config.apps)
+    other_branch = branch_push()
+    other_branch["ref"] = "refs/heads/feature"
+    other_repo = branch_push()
+    other_repo["repository"]["full_name"] = "someone/else"
+    assert isinstance(decide("push", other_branch, index, "d"), Ignored)
+    assert isinstance(decide("push", other_repo, index, "d"), Ignored)
+
+
+def test_merged_pull_request_deploys_the_merge_commit_and_remembers_the_head(
+    config: DeployerConfig,
+) -> None:
+    payload = merged_pull_request("a" * 40)
+    payload["pull_request"]["base"]["ref"] = "master"
+    decision = decide("pull_request", payload, AppIndex(config.apps), "d")
+    assert names(decision) == ["guestbook", "redis", "docs"]
+    request = decision[0]  # type: ignore[index]
+    assert request.commit == "a" * 40
+    assert request.trigger is Trigger.MERGE
+    pull = payload["pull_request"]
+    assert request.pull_requests == (
+        PullRequestRef(number=pull["number"], head_sha=pull["head"]["sha"]),)
+
+
+def test_unmerged_close_and_other_actions_are_ignored(config: DeployerConfig) -> None:
+    index = AppIndex(config.apps)
+    closed = example("pull_request", where={"action": "closed"})
+    closed["pull_request"]["base"]["ref"] = "master"
+    opened = example("pull_request", where={"action": "opened"})
+    assert "without merging" in decide("pull_request", closed, index, "d").reason  # type: ignore[union-attr]
+    assert isinstance(decide("pull_request", opened, index, "d"), Ignored)
+    assert isinstance(decide("issues", {"action": "opened"}, index, "d"), Ignored)
+
+
+def test_lookup_stays_cheap_with_thousands_of_apps() -> None:
+    """Lookups walk a file's parent folders (timed in bench/, not here)."""
+    apps = [
+        AppConfig(name=f"app-{i}", repo="acme/gitops", path=f"apps/app-{i}", namespace="ns")
+        for i in range(5000)
+    ]
+    index = AppIndex(apps)
+    files = [f"apps/app-{i}/deployment.yaml" for i in range(0, 5000, 2)]
+    touched = index.touched("acme/gitops", "main", files)
+    assert [a.name for a in touched] == [f"app-{i}" for i in range(0, 5000, 2)]

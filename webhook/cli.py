@@ -1,0 +1,231 @@
+"""The ``webhook-deployer`` command: serve, web, worker, sync, diff, check-config."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+
+from webhook.settings import (
+    AppConfig,
+    ConfigError,
+    DeployerConfig,
+    Environment,
+    config_path,
+    load_config,
+)
+
+log = logging.getLogger("webhook.cli")
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="Config file (default: $WEBHOOK_DEPLOYER_CONFIG, else ./deployer.yaml).",
+)
+DEFAULT_BIND = "127.0.0.1:8080"
+
+
+def _fail(errors: list[str]) -> NoReturn:
+    for line in errors:
+        click.echo(f"error: {line}", err=True)
+    sys.exit(2)
+
+
+def _load(
+    config_file: str | None, *, need_secret: bool = True
+) -> tuple[DeployerConfig, Environment]:
+    errors: list[str] = []
+    config = env = None
+    try:
+        config = load_config(config_path(config_file))
+    except ConfigError as exc:
+        errors.extend(exc.errors)
+    environ = dict(os.environ)
+    if not need_secret and not environ.get("GITHUB_WEBHOOK_SECRET"):
+        environ["GITHUB_WEBHOOK_SECRET"] = "unused-by-this-command"
+    try:
+        env = Environment.from_environ(environ)
+    except ConfigError as exc:
+        errors.extend(exc.errors)
+    if errors or config is None or env is None:
+        _fail(errors)
+    return config, env
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("DEPLOYER_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "webhook-deployer"
+    return Path(os.environ.get("DEPLOYER_CACHE_DIR") or default)
+
+
+@click.group()
+@click.version_option(package_name="webhook-deployer")
+def main() -> None:
+    """GitHub-webhook-driven Kubernetes deployer."""
+
+
+@main.command("check-config")
+@CONFIG_OPTION
+def check_config(config_file: str | None) -> None:
+    """Validate the config file and environment; list every error."""
+    config, _ = _load(config_file, need_secret=False)
+    click.echo(f"{config_path(config_file)}: ok, {len(config.apps)} app(s)")
+
+
+def _gunicorn_run(config_file: str | None, bind: str, workers: int, threads: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from webhook import create_app
+
+    config, env = _load(config_file)
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", [bind])
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("graceful_timeout", 20)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            return create_app(config, env)
+
+    Server().run()
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--bind", default=DEFAULT_BIND, show_default=True, envvar="DEPLOYER_BIND")
+@click.option("--workers", default=2, show_default=True, help="gunicorn processes")
+@click.option("--threads", default=4, show_default=True, help="threads per process")
+def web(config_file: str | None, bind: str, workers: int, threads: int) -> None:
+    """Run only the webhook receiver and API (gunicorn)."""
+    _gunicorn_run(config_file, bind, workers, threads)
+
+
+def build_worker(config: DeployerConfig, env: Environment, concurrency: int, lease: float) -> Any:
+    from webhook.engine import SyncEngine
+    from webhook.queue import open_store
+    from webhook.worker import Worker
+
+    engine = SyncEngine(config, env, cache_dir=_cache_dir())
+    store = open_store(env.database_url)
+    return Worker(store, engine.run, concurrency=concurrency, lease_seconds=lease)
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--concurrency", default=2, show_default=True, envvar="DEPLOYER_WORKER_CONCURRENCY")
+@click.option("--lease-seconds", default=60.0, show_default=True, envvar="DEPLOYER_LEASE_SECONDS")
+def worker(config_file: str | None, concurrency: int, lease_seconds: float) -> None:
+    """Run only the sync workers."""
+    _logging()
+    config, env = _load(config_file)
+    runner = build_worker(config, env, concurrency, lease_seconds)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: finishing running jobs, claiming no more", signum)
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    drift = None
+    if config.resync_interval > 0:
+        from webhook.drift import DriftWatcher
+
+        drift = DriftWatcher(config, runner.store, runner.step.__self__, config.resync_interval)
+        threading.Thread(target=drift.run, args=(runner.stopping,), daemon=True).start()
+    log.info("worker %s: %s app(s), concurrency %s", runner.owner, len(config.apps), concurrency)
+    runner.run()
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--bind", default=DEFAULT_BIND, show_default=True, envvar="DEPLOYER_BIND")
+def serve(config_file: str | None, bind: str) -> None:
+    """Run the receiver (gunicorn) and the sync workers together; SIGTERM drains both."""
+    _logging()
+    _load(config_file)  # fail fast, with every error, before starting anything
+    base = [sys.executable, "-m", "webhook.cli"]
+    extra = ["--config", config_file] if config_file else []
+    children = [
+        subprocess.Popen([*base, "web", *extra, "--bind", bind]),
+        subprocess.Popen([*base, "worker", *extra]),
+    ]
+    stopping = threading.Event()
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while not stopping.is_set() and all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    forward(signal.SIGTERM, None)
+    codes = [child.wait() for child in children]
+    sys.exit(0 if stopping.is_set() and all(c in (0, -signal.SIGTERM) for c in codes) else 1)
+
+
+def _app(config: DeployerConfig, name: str) -> AppConfig:
+    app = config.app(name)
+    if app is None:
+        _fail([f"no app named {name!r}; known: {', '.join(a.name for a in config.apps) or 'none'}"])
+    return app
+
+
+@main.command()
+@CONFIG_OPTION
+@click.argument("app_name", metavar="APP")
+@click.option("--revision", help="Commit SHA (default: the branch head).")
+@click.option("--dry-run", is_flag=True, help="Server-side dry run; change nothing.")
+def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: bool) -> None:
+    """Sync one app in the foreground; exit non-zero on failure."""
+    import json
+
+    from webhook.engine import SyncEngine
+
+    _logging()
+    config, env = _load(config_file, need_secret=False)
+    app = _app(config, app_name)
+    engine = SyncEngine(config, env, cache_dir=_cache_dir())
+    result = engine.sync(app, revision or engine.head(app), dry_run=dry_run)
+    click.echo(json.dumps(result.to_dict(), indent=2))
+    click.echo(result.summary, err=True)
+    sys.exit(0 if result.ok else 1)
+
+
+@main.command()
+@CONFIG_OPTION
+@click.argument("app_name", metavar="APP")
+@click.option("--revision", help="Commit SHA (default: the branch head).")
+def diff(config_file: str | None, app_name: str, revision: str | None) -> None:
+    """Print a unified diff per object, live against desired (Secret data redacted)."""
+    from webhook.engine import SyncEngine
+
+    config, env = _load(config_file, need_secret=False)
+    app = _app(config, app_name)
+    engine = SyncEngine(config, env, cache_dir=_cache_dir())
+    click.echo(engine.diff(app, revision or engine.head(app)), nl=False)
+
+
+if __name__ == "__main__":
+    main()
