@@ -1,0 +1,65 @@
+"""kstatus rules per kind: one fixture file per state under fixtures/health/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from webhook.kube.health import Health, Status, assess, wait_until_current
+from webhook.render import ObjectRef, ref_of
+
+FIXTURES = sorted((Path(__file__).parent / "fixtures" / "health").glob("*.yaml"))
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
+def test_fixture_gets_its_documented_state_and_message(path: Path) -> None:
+    case = load(path)
+    obj = case["object"]
+    ref = ref_of(obj) if obj else ObjectRef(namespace=None, **case["ref"])
+    verdict = assess(ref, obj)
+    assert verdict == Health(Status(case["expect"]), case["message"])
+
+
+def test_every_state_has_a_fixture() -> None:
+    states = {load(p)["expect"] for p in FIXTURES}
+    assert states == {s.value for s in Status}
+
+
+def test_waiting_stops_when_everything_is_current() -> None:
+    ref = ObjectRef("", "ConfigMap", "ns", "settings")
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}}
+    sleeps: list[float] = []
+    verdicts = wait_until_current([ref], lambda r: obj, timeout=10, sleep=sleeps.append)
+    assert verdicts[ref].status is Status.CURRENT
+    assert sleeps == []
+
+
+def test_waiting_gives_up_at_the_timeout_with_the_last_verdict() -> None:
+    ref = ObjectRef("apps", "Deployment", "ns", "web")
+    obj = load(Path(__file__).parent / "fixtures/health/deployment-in-progress.yaml")["object"]
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    verdicts = wait_until_current(
+        [ref], lambda r: obj, timeout=3, interval=1, clock=lambda: now[0], sleep=sleep
+    )
+    assert verdicts[ref] == Health(Status.IN_PROGRESS, "Deployment web: 1/3 available")
+    assert now[0] == pytest.approx(3.0)
+
+
+def test_waiting_stops_early_on_a_failure() -> None:
+    ref = ObjectRef("apps", "Deployment", "ns", "web")
+    obj = load(Path(__file__).parent / "fixtures/health/deployment-failed.yaml")["object"]
+    verdicts = wait_until_current([ref], lambda r: obj, timeout=300, sleep=lambda s: None)
+    assert verdicts[ref].status is Status.FAILED

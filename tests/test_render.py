@@ -1,0 +1,163 @@
+"""Rendering a folder: plain YAML/JSON, bounded YAML, Kustomize and Helm from PATH."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from webhook.render import RenderError, parse_stream, render
+
+CONFIGMAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {name}
+data:
+  key: value
+"""
+
+
+def write(root: Path, rel: str, text: str) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def names(objects: list) -> list[str]:  # type: ignore[type-arg]
+    return [o.body["metadata"]["name"] for o in objects]
+
+
+def plain(root: Path) -> list:  # type: ignore[type-arg]
+    return render(root, "apps/x", release="x", namespace="ns")
+
+
+def test_plain_folder_is_read_recursively_in_sorted_order(tmp_path: Path) -> None:
+    write(tmp_path, "b.yaml", CONFIGMAP.format(name="b"))
+    write(tmp_path, "a/z.yml", CONFIGMAP.format(name="az"))
+    write(
+        tmp_path, "c.json", '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}'
+    )
+    write(tmp_path, "README.md", "not a manifest: ignored")
+    assert names(plain(tmp_path)) == ["az", "b", "c"]
+
+
+def test_multi_document_files_yield_every_object_and_skip_empty_documents(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "all.yaml",
+        "---\n" + CONFIGMAP.format(name="one") + "---\n---\n" + CONFIGMAP.format(name="two"),
+    )
+    objects = plain(tmp_path)
+    assert names(objects) == ["one", "two"]
+    assert objects[1].source == "apps/x/all.yaml:10"
+
+
+def test_a_kind_list_is_expanded(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "list.yaml",
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n"
+        "- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n",
+    )
+    assert names(plain(tmp_path)) == ["a", "b"]
+
+
+def test_bad_yaml_names_the_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, "ok.yaml", CONFIGMAP.format(name="ok"))
+    write(
+        tmp_path,
+        "sub/broken.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n",
+    )
+    with pytest.raises(RenderError, match=r"^apps/x/sub/broken\.yaml:\d+: invalid YAML"):
+        plain(tmp_path)
+
+
+def test_bad_json_names_the_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, "bad.json", '{\n  "kind": \n}')
+    with pytest.raises(RenderError, match=r"^apps/x/bad\.json:3: invalid JSON"):
+        plain(tmp_path)
+
+
+def test_a_document_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "list.yaml", "- just\n- a list\n")
+    with pytest.raises(RenderError, match=r"apps/x/list\.yaml:1: a document must be a mapping"):
+        plain(tmp_path)
+
+
+def test_an_alias_bomb_is_an_error_not_an_out_of_memory() -> None:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 10):
+        refs = ",".join([f"*a{i - 1}"] * 9)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    with pytest.raises(RenderError, match=r"bomb\.yaml:\d+: invalid YAML: .*expands to more than"):
+        parse_stream("\n".join(lines) + "\n", "bomb.yaml")
+
+
+def test_ordinary_anchors_and_aliases_still_work() -> None:
+    text = "base: &b {x: 1}\nkind: ConfigMap\napiVersion: v1\nmetadata: {name: a}\ndata: *b\n"
+    (obj,) = parse_stream(text, "a.yaml")
+    assert obj.body["data"] == {"x": 1}
+
+
+def test_python_tags_are_refused() -> None:
+    with pytest.raises(RenderError, match="invalid YAML"):
+        parse_stream("!!python/object/apply:os.system ['true']\n", "evil.yaml")
+
+
+def test_a_missing_tool_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, "kustomization.yaml", "resources: []\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(
+        RenderError, match=r"apps/x: rendering needs `kustomize`, which is not on PATH"
+    ):
+        plain(tmp_path)
+    (tmp_path / "kustomization.yaml").unlink()
+    write(tmp_path, "Chart.yaml", "apiVersion: v2\nname: x\nversion: 0.1.0\n")
+    with pytest.raises(RenderError, match="rendering needs `helm`"):
+        plain(tmp_path)
+
+
+def test_kustomize_folder_is_built_with_the_tool_from_path(tmp_path: Path) -> None:
+    assert shutil.which("kustomize"), "the test tools fixture puts kustomize on PATH"
+    write(tmp_path, "cm.yaml", CONFIGMAP.format(name="settings"))
+    write(tmp_path, "kustomization.yaml", "resources: [cm.yaml]\nnamePrefix: dev-\n")
+    objects = plain(tmp_path)
+    assert names(objects) == ["dev-settings"]
+    assert objects[0].source.startswith("kustomize build apps/x")
+
+
+def test_kustomize_may_not_read_outside_its_folder(tmp_path: Path) -> None:
+    write(tmp_path, "outside.yaml", CONFIGMAP.format(name="outside"))
+    write(tmp_path, "app/kustomization.yaml", "resources: [../outside.yaml]\n")
+    with pytest.raises(RenderError, match=r"apps/x: `kustomize` failed"):
+        render(tmp_path / "app", "apps/x", release="x", namespace="ns")
+
+
+def test_helm_chart_is_templated_with_release_namespace_and_values(tmp_path: Path) -> None:
+    assert shutil.which("helm"), "the test tools fixture puts helm on PATH"
+    write(tmp_path, "Chart.yaml", "apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    write(tmp_path, "values.yaml", "greeting: hello\n")
+    write(tmp_path, "prod.yaml", "greeting: bonjour\n")
+    write(
+        tmp_path,
+        "templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n"
+        "  namespace: {{ .Release.Namespace }}\ndata:\n  greeting: {{ .Values.greeting }}\n",
+    )
+    objects = render(
+        tmp_path, "apps/x", release="rel", namespace="prod", values_files=["prod.yaml"]
+    )
+    (obj,) = objects
+    assert obj.body["metadata"] == {"name": "rel-cm", "namespace": "prod"}
+    assert obj.body["data"] == {"greeting": "bonjour"}
+    assert obj.source == "helm demo/templates/cm.yaml"
+
+
+def test_helm_values_files_must_stay_in_the_app_folder(tmp_path: Path) -> None:
+    write(tmp_path, "Chart.yaml", "apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    with pytest.raises(RenderError, match="values file '../secrets.yaml' is not a file"):
+        render(tmp_path, "apps/x", release="r", namespace="n", values_files=["../secrets.yaml"])
