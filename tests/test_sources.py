@@ -91,7 +91,7 @@ def test_an_app_folder_missing_at_that_commit_is_a_clear_error(
 
 def test_an_unknown_commit_is_an_error(origin: Path, tmp_path: Path) -> None:
     commit(origin, {"apps/x/cm.yaml": "v: 1\n"})
-    with pytest.raises(SourceError, match="commit 0{39}1 does not exist"):
+    with pytest.raises(SourceError, match=r"commit 0{39}1 does not exist"):
         Mirrors(tmp_path / "c").ensure_commit("o/r", Remote(url=f"file://{origin}"), "0" * 39 + "1")
 
 
