@@ -119,16 +119,6 @@ def web(config_file: str | None, bind: str, workers: int, threads: int) -> None:
     _gunicorn_run(config_file, bind, workers, threads)
 
 
-def build_worker(config: DeployerConfig, env: Environment, concurrency: int, lease: float) -> Any:
-    from webhook.engine import SyncEngine
-    from webhook.queue import open_store
-    from webhook.worker import Worker
-
-    engine = SyncEngine(config, env, cache_dir=_cache_dir())
-    store = open_store(env.database_url)
-    return Worker(store, engine.run, concurrency=concurrency, lease_seconds=lease)
-
-
 @main.command()
 @CONFIG_OPTION
 @click.option("--concurrency", default=2, show_default=True, envvar="DEPLOYER_WORKER_CONCURRENCY")
@@ -137,7 +127,14 @@ def worker(config_file: str | None, concurrency: int, lease_seconds: float) -> N
     """Run only the sync workers."""
     _logging()
     config, env = _load(config_file)
-    runner = build_worker(config, env, concurrency, lease_seconds)
+    from webhook.drift import DriftWatcher
+    from webhook.engine import SyncEngine
+    from webhook.queue import open_store
+    from webhook.worker import Worker
+
+    engine = SyncEngine(config, env, cache_dir=_cache_dir())
+    store = open_store(env.database_url)
+    runner = Worker(store, engine.run, concurrency=concurrency, lease_seconds=lease_seconds)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %s: finishing running jobs, claiming no more", signum)
@@ -145,11 +142,8 @@ def worker(config_file: str | None, concurrency: int, lease_seconds: float) -> N
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    drift = None
     if config.resync_interval > 0:
-        from webhook.drift import DriftWatcher
-
-        drift = DriftWatcher(config, runner.store, runner.step.__self__, config.resync_interval)
+        drift = DriftWatcher(config, store, engine, config.resync_interval)
         threading.Thread(target=drift.run, args=(runner.stopping,), daemon=True).start()
     log.info("worker %s: %s app(s), concurrency %s", runner.owner, len(config.apps), concurrency)
     runner.run()
@@ -209,7 +203,7 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
     engine = SyncEngine(config, env, cache_dir=_cache_dir())
     result = engine.sync(app, revision or engine.head(app), dry_run=dry_run)
     click.echo(json.dumps(result.to_dict(), indent=2))
-    click.echo(result.summary, err=True)
+    click.echo(result.summary(), err=True)
     sys.exit(0 if result.ok else 1)
 
 

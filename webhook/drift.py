@@ -1,0 +1,85 @@
+"""Drift: every resync interval, compare each app's branch head and live state to the record.
+
+This catches deliveries that never arrived (a new head with no job) and changes made to the
+cluster by hand (live state differs from the last deployed commit). It only enqueues jobs;
+the worker and the engine decide whether to apply (``auto_sync``) or report.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+from webhook.model import JobState, SyncRequest, Trigger
+from webhook.queue import JobStore
+from webhook.settings import AppConfig, DeployerConfig
+
+log = logging.getLogger(__name__)
+
+
+class DriftProbe(Protocol):
+    """What drift needs from the sync engine."""
+
+    def head(self, app: AppConfig) -> str: ...
+
+    def live_drift(self, app: AppConfig, revision: str) -> bool: ...
+
+
+class DriftWatcher:
+    def __init__(
+        self, config: DeployerConfig, store: JobStore, probe: DriftProbe, interval: float
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.probe = probe
+        self.interval = interval
+
+    def _request(self, app: AppConfig, commit: str) -> SyncRequest:
+        return SyncRequest(
+            app=app.name,
+            repo=app.repo,
+            commit=commit,
+            ref=f"refs/heads/{app.branch}",
+            trigger=Trigger.DRIFT,
+        )
+
+    def check(self, app: AppConfig) -> SyncRequest | None:
+        """A drift job for ``app``, or None when the record matches git and the cluster."""
+        head = self.probe.head(app)
+        latest = self.store.jobs_for_app(app.name, limit=1)
+        job = latest[0] if latest else None
+        if job is not None and not job.state.final:
+            return None  # a sync is already on its way
+        if job is None or job.commit != head:
+            log.info(
+                "drift: %s head is %s, last job had %s",
+                app.name,
+                head[:7],
+                job.commit[:7] if job else "none",
+            )
+            return self._request(app, head)
+        if job.state is JobState.OUT_OF_SYNC:
+            return None  # already reported; waits for approval
+        if self.probe.live_drift(app, head):
+            log.info("drift: %s live state differs from %s", app.name, head[:7])
+            return self._request(app, head)
+        return None
+
+    def check_all(self) -> list[SyncRequest]:
+        requests = []
+        for app in self.config.apps:
+            try:
+                request = self.check(app)
+            except Exception as exc:  # one unreachable repo or cluster must not stop the rest
+                log.warning("drift check of %s failed: %s", app.name, exc)
+                continue
+            if request is not None:
+                requests.append(request)
+        if requests:
+            self.store.enqueue(requests)
+        return requests
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.interval):
+            self.check_all()
