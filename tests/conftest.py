@@ -23,14 +23,34 @@ def config() -> DeployerConfig:
     return DeployerConfig.model_validate(
         {
             "apps": [
-                {"name": "guestbook", "repo": REPO, "branch": "master",
-                 "path": "apps/guestbook", "namespace": "guestbook"},
-                {"name": "redis", "repo": REPO, "branch": "master",
-                 "path": "apps/redis", "namespace": "redis"},
-                {"name": "docs", "repo": REPO, "branch": "master",
-                 "path": "docs", "namespace": "docs"},
-                {"name": "staging", "repo": REPO, "branch": "staging",
-                 "path": "apps/guestbook", "namespace": "staging"},
+                {
+                    "name": "guestbook",
+                    "repo": REPO,
+                    "branch": "master",
+                    "path": "apps/guestbook",
+                    "namespace": "guestbook",
+                },
+                {
+                    "name": "redis",
+                    "repo": REPO,
+                    "branch": "master",
+                    "path": "apps/redis",
+                    "namespace": "redis",
+                },
+                {
+                    "name": "docs",
+                    "repo": REPO,
+                    "branch": "master",
+                    "path": "docs",
+                    "namespace": "docs",
+                },
+                {
+                    "name": "staging",
+                    "repo": REPO,
+                    "branch": "staging",
+                    "path": "apps/guestbook",
+                    "namespace": "staging",
+                },
             ]
         }
     )

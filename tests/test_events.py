@@ -50,7 +50,10 @@ def test_branch_creation_cannot_be_trusted_so_every_app_of_the_branch_is_affecte
 def test_push_with_capped_file_list_affects_every_app(config: DeployerConfig) -> None:
     payload = edit_push([f"other/{i}" for i in range(3000)])
     assert names(decide("push", payload, AppIndex(config.apps), "d")) == [
-        "guestbook", "redis", "docs"]
+        "guestbook",
+        "redis",
+        "docs",
+    ]
 
 
 def test_push_of_unrelated_files_is_ignored(config: DeployerConfig) -> None:
@@ -89,7 +92,8 @@ def test_merged_pull_request_deploys_the_merge_commit_and_remembers_the_head(
     assert request.trigger is Trigger.MERGE
     pull = payload["pull_request"]
     assert request.pull_requests == (
-        PullRequestRef(number=pull["number"], head_sha=pull["head"]["sha"]),)
+        PullRequestRef(number=pull["number"], head_sha=pull["head"]["sha"]),
+    )
 
 
 def test_unmerged_close_and_other_actions_are_ignored(config: DeployerConfig) -> None:

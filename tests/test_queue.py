@@ -14,10 +14,21 @@ from webhook.queue.sqlite import SqliteStore
 SHA_A, SHA_B, SHA_C = "a" * 40, "b" * 40, "c" * 40
 
 
-def request(app: str = "web", commit: str = SHA_A, trigger: Trigger = Trigger.PUSH,
-            prs: tuple[PullRequestRef, ...] = ()) -> SyncRequest:
-    return SyncRequest(app=app, repo="acme/gitops", commit=commit, ref="refs/heads/main",
-                       trigger=trigger, delivery="d", pull_requests=prs)
+def request(
+    app: str = "web",
+    commit: str = SHA_A,
+    trigger: Trigger = Trigger.PUSH,
+    prs: tuple[PullRequestRef, ...] = (),
+) -> SyncRequest:
+    return SyncRequest(
+        app=app,
+        repo="acme/gitops",
+        commit=commit,
+        ref="refs/heads/main",
+        trigger=trigger,
+        delivery="d",
+        pull_requests=prs,
+    )
 
 
 class Clock:
@@ -59,8 +70,10 @@ def test_push_and_merge_of_one_commit_are_one_job_carrying_the_pull_request(
 ) -> None:
     pr = PullRequestRef(number=7, head_sha=SHA_C)
     store.enqueue([request()], delivery=DeliveryKey(hook_id="1", delivery="push"))
-    merged = store.enqueue([request(trigger=Trigger.MERGE, prs=(pr,))],
-                           delivery=DeliveryKey(hook_id="1", delivery="pr"))
+    merged = store.enqueue(
+        [request(trigger=Trigger.MERGE, prs=(pr,))],
+        delivery=DeliveryKey(hook_id="1", delivery="pr"),
+    )
     jobs = store.jobs_for_app("web")
     assert len(jobs) == 1 and not merged.jobs[0].created
     assert jobs[0].pull_requests == (pr,)
@@ -68,8 +81,9 @@ def test_push_and_merge_of_one_commit_are_one_job_carrying_the_pull_request(
 
 def test_merge_after_push_adds_no_app_the_push_did_not_touch(store: SqliteStore) -> None:
     store.enqueue([request(app="web")])
-    merged = store.enqueue([request(app="web", trigger=Trigger.MERGE),
-                            request(app="db", trigger=Trigger.MERGE)])
+    merged = store.enqueue(
+        [request(app="web", trigger=Trigger.MERGE), request(app="db", trigger=Trigger.MERGE)]
+    )
     assert [e.job.app for e in merged.jobs] == ["web"]
     assert store.jobs_for_app("db") == []
 
@@ -83,7 +97,10 @@ def test_newer_commit_supersedes_queued_ones(store: SqliteStore) -> None:
     assert old is not None and old.state is JobState.SUPERSEDED
     assert old.superseded_by == second.id and old.message == "superseded by bbbbbbb"
     assert [j.state for j in store.jobs_for_app("web")] == [
-        JobState.QUEUED, JobState.SUPERSEDED, JobState.SUPERSEDED]
+        JobState.QUEUED,
+        JobState.SUPERSEDED,
+        JobState.SUPERSEDED,
+    ]
 
 
 def test_one_running_job_per_app(store: SqliteStore) -> None:
@@ -108,8 +125,10 @@ def test_expired_lease_is_claimed_again(store: SqliteStore, clock: Clock) -> Non
     again = store.claim("w2", lease_seconds=30)
     assert again is not None and again.id == job.id and again.attempts == 2
     # The dead worker's late result is refused: the lease is no longer its.
-    assert store.finish(job.id, "dead-worker",
-                        StepOutcome(state=JobState.SUCCEEDED, message="late")) is None
+    assert (
+        store.finish(job.id, "dead-worker", StepOutcome(state=JobState.SUCCEEDED, message="late"))
+        is None
+    )
     assert store.finish(job.id, "w2", StepOutcome(state=JobState.SUCCEEDED, message="ok"))
 
 

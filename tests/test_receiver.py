@@ -16,8 +16,14 @@ from webhook.queue.sqlite import SqliteStore
 URL = "/webhooks/github"
 
 
-def post(client: FlaskClient, delivery: Delivery, *, body: bytes | None = None,
-         headers: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> Any:
+def post(
+    client: FlaskClient,
+    delivery: Delivery,
+    *,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+) -> Any:
     sent = delivery.headers(body)
     sent.update(headers or {})
     for name in drop:
@@ -44,7 +50,8 @@ def test_push_to_tracked_branch_enqueues_jobs_and_answers_202(
     assert response.status_code == 202
     body = response.get_json()
     assert [(j["app"], j["commit"]) for j in body["jobs"]] == [
-        (app, payload["after"]) for app in ("guestbook", "redis", "docs")]
+        (app, payload["after"]) for app in ("guestbook", "redis", "docs")
+    ]
     assert job_count(store) == 3
     stored = store.get(body["jobs"][0]["id"])
     assert stored is not None and stored.delivery == body["delivery"]
@@ -91,10 +98,16 @@ def test_redelivery_enqueues_nothing_new_and_says_so(
 @pytest.mark.parametrize(
     ("event", "payload", "reason"),
     [
-        ("push", example("push", where={"ref": "refs/tags/simple-tag", "created": True}),
-         "not a branch"),
-        ("push", example("push", where={"ref": "refs/tags/simple-tag", "deleted": True}),
-         "not a branch"),
+        (
+            "push",
+            example("push", where={"ref": "refs/tags/simple-tag", "created": True}),
+            "not a branch",
+        ),
+        (
+            "push",
+            example("push", where={"ref": "refs/tags/simple-tag", "deleted": True}),
+            "not a branch",
+        ),
         ("pull_request", example("pull_request", where={"action": "closed"}), "without merging"),
         ("pull_request", example("pull_request", where={"action": "opened"}), "only merges"),
         ("issues", example("issues"), "does not deploy"),
@@ -158,18 +171,20 @@ def test_body_changed_after_signing_is_refused(client: FlaskClient, store: Sqlit
 
 
 @pytest.mark.parametrize("drop", ["X-GitHub-Event", "X-GitHub-Delivery"])
-def test_missing_event_headers_get_400(client: FlaskClient, store: SqliteStore,
-                                       drop: str) -> None:
+def test_missing_event_headers_get_400(client: FlaskClient, store: SqliteStore, drop: str) -> None:
     response = post(client, Delivery("push", branch_push(), SECRET), drop=(drop,))
     assert response.status_code == 400
     assert job_count(store) == 0
 
 
 @pytest.mark.parametrize(
-    "body", [b"not json", b"[1, 2]", b"\xff\xfe", b'{"ref": 1}'],
-    ids=["not-json", "not-object", "not-utf8", "not-a-push"])
-def test_signed_garbage_gets_400_never_500(client: FlaskClient, store: SqliteStore,
-                                           body: bytes) -> None:
+    "body",
+    [b"not json", b"[1, 2]", b"\xff\xfe", b'{"ref": 1}'],
+    ids=["not-json", "not-object", "not-utf8", "not-a-push"],
+)
+def test_signed_garbage_gets_400_never_500(
+    client: FlaskClient, store: SqliteStore, body: bytes
+) -> None:
     delivery = Delivery("push", {}, SECRET)
     response = post(client, delivery, body=body)
     assert response.status_code == 400

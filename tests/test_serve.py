@@ -36,24 +36,52 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp / "deployer.yaml"
-        self.config.write_text(yaml.safe_dump({
-            "resync_interval": 0,
-            "apps": [{"name": name, "repo": "Codertocat/Hello-World", "branch": "master",
-                      "path": f"apps/{name}", "namespace": name} for name in ("web", "db")],
-            "repos": {"Codertocat/Hello-World": {"clone_url": f"file://{tmp}/missing.git"}},
-        }))
+        self.config.write_text(
+            yaml.safe_dump(
+                {
+                    "resync_interval": 0,
+                    "apps": [
+                        {
+                            "name": name,
+                            "repo": "Codertocat/Hello-World",
+                            "branch": "master",
+                            "path": f"apps/{name}",
+                            "namespace": name,
+                        }
+                        for name in ("web", "db")
+                    ],
+                    "repos": {"Codertocat/Hello-World": {"clone_url": f"file://{tmp}/missing.git"}},
+                }
+            )
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "GITHUB_WEBHOOK_SECRET": SECRET.decode(),
-               "DEPLOYER_DATABASE_URL": f"sqlite:///{self.tmp / 'deployer.db'}",
-               "DEPLOYER_ADMIN_TOKEN": ADMIN, "DEPLOYER_CACHE_DIR": str(self.tmp / "cache"),
-               "KUBECONFIG": str(self.tmp / "no-kubeconfig")}
+        env = {
+            **os.environ,
+            "GITHUB_WEBHOOK_SECRET": SECRET.decode(),
+            "DEPLOYER_DATABASE_URL": f"sqlite:///{self.tmp / 'deployer.db'}",
+            "DEPLOYER_ADMIN_TOKEN": ADMIN,
+            "DEPLOYER_CACHE_DIR": str(self.tmp / "cache"),
+            "KUBECONFIG": str(self.tmp / "no-kubeconfig"),
+        }
         self.log = open(self.tmp / "serve.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "webhook.cli", "serve", "--config", str(self.config),
-             "--bind", f"127.0.0.1:{self.port}"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "webhook.cli",
+                "serve",
+                "--config",
+                str(self.config),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, (self.tmp / "serve.log").read_text()
@@ -76,8 +104,12 @@ class Server:
         return code
 
     def deliver(self, delivery: Delivery) -> requests.Response:
-        return requests.post(f"{self.url}/webhooks/github", data=delivery.body,
-                             headers=delivery.headers(), timeout=10)
+        return requests.post(
+            f"{self.url}/webhooks/github",
+            data=delivery.body,
+            headers=delivery.headers(),
+            timeout=10,
+        )
 
     def get(self, path: str) -> Any:
         response = requests.get(f"{self.url}{path}", timeout=10)
@@ -133,7 +165,8 @@ def test_announced_oversized_body_gets_413_without_being_read(server: Server) ->
         sock.sendall(
             b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"X-GitHub-Event: push\r\nX-GitHub-Delivery: big\r\n"
-            b"Content-Length: " + str(25 * 1024 * 1024 + 1).encode() + b"\r\n\r\n{")
+            b"Content-Length: " + str(25 * 1024 * 1024 + 1).encode() + b"\r\n\r\n{"
+        )
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
 

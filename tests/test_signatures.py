@@ -28,9 +28,19 @@ def test_github_documented_vector_signs_and_verifies() -> None:
         (DOC_SECRET, DOC_BODY, "sha256=" + "zz" * 32),
         (b"", DOC_BODY, sign(b"", DOC_BODY)),
     ],
-    ids=["body-changed", "wrong-secret", "missing", "empty", "no-prefix", "sha1-prefix",
-         "truncated", "not-hex", "empty-secret"],
+    ids=[
+        "body-changed",
+        "wrong-secret",
+        "missing",
+        "empty",
+        "no-prefix",
+        "sha1-prefix",
+        "truncated",
+        "not-hex",
+        "empty-secret",
+    ],
 )
-def test_refuses_anything_but_the_exact_signature(secret: bytes, body: bytes,
-                                                  header: str | None) -> None:
+def test_refuses_anything_but_the_exact_signature(
+    secret: bytes, body: bytes, header: str | None
+) -> None:
     assert not verify(secret, body, header)

@@ -17,8 +17,21 @@ SHA = "e" * 40
 
 
 def enqueue(store: SqliteStore, app: str = "web", commit: str = SHA) -> int:
-    return store.enqueue([SyncRequest(app=app, repo="acme/gitops", commit=commit,
-                                      ref="refs/heads/main", trigger=Trigger.PUSH)]).jobs[0].job.id
+    return (
+        store.enqueue(
+            [
+                SyncRequest(
+                    app=app,
+                    repo="acme/gitops",
+                    commit=commit,
+                    ref="refs/heads/main",
+                    trigger=Trigger.PUSH,
+                )
+            ]
+        )
+        .jobs[0]
+        .job.id
+    )
 
 
 class WriteCommitStep:
@@ -32,8 +45,9 @@ class WriteCommitStep:
         (self.folder / f"{job.app}.started").write_text(str(os.getpid()))
         time.sleep(self.hold)
         (self.folder / f"{job.app}.deployed").write_text(job.commit)
-        return StepOutcome(state=JobState.SUCCEEDED, message=f"wrote {job.commit[:7]}",
-                           result={"pid": os.getpid()})
+        return StepOutcome(
+            state=JobState.SUCCEEDED, message=f"wrote {job.commit[:7]}", result={"pid": os.getpid()}
+        )
 
 
 def test_run_once_claims_runs_records_and_releases(store: SqliteStore, tmp_path: Path) -> None:
@@ -66,8 +80,9 @@ def test_a_step_that_raises_fails_the_job_with_its_reason(store: SqliteStore) ->
     assert finished.result == {"error_kind": "infrastructure"}
 
 
-def test_a_failing_listener_does_not_fail_the_deployment(store: SqliteStore,
-                                                         tmp_path: Path) -> None:
+def test_a_failing_listener_does_not_fail_the_deployment(
+    store: SqliteStore, tmp_path: Path
+) -> None:
     enqueue(store)
 
     class Broken:
@@ -95,8 +110,13 @@ def test_stop_lets_the_running_step_finish(store: SqliteStore, tmp_path: Path) -
 
 def _work(db: str, folder: str, hold: float, lease: float) -> None:
     store = SqliteStore(db)
-    worker = Worker(store, WriteCommitStep(Path(folder), hold=hold), lease_seconds=lease,
-                    poll_interval=0.05, concurrency=1)
+    worker = Worker(
+        store,
+        WriteCommitStep(Path(folder), hold=hold),
+        lease_seconds=lease,
+        poll_interval=0.05,
+        concurrency=1,
+    )
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     worker.run()
 

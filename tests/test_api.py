@@ -1,0 +1,45 @@
+"""The read API and probes, over the Flask test client (``test_serve`` drives a real server)."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+from tests.conftest import SECRET
+from tests.github.deliveries import Delivery
+from tests.github.examples import branch_push
+
+
+def test_probes(client: FlaskClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["apps"] == 4
+
+
+def test_apps_jobs_and_job_views(client: FlaskClient) -> None:
+    body = Delivery("push", branch_push(), SECRET)
+    jobs = client.post("/webhooks/github", data=body.body, headers=body.headers()).get_json()
+    apps = {a["name"]: a for a in client.get("/api/apps").get_json()["apps"]}
+    assert apps["guestbook"]["latest_job"]["state"] == "queued"
+    assert apps["staging"]["latest_job"] is None
+    listed = client.get("/api/apps/guestbook/jobs").get_json()["jobs"]
+    assert [j["id"] for j in listed] == [jobs["jobs"][0]["id"]]
+    one = client.get(f"/api/jobs/{listed[0]['id']}").get_json()
+    assert one["commit"] == branch_push()["after"] and one["trigger"] == "push"
+
+
+def test_unknown_app_and_job_are_404(client: FlaskClient) -> None:
+    assert client.get("/api/apps/nope/jobs").status_code == 404
+    assert client.get("/api/jobs/999").status_code == 404
+    assert (
+        client.post(
+            "/api/apps/nope/sync", headers={"Authorization": "Bearer admin-token-for-tests"}
+        ).status_code
+        == 404
+    )
+
+
+def test_manual_sync_without_known_commit_or_with_bad_revision(client: FlaskClient) -> None:
+    auth = {"Authorization": "Bearer admin-token-for-tests"}
+    assert client.post("/api/apps/guestbook/sync", headers=auth).status_code == 409
+    bad = client.post("/api/apps/guestbook/sync", headers=auth, json={"revision": "main"})
+    assert bad.status_code == 400

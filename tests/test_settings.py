@@ -1,0 +1,113 @@
+"""Config and environment validation: every error names the file, the app and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from webhook.cli import main
+from webhook.settings import ConfigError, Environment, config_path, load_config
+
+GOOD = """
+apps:
+  - name: guestbook
+    repo: acme/gitops
+    path: apps/guestbook
+    namespace: guestbook
+    allowed_namespaces: [guestbook]
+repos:
+  acme/gitops:
+    clone_url: file:///srv/git/gitops.git
+"""
+
+BAD = """
+apps:
+  - name: Guest_Book
+    repo: acme
+    path: ../outside
+    namespace: guestbook
+    colour: blue
+  - name: redis
+    repo: acme/gitops
+    path: ""
+    namespace: redis
+    allowed_namespaces: [other]
+"""
+
+
+def test_a_good_config_loads_with_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "deployer.yaml"
+    path.write_text(GOOD)
+    config = load_config(path)
+    app = config.apps[0]
+    assert (app.branch, app.auto_sync, app.prune, app.cluster) == ("main", True, False, None)
+    assert config.clone_url("acme/gitops") == "file:///srv/git/gitops.git"
+    assert config.clone_url("acme/other") == "https://github.com/acme/other.git"
+
+
+def test_every_error_is_listed_with_file_app_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "deployer.yaml"
+    path.write_text(BAD)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    errors = caught.value.errors
+    expected = [
+        "app 'Guest_Book', key name: must be a DNS-1123 label",
+        "app 'Guest_Book', key repo: must be 'owner/name'",
+        "app 'Guest_Book', key path: must be a relative folder",
+        "app 'Guest_Book', key colour: Extra inputs are not permitted",
+        "app 'redis', key path: must be a relative folder",
+    ]
+    for fragment in expected:
+        assert any(fragment in line and line.startswith(str(path)) for line in errors), (
+            fragment,
+            errors,
+        )
+
+
+def test_duplicate_app_names_and_bad_yaml_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "deployer.yaml"
+    app = "  - {name: a, repo: o/r, path: p, namespace: n}\n"
+    path.write_text("apps:\n" + app + app)
+    with pytest.raises(ConfigError, match="repeated: a"):
+        load_config(path)
+    path.write_text("apps: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_config_path_precedence() -> None:
+    assert config_path("x.yaml", {"WEBHOOK_DEPLOYER_CONFIG": "y.yaml"}) == Path("x.yaml")
+    assert config_path(None, {"WEBHOOK_DEPLOYER_CONFIG": "y.yaml"}) == Path("y.yaml")
+    assert config_path(None, {}) == Path("deployer.yaml")
+
+
+def test_the_webhook_secret_is_required_and_never_shown() -> None:
+    with pytest.raises(ConfigError, match="GITHUB_WEBHOOK_SECRET"):
+        Environment.from_environ({})
+    env = Environment.from_environ({"GITHUB_WEBHOOK_SECRET": "s3cr3t", "GITHUB_TOKEN": "ghp_x"})
+    assert "s3cr3t" not in repr(env) and "ghp_x" not in repr(env)
+    assert env.database_url == "sqlite:///deployer.db"
+
+
+def test_check_config_exits_non_zero_listing_every_error(tmp_path: Path) -> None:
+    path = tmp_path / "deployer.yaml"
+    path.write_text(BAD)
+    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
+    assert result.exit_code == 2
+    assert result.output.count("error: ") >= 5
+    path.write_text(GOOD)
+    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
+    assert result.exit_code == 0 and "1 app(s)" in result.output
+
+
+def test_serve_refuses_to_start_without_the_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "deployer.yaml"
+    path.write_text(GOOD)
+    monkeypatch.delenv("GITHUB_WEBHOOK_SECRET", raising=False)
+    result = CliRunner().invoke(main, ["serve", "--config", str(path)])
+    assert result.exit_code == 2 and "GITHUB_WEBHOOK_SECRET" in result.output
