@@ -104,7 +104,7 @@ def _configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.C
                 persist_config=False,
             )
     has_credentials = (
-        configuration.api_key.get("authorization")
+        any(configuration.api_key.values())
         or configuration.cert_file
         or configuration.username
     )
