@@ -22,7 +22,7 @@ from kubernetes.dynamic import DynamicClient
 from webhook.engine import SyncEngine, SyncResult
 from webhook.kube.applyset import GROUP_KINDS, ID_LABEL, PART_OF, applyset_id
 from webhook.model import Job, JobState, Trigger
-from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
+from webhook.settings import AppConfig, DeployerConfig, Environment, HelmConfig, RepoConfig
 
 pytestmark = pytest.mark.cluster
 
@@ -378,7 +378,7 @@ def test_a_helm_app_is_templated_and_applied(gitops: GitOps, dyn: DynamicClient)
             "apps/shop/templates/cm.yaml": template,
         }
     )
-    helm = {"release_name": "store", "values_files": ("prod.yaml",)}
+    helm = HelmConfig(release_name="store", values_files=("prod.yaml",))
     result = gitops.sync(sha, helm=helm)
     assert result.ok, result.error
     assert live(dyn, "ConfigMap", "store-settings", gitops.namespace)["data"] == {"colour": "green"}
@@ -400,13 +400,27 @@ def test_an_impersonated_service_account_without_rights_is_refused_by_rbac(
     assert "forbidden" in (result.error or "").lower()
     assert f"system:serviceaccount:{ns}:deployer" in (result.error or "")
     assert live(dyn, "ConfigMap", "a", ns) is None
-    # Granted the namespace's edit role, the same sync goes through.
-    client.RbacAuthorizationV1Api(k8s_api_client).create_namespaced_role_binding(
+    # Granted ConfigMaps in its namespace (and nothing else), the same sync goes through.
+    rbac = client.RbacAuthorizationV1Api(k8s_api_client)
+    rbac.create_namespaced_role(
+        ns,
+        client.V1Role(
+            metadata=client.V1ObjectMeta(name="deployer"),
+            rules=[
+                client.V1PolicyRule(
+                    api_groups=[""],
+                    resources=["configmaps"],
+                    verbs=["get", "list", "create", "update", "patch", "delete"],
+                )
+            ],
+        ),
+    )
+    rbac.create_namespaced_role_binding(
         ns,
         client.V1RoleBinding(
-            metadata=client.V1ObjectMeta(name="deployer-edit"),
+            metadata=client.V1ObjectMeta(name="deployer"),
             role_ref=client.V1RoleRef(
-                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="edit"
+                api_group="rbac.authorization.k8s.io", kind="Role", name="deployer"
             ),
             subjects=[client.RbacV1Subject(kind="ServiceAccount", name="deployer", namespace=ns)],
         ),

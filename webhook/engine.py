@@ -108,13 +108,19 @@ class _Prepared:
     desired: list[Manifest]
 
 
-class _Failed(Exception):
+class SyncError(Exception):
+    """A sync (or diff) failed for a reason in the commit or the cluster's answers.
+
+    ``kind`` is the step (source, render, guard, dry-run, apply, prune, health); ``errors``
+    holds every cause, first one first.
+    """
+
     def __init__(self, kind: str, errors: list[str], failed: tuple[ObjectError, ...] = ()) -> None:
         super().__init__(errors[0] if errors else kind)
         self.kind, self.errors, self.failed = kind, errors, failed
 
 
-class _Partial(_Failed):
+class _Partial(SyncError):
     """A failure after some objects were written: carries the record so far."""
 
     def __init__(
@@ -186,7 +192,7 @@ class SyncEngine:
         try:
             with self._prepared(app, revision) as prepared:
                 record.update(self._sync(app, prepared, dry_run=dry_run))
-        except _Failed as failure:
+        except SyncError as failure:
             record.update(
                 error=failure.errors[0] if failure.errors else failure.kind,
                 errors=tuple(failure.errors),
@@ -251,13 +257,13 @@ class SyncEngine:
             except sources.SourceUnavailable as exc:
                 raise InfrastructureError(str(exc)) from exc
             except sources.SourceError as exc:
-                raise _Failed("source", [str(exc)]) from exc
+                raise SyncError("source", [str(exc)]) from exc
             except render.RenderError as exc:
-                raise _Failed("render", [str(exc)]) from exc
+                raise SyncError("render", [str(exc)]) from exc
             try:
                 objects = self._guarded(lambda: guard.check(rendered, app, cluster.is_namespaced))
             except guard.GuardError as exc:
-                raise _Failed("guard", exc.errors) from exc
+                raise SyncError("guard", exc.errors) from exc
             applyset = ApplySet(app.name, app.namespace)
             yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects])
         finally:
@@ -291,7 +297,7 @@ class SyncEngine:
         )
         if the_plan.errors:
             failed = tuple(ObjectError(str(p.ref), p.error) for p in the_plan.items if p.error)
-            raise _Failed("dry-run", the_plan.errors, failed)
+            raise SyncError("dry-run", the_plan.errors, failed)
         return the_plan
 
     def _get(
@@ -342,13 +348,14 @@ class SyncEngine:
         parent = self._guarded(lambda: self._get(cluster, applyset.ref, "v1"))
         recorded = applyset.recorded(parent)
         current = applyset.inventory_of(refs)
+        latest = {"parent": parent}
 
         def write_parent(inventory: Inventory) -> None:
             body = applyset.parent(inventory)
             resource = cluster.resource("v1", "ConfigMap")
             result = cluster.apply(resource, body, dry_run=True, force=True)
-            if not diff.same(parent, result):
-                cluster.apply(resource, body, dry_run=False, force=True)
+            if not diff.same(latest["parent"], result):
+                latest["parent"] = cluster.apply(resource, body, dry_run=False, force=True)
 
         def after_tier(name: str) -> None:
             # Before any member exists, the parent lists every group-kind we may own.
@@ -362,7 +369,7 @@ class SyncEngine:
                 )
             )
         except KubeError as exc:
-            raise _Failed("apply", [str(exc)]) from exc
+            raise SyncError("apply", [str(exc)]) from exc
         record: dict[str, Any] = {
             action: tuple(str(a.ref) for a in outcome if a.action == key)
             for action, key in (
