@@ -201,3 +201,22 @@ def test_finishing_as_a_non_final_state_is_refused(store: SqliteStore) -> None:
     assert job is not None
     with pytest.raises(ValueError, match="cannot finish"):
         store.finish(job.id, "w", StepOutcome(state=JobState.QUEUED, message=""))
+
+
+def test_every_state_change_is_in_the_outbox_until_delivered(store: SqliteStore) -> None:
+    first = store.enqueue([request(commit=SHA_A)]).jobs[0].job
+    store.enqueue([request(commit=SHA_B)])
+    job = store.claim("w", lease_seconds=30)
+    assert job is not None
+    store.finish(job.id, "w", StepOutcome(state=JobState.SUCCEEDED, message="ok"))
+    reports = store.pending_reports()
+    assert [(r.job_id == first.id, r.state) for r in reports] == [
+        (True, JobState.QUEUED),
+        (False, JobState.QUEUED),
+        (True, JobState.SUPERSEDED),
+        (False, JobState.RUNNING),
+        (False, JobState.SUCCEEDED),
+    ]
+    store.report_delivered(reports[0].id)
+    store.report_retry(reports[1].id, delay=3600)
+    assert [r.id for r in store.pending_reports()] == [r.id for r in reports[2:]]

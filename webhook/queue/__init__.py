@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webhook.queue.base import DeliveryKey, Enqueued, EnqueueResult, JobStore
+from webhook.queue.base import DeliveryKey, Enqueued, EnqueueResult, JobStore, Report
 
 
 def open_store(url: str) -> JobStore:
@@ -17,4 +17,4 @@ def open_store(url: str) -> JobStore:
     )
 
 
-__all__ = ["DeliveryKey", "EnqueueResult", "Enqueued", "JobStore", "open_store"]
+__all__ = ["DeliveryKey", "EnqueueResult", "Enqueued", "JobStore", "Report", "open_store"]

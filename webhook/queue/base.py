@@ -5,7 +5,9 @@ Rules every store keeps, in one transaction each:
 - one job per app and commit for push and merge triggers: a second event for the same merge
   attaches its pull request to the existing job instead of deploying twice;
 - a newer job for an app supersedes that app's queued ones;
-- at most one running job per app; a claim is a lease that expires if its worker dies.
+- at most one running job per app; a claim is a lease that expires if its worker dies;
+- every state change writes a report to the outbox in the same transaction, so the GitHub
+  reporter can deliver it later, even after a crash or a GitHub outage.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from webhook.model import Job, StepOutcome, SyncRequest
+from webhook.model import Job, JobState, StepOutcome, SyncRequest
 
 #: After this many claims a job fails instead of killing workers forever.
 MAX_ATTEMPTS = 5
@@ -43,6 +45,17 @@ class EnqueueResult:
     superseded: tuple[Job, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    """A job state change that the GitHub reporter has yet to deliver (the outbox)."""
+
+    id: int
+    job_id: int
+    state: JobState
+    message: str
+    attempts: int
+
+
 class JobStore(Protocol):
     """A durable queue of sync jobs."""
 
@@ -67,6 +80,13 @@ class JobStore(Protocol):
 
     def latest_jobs(self) -> dict[str, Job]:
         """Each app's newest job."""
+
+    def pending_reports(self, *, limit: int = 100) -> list[Report]:
+        """State changes not yet reported to GitHub; written with the change itself."""
+
+    def report_delivered(self, report_id: int) -> None: ...
+
+    def report_retry(self, report_id: int, *, delay: float) -> None: ...
 
     def ping(self) -> None:
         """Raise if the store cannot be reached."""

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
-from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey, Enqueued, EnqueueResult
+from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey, Enqueued, EnqueueResult, Report
 
 COLUMNS = (
     "id, app, repo, commit_sha, ref, trigger, state, delivery, pull_requests, approved, "
@@ -136,9 +136,10 @@ class SqlStore(ABC):
                         None,
                     ),
                 )
-                superseded.extend(self._supersede(cur, request.app, job_id, request.commit, now))
                 job = self._get(cur, job_id)
                 assert job is not None
+                self._record(cur, job, now)
+                superseded.extend(self._supersede(cur, request.app, job_id, request.commit, now))
                 results.append(Enqueued(job=job, created=True))
             return EnqueueResult(duplicate=False, jobs=tuple(results), superseded=tuple(superseded))
 
@@ -183,7 +184,10 @@ class SqlStore(ABC):
         cur.execute(
             "UPDATE jobs SET pull_requests = ? WHERE id = ?", (_prs_to_json(merged), job.id)
         )
-        return self._get(cur, job.id) or job
+        attached = self._get(cur, job.id) or job
+        # The pull request's head commit has seen nothing yet: report the current state.
+        self._record(cur, attached, self.clock())
+        return attached
 
     def _supersede(
         self, cur: Cursor, app: str, newer_id: int, commit: str, now: float
@@ -208,7 +212,10 @@ class SqlStore(ABC):
                 newer_id,
             ),
         )
-        return [self._get(cur, job.id) or job for job in older]
+        done = [self._get(cur, job.id) or job for job in older]
+        for job in done:
+            self._record(cur, job, now)
+        return done
 
     def claim(self, owner: str, *, lease_seconds: float) -> Job | None:
         with self._write() as cur:
@@ -238,7 +245,10 @@ class SqlStore(ABC):
                     job.id,
                 ),
             )
-            return self._get(cur, job.id)
+            claimed = self._get(cur, job.id)
+            if claimed is not None:
+                self._record(cur, claimed, now)
+            return claimed
 
     def _expire(self, cur: Cursor, now: float) -> None:
         """Deal with jobs whose worker died: supersede, give up, or leave them to be reclaimed."""
@@ -268,6 +278,9 @@ class SqlStore(ABC):
                 "lease_owner = NULL, lease_expires_at = NULL WHERE id = ?",
                 (state.value, message, by, now, job.id),
             )
+            expired = self._get(cur, job.id)
+            if expired is not None:
+                self._record(cur, expired, now)
 
     def heartbeat(self, job_id: int, owner: str, *, lease_seconds: float) -> bool:
         with self._write() as cur:
@@ -298,7 +311,46 @@ class SqlStore(ABC):
             )
             if cur.rowcount != 1:
                 return None
-            return self._get(cur, job_id)
+            finished = self._get(cur, job_id)
+            if finished is not None:
+                self._record(cur, finished, self.clock())
+            return finished
+
+    # -- the report outbox --------------------------------------------------------
+
+    def _record(self, cur: Cursor, job: Job, now: float) -> None:
+        """Queue a report of ``job``'s new state in the same transaction as the change."""
+        cur.execute(
+            "INSERT INTO outbox (job_id, state, message, created_at, next_attempt_at, attempts) "
+            "VALUES (?, ?, ?, ?, ?, 0)",
+            (job.id, job.state.value, job.message, now, now),
+        )
+
+    def pending_reports(self, *, limit: int = 100) -> list[Report]:
+        """Undelivered reports that are due, oldest first."""
+        with self._read() as cur:
+            cur.execute(
+                "SELECT id, job_id, state, message, attempts FROM outbox "
+                "WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                (self.clock(), limit),
+            )
+            return [
+                Report(id=r[0], job_id=r[1], state=JobState(r[2]), message=r[3], attempts=r[4])
+                for r in cur.fetchall()
+            ]
+
+    def report_delivered(self, report_id: int) -> None:
+        with self._write() as cur:
+            cur.execute(
+                "UPDATE outbox SET delivered_at = ? WHERE id = ?", (self.clock(), report_id)
+            )
+
+    def report_retry(self, report_id: int, *, delay: float) -> None:
+        with self._write() as cur:
+            cur.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
+                (self.clock() + delay, report_id),
+            )
 
     # -- reads ----------------------------------------------------------------
 

@@ -45,6 +45,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     result TEXT,
     superseded_by INTEGER
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, next_attempt_at, id);
 CREATE INDEX IF NOT EXISTS jobs_app_state ON jobs (app, state);
 CREATE INDEX IF NOT EXISTS jobs_app_commit ON jobs (app, commit_sha);
 CREATE INDEX IF NOT EXISTS jobs_repo_commit ON jobs (repo, commit_sha);
