@@ -94,7 +94,7 @@ def _values(obj: Manifest | None) -> dict[str, object]:
 
 def redact(obj: Manifest) -> Manifest:
     """A copy safe to log or show: Secret values replaced."""
-    _, redacted = redact_pair(None, obj)
+    _, redacted = redact_pair(obj, obj)
     assert redacted is not None
     return redacted
 
