@@ -96,16 +96,9 @@ def test_the_apply_order_puts_dependencies_first_and_custom_resources_last() -> 
 
 def test_the_applyset_id_follows_kubectl() -> None:
     # base64url(sha256("applyset-shop.shop.ConfigMap.")) without padding, as kubectl computes.
-    assert (
-        applyset_id("applyset-shop", "shop")
-        == "applyset-"
-        + base64.urlsafe_b64encode(
-            __import__("hashlib").sha256(b"applyset-shop.shop.ConfigMap.").digest()
-        )
-        .decode()
-        .rstrip("=")
-        + "-v1"
-    )
+    digest = hashlib.sha256(b"applyset-shop.shop.ConfigMap.").digest()
+    expected = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    assert applyset_id("applyset-shop", "shop") == f"applyset-{expected}-v1"
     parent = ApplySet("shop", "shop").parent(
         ApplySet("shop", "shop").inventory_of(
             [
