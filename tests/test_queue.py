@@ -220,3 +220,16 @@ def test_every_state_change_is_in_the_outbox_until_delivered(store: SqliteStore)
     store.report_delivered(reports[0].id)
     store.report_retry(reports[1].id, delay=3600)
     assert [r.id for r in store.pending_reports()] == [r.id for r in reports[2:]]
+
+
+def test_previews_run_in_their_own_lane_and_never_supersede_deployments(
+    store: SqliteStore,
+) -> None:
+    pr = (PullRequestRef(number=3, head_sha=SHA_C),)
+    deploy = store.enqueue([request(commit=SHA_A)]).jobs[0].job
+    preview = store.enqueue([request(commit=SHA_C, trigger=Trigger.PREVIEW, prs=pr)])
+    assert preview.superseded == () and preview.jobs[0].job.lane == "web#pr-3"
+    first = store.claim("w1", lease_seconds=30)
+    second = store.claim("w2", lease_seconds=30)
+    assert {first.id, second.id} == {deploy.id, preview.jobs[0].job.id}  # type: ignore[union-attr]
+    assert store.latest_jobs()["web"].id == deploy.id

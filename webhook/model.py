@@ -18,6 +18,8 @@ class Trigger(StrEnum):
     MERGE = "merge"
     MANUAL = "manual"
     DRIFT = "drift"
+    #: A pull request's plan: rendered and dry-run against the cluster, never applied.
+    PREVIEW = "preview"
 
 
 class JobState(StrEnum):
@@ -58,6 +60,13 @@ class SyncRequest:
     #: Manual approval: apply even when the app has ``auto_sync: false``.
     approved: bool = False
 
+    @property
+    def lane(self) -> str:
+        """Jobs of one lane run one at a time, and a newer one supersedes queued older ones."""
+        if self.trigger is Trigger.PREVIEW and self.pull_requests:
+            return f"{self.app}#pr-{self.pull_requests[0].number}"
+        return self.app
+
 
 @dataclass(frozen=True, kw_only=True)
 class Job:
@@ -82,6 +91,7 @@ class Job:
     message: str = ""
     result: dict[str, Any] | None = None
     superseded_by: int | None = None
+    lane: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +116,7 @@ class Job:
             "message": self.message,
             "result": self.result,
             "superseded_by": self.superseded_by,
+            "lane": self.lane,
         }
 
 

@@ -20,7 +20,7 @@ from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey, Enqueued, EnqueueResul
 COLUMNS = (
     "id, app, repo, commit_sha, ref, trigger, state, delivery, pull_requests, approved, "
     "attempts, lease_owner, lease_expires_at, created_at, started_at, finished_at, message, "
-    "result, superseded_by"
+    "result, superseded_by, lane"
 )
 _DEDUPED_TRIGGERS = (Trigger.PUSH.value, Trigger.MERGE.value)
 
@@ -66,6 +66,7 @@ def row_to_job(row: Sequence[Any]) -> Job:
         message=row[16] or "",
         result=json.loads(row[17]) if row[17] else None,
         superseded_by=row[18],
+        lane=row[19],
     )
 
 
@@ -134,12 +135,13 @@ class SqlStore(ABC):
                         "queued",
                         None,
                         None,
+                        request.lane,
                     ),
                 )
                 job = self._get(cur, job_id)
                 assert job is not None
                 self._record(cur, job, now)
-                superseded.extend(self._supersede(cur, request.app, job_id, request.commit, now))
+                superseded.extend(self._supersede(cur, request.lane, job_id, request.commit, now))
                 results.append(Enqueued(job=job, created=True))
             return EnqueueResult(duplicate=False, jobs=tuple(results), superseded=tuple(superseded))
 
@@ -190,24 +192,24 @@ class SqlStore(ABC):
         return attached
 
     def _supersede(
-        self, cur: Cursor, app: str, newer_id: int, commit: str, now: float
+        self, cur: Cursor, lane: str, newer_id: int, commit: str, now: float
     ) -> list[Job]:
         cur.execute(
-            f"SELECT {COLUMNS} FROM jobs WHERE app = ? AND state = ? AND id < ?",
-            (app, JobState.QUEUED.value, newer_id),
+            f"SELECT {COLUMNS} FROM jobs WHERE lane = ? AND state = ? AND id < ?",
+            (lane, JobState.QUEUED.value, newer_id),
         )
         older = [row_to_job(row) for row in cur.fetchall()]
         if not older:
             return []
         cur.execute(
             "UPDATE jobs SET state = ?, superseded_by = ?, finished_at = ?, message = ? "
-            "WHERE app = ? AND state = ? AND id < ?",
+            "WHERE lane = ? AND state = ? AND id < ?",
             (
                 JobState.SUPERSEDED.value,
                 newer_id,
                 now,
                 f"superseded by {commit[:7]}",
-                app,
+                lane,
                 JobState.QUEUED.value,
                 newer_id,
             ),
@@ -224,7 +226,7 @@ class SqlStore(ABC):
             cur.execute(
                 f"SELECT {COLUMNS} FROM jobs j WHERE "
                 "(j.state = ? OR (j.state = ? AND j.lease_expires_at < ?)) AND NOT EXISTS ("
-                "  SELECT 1 FROM jobs r WHERE r.app = j.app AND r.state = ? "
+                "  SELECT 1 FROM jobs r WHERE r.lane = j.lane AND r.state = ? "
                 "  AND r.lease_expires_at >= ? AND r.id <> j.id) "
                 "ORDER BY j.id LIMIT 1",
                 (JobState.QUEUED.value, JobState.RUNNING.value, now, JobState.RUNNING.value, now),
@@ -258,9 +260,9 @@ class SqlStore(ABC):
         )
         for job in [row_to_job(row) for row in cur.fetchall()]:
             cur.execute(
-                "SELECT id, commit_sha FROM jobs WHERE app = ? AND state = ? AND id > ? "
+                "SELECT id, commit_sha FROM jobs WHERE lane = ? AND state = ? AND id > ? "
                 "ORDER BY id DESC LIMIT 1",
-                (job.app, JobState.QUEUED.value, job.id),
+                (job.lane, JobState.QUEUED.value, job.id),
             )
             newer = cur.fetchone()
             if newer is not None:
@@ -371,9 +373,11 @@ class SqlStore(ABC):
             return [row_to_job(row) for row in cur.fetchall()]
 
     def latest_jobs(self) -> dict[str, Job]:
+        """Each app's newest deployment job (previews live in lanes of their own)."""
         with self._read() as cur:
             cur.execute(
-                f"SELECT {COLUMNS} FROM jobs WHERE id IN (SELECT MAX(id) FROM jobs GROUP BY app)"
+                f"SELECT {COLUMNS} FROM jobs WHERE id IN "
+                "(SELECT MAX(id) FROM jobs WHERE lane = app GROUP BY app)"
             )
             return {job.app: job for job in map(row_to_job, cur.fetchall())}
 

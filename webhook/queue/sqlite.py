@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     message TEXT NOT NULL DEFAULT '',
     result TEXT,
-    superseded_by INTEGER
+    superseded_by INTEGER,
+    -- jobs of one lane run one at a time and supersede each other: the app's name for
+    -- deployments, app#pr-N for a pull request's previews.
+    lane TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -56,7 +59,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     delivered_at REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, next_attempt_at, id);
-CREATE INDEX IF NOT EXISTS jobs_app_state ON jobs (app, state);
+CREATE INDEX IF NOT EXISTS jobs_lane_state ON jobs (lane, state);
 CREATE INDEX IF NOT EXISTS jobs_app_commit ON jobs (app, commit_sha);
 CREATE INDEX IF NOT EXISTS jobs_repo_commit ON jobs (repo, commit_sha);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
