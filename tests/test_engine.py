@@ -20,7 +20,7 @@ from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
 from webhook.engine import SyncEngine, SyncResult
-from webhook.kube.applyset import GROUP_KINDS, ID_LABEL, PART_OF, applyset_id
+from webhook.kube.applyset import GROUP_KINDS, ID_LABEL, NAMESPACES, PART_OF, applyset_id
 from webhook.model import Job, JobState, Trigger
 from webhook.settings import AppConfig, DeployerConfig, Environment, HelmConfig, RepoConfig
 
@@ -295,6 +295,23 @@ def test_a_commit_that_removes_the_app_folder_fails_clearly(gitops: GitOps) -> N
     outcome = gitops.engine().run(job(sha))
     assert outcome.state is JobState.FAILED
     assert outcome.message == f"apps/shop does not exist at {sha}"
+
+
+def test_a_namespace_and_the_objects_in_it_apply_in_one_sync(
+    gitops: GitOps, dyn: DynamicClient
+) -> None:
+    extra = f"{gitops.namespace[:50]}-x"
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": extra}}
+    sha = gitops.commit({"apps/shop/app.yaml": dump(namespace, cm("inside", namespace=extra))})
+    try:
+        result = gitops.sync(sha, allowed_namespaces=(gitops.namespace, extra))
+        assert result.ok, result.error
+        assert f"ConfigMap {extra}/inside" in result.created
+        assert live(dyn, "ConfigMap", "inside", extra) is not None
+        parent = live(dyn, "ConfigMap", "applyset-shop", gitops.namespace)
+        assert parent["metadata"]["annotations"][NAMESPACES] == extra
+    finally:
+        dyn.resources.get(api_version="v1", kind="Namespace").delete(name=extra)
 
 
 # -- CRDs, Kustomize, Helm --------------------------------------------------------------

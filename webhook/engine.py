@@ -115,19 +115,17 @@ class SyncError(Exception):
     holds every cause, first one first.
     """
 
-    def __init__(self, kind: str, errors: list[str], failed: tuple[ObjectError, ...] = ()) -> None:
+    def __init__(
+        self,
+        kind: str,
+        errors: list[str],
+        failed: tuple[ObjectError, ...] = (),
+        partial: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(errors[0] if errors else kind)
         self.kind, self.errors, self.failed = kind, errors, failed
-
-
-class _Partial(SyncError):
-    """A failure after some objects were written: carries the record so far."""
-
-    def __init__(
-        self, kind: str, errors: list[str], failed: tuple[ObjectError, ...], partial: dict[str, Any]
-    ) -> None:
-        super().__init__(kind, errors, failed)
-        self.partial = partial
+        #: What was already done when a failure came after writes.
+        self.partial = partial or {}
 
 
 class SyncEngine:
@@ -198,8 +196,7 @@ class SyncEngine:
                 errors=tuple(failure.errors),
                 error_kind=failure.kind,
             )
-            if isinstance(failure, _Partial):
-                record.update(failure.partial)
+            record.update(failure.partial)
             if failure.failed:
                 record["failed"] = failure.failed
         except KubeError as exc:
@@ -300,15 +297,9 @@ class SyncEngine:
             raise SyncError("dry-run", the_plan.errors, failed)
         return the_plan
 
-    def _get(
-        self, cluster: Cluster, ref: ObjectRef, api_version: str | None = None
-    ) -> Manifest | None:
-        resource = (
-            cluster.resource(api_version, ref.kind)
-            if api_version
-            else cluster.preferred(ref.group, ref.kind)
-        )
-        return None if resource is None else cluster.get(resource, ref.name, ref.namespace)
+    @staticmethod
+    def _get(cluster: Cluster, ref: ObjectRef, api_version: str) -> Manifest | None:
+        return cluster.get(cluster.resource(api_version, ref.kind), ref.name, ref.namespace)
 
     def _live(self, cluster: Cluster, ref: ObjectRef, api_version: str) -> Manifest | None:
         return self._guarded(lambda: self._get(cluster, ref, api_version))
@@ -383,14 +374,14 @@ class SyncEngine:
             ObjectError(str(a.ref), a.error or "") for a in outcome if a.action == "failed"
         )
         if failed:
-            raise _Partial("apply", [f.error for f in failed], failed, record)
+            raise SyncError("apply", [f.error for f in failed], failed, record)
         if app.prune:
             targets = self._orphans(app, prepared)
             pruned = self._guarded(lambda: prune.prune(cluster, targets))
             record["pruned"] = tuple(str(p.ref) for p in pruned if p.error is None)
             failed = tuple(ObjectError(str(p.ref), p.error) for p in pruned if p.error)
             if failed:
-                raise _Partial("prune", [f.error for f in failed], failed, record)
+                raise SyncError("prune", [f.error for f in failed], failed, record)
             final = current
         else:
             final = recorded.union(current)
@@ -412,5 +403,5 @@ class SyncEngine:
                 errors = [f"unhealthy: {v.message}" for v in failing]
             else:
                 errors = [f"not healthy after {app.health_timeout:g}s: {v.message}" for v in bad]
-            raise _Partial("health", errors, (), record)
+            raise SyncError("health", errors, (), record)
         return record
