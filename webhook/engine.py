@@ -10,6 +10,7 @@ Infrastructure faults (git or the cluster unreachable) raise ``InfrastructureErr
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -25,6 +26,7 @@ from webhook.render import Manifest, ObjectRef, ref_of
 from webhook.settings import AppConfig, DeployerConfig, Environment
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class InfrastructureError(Exception):
@@ -138,11 +140,16 @@ class SyncEngine:
         *,
         cache_dir: Path,
         kubeconfig: Path | None = None,
+        token_for: Callable[[str], str | None] | None = None,
     ) -> None:
+        """``kubeconfig``: None reads ``$KUBECONFIG`` (else ~/.kube/config) at each sync.
+        ``token_for(repo)``: the git token per repo (a GitHub App installation token);
+        default: the environment's ``GITHUB_TOKEN``."""
         self.config = config
         self.env = env
         self.cache_dir = cache_dir
         self.kubeconfig = kubeconfig
+        self.token_for = token_for or (lambda repo: env.github_token)
         self.mirrors = sources.Mirrors(cache_dir)
 
     # -- the worker's step ------------------------------------------------------------
@@ -202,7 +209,11 @@ class SyncEngine:
         except KubeError as exc:
             record.update(error=str(exc), errors=(str(exc),), error_kind="kubernetes")
         record["duration"] = round(time.monotonic() - start, 3)
-        return SyncResult(**record)
+        result = SyncResult(**record)
+        log.info(
+            "%s at %s%s: %s", app.name, revision[:12], " (dry run)" * dry_run, result.summary()
+        )
+        return result
 
     def diff(self, app: AppConfig, revision: str) -> str:
         """Unified diffs, live against desired, for every object that would change."""
@@ -222,7 +233,7 @@ class SyncEngine:
         """The branch head on the remote (``git ls-remote``), for drift checks."""
         try:
             return sources.branch_head(
-                self.config.clone_url(app.repo), app.branch, self.env.github_token
+                self.config.clone_url(app.repo), app.branch, self.token_for(app.repo)
             )
         except sources.SourceUnavailable as exc:
             raise InfrastructureError(str(exc)) from exc
@@ -240,7 +251,7 @@ class SyncEngine:
         cluster = self._connect(app)
         try:
             remote = sources.Remote(
-                url=self.config.clone_url(app.repo), token=self.env.github_token
+                url=self.config.clone_url(app.repo), token=self.token_for(app.repo)
             )
             try:
                 with self.mirrors.checkout(app.repo, remote, revision, app.path) as folder:
