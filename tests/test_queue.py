@@ -1,15 +1,17 @@
-"""The durable queue's rules, on the real SQLite store."""
+"""The durable queue's rules, on both real stores: SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from webhook.model import JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
+from webhook.queue import JobStore, open_store
 from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey
-from webhook.queue.sqlite import SqliteStore
+from webhook.queue.sql import SqlStore
 
 SHA_A, SHA_B, SHA_C = "a" * 40, "b" * 40, "c" * 40
 
@@ -31,6 +33,22 @@ def request(
     )
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'queue.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[SqlStore]:
+    opened = open_store(store_url)
+    assert isinstance(opened, SqlStore)
+    yield opened
+    opened.close()
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1_000_000.0
@@ -40,13 +58,13 @@ class Clock:
 
 
 @pytest.fixture
-def clock(store: SqliteStore) -> Clock:
+def clock(store: SqlStore) -> Clock:
     clock = Clock()
     store.clock = clock  # type: ignore[method-assign]
     return clock
 
 
-def test_same_delivery_twice_enqueues_once(store: SqliteStore) -> None:
+def test_same_delivery_twice_enqueues_once(store: SqlStore) -> None:
     key = DeliveryKey(hook_id="1", delivery="guid")
     first = store.enqueue([request()], delivery=key)
     second = store.enqueue([request()], delivery=key)
@@ -56,7 +74,7 @@ def test_same_delivery_twice_enqueues_once(store: SqliteStore) -> None:
 
 
 def test_same_guid_for_another_hook_is_a_new_delivery_but_not_a_new_job(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     store.enqueue([request()], delivery=DeliveryKey(hook_id="1", delivery="guid"))
     other = store.enqueue([request()], delivery=DeliveryKey(hook_id="2", delivery="guid"))
@@ -66,7 +84,7 @@ def test_same_guid_for_another_hook_is_a_new_delivery_but_not_a_new_job(
 
 
 def test_push_and_merge_of_one_commit_are_one_job_carrying_the_pull_request(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     pr = PullRequestRef(number=7, head_sha=SHA_C)
     store.enqueue([request()], delivery=DeliveryKey(hook_id="1", delivery="push"))
@@ -79,7 +97,7 @@ def test_push_and_merge_of_one_commit_are_one_job_carrying_the_pull_request(
     assert jobs[0].pull_requests == (pr,)
 
 
-def test_merge_after_push_adds_no_app_the_push_did_not_touch(store: SqliteStore) -> None:
+def test_merge_after_push_adds_no_app_the_push_did_not_touch(store: SqlStore) -> None:
     store.enqueue([request(app="web")])
     merged = store.enqueue(
         [request(app="web", trigger=Trigger.MERGE), request(app="db", trigger=Trigger.MERGE)]
@@ -88,7 +106,7 @@ def test_merge_after_push_adds_no_app_the_push_did_not_touch(store: SqliteStore)
     assert store.jobs_for_app("db") == []
 
 
-def test_newer_commit_supersedes_queued_ones(store: SqliteStore) -> None:
+def test_newer_commit_supersedes_queued_ones(store: SqlStore) -> None:
     first = store.enqueue([request(commit=SHA_A)]).jobs[0].job
     second = store.enqueue([request(commit=SHA_B)]).jobs[0].job
     third = store.enqueue([request(commit=SHA_C)])
@@ -103,7 +121,7 @@ def test_newer_commit_supersedes_queued_ones(store: SqliteStore) -> None:
     ]
 
 
-def test_one_running_job_per_app(store: SqliteStore) -> None:
+def test_one_running_job_per_app(store: SqlStore) -> None:
     store.enqueue([request(app="web", commit=SHA_A), request(app="db", commit=SHA_A)])
     web = store.claim("w1", lease_seconds=60)
     db = store.claim("w2", lease_seconds=60)
@@ -115,7 +133,7 @@ def test_one_running_job_per_app(store: SqliteStore) -> None:
     assert nxt is not None and nxt.commit == SHA_B and nxt.state is JobState.RUNNING
 
 
-def test_expired_lease_is_claimed_again(store: SqliteStore, clock: Clock) -> None:
+def test_expired_lease_is_claimed_again(store: SqlStore, clock: Clock) -> None:
     store.enqueue([request()])
     job = store.claim("dead-worker", lease_seconds=30)
     assert job is not None
@@ -132,7 +150,7 @@ def test_expired_lease_is_claimed_again(store: SqliteStore, clock: Clock) -> Non
     assert store.finish(job.id, "w2", StepOutcome(state=JobState.SUCCEEDED, message="ok"))
 
 
-def test_heartbeat_keeps_the_lease(store: SqliteStore, clock: Clock) -> None:
+def test_heartbeat_keeps_the_lease(store: SqlStore, clock: Clock) -> None:
     store.enqueue([request()])
     job = store.claim("w1", lease_seconds=30)
     assert job is not None
@@ -142,9 +160,7 @@ def test_heartbeat_keeps_the_lease(store: SqliteStore, clock: Clock) -> None:
     assert store.claim("w2", lease_seconds=30) is None
 
 
-def test_expired_job_with_newer_commit_queued_is_superseded(
-    store: SqliteStore, clock: Clock
-) -> None:
+def test_expired_job_with_newer_commit_queued_is_superseded(store: SqlStore, clock: Clock) -> None:
     store.enqueue([request(commit=SHA_A)])
     old = store.claim("dead", lease_seconds=30)
     store.enqueue([request(commit=SHA_B)])
@@ -155,7 +171,7 @@ def test_expired_job_with_newer_commit_queued_is_superseded(
 
 
 def test_job_that_keeps_killing_workers_fails_after_max_attempts(
-    store: SqliteStore, clock: Clock
+    store: SqlStore, clock: Clock
 ) -> None:
     store.enqueue([request()])
     for _ in range(MAX_ATTEMPTS):
@@ -166,36 +182,36 @@ def test_job_that_keeps_killing_workers_fails_after_max_attempts(
     assert job.state is JobState.FAILED and "gave up" in job.message
 
 
-def test_every_job_survives_a_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "q.db"
-    first = SqliteStore(path)
+def test_every_job_survives_a_reopen(store_url: str) -> None:
+    first = open_store(store_url)
     ids = [e.job.id for e in first.enqueue([request(app=f"app-{i}") for i in range(5)]).jobs]
     first.close()
-    reopened = SqliteStore(path)
+    reopened = open_store(store_url)
     assert sorted(reopened.latest_jobs()) == [f"app-{i}" for i in range(5)]
     assert all(reopened.get(i).state is JobState.QUEUED for i in ids)  # type: ignore[union-attr]
+    reopened.close()
 
 
-def _enqueue_same_commit(path: str, hook: str) -> None:
-    SqliteStore(path).enqueue([request()], delivery=DeliveryKey(hook_id=hook, delivery="g"))
+def _enqueue_same_commit(url: str, hook: str) -> None:
+    store = open_store(url)
+    store.enqueue([request()], delivery=DeliveryKey(hook_id=hook, delivery="g"))
+    store.close()
 
 
 def test_concurrent_deliveries_of_one_commit_from_many_processes_make_one_job(
-    tmp_path: Path,
+    store: JobStore, store_url: str
 ) -> None:
-    path = str(tmp_path / "q.db")
-    SqliteStore(path).close()
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_enqueue_same_commit, args=(path, str(i))) for i in range(6)]
+    procs = [ctx.Process(target=_enqueue_same_commit, args=(store_url, str(i))) for i in range(6)]
     for proc in procs:
         proc.start()
     for proc in procs:
         proc.join(60)
         assert proc.exitcode == 0
-    assert len(SqliteStore(path).jobs_for_app("web")) == 1
+    assert len(store.jobs_for_app("web")) == 1
 
 
-def test_finishing_as_a_non_final_state_is_refused(store: SqliteStore) -> None:
+def test_finishing_as_a_non_final_state_is_refused(store: SqlStore) -> None:
     store.enqueue([request()])
     job = store.claim("w", lease_seconds=30)
     assert job is not None
@@ -203,7 +219,7 @@ def test_finishing_as_a_non_final_state_is_refused(store: SqliteStore) -> None:
         store.finish(job.id, "w", StepOutcome(state=JobState.QUEUED, message=""))
 
 
-def test_every_state_change_is_in_the_outbox_until_delivered(store: SqliteStore) -> None:
+def test_every_state_change_is_in_the_outbox_until_delivered(store: SqlStore) -> None:
     first = store.enqueue([request(commit=SHA_A)]).jobs[0].job
     store.enqueue([request(commit=SHA_B)])
     job = store.claim("w", lease_seconds=30)
@@ -223,7 +239,7 @@ def test_every_state_change_is_in_the_outbox_until_delivered(store: SqliteStore)
 
 
 def test_previews_run_in_their_own_lane_and_never_supersede_deployments(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     pr = (PullRequestRef(number=3, head_sha=SHA_C),)
     deploy = store.enqueue([request(commit=SHA_A)]).jobs[0].job

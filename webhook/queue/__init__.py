@@ -11,6 +11,10 @@ def open_store(url: str) -> JobStore:
         from webhook.queue.sqlite import SqliteStore
 
         return SqliteStore(url.removeprefix("sqlite://").removeprefix("/") or "deployer.db")
+    if url.startswith(("postgres://", "postgresql://")):
+        from webhook.queue.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise ValueError(
         f"DEPLOYER_DATABASE_URL: unsupported store {url.split(':', 1)[0]!r}; "
         "use sqlite:///PATH or postgresql://..."

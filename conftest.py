@@ -1,0 +1,3 @@
+"""Repository-wide pytest plugins: the real Kubernetes control-plane fixtures."""
+
+pytest_plugins = ["tests.plugins.cluster", "tests.plugins.postgres"]
