@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import SECRET
@@ -43,3 +44,45 @@ def test_manual_sync_without_known_commit_or_with_bad_revision(client: FlaskClie
     assert client.post("/api/apps/guestbook/sync", headers=auth).status_code == 409
     bad = client.post("/api/apps/guestbook/sync", headers=auth, json={"revision": "main"})
     assert bad.status_code == 400
+
+
+def test_status_pages_show_apps_and_escape_job_text(client: FlaskClient) -> None:
+    body = Delivery("push", branch_push(), SECRET)
+    job_id = client.post("/webhooks/github", data=body.body, headers=body.headers()).get_json()[
+        "jobs"
+    ][0]["id"]
+    index = client.get("/")
+    assert index.status_code == 200 and b"guestbook" in index.data and b"queued" in index.data
+    page = client.get(f"/jobs/{job_id}")
+    assert page.status_code == 200 and branch_push()["after"].encode() in page.data
+    assert client.get("/jobs/424242").status_code == 404
+
+
+def test_job_page_escapes_markup_from_results(client: FlaskClient, app: Flask) -> None:
+    from webhook.model import JobState, StepOutcome, SyncRequest, Trigger
+
+    store = app.extensions["deployer.store"]
+    store.enqueue(
+        [
+            SyncRequest(
+                app="docs",
+                repo="o/r",
+                commit="a" * 40,
+                ref="refs/heads/master",
+                trigger=Trigger.MANUAL,
+            )
+        ]
+    )
+    job = store.claim("w", lease_seconds=30)
+    store.finish(
+        job.id,
+        "w",
+        StepOutcome(
+            state=JobState.FAILED,
+            message="<script>alert(1)</script>",
+            result={"error": "<img src=x>"},
+        ),
+    )
+    page = client.get(f"/jobs/{job.id}").data
+    assert b"<script>alert" not in page and b"&lt;script&gt;" in page
+    assert b"<img src=x>" not in page

@@ -31,8 +31,10 @@ def create_app(
 
     from webhook.receiver import bp as receiver_bp
     from webhook.web.api import bp as api_bp
+    from webhook.web.pages import bp as pages_bp
 
     app.register_blueprint(receiver_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(pages_bp)
     logging.getLogger("webhook").setLevel(logging.INFO)
     return app
