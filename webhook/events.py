@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 from webhook.model import PullRequestRef, SyncRequest, Trigger
@@ -46,7 +45,9 @@ class AppIndex:
         self._by_branch: dict[tuple[str, str], list[AppConfig]] = defaultdict(list)
         self._by_folder: dict[tuple[str, str, str], list[AppConfig]] = defaultdict(list)
         self._repos: set[str] = set()
-        for app in apps:
+        self._position: dict[str, int] = {}
+        for position, app in enumerate(apps):
+            self._position[app.name] = position
             repo = app.repo.lower()
             self._repos.add(repo)
             self._by_branch[(repo, app.branch)].append(app)
@@ -63,11 +64,12 @@ class AppIndex:
         key_repo = repo.lower()
         found: dict[str, AppConfig] = {}
         for name in files:
-            for folder in PurePosixPath(name).parents:
-                for app in self._by_folder.get((key_repo, branch, str(folder)), ()):
+            folder = name
+            while "/" in folder:  # each parent folder, deepest first
+                folder = folder.rpartition("/")[0]
+                for app in self._by_folder.get((key_repo, branch, folder), ()):
                     found.setdefault(app.name, app)
-        order = {app.name: i for i, app in enumerate(self.on_branch(repo, branch))}
-        return sorted(found.values(), key=lambda app: order[app.name])
+        return sorted(found.values(), key=lambda app: self._position[app.name])
 
 
 def _changed_files(payload: Mapping[str, Any]) -> list[str] | None:

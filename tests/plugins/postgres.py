@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,9 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A running server; yields a libpq URL template with ``{db}`` for the database name."""
+@contextmanager
+def running_postgres() -> Iterator[str]:
+    """Start a throwaway server; yields a libpq URL template with ``{db}`` for the database."""
     # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
     root = Path(tempfile.mkdtemp(prefix="deployer-pg-"))
     data, sock = root / "data", root / "sock"
@@ -44,46 +45,38 @@ def postgres_server() -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    subprocess.run(
-        _as_postgres(
-            [_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    initdb = [_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+    subprocess.run(_as_postgres(initdb), check=True, capture_output=True)
     options = f"-p {port} -k {sock} -c listen_addresses='' -c fsync=off"
-    subprocess.run(
-        _as_postgres(
-            [
-                _bin("pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-w",
-                "-l",
-                str(root / "server.log"),
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    log = str(root / "server.log")
+    start = [_bin("pg_ctl"), "-D", str(data), "-o", options, "-w", "-l", log, "start"]
+    subprocess.run(_as_postgres(start), check=True, capture_output=True)
     try:
         yield f"postgresql://postgres@/{{db}}?host={sock}&port={port}"
     finally:
-        subprocess.run(
-            _as_postgres([_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True,
-        )
+        stop = [_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
+        subprocess.run(_as_postgres(stop), capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def create_database(server: str) -> str:
+    """A fresh, empty database on ``server``; its URL."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server.format(db="postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    return server.format(db=name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A running server for the session."""
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture
 def postgres_url(postgres_server: str) -> str:
     """A fresh, empty database on the session's server."""
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server.format(db="postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    return postgres_server.format(db=name)
+    return create_database(postgres_server)
