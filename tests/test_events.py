@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from tests.github.examples import branch_push, example, merged_pull_request
 from webhook.events import AppIndex, Ignored, Pong, decide
 from webhook.model import PullRequestRef, Trigger
@@ -100,9 +102,9 @@ def test_unmerged_close_and_other_actions_are_ignored(config: DeployerConfig) ->
     index = AppIndex(config.apps)
     closed = example("pull_request", where={"action": "closed"})
     closed["pull_request"]["base"]["ref"] = "master"
-    opened = example("pull_request", where={"action": "opened"})
+    labeled = example("pull_request", where={"action": "labeled"})
     assert "without merging" in decide("pull_request", closed, index, "d").reason  # type: ignore[union-attr]
-    assert isinstance(decide("pull_request", opened, index, "d"), Ignored)
+    assert isinstance(decide("pull_request", labeled, index, "d"), Ignored)
     assert isinstance(decide("issues", {"action": "opened"}, index, "d"), Ignored)
 
 
@@ -116,3 +118,43 @@ def test_lookup_stays_cheap_with_thousands_of_apps() -> None:
     files = [f"apps/app-{i}/deployment.yaml" for i in range(0, 5000, 2)]
     touched = index.touched("acme/gitops", "main", files)
     assert [a.name for a in touched] == [f"app-{i}" for i in range(0, 5000, 2)]
+
+
+@pytest.mark.parametrize("action", ["opened", "synchronize", "reopened"])
+def test_pull_request_update_previews_its_head_for_every_app_of_the_base_branch(
+    config: DeployerConfig, action: str
+) -> None:
+    payload = example("pull_request", where={"action": action})
+    pull = payload["pull_request"]
+    decision = decide("pull_request", payload, AppIndex(config.apps), "d")
+    assert isinstance(decision, list)
+    assert [r.app for r in decision] == ["guestbook", "redis", "docs"]
+    head = PullRequestRef(number=pull["number"], head_sha=pull["head"]["sha"])
+    for request in decision:
+        assert request.trigger is Trigger.PREVIEW
+        assert request.commit == pull["head"]["sha"]
+        assert request.pull_requests == (head,)
+        assert request.lane == f"{request.app}#pr-{pull['number']}"
+
+
+def test_pull_request_from_a_fork_gets_no_preview_unless_allowed(config: DeployerConfig) -> None:
+    payload = example("pull_request", where={"action": "opened"})
+    payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+    ignored = decide("pull_request", payload, AppIndex(config.apps), "d")
+    assert isinstance(ignored, Ignored)
+    assert "fork" in ignored.reason
+    allowed = decide("pull_request", payload, AppIndex(config.apps, preview_forks=True), "d")
+    assert isinstance(allowed, list) and len(allowed) == 3
+
+
+def test_pull_request_whose_fork_was_deleted_is_untrusted(config: DeployerConfig) -> None:
+    payload = example("pull_request", where={"action": "synchronize"})
+    payload["pull_request"]["head"]["repo"] = None
+    assert isinstance(decide("pull_request", payload, AppIndex(config.apps), "d"), Ignored)
+
+
+def test_pull_request_into_an_untracked_branch_gets_no_preview(config: DeployerConfig) -> None:
+    payload = example("pull_request", where={"action": "opened"})
+    payload["pull_request"]["base"]["ref"] = "feature"
+    decision = decide("pull_request", payload, AppIndex(config.apps), "d")
+    assert isinstance(decision, Ignored) and "not tracked" in decision.reason

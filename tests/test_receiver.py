@@ -109,10 +109,10 @@ def test_redelivery_enqueues_nothing_new_and_says_so(
             "not a branch",
         ),
         ("pull_request", example("pull_request", where={"action": "closed"}), "without merging"),
-        ("pull_request", example("pull_request", where={"action": "opened"}), "only merges"),
+        ("pull_request", example("pull_request", where={"action": "labeled"}), "only merges"),
         ("issues", example("issues"), "does not deploy"),
     ],
-    ids=["tag", "tag-deletion", "unmerged-close", "opened", "other-event"],
+    ids=["tag", "tag-deletion", "unmerged-close", "labeled", "other-event"],
 )
 def test_signed_but_irrelevant_deliveries_are_ignored_with_a_reason(
     client: FlaskClient, store: SqliteStore, event: str, payload: dict[str, Any], reason: str

@@ -129,12 +129,24 @@ def worker(config_file: str | None, concurrency: int, lease_seconds: float) -> N
     config, env = _load(config_file)
     from webhook.drift import DriftWatcher
     from webhook.engine import SyncEngine
+    from webhook.github import GitHubClient
+    from webhook.preview import PreviewStep, dispatch
     from webhook.queue import open_store
+    from webhook.reporter import Reporter
     from webhook.worker import Worker
 
     engine = SyncEngine(config, env, cache_dir=_cache_dir())
     store = open_store(env.database_url)
-    runner = Worker(store, engine.run, concurrency=concurrency, lease_seconds=lease_seconds)
+    step = dispatch(engine, PreviewStep(engine))
+    runner = Worker(store, step, concurrency=concurrency, lease_seconds=lease_seconds)
+    github = GitHubClient.from_env(env)
+    if github is None:
+        log.warning("no GitHub credentials: job states stay in the outbox, nothing is reported")
+    else:
+        reporter = Reporter(store, config, github)
+        threading.Thread(
+            target=reporter.run, args=(runner.stopping,), name="reporter", daemon=True
+        ).start()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %s: finishing running jobs, claiming no more", signum)

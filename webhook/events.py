@@ -1,7 +1,9 @@
 """GitHub event -> sync requests: which apps a delivery touches, at which commit.
 
 Pure functions over the payload and the app index: no I/O, so the receiver stays fast and
-these rules are tested without a server.
+these rules are tested without a server. A merged pull request deploys its merge commit; an
+opened, synchronized or reopened one asks for a preview of its head commit (never applied),
+except from a fork unless the index allows it: a fork's manifests are untrusted.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ ZERO_SHA = "0" * 40
 MAX_PUSH_COMMITS = 2048
 #: GitHub lists at most this many files per commit and per kind of change.
 MAX_COMMIT_FILES = 3000
+#: Pull request actions that change what merging would deploy.
+PREVIEW_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,9 @@ Decision = list[SyncRequest] | Ignored | Pong
 class AppIndex:
     """Apps by (repo, branch) and by folder, so a file lookup walks its parents, not every app."""
 
-    def __init__(self, apps: Iterable[AppConfig]) -> None:
+    def __init__(self, apps: Iterable[AppConfig], *, preview_forks: bool = False) -> None:
+        """``preview_forks``: preview pull requests from forks too (``config.preview_forks``)."""
+        self.preview_forks = preview_forks
         self._by_branch: dict[tuple[str, str], list[AppConfig]] = defaultdict(list)
         self._by_folder: dict[tuple[str, str, str], list[AppConfig]] = defaultdict(list)
         self._repos: set[str] = set()
@@ -154,6 +160,8 @@ def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: s
     if not index.has_repo(repo):
         return Ignored(f"repository {repo} is not configured")
     number = pull.get("number")
+    if action in PREVIEW_ACTIONS:
+        return _preview(pull, index, repo, delivery)
     if action != "closed":
         return Ignored(f"pull request #{number} {action}: only merges deploy")
     if not pull.get("merged"):
@@ -177,6 +185,39 @@ def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: s
             commit=str(merge_sha),
             ref=f"refs/heads/{branch}",
             trigger=Trigger.MERGE,
+            delivery=delivery,
+            pull_requests=prs,
+        )
+        for app in apps
+    ]
+
+
+def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str) -> Decision:
+    """A plan of the PR's head commit for every app of its base branch (no file list here)."""
+    number = pull.get("number")
+    base, head = pull.get("base"), pull.get("head")
+    if not isinstance(base, Mapping) or not isinstance(head, Mapping):
+        raise ValueError("pull_request lacks base or head")
+    branch, head_sha = base.get("ref"), head.get("sha")
+    if not isinstance(branch, str) or not _is_sha(head_sha) or not isinstance(number, int):
+        raise ValueError("pull_request lacks number, base.ref or head.sha")
+    head_repo, base_repo = head.get("repo"), base.get("repo")
+    head_name = head_repo.get("full_name") if isinstance(head_repo, Mapping) else None
+    base_name = base_repo.get("full_name") if isinstance(base_repo, Mapping) else repo
+    if head_name != base_name and not index.preview_forks:
+        # A deleted fork has head.repo null: untrusted all the same.
+        return Ignored(f"pull request #{number} comes from a fork ({head_name}): no preview")
+    apps = index.on_branch(repo, branch)
+    if not apps:
+        return Ignored(f"branch {branch} of {repo} is not tracked by any app")
+    prs = (PullRequestRef(number=number, head_sha=str(head_sha)),)
+    return [
+        SyncRequest(
+            app=app.name,
+            repo=app.repo,
+            commit=str(head_sha),
+            ref=f"refs/pull/{number}/head",
+            trigger=Trigger.PREVIEW,
             delivery=delivery,
             pull_requests=prs,
         )

@@ -1,0 +1,113 @@
+"""The bodies of the deployer's pull request comments: pure functions of job records.
+
+Owns: the hidden markers that find a comment again, the deployment table of a merge, and
+the preview plan with collapsed diffs, cut to fit GitHub's 65,536-character limit. Split
+from ``reporter.py`` because rendering needs no I/O and is tested on its own.
+Must not touch: GitHub, the queue, the cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from webhook.github import MAX_COMMENT
+from webhook.model import Job, JobState
+
+DEPLOY_MARKER = "<!-- webhook-deployer -->"
+PREVIEW_MARKER = "<!-- webhook-deployer:preview -->"
+#: Room kept for the text around the diffs when sharing the limit between apps.
+_FRAME = 4000
+
+_RESULT = {
+    JobState.QUEUED: "⏳ queued",
+    JobState.RUNNING: "🔄 syncing",
+    JobState.SUCCEEDED: "✅ deployed",
+    JobState.FAILED: "❌ failed",
+    JobState.SUPERSEDED: "⏭️ superseded",
+    JobState.OUT_OF_SYNC: "✋ awaiting approval",
+}
+
+
+def _cell(text: str, limit: int = 300) -> str:
+    """Markdown table cell: one line, no pipes, bounded."""
+    flat = " ".join(text.split()).replace("|", "\\|")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _link(job: Job, public_url: str | None) -> str:
+    return f"[job {job.id}]({public_url}/jobs/{job.id})" if public_url else f"job {job.id}"
+
+
+def _changes(job: Job) -> str:
+    result = job.result or {}
+    counts = [
+        (len(result.get(key) or ()), word)
+        for key, word in (("created", "created"), ("configured", "changed"), ("pruned", "pruned"))
+    ]
+    parts = [f"{n} {word}" for n, word in counts if n]
+    if parts:
+        return ", ".join(parts)
+    return "no changes" if job.state is JobState.SUCCEEDED else "—"
+
+
+def deployment_comment(number: int, jobs: Sequence[Job], public_url: str | None) -> str:
+    """The table of the deployments of PR ``number``'s merge, one row per app."""
+    lines = [
+        DEPLOY_MARKER,
+        f"### Deployments of #{number}",
+        "",
+        "| app | commit | result | changes | link |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for job in sorted(jobs, key=lambda j: j.app):
+        result = f"{_RESULT[job.state]}: {job.message}" if job.message else _RESULT[job.state]
+        lines.append(
+            f"| {_cell(job.app)} | `{job.commit[:7]}` | {_cell(result)} "
+            f"| {_cell(_changes(job))} | {_link(job, public_url)} |"
+        )
+    return _fit("\n".join(lines) + "\n")
+
+
+def preview_comment(
+    number: int, jobs: Sequence[Job], public_url: str | None, *, limit: int = MAX_COMMENT
+) -> str:
+    """Each app's plan for PR ``number`` with its diff collapsed, all within ``limit``."""
+    ordered = sorted(jobs, key=lambda j: j.app)
+    head = [
+        PREVIEW_MARKER,
+        f"### Preview of #{number}",
+        "",
+        "What merging would change in the cluster (server-side dry run; nothing applied).",
+        "",
+    ]
+    budget = max(200, (limit - _FRAME) // max(1, len(ordered)))
+    sections = []
+    for job in ordered:
+        sha = job.commit[:7]
+        state = _RESULT[job.state] if job.state is not JobState.SUCCEEDED else "📋 plan"
+        section = [f"#### {job.app} at `{sha}`: {state}", "", _cell(job.message, 1000), ""]
+        diff = str((job.result or {}).get("diff") or "")
+        if diff:
+            fence = "```"
+            while fence in diff:
+                fence += "`"
+            shown = diff if len(diff) <= budget else diff[:budget] + "\n… (cut to fit)\n"
+            section += [
+                "<details><summary>diff</summary>",
+                "",
+                f"{fence}diff",
+                shown.rstrip("\n"),
+                fence,
+                "</details>",
+                "",
+            ]
+        section.append(_link(job, public_url))
+        sections.append("\n".join(section))
+    return _fit("\n".join(head) + "\n\n".join(sections) + "\n", limit)
+
+
+def _fit(body: str, limit: int = MAX_COMMENT) -> str:
+    if len(body) <= limit:
+        return body
+    tail = "\n… (cut to fit GitHub's comment limit)\n"
+    return body[: limit - len(tail)] + tail

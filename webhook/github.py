@@ -1,0 +1,278 @@
+"""GitHub's REST API, the only module that imports PyGithub: statuses, PR comments, deployments.
+
+Owns: credentials (a token, or a GitHub App installation), the mapping of GitHub's answers
+onto two project errors, and the size limits GitHub enforces (140-character status
+descriptions, 65,536-character comments). Each call sends at most one write: PyGithub's own
+retry is off (it re-POSTs), and retrying is the caller's business, driven by
+``GitHubUnavailable.retry_after``. Writes that must never be doubled (comments, deployments)
+look for their earlier result first, so a retry after an ambiguous answer finds it.
+Must not touch: the queue, the cluster, the config file. Never logs a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import requests
+from github import Auth, Github, GithubException, GithubIntegration
+
+from webhook.settings import Environment
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+StatusState = Literal["pending", "success", "failure", "error"]
+DeploymentState = Literal["in_progress", "queued", "success", "failure", "error", "inactive"]
+#: GitHub answers 422 to a longer status description.
+MAX_DESCRIPTION = 140
+#: GitHub's limit on an issue comment's body.
+MAX_COMMENT = 65536
+#: Seconds to wait for GitHub's answer; a write that times out is retried by the caller.
+TIMEOUT = 15
+
+
+class GitHubError(Exception):
+    """GitHub did not do what was asked."""
+
+
+class GitHubUnavailable(GitHubError):
+    """Worth trying again later: 5xx, 429, a rate-limit 403, bad credentials, no answer.
+
+    ``retry_after`` is GitHub's own word (``Retry-After`` or ``X-RateLimit-Reset``) in
+    seconds, or None when it said nothing and the caller picks a backoff.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class GitHubRejected(GitHubError):
+    """GitHub refused the request itself (4xx): sending it again will not help."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, marked with an ellipsis when it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def classify(exc: GithubException, *, now: float | None = None) -> GitHubError:
+    """Turn PyGithub's exception into ours: is a later retry worth it, and when?"""
+    status = exc.status
+    headers = exc.headers
+    retry_after: float | None = None
+    if (raw := _header(headers, "retry-after")) is not None:
+        try:
+            retry_after = max(0.0, float(raw))
+        except ValueError:
+            retry_after = None
+    remaining = _header(headers, "x-ratelimit-remaining")
+    reset = _header(headers, "x-ratelimit-reset")
+    if retry_after is None and remaining == "0" and reset is not None:
+        try:
+            retry_after = max(0.0, float(reset) - (time.time() if now is None else now))
+        except ValueError:
+            retry_after = None
+    message = exc.data.get("message") if isinstance(exc.data, dict) else None
+    text = f"GitHub answered {status}: {message or 'no message'}"
+    rate_limited = status == 403 and (remaining == "0" or retry_after is not None)
+    if status == 429 or status >= 500 or rate_limited:
+        return GitHubUnavailable(text, retry_after=retry_after)
+    if status == 401:
+        # Revoked or expired credentials: an operator fixes them; the reports must wait.
+        return GitHubUnavailable(text)
+    return GitHubRejected(text, status=status)
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    body: str
+
+
+class GitHubClient:
+    """Statuses, comments and deployments on behalf of one token or GitHub App."""
+
+    def __init__(
+        self, connect: Callable[[str], Github], *, clock: Callable[[], float] = time.time
+    ) -> None:
+        """``connect(repo)`` gives a PyGithub client allowed to write to ``repo``."""
+        self._connect = connect
+        self._clock = clock
+
+    @classmethod
+    def from_env(cls, env: Environment) -> GitHubClient | None:
+        """A client for the environment's credentials, or None when there are none."""
+        base_url = env.github_api_url
+
+        def client(auth: Auth.Auth) -> Github:
+            return Github(auth=auth, base_url=base_url, lazy=True, retry=None, timeout=TIMEOUT)
+
+        if env.github_app_id and env.github_app_private_key:
+            app_auth = Auth.AppAuth(env.github_app_id, env.github_app_private_key)
+            if env.github_app_installation_id is not None:
+                shared = client(app_auth.get_installation_auth(env.github_app_installation_id))
+                return cls(lambda repo: shared)
+            return cls(_PerRepoInstallation(app_auth, base_url, client))
+        if env.github_token:
+            shared = client(Auth.Token(env.github_token))
+            return cls(lambda repo: shared)
+        return None
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except GithubException as exc:
+            error = classify(exc, now=self._clock())
+            log.warning("%s: %s", what, error)
+            raise error from exc
+        except requests.RequestException as exc:
+            raise GitHubUnavailable(f"{what}: no answer from GitHub: {type(exc).__name__}") from exc
+
+    # -- commit statuses -----------------------------------------------------------------
+
+    def create_status(
+        self,
+        repo: str,
+        sha: str,
+        *,
+        state: StatusState,
+        context: str,
+        description: str,
+        target_url: str | None = None,
+    ) -> None:
+        """One POST ``/repos/{repo}/statuses/{sha}``; the description is cut to 140."""
+        gh_repo = self._connect(repo).get_repo(repo, lazy=True)
+        extra: dict[str, Any] = {"target_url": target_url} if target_url else {}
+        self._call(
+            f"status {context} on {repo}@{sha[:7]}",
+            lambda: gh_repo.get_commit(sha).create_status(
+                state, description=cut(description, MAX_DESCRIPTION), context=context, **extra
+            ),
+        )
+
+    # -- pull request comments ------------------------------------------------------------
+
+    def find_comment(self, repo: str, number: int, marker: str) -> Comment | None:
+        """The first comment on PR ``number`` whose body holds ``marker``."""
+        issue = self._connect(repo).get_repo(repo, lazy=True).get_issue(number)
+
+        def find() -> Comment | None:
+            for comment in issue.get_comments():
+                if marker in comment.body:
+                    return Comment(id=comment.id, body=comment.body)
+            return None
+
+        return self._call(f"comments of {repo}#{number}", find)
+
+    def upsert_comment(self, repo: str, number: int, marker: str, body: str) -> int:
+        """Edit the comment holding ``marker`` in place, or create it; its id.
+
+        The marker is looked up before every write, so a create whose answer was lost is
+        found and edited next time instead of being posted twice. An unchanged body is not
+        sent again.
+        """
+        if marker not in body:
+            body = f"{marker}\n{body}"
+        body = cut(body, MAX_COMMENT)
+        existing = self.find_comment(repo, number, marker)
+        gh_repo = self._connect(repo).get_repo(repo, lazy=True)
+        if existing is None:
+            issue = gh_repo.get_issue(number)
+            created = self._call(f"comment on {repo}#{number}", lambda: issue.create_comment(body))
+            return int(created.id)
+        if existing.body != body:
+            comment = gh_repo.get_issue(number).get_comment(existing.id)
+            self._call(f"edit comment {existing.id}", lambda: comment.edit(body))
+        return existing.id
+
+    # -- deployments --------------------------------------------------------------------
+
+    def ensure_deployment(
+        self, repo: str, sha: str, *, environment: str, job_id: int, description: str
+    ) -> int:
+        """The deployment of job ``job_id`` (found by its payload), created if missing."""
+        gh_repo = self._connect(repo).get_repo(repo, lazy=True)
+
+        def find() -> int | None:
+            for deployment in gh_repo.get_deployments(sha=sha, environment=environment):
+                payload = deployment.payload
+                if isinstance(payload, dict) and payload.get("deployer_job") == job_id:
+                    return int(deployment.id)
+            return None
+
+        found = self._call(f"deployments of {repo}@{sha[:7]}", find)
+        if found is not None:
+            return found
+        created = self._call(
+            f"deployment of {repo}@{sha[:7]}",
+            lambda: gh_repo.create_deployment(
+                sha,
+                environment=environment,
+                description=cut(description, MAX_DESCRIPTION),
+                payload={"deployer_job": job_id},
+                required_contexts=[],
+                auto_merge=False,
+            ),
+        )
+        return int(created.id)
+
+    def create_deployment_status(
+        self,
+        repo: str,
+        deployment_id: int,
+        *,
+        state: DeploymentState,
+        description: str,
+        log_url: str | None = None,
+    ) -> None:
+        gh_repo = self._connect(repo).get_repo(repo, lazy=True)
+        extra: dict[str, Any] = {"log_url": log_url} if log_url else {}
+
+        def post() -> None:
+            deployment = gh_repo.get_deployment(deployment_id)
+            deployment.create_status(state, description=cut(description, MAX_DESCRIPTION), **extra)
+
+        self._call(f"deployment status {deployment_id}", post)
+
+
+class _PerRepoInstallation:
+    """A GitHub App without a fixed installation: look up each repo's installation once."""
+
+    def __init__(
+        self, app_auth: Auth.AppAuth, base_url: str, client: Callable[[Auth.Auth], Github]
+    ) -> None:
+        self._app_auth = app_auth
+        self._base_url = base_url
+        self._client = client
+        self._lock = threading.Lock()
+        self._by_repo: dict[str, Github] = {}
+
+    def __call__(self, repo: str) -> Github:
+        with self._lock:
+            if repo not in self._by_repo:
+                integration = GithubIntegration(auth=self._app_auth, base_url=self._base_url)
+                owner, name = repo.split("/", 1)
+                try:
+                    installation = integration.get_repo_installation(owner, name)
+                except GithubException as exc:
+                    raise classify(exc) from exc
+                auth = self._app_auth.get_installation_auth(installation.id)
+                self._by_repo[repo] = self._client(auth)
+            return self._by_repo[repo]

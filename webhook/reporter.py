@@ -1,0 +1,245 @@
+"""Carry job state changes from the store's report outbox to GitHub.
+
+Owns: which commit statuses a job's state becomes (context, state, description, link),
+on which commits (the job's commit and every attached pull request's head), the pull
+request comments (one per PR for the merge's deployments, one for its preview), the
+optional GitHub Deployments, and the retry pacing when GitHub is down or rate-limits us.
+
+Rules:
+- a report is delivered only while it is the job's current state; a report whose job has
+  since moved on is stale and is acknowledged without a word (the newer report speaks), so
+  an outage that delays an old report can never overwrite a newer status;
+- an unchanged (state, description) is never posted twice to one commit and context
+  (``webhook.queue.reports`` remembers what was posted, across restarts);
+- when GitHub is unavailable the report waits (``Retry-After``, ``X-RateLimit-Reset``, or
+  a backoff) and nothing else is sent before then; a deployment never waits for GitHub.
+Must not touch: the cluster, git, the queue's own tables (only its public methods).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from webhook.comments import DEPLOY_MARKER, PREVIEW_MARKER, deployment_comment, preview_comment
+from webhook.github import (
+    DeploymentState,
+    GitHubClient,
+    GitHubRejected,
+    GitHubUnavailable,
+    StatusState,
+    cut,
+)
+from webhook.model import Job, JobState, Trigger
+from webhook.queue import JobStore
+from webhook.queue.base import Report
+from webhook.queue.reports import PostedStatuses, posted_statuses_for
+from webhook.settings import DeployerConfig
+
+log = logging.getLogger(__name__)
+
+#: Without a word from GitHub, wait 5 s, 10 s, 20 s ... up to ten minutes.
+BASE_BACKOFF = 5.0
+MAX_BACKOFF = 600.0
+#: How many recent jobs per app to scan for a pull request's comment.
+_COMMENT_SCAN = 50
+
+
+def status_for(job: Job) -> tuple[StatusState, str]:
+    """The commit status that tells a reader of the PR page where ``job`` is.
+
+    Superseded is ``success``: it is the queue working as meant (a newer commit of the same
+    branch carries these changes along), not a fault, and GitHub has no "cancelled"; red
+    would teach people to ignore red. The description names the newer commit, whose own
+    status says whether that deployment worked. Out of sync (a manual app whose plan awaits
+    approval) stays ``pending``: nothing failed, nothing is deployed yet, a person must act,
+    which is what a yellow dot says; ``failure`` would be untrue and block required checks.
+    """
+    message = job.message.strip()
+    preview = job.trigger is Trigger.PREVIEW
+    match job.state:
+        case JobState.QUEUED:
+            return "pending", "queued"
+        case JobState.RUNNING:
+            doing = "rendering and dry-running" if preview else "syncing"
+            return "pending", f"{doing} {job.commit[:7]}" + (
+                f" (attempt {job.attempts})" if job.attempts > 1 else ""
+            )
+        case JobState.SUCCEEDED:
+            return "success", message or "deployed"
+        case JobState.FAILED:
+            kind = (job.result or {}).get("error_kind")
+            return ("error" if kind == "infrastructure" else "failure"), message or "failed"
+        case JobState.SUPERSEDED:
+            return "success", f"skipped: {message or 'superseded'}; the newer commit ships it"
+        case JobState.OUT_OF_SYNC:
+            return "pending", message or "out of sync: awaiting approval"
+    raise ValueError(f"unknown job state {job.state}")  # pragma: no cover
+
+
+_DEPLOYMENT_STATE: dict[JobState, DeploymentState] = {
+    JobState.RUNNING: "in_progress",
+    JobState.SUCCEEDED: "success",
+    JobState.FAILED: "failure",
+    JobState.SUPERSEDED: "inactive",
+    JobState.OUT_OF_SYNC: "queued",
+}
+
+
+class Reporter:
+    """Drains the outbox of ``store`` into GitHub through ``client``."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        config: DeployerConfig,
+        client: GitHubClient,
+        *,
+        posted: PostedStatuses | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.client = client
+        self.posted = posted if posted is not None else posted_statuses_for(store)
+        self.clock = clock
+        #: GitHub asked us to wait until then: nothing is sent before.
+        self.resume_at = 0.0
+
+    # -- the loop ------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, *, interval: float = 1.0) -> None:
+        """Deliver until ``stop`` is set; never raises."""
+        while not stop.is_set():
+            try:
+                delivered = self.deliver_pending()
+            except Exception:
+                log.exception("reporter round failed; trying again")
+                delivered = 0
+            stop.wait(0.05 if delivered else interval)
+
+    def deliver_pending(self) -> int:
+        """One round over the due reports; how many were acknowledged."""
+        if self.clock() < self.resume_at:
+            return 0
+        reports = self.store.pending_reports()
+        latest: dict[int, int] = {}
+        for report in reports:
+            latest[report.job_id] = report.id
+        done = 0
+        for report in reports:
+            job = self.store.get(report.job_id)
+            if job is None or latest[report.job_id] != report.id or job.state is not report.state:
+                # Stale: a later report of the same job says more.
+                self.store.report_delivered(report.id)
+                done += 1
+                continue
+            try:
+                self._deliver(job)
+            except GitHubUnavailable as exc:
+                delay = self._delay(exc, report)
+                self.resume_at = self.clock() + delay
+                self.store.report_retry(report.id, delay=delay)
+                log.warning(
+                    "job %s: GitHub unavailable (%s); report %s waits %.0fs",
+                    job.id,
+                    exc,
+                    report.id,
+                    delay,
+                )
+                break
+            except GitHubRejected as exc:
+                log.error("job %s: GitHub refused the report, dropping it: %s", job.id, exc)
+            self.store.report_delivered(report.id)
+            done += 1
+        return done
+
+    @staticmethod
+    def _delay(exc: GitHubUnavailable, report: Report) -> float:
+        if exc.retry_after is not None:
+            return min(max(exc.retry_after, 1.0), 3600.0)
+        return float(min(BASE_BACKOFF * 2.0**report.attempts, MAX_BACKOFF))
+
+    # -- one job -------------------------------------------------------------------
+
+    def context(self, job: Job) -> str:
+        prefix = self.config.status_context_prefix
+        if job.trigger is Trigger.PREVIEW:
+            prefix = prefix.rstrip("/") + "-preview/"
+        return f"{prefix}{job.app}"
+
+    def target_url(self, job: Job) -> str | None:
+        base = self.config.public_url
+        return f"{base.rstrip('/')}/jobs/{job.id}" if base else None
+
+    def _deliver(self, job: Job) -> None:
+        state, description = status_for(job)
+        description = cut(description, 140)
+        shas = [job.commit] + [pr.head_sha for pr in job.pull_requests]
+        context = self.context(job)
+        for sha in dict.fromkeys(shas):
+            if self.posted.get(job.repo, sha, context) == (state, description):
+                continue
+            self.client.create_status(
+                job.repo,
+                sha,
+                state=state,
+                context=context,
+                description=description,
+                target_url=self.target_url(job),
+            )
+            self.posted.put(job.repo, sha, context, state, description)
+        app = self.config.app(job.app)
+        if app is not None and app.deployment_environment and job.trigger is not Trigger.PREVIEW:
+            self._deployment(job, app.deployment_environment, description)
+        for pr in job.pull_requests:
+            self._comment(job, pr.number)
+
+    def _deployment(self, job: Job, environment: str, description: str) -> None:
+        """A GitHub Deployment per sync: created when the job runs, then its statuses."""
+        deployment_state = _DEPLOYMENT_STATE.get(job.state)
+        key = f"deployment/{environment}/{job.id}"
+        if deployment_state is None or (
+            job.state is JobState.SUPERSEDED and self.posted.get(job.repo, job.commit, key) is None
+        ):
+            return  # a job superseded in the queue never ran: no deployment to close
+        if self.posted.get(job.repo, job.commit, key) == (deployment_state, description):
+            return
+        deployment_id = self.client.ensure_deployment(
+            job.repo, job.commit, environment=environment, job_id=job.id, description=description
+        )
+        self.client.create_deployment_status(
+            job.repo,
+            deployment_id,
+            state=deployment_state,
+            description=description,
+            log_url=self.target_url(job),
+        )
+        self.posted.put(job.repo, job.commit, key, deployment_state, description)
+
+    def _comment(self, job: Job, number: int) -> None:
+        preview = job.trigger is Trigger.PREVIEW
+        jobs = self._jobs_of_pull_request(job, number, preview=preview)
+        public_url = self.config.public_url.rstrip("/") if self.config.public_url else None
+        if preview:
+            body, marker = preview_comment(number, jobs, public_url), PREVIEW_MARKER
+        else:
+            body, marker = deployment_comment(number, jobs, public_url), DEPLOY_MARKER
+        self.client.upsert_comment(job.repo, number, marker, body)
+
+    def _jobs_of_pull_request(self, job: Job, number: int, *, preview: bool) -> list[Job]:
+        """Each app's newest job for PR ``number`` (previews, or the merge's deployments)."""
+        newest: dict[str, Job] = {}
+        for app in self.config.apps:
+            if app.repo.lower() != job.repo.lower():
+                continue
+            for candidate in self.store.jobs_for_app(app.name, limit=_COMMENT_SCAN):
+                if (candidate.trigger is Trigger.PREVIEW) != preview:
+                    continue
+                if any(pr.number == number for pr in candidate.pull_requests):
+                    newest.setdefault(app.name, candidate)
+                    break
+        newest[job.app] = job if job.id >= newest.get(job.app, job).id else newest[job.app]
+        return list(newest.values())
