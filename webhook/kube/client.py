@@ -104,9 +104,7 @@ def _configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.C
                 persist_config=False,
             )
     has_credentials = (
-        any(configuration.api_key.values())
-        or configuration.cert_file
-        or configuration.username
+        any(configuration.api_key.values()) or configuration.cert_file or configuration.username
     )
     if not has_credentials:
         # Exec plugins (kubelogin) only log their failures: check the result ourselves.
