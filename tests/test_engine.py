@@ -252,6 +252,29 @@ def test_with_prune_off_objects_that_left_git_stay(gitops: GitOps, dyn: DynamicC
     assert live(dyn, "ConfigMap", "b", gitops.namespace) is not None
 
 
+def test_a_namespace_that_left_git_is_pruned_only_when_cluster_scoped_pruning_is_on(
+    gitops: GitOps, dyn: DynamicClient
+) -> None:
+    extra = f"{gitops.namespace[:50]}-p"
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": extra}}
+    allowed = (gitops.namespace, extra)
+    first = gitops.commit({"apps/shop/ns.yaml": dump(namespace), "apps/shop/a.yaml": dump(cm("a"))})
+    try:
+        assert gitops.sync(first, allowed_namespaces=allowed, prune=True).ok
+        second = gitops.commit({}, remove=("apps/shop/ns.yaml",))
+        kept = gitops.sync(second)
+        assert kept.ok and kept.pruned == ()
+        assert live(dyn, "Namespace", extra, None)["metadata"].get("deletionTimestamp") is None
+        pruned = gitops.sync(second, prune_cluster_scoped=True)
+        assert pruned.ok, pruned.error
+        assert pruned.pruned == (f"Namespace {extra}",)
+        gone = live(dyn, "Namespace", extra, None)
+        assert gone is None or gone["metadata"].get("deletionTimestamp")
+    finally:
+        if live(dyn, "Namespace", extra, None) is not None:
+            dyn.resources.get(api_version="v1", kind="Namespace").delete(name=extra)
+
+
 # -- refusals: nothing is applied -----------------------------------------------------
 
 

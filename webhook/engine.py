@@ -224,7 +224,7 @@ class SyncEngine:
                 for p in the_plan.changes()
             ]
             if app.prune:
-                for ref, api_version in self._orphans(app, prepared):
+                for ref, api_version in self._prunable(app, self._orphans(app, prepared)):
                     live = self._live(prepared.cluster, ref, api_version)
                     chunks.append(diff.unified(ref, live, None))
         return "".join(chunks)
@@ -316,24 +316,24 @@ class SyncEngine:
         return self._guarded(lambda: self._get(cluster, ref, api_version))
 
     def _orphans(self, app: AppConfig, prepared: _Prepared) -> list[tuple[ObjectRef, str]]:
+        """Members that left git, protected kinds included (see ``prune.may_prune``)."""
         cluster, applyset = prepared.cluster, prepared.applyset
         refs = [ref_of(o) for o in prepared.desired]
         parent = self._guarded(lambda: self._get(cluster, applyset.ref, "v1"))
         inventory = applyset.recorded(parent).union(applyset.inventory_of(refs))
-        return self._guarded(
-            lambda: prune.orphans(
-                cluster,
-                applyset,
-                inventory,
-                set(refs),
-                prune_cluster_scoped=app.prune_cluster_scoped,
-            )
-        )
+        return self._guarded(lambda: prune.orphans(cluster, applyset, inventory, set(refs)))
+
+    @staticmethod
+    def _prunable(
+        app: AppConfig, orphans: list[tuple[ObjectRef, str]]
+    ) -> list[tuple[ObjectRef, str]]:
+        allowed = app.prune_cluster_scoped
+        return [o for o in orphans if prune.may_prune(o[0], prune_cluster_scoped=allowed)]
 
     def _sync(self, app: AppConfig, prepared: _Prepared, *, dry_run: bool) -> dict[str, Any]:
         the_plan = self._plan(app, prepared)
         if dry_run:
-            orphans = self._orphans(app, prepared) if app.prune else []
+            orphans = self._prunable(app, self._orphans(app, prepared)) if app.prune else []
             return {
                 "created": tuple(str(p.ref) for p in the_plan.items if p.action == "create"),
                 "configured": tuple(str(p.ref) for p in the_plan.items if p.action == "configure"),
@@ -387,13 +387,16 @@ class SyncEngine:
         if failed:
             raise SyncError("apply", [f.error for f in failed], failed, record)
         if app.prune:
-            targets = self._orphans(app, prepared)
+            orphans = self._orphans(app, prepared)
+            targets = self._prunable(app, orphans)
             pruned = self._guarded(lambda: prune.prune(cluster, targets))
             record["pruned"] = tuple(str(p.ref) for p in pruned if p.error is None)
             failed = tuple(ObjectError(str(p.ref), p.error) for p in pruned if p.error)
             if failed:
                 raise SyncError("prune", [f.error for f in failed], failed, record)
-            final = current
+            # Members left in place (protected kinds) stay in the parent's inventory.
+            kept = [ref for ref, version in orphans if (ref, version) not in targets]
+            final = current.union(applyset.inventory_of(kept))
         else:
             final = recorded.union(current)
         self._guarded(lambda: write_parent(final))

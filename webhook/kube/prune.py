@@ -32,17 +32,17 @@ def orphans(
     applyset: ApplySet,
     inventory: Inventory,
     desired: Collection[ObjectRef],
-    *,
-    prune_cluster_scoped: bool,
 ) -> list[tuple[ObjectRef, str]]:
-    """Live members of the ApplySet that are not desired: (ref, apiVersion), in delete order."""
+    """Live members of the ApplySet that are not desired: (ref, apiVersion), in delete order.
+
+    Protected kinds are included: ``may_prune`` decides, and the parent keeps recording
+    the group-kinds of members left in place.
+    """
     selector = f"{PART_OF}={applyset.id}"
     namespaces = sorted({applyset.namespace, *inventory.namespaces})
     found: dict[ObjectRef, str] = {}
     for group_kind in sorted(inventory.group_kinds):
         group, kind = split_group_kind(group_kind)
-        if (group, kind) in PROTECTED and not prune_cluster_scoped:
-            continue
         resource = cluster.preferred(group, kind)
         if resource is None:
             continue  # the kind is gone (its CRD was removed): nothing left to prune
@@ -61,6 +61,11 @@ def orphans(
                     found[ref] = str(item.get("apiVersion"))
     ordered = sorted(found, key=lambda r: (tier_of(r), str(r)), reverse=True)
     return [(ref, found[ref]) for ref in ordered]
+
+
+def may_prune(ref: ObjectRef, *, prune_cluster_scoped: bool) -> bool:
+    """Namespaces and CRDs only with ``prune_cluster_scoped``: losing them loses data."""
+    return prune_cluster_scoped or (ref.group, ref.kind) not in PROTECTED
 
 
 def prune(cluster: Cluster, targets: list[tuple[ObjectRef, str]]) -> list[Pruned]:
