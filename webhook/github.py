@@ -158,7 +158,7 @@ class GitHubClient:
         target_url: str | None = None,
     ) -> None:
         """One POST ``/repos/{repo}/statuses/{sha}``; the description is cut to 140."""
-        gh_repo = self._connect(repo).get_repo(repo, lazy=True)
+        gh_repo = self._connect(repo).get_repo(repo)
         extra: dict[str, Any] = {"target_url": target_url} if target_url else {}
         self._call(
             f"status {context} on {repo}@{sha[:7]}",
@@ -171,7 +171,7 @@ class GitHubClient:
 
     def find_comment(self, repo: str, number: int, marker: str) -> Comment | None:
         """The first comment on PR ``number`` whose body holds ``marker``."""
-        issue = self._connect(repo).get_repo(repo, lazy=True).get_issue(number)
+        issue = self._connect(repo).get_repo(repo).get_issue(number)
 
         def find() -> Comment | None:
             for comment in issue.get_comments():
@@ -192,7 +192,7 @@ class GitHubClient:
             body = f"{marker}\n{body}"
         body = cut(body, MAX_COMMENT)
         existing = self.find_comment(repo, number, marker)
-        gh_repo = self._connect(repo).get_repo(repo, lazy=True)
+        gh_repo = self._connect(repo).get_repo(repo)
         if existing is None:
             issue = gh_repo.get_issue(number)
             created = self._call(f"comment on {repo}#{number}", lambda: issue.create_comment(body))
@@ -208,7 +208,7 @@ class GitHubClient:
         self, repo: str, sha: str, *, environment: str, job_id: int, description: str
     ) -> int:
         """The deployment of job ``job_id`` (found by its payload), created if missing."""
-        gh_repo = self._connect(repo).get_repo(repo, lazy=True)
+        gh_repo = self._connect(repo).get_repo(repo)
 
         def find() -> int | None:
             for deployment in gh_repo.get_deployments(sha=sha, environment=environment):
@@ -242,7 +242,7 @@ class GitHubClient:
         description: str,
         log_url: str | None = None,
     ) -> None:
-        gh_repo = self._connect(repo).get_repo(repo, lazy=True)
+        gh_repo = self._connect(repo).get_repo(repo)
         extra: dict[str, Any] = {"log_url": log_url} if log_url else {}
 
         def post() -> None:

@@ -1,0 +1,267 @@
+"""A local GitHub REST API for tests: the one allowed stand-in for GitHub, which is not
+reachable from here.
+
+Every request is checked against GitHub's published OpenAPI description (npm
+``@octokit/openapi``, pinned in ``scripts/fetch-test-data --openapi``): an unknown endpoint,
+a wrong method or an invalid body is answered as GitHub would (404/422) *and* recorded in
+``failures``, which the ``github_api`` fixture turns into a failed test. On top of the
+schema it enforces GitHub's documented limits that the schema leaves out (140-character
+status descriptions, 65,536-character comments). It keeps the state the deployer touches
+(commit statuses, issue comments, deployments and their statuses), records every call, and
+answers 5xx, 429 with ``Retry-After`` or a rate-limit 403 on demand, optionally *after*
+doing the write (a lost answer: the case that tempts a client to write twice).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import os
+import re
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openapi_core import OpenAPI
+from openapi_core.testing import MockRequest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+ROOT = Path(__file__).resolve().parents[2]
+GITHUB = "https://api.github.com"
+
+
+@functools.cache
+def spec_path() -> Path:
+    if env := os.environ.get("GITHUB_OPENAPI_SPEC"):
+        return Path(env)
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "fetch-test-data"), "--openapi"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+@functools.cache
+def openapi() -> OpenAPI:
+    """GitHub's description, loaded once per session; the spec itself is not validated."""
+    from openapi_core import Config
+
+    spec = json.loads(spec_path().read_text(encoding="utf-8"))
+    return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    status: int
+
+
+@dataclass
+class Fault:
+    status: int
+    headers: dict[str, str]
+    after_apply: bool
+    method: str | None
+
+
+@dataclass
+class GitHubApiServer:
+    """The fake's state and its HTTP server; ``url`` is the ``GITHUB_API_URL`` to use."""
+
+    calls: list[Call] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    statuses: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    comments: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    deployments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    deployment_statuses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1000)
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    # -- test controls ---------------------------------------------------------------
+
+    def fail_next(
+        self,
+        count: int = 1,
+        *,
+        status: int = 502,
+        headers: dict[str, str] | None = None,
+        after_apply: bool = False,
+        method: str | None = None,
+    ) -> None:
+        """Answer the next ``count`` requests (of ``method``, if given) with ``status``."""
+        for _ in range(count):
+            self.faults.append(Fault(status, dict(headers or {}), after_apply, method))
+
+    def rate_limit_next(self, count: int = 1, *, reset_at: float) -> None:
+        headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(reset_at))}
+        self.fail_next(count, status=403, headers=headers)
+
+    def writes(self) -> list[Call]:
+        return [c for c in self.calls if c.method != "GET"]
+
+    def states(self, repo: str, sha: str, context: str) -> list[str]:
+        """Every state posted to ``sha`` in ``context``, oldest first."""
+        return [
+            s["state"]
+            for s in self.statuses.get((repo.lower(), sha), [])
+            if s["context"] == context
+        ]
+
+    def last_status(self, repo: str, sha: str, context: str) -> dict[str, Any] | None:
+        found = [s for s in self.statuses.get((repo.lower(), sha), []) if s["context"] == context]
+        return found[-1] if found else None
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        response = self._handle(request)
+        return response(environ, start_response)
+
+    def _handle(self, request: Request) -> Response:
+        raw = request.get_data()
+        body: Any = json.loads(raw) if raw else None
+        query = {k: v for k, v in request.args.items()}
+        problem = self._validate(request, raw)
+        if problem is not None:
+            with self._lock:
+                self.failures.append(problem)
+                self.calls.append(Call(request.method, request.path, query, body, 422))
+            return _json({"message": problem}, 404 if "not found" in problem else 422)
+        with self._lock:
+            fault = next((f for f in self.faults if f.method in (None, request.method)), None)
+            if fault is not None:
+                self.faults.remove(fault)
+            if fault is None or fault.after_apply:
+                status, payload = self._route(request.method, request.path, query, body)
+            if fault is not None:
+                status, payload = fault.status, {"message": _reason(fault.status)}
+            self.calls.append(Call(request.method, request.path, query, body, status))
+        response = _json(payload, status)
+        if fault is not None:
+            for key, value in fault.headers.items():
+                response.headers[key] = value
+        return response
+
+    def _validate(self, request: Request, raw: bytes) -> str | None:
+        mock = MockRequest(
+            GITHUB,
+            request.method.lower(),
+            request.path,
+            args=request.args,
+            data=raw or None,
+            content_type=request.mimetype or "application/json",
+        )
+        try:
+            openapi().validate_request(mock)
+        except Exception as exc:
+            detail = str(exc)
+            if exc.__cause__ is not None:
+                detail += f": {exc.__cause__}"
+            kind = "not found" if "not found" in detail.lower() else "invalid"
+            return f"{request.method} {request.path}: {kind}: {detail}"
+        body = json.loads(raw) if raw else {}
+        if re.fullmatch(r"/repos/[^/]+/[^/]+/statuses/\w+", request.path):
+            if len(body.get("description") or "") > 140:
+                return f"{request.method} {request.path}: invalid: description over 140"
+        if "/issues/" in request.path and len(body.get("body") or "") > 65536:
+            return f"{request.method} {request.path}: invalid: comment body over 65536"
+        return None
+
+    def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/statuses/(\w+)", path):
+            repo, sha = m[1].lower(), m[2]
+            status = {"id": next(self._ids), "created_at": "2024-01-01T00:00:00Z", **body}
+            status["url"] = f"{self.url}/repos/{m[1]}/statuses/{sha}"
+            self.statuses.setdefault((repo, sha), []).append(status)
+            return 201, status
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments", path):
+            key = (m[1].lower(), int(m[2]))
+            if method == "GET":
+                return 200, self.comments.get(key, [])
+            comment = {
+                "id": next(self._ids),
+                "body": body["body"],
+                "url": f"{self.url}/repos/{m[1]}/issues/comments/0",
+                "html_url": f"https://github.com/{m[1]}/pull/{m[2]}",
+            }
+            comment["url"] = comment["url"].removesuffix("0") + str(comment["id"])
+            self.comments.setdefault(key, []).append(comment)
+            return 201, comment
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/comments/(\d+)", path):
+            for comment in itertools.chain.from_iterable(self.comments.values()):
+                if comment["id"] == int(m[2]):
+                    comment["body"] = body["body"]
+                    return 200, comment
+            return 404, {"message": "Not Found"}
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/deployments", path):
+            listed = self.deployments.setdefault(m[1].lower(), [])
+            if method == "GET":
+                return 200, [
+                    d
+                    for d in listed
+                    if all(d.get(k) == v for k, v in query.items() if k in ("sha", "environment"))
+                ]
+            deployment = {
+                "id": next(self._ids),
+                "sha": body["ref"],
+                "ref": body["ref"],
+                "environment": body.get("environment", "production"),
+                "payload": body.get("payload", {}),
+                "url": "",
+            }
+            deployment["url"] = f"{self.url}/repos/{m[1]}/deployments/{deployment['id']}"
+            listed.append(deployment)
+            return 201, deployment
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/deployments/(\d+)/statuses", path):
+            status = {"id": next(self._ids), **body}
+            self.deployment_statuses.setdefault(int(m[2]), []).append(status)
+            return 201, status
+        self.failures.append(f"{method} {path}: valid for GitHub but not served by this fake")
+        return 501, {"message": "not implemented by the test server"}
+
+
+def _reason(status: int) -> str:
+    if status == 403:
+        return "API rate limit exceeded for installation."
+    if status == 429:
+        return "You have exceeded a secondary rate limit."
+    return "Server Error"
+
+
+def _json(payload: Any, status: int) -> Response:
+    return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+
+def client_for(server: GitHubApiServer, token: str = "ghs_test-token-never-shown") -> Any:
+    """A ``GitHubClient`` with a token, talking to ``server``."""
+    from webhook.github import GitHubClient
+    from webhook.settings import Environment
+
+    env = Environment(webhook_secret=b"unused", github_token=token, github_api_url=server.url)
+    client = GitHubClient.from_env(env)
+    assert client is not None
+    return client
