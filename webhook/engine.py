@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,84 +23,23 @@ from webhook.kube.applyset import ApplySet, Inventory
 from webhook.kube.client import Cluster, ClusterUnavailable, KubeError, service_account_user
 from webhook.model import Job, JobState, StepOutcome
 from webhook.render import Manifest, ObjectRef, ref_of
+from webhook.result import ObjectError, ObjectHealth, SyncResult
 from webhook.settings import AppConfig, DeployerConfig, Environment
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+__all__ = [
+    "InfrastructureError",
+    "ObjectError",
+    "ObjectHealth",
+    "SyncEngine",
+    "SyncError",
+    "SyncResult",
+]
 
 
 class InfrastructureError(Exception):
     """Git or the cluster could not be reached: not the commit's fault, worth a retry."""
-
-
-@dataclass(frozen=True)
-class ObjectError:
-    object: str
-    error: str
-
-
-@dataclass(frozen=True)
-class ObjectHealth:
-    object: str
-    status: str
-    message: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class SyncResult:
-    """The record of one sync (or dry run): what changed, what failed, how healthy."""
-
-    app: str
-    commit: str
-    dry_run: bool = False
-    created: tuple[str, ...] = ()
-    configured: tuple[str, ...] = ()
-    unchanged: tuple[str, ...] = ()
-    pruned: tuple[str, ...] = ()
-    failed: tuple[ObjectError, ...] = ()
-    skipped: tuple[str, ...] = ()
-    health: tuple[ObjectHealth, ...] = ()
-    duration: float = 0.0
-    #: The first cause, for people; ``errors`` holds every one.
-    error: str | None = None
-    errors: tuple[str, ...] = ()
-    #: source | render | guard | dry-run | apply | prune | health | infrastructure
-    error_kind: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def total(self) -> int:
-        return len(self.created) + len(self.configured) + len(self.unchanged)
-
-    @property
-    def changed(self) -> int:
-        return len(self.created) + len(self.configured) + len(self.pruned)
-
-    def summary(self) -> str:
-        """One line: "14 objects, 3 changed, healthy in 6.2s", or the first cause."""
-        if self.error is not None:
-            return self.error.splitlines()[0][:500]
-        if self.dry_run:
-            return (
-                f"dry run: {self.total} objects, {len(self.created)} to create, "
-                f"{len(self.configured)} to change, {len(self.pruned)} to prune"
-            )
-        pruned = f", {len(self.pruned)} pruned" if self.pruned else ""
-        return (
-            f"{self.total} objects, {len(self.created) + len(self.configured)} changed{pruned}, "
-            f"healthy in {self.duration:.1f}s"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["summary"] = self.summary()
-        for key, value in out.items():
-            if isinstance(value, tuple):
-                out[key] = list(value)
-        return out
 
 
 @dataclass(frozen=True)

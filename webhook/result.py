@@ -1,0 +1,81 @@
+"""The record of one sync: what changed, what failed, how healthy, how long, and why it ended.
+
+Owns: ``SyncResult`` and its one-line summary. One record per run feeds the job store, the
+status page, the CLI and the GitHub reporter alike, so they cannot disagree (as kube-applier's
+``run/result.go``). Plain data only: must not touch git, the cluster or the queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ObjectError:
+    object: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ObjectHealth:
+    object: str
+    status: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyncResult:
+    """The record of one sync (or dry run): what changed, what failed, how healthy."""
+
+    app: str
+    commit: str
+    dry_run: bool = False
+    created: tuple[str, ...] = ()
+    configured: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    pruned: tuple[str, ...] = ()
+    failed: tuple[ObjectError, ...] = ()
+    skipped: tuple[str, ...] = ()
+    health: tuple[ObjectHealth, ...] = ()
+    duration: float = 0.0
+    #: The first cause, for people; ``errors`` holds every one.
+    error: str | None = None
+    errors: tuple[str, ...] = ()
+    #: source | render | guard | dry-run | apply | prune | health | infrastructure
+    error_kind: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def total(self) -> int:
+        return len(self.created) + len(self.configured) + len(self.unchanged)
+
+    @property
+    def changed(self) -> int:
+        return len(self.created) + len(self.configured) + len(self.pruned)
+
+    def summary(self) -> str:
+        """One line: "14 objects, 3 changed, healthy in 6.2s", or the first cause."""
+        if self.error is not None:
+            return self.error.splitlines()[0][:500]
+        if self.dry_run:
+            return (
+                f"dry run: {self.total} objects, {len(self.created)} to create, "
+                f"{len(self.configured)} to change, {len(self.pruned)} to prune"
+            )
+        pruned = f", {len(self.pruned)} pruned" if self.pruned else ""
+        return (
+            f"{self.total} objects, {len(self.created) + len(self.configured)} changed{pruned}, "
+            f"healthy in {self.duration:.1f}s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["summary"] = self.summary()
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
