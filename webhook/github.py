@@ -117,12 +117,27 @@ class GitHubClient:
         self._clock = clock
 
     @classmethod
-    def from_env(cls, env: Environment) -> GitHubClient | None:
-        """A client for the environment's credentials, or None when there are none."""
+    def from_env(
+        cls, env: Environment, *, seconds_between_writes: float = 1.0
+    ) -> GitHubClient | None:
+        """A client for the environment's credentials, or None when there are none.
+
+        ``seconds_between_writes``: GitHub asks integrators to space content-creating
+        requests by a second to stay clear of its secondary rate limits (PyGithub paces
+        them); tests against the local server pass 0.
+        """
         base_url = env.github_api_url
 
         def client(auth: Auth.Auth) -> Github:
-            return Github(auth=auth, base_url=base_url, lazy=True, retry=None, timeout=TIMEOUT)
+            return Github(
+                auth=auth,
+                base_url=base_url,
+                lazy=True,
+                retry=None,
+                timeout=TIMEOUT,
+                seconds_between_requests=None if seconds_between_writes == 0 else 0.25,
+                seconds_between_writes=seconds_between_writes or None,
+            )
 
         if env.github_app_id and env.github_app_private_key:
             app_auth = Auth.AppAuth(env.github_app_id, env.github_app_private_key)

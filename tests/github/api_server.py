@@ -92,7 +92,9 @@ class GitHubApiServer:
         self._ids = itertools.count(1000)
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:
@@ -184,9 +186,9 @@ class GitHubApiServer:
             kind = "not found" if "not found" in detail.lower() else "invalid"
             return f"{request.method} {request.path}: {kind}: {detail}"
         body = json.loads(raw) if raw else {}
-        if re.fullmatch(r"/repos/[^/]+/[^/]+/statuses/\w+", request.path):
-            if len(body.get("description") or "") > 140:
-                return f"{request.method} {request.path}: invalid: description over 140"
+        is_status = re.fullmatch(r"/repos/[^/]+/[^/]+/statuses/\w+", request.path)
+        if is_status and len(body.get("description") or "") > 140:
+            return f"{request.method} {request.path}: invalid: description over 140"
         if "/issues/" in request.path and len(body.get("body") or "") > 65536:
             return f"{request.method} {request.path}: invalid: comment body over 65536"
         return None
@@ -262,6 +264,6 @@ def client_for(server: GitHubApiServer, token: str = "ghs_test-token-never-shown
     from webhook.settings import Environment
 
     env = Environment(webhook_secret=b"unused", github_token=token, github_api_url=server.url)
-    client = GitHubClient.from_env(env)
+    client = GitHubClient.from_env(env, seconds_between_writes=0)
     assert client is not None
     return client
