@@ -176,6 +176,8 @@ class SyncEngine:
             )
         except sources.SourceUnavailable as exc:
             raise InfrastructureError(str(exc)) from exc
+        except sources.SourceError as exc:
+            raise SyncError("source", [str(exc)]) from exc
 
     def live_drift(self, app: AppConfig, revision: str) -> bool:
         """Whether the live state differs from the commit (a failing plan counts as drift)."""
