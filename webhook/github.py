@@ -182,6 +182,26 @@ class GitHubClient:
             ),
         )
 
+    def latest_status(self, repo: str, sha: str, context: str) -> tuple[str, str] | None:
+        """The newest (state, description) in ``context`` on ``sha``, from GitHub itself.
+
+        For a retry after an ambiguous answer: was the status posted after all? (PyGithub's
+        ``Commit.get_statuses`` calls an endpoint GitHub's description does not list, so
+        this asks ``GET /repos/{repo}/commits/{sha}/statuses`` directly; newest first.)
+        """
+        requester = self._connect(repo).requester
+
+        def newest() -> tuple[str, str] | None:
+            _, data = requester.requestJsonAndCheck(
+                "GET", f"/repos/{repo}/commits/{sha}/statuses", parameters={"per_page": 100}
+            )
+            for status in data if isinstance(data, list) else []:
+                if isinstance(status, dict) and status.get("context") == context:
+                    return str(status.get("state")), str(status.get("description") or "")
+            return None
+
+        return self._call(f"statuses of {repo}@{sha[:7]}", newest)
+
     # -- pull request comments ------------------------------------------------------------
 
     def find_comment(self, repo: str, number: int, marker: str) -> Comment | None:

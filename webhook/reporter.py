@@ -137,7 +137,7 @@ class Reporter:
                 done += 1
                 continue
             try:
-                self._deliver(job)
+                self._deliver(job, retry=report.attempts > 0)
             except GitHubUnavailable as exc:
                 delay = self._delay(exc, report)
                 self.resume_at = self.clock() + delay
@@ -174,13 +174,24 @@ class Reporter:
         base = self.config.public_url
         return f"{base.rstrip('/')}/jobs/{job.id}" if base else None
 
-    def _deliver(self, job: Job) -> None:
+    def _deliver(self, job: Job, *, retry: bool = False) -> None:
+        """Statuses, deployment and comments for ``job``'s state.
+
+        On a retry GitHub may have done a write whose answer was lost: each status is
+        looked up before it is posted again, so a retry never doubles one.
+        """
         state, description = status_for(job)
         description = cut(description, 140)
         shas = [job.commit] + [pr.head_sha for pr in job.pull_requests]
         context = self.context(job)
         for sha in dict.fromkeys(shas):
             if self.posted.get(job.repo, sha, context) == (state, description):
+                continue
+            if retry and self.client.latest_status(job.repo, sha, context) == (
+                state,
+                description,
+            ):
+                self.posted.put(job.repo, sha, context, state, description)
                 continue
             self.client.create_status(
                 job.repo,

@@ -200,6 +200,8 @@ class GitHubApiServer:
             status["url"] = f"{self.url}/repos/{m[1]}/statuses/{sha}"
             self.statuses.setdefault((repo, sha), []).append(status)
             return 201, status
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/commits/(\w+)/statuses", path):
+            return 200, list(reversed(self.statuses.get((m[1].lower(), m[2]), [])))
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments", path):
             key = (m[1].lower(), int(m[2]))
             if method == "GET":
