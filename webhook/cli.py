@@ -207,13 +207,16 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
     """Sync one app in the foreground; exit non-zero on failure."""
     import json
 
-    from webhook.engine import SyncEngine
+    from webhook.engine import InfrastructureError, SyncEngine, SyncError
 
     _logging()
     config, env = _load(config_file, need_secret=False)
     app = _app(config, app_name)
     engine = SyncEngine(config, env, cache_dir=_cache_dir())
-    result = engine.sync(app, revision or engine.head(app), dry_run=dry_run)
+    try:
+        result = engine.sync(app, revision or engine.head(app), dry_run=dry_run)
+    except (InfrastructureError, SyncError) as exc:
+        _fail([f"{app.name}: {exc}"])
     click.echo(json.dumps(result.to_dict(), indent=2))
     click.echo(result.summary(), err=True)
     sys.exit(0 if result.ok else 1)
@@ -225,12 +228,17 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
 @click.option("--revision", help="Commit SHA (default: the branch head).")
 def diff(config_file: str | None, app_name: str, revision: str | None) -> None:
     """Print a unified diff per object, live against desired (Secret data redacted)."""
-    from webhook.engine import SyncEngine
+    from webhook.engine import InfrastructureError, SyncEngine, SyncError
 
     config, env = _load(config_file, need_secret=False)
     app = _app(config, app_name)
     engine = SyncEngine(config, env, cache_dir=_cache_dir())
-    click.echo(engine.diff(app, revision or engine.head(app)), nl=False)
+    try:
+        click.echo(engine.diff(app, revision or engine.head(app)), nl=False)
+    except SyncError as exc:
+        _fail([f"{app.name}: {line}" for line in (exc.errors or [str(exc)])])
+    except InfrastructureError as exc:
+        _fail([f"{app.name}: {exc}"])
 
 
 if __name__ == "__main__":
