@@ -26,7 +26,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = env.max_body_bytes
     app.extensions["deployer.env"] = env
     app.extensions["deployer.config"] = config
-    app.extensions["deployer.index"] = AppIndex(config.apps)
+    app.extensions["deployer.index"] = AppIndex(config.apps, preview_forks=config.preview_forks)
     app.extensions["deployer.store"] = store
 
     from webhook.receiver import bp as receiver_bp
