@@ -249,3 +249,16 @@ def test_previews_run_in_their_own_lane_and_never_supersede_deployments(
     second = store.claim("w2", lease_seconds=30)
     assert {first.id, second.id} == {deploy.id, preview.jobs[0].job.id}  # type: ignore[union-attr]
     assert store.latest_jobs()["web"].id == deploy.id
+
+
+def test_a_plan_awaiting_approval_is_superseded_by_a_newer_commit(store: SqlStore) -> None:
+    store.enqueue([request(commit=SHA_A)])
+    job = store.claim("w", lease_seconds=30)
+    assert job is not None
+    store.finish(job.id, "w", StepOutcome(state=JobState.OUT_OF_SYNC, message="2 to create"))
+    newer = store.enqueue([request(commit=SHA_B)])
+    assert [j.id for j in newer.superseded] == [job.id]
+    old = store.get(job.id)
+    assert old is not None and old.state is JobState.SUPERSEDED
+    assert old.message == "superseded by bbbbbbb"
+    assert store.pending_reports()[-1].state is JobState.SUPERSEDED

@@ -194,23 +194,26 @@ class SqlStore(ABC):
     def _supersede(
         self, cur: Cursor, lane: str, newer_id: int, commit: str, now: float
     ) -> list[Job]:
+        # Queued jobs never run; a plan awaiting approval is replaced by the newer one, so
+        # its commit gets a final status instead of staying "pending" forever.
+        waiting = (JobState.QUEUED.value, JobState.OUT_OF_SYNC.value)
         cur.execute(
-            f"SELECT {COLUMNS} FROM jobs WHERE lane = ? AND state = ? AND id < ?",
-            (lane, JobState.QUEUED.value, newer_id),
+            f"SELECT {COLUMNS} FROM jobs WHERE lane = ? AND state IN (?, ?) AND id < ?",
+            (lane, *waiting, newer_id),
         )
         older = [row_to_job(row) for row in cur.fetchall()]
         if not older:
             return []
         cur.execute(
             "UPDATE jobs SET state = ?, superseded_by = ?, finished_at = ?, message = ? "
-            "WHERE lane = ? AND state = ? AND id < ?",
+            "WHERE lane = ? AND state IN (?, ?) AND id < ?",
             (
                 JobState.SUPERSEDED.value,
                 newer_id,
                 now,
                 f"superseded by {commit[:7]}",
                 lane,
-                JobState.QUEUED.value,
+                *waiting,
                 newer_id,
             ),
         )
