@@ -93,10 +93,12 @@ def service_account_user(service_account: str, namespace: str) -> str:
 def _configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.Configuration:
     configuration = k8s_client.Configuration()
     with translated(f"cluster {context or '(current context)'}"):
-        if context == IN_CLUSTER:
+        path = kubeconfig or Path(os.environ.get("KUBECONFIG") or "~/.kube/config")
+        # In a pod with no kubeconfig, "the current context" is the pod's own cluster.
+        in_pod = context is None and "KUBERNETES_SERVICE_HOST" in os.environ
+        if context == IN_CLUSTER or (in_pod and not Path(path).expanduser().exists()):
             k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
-            path = kubeconfig or Path(os.environ.get("KUBECONFIG") or "~/.kube/config")
             k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=str(Path(path).expanduser()),
                 context=context,
