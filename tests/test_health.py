@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +53,27 @@ def test_waiting_gives_up_at_the_timeout_with_the_last_verdict() -> None:
         now[0] += seconds
 
     verdicts = wait_until_current(
-        [ref], lambda r: obj, timeout=3, interval=1, clock=lambda: now[0], sleep=sleep
+        [ref], lambda r: obj, timeout=3, clock=lambda: now[0], sleep=sleep
     )
     assert verdicts[ref] == Health(Status.IN_PROGRESS, "Deployment web: 1/3 available")
     assert now[0] == pytest.approx(3.0)
+
+
+def test_polls_stay_fast_for_five_seconds_then_back_off_to_two() -> None:
+    ref = ObjectRef("apps", "Deployment", "ns", "web")
+    obj = load(Path(__file__).parent / "fixtures/health/deployment-in-progress.yaml")["object"]
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    wait_until_current([ref], lambda r: obj, timeout=20, clock=lambda: now[0], sleep=sleep)
+    assert sleeps[:3] == pytest.approx([0.1, 0.2, 0.25])
+    fast = [s for s, t in zip(sleeps, accumulate(sleeps), strict=True) if t <= 5.0]
+    assert max(fast) == 0.25
+    assert sleeps[-2] == 2.0
 
 
 def test_waiting_stops_early_on_a_failure() -> None:

@@ -236,15 +236,23 @@ def wait_until_current(
     fetch: Callable[[ObjectRef], Manifest | None],
     *,
     timeout: float,
-    interval: float = 1.0,
+    interval: float = 0.1,
+    fast_interval: float = 0.25,
+    fast_for: float = 5.0,
+    max_interval: float = 2.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[ObjectRef, Health]:
     """Poll until every object is Current, one has Failed, or ``timeout`` seconds pass.
 
-    Returns the last verdict per object; the caller decides what a non-Current one means.
+    Polls come at most ``fast_interval`` apart for the first ``fast_for`` seconds, since most
+    rollouts settle within a few seconds and every poll saved is latency to a green status;
+    after that they back off to ``max_interval``, so a slow rollout costs the API server one
+    read per pending object every two seconds. Returns the last verdict per object; the
+    caller decides what a non-Current one means.
     """
-    deadline = clock() + timeout
+    started = clock()
+    deadline = started + timeout
     pending = list(refs)
     verdicts: dict[ObjectRef, Health] = {}
     while True:
@@ -255,3 +263,5 @@ def wait_until_current(
         if not pending or failed or clock() >= deadline:
             return verdicts
         sleep(min(interval, max(0.0, deadline - clock())))
+        cap = fast_interval if clock() - started < fast_for else max_interval
+        interval = min(interval * 2, cap)
