@@ -18,12 +18,12 @@ from kubernetes import client as k8s
 from tests.conftest import SECRET
 from tests.github.api_server import GitHubApiServer, client_for
 from tests.github.deliveries import Delivery
-from tests.github.examples import example, merged_pull_request
+from tests.github.examples import branch_push, example, merged_pull_request
 from webhook import create_app
 from webhook.engine import SyncEngine
-from webhook.preview import PreviewStep, dispatch
 from webhook.queue.sqlite import SqliteStore
 from webhook.reporter import Reporter
+from webhook.scope import worker_step
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
 from webhook.worker import Worker
 
@@ -81,6 +81,11 @@ class Deployer:
         assert answer.status_code == 202, answer.get_json()
 
     def merge(self, sha: str, head_sha: str) -> None:
+        """A merge, as GitHub announces it: a push to the base branch and a closed PR."""
+        push = branch_push()
+        push.update(after=sha, created=False)
+        push["commits"][0].update(id=sha, added=[], modified=["apps/shop/app.yaml"], removed=[])
+        self.deliver("push", push)
         payload = merged_pull_request(sha)
         payload["pull_request"]["head"]["sha"] = head_sha
         self.deliver("pull_request", payload)
@@ -116,7 +121,7 @@ def deployer(tmp_path: Path, kubeconfig: Path, namespace: str) -> Iterator[Deplo
     clock = Clock(store.clock())
     store.clock = clock  # type: ignore[method-assign]
     engine = SyncEngine(config, env, cache_dir=tmp_path / "cache", kubeconfig=kubeconfig)
-    worker = Worker(store, dispatch(engine, PreviewStep(engine)), lease_seconds=600)
+    worker = Worker(store, worker_step(engine, store), lease_seconds=600)
     reporter = Reporter(store, config, client_for(github), clock=clock)
     web = create_app(config, env, store).test_client()
     deployer = Deployer(origin, web, store, worker, reporter, github, clock)

@@ -130,14 +130,14 @@ def worker(config_file: str | None, concurrency: int, lease_seconds: float) -> N
     from webhook.drift import DriftWatcher
     from webhook.engine import SyncEngine
     from webhook.github import GitHubClient
-    from webhook.preview import PreviewStep, dispatch
     from webhook.queue import open_store
     from webhook.reporter import Reporter
+    from webhook.scope import worker_step
     from webhook.worker import Worker
 
     engine = SyncEngine(config, env, cache_dir=_cache_dir())
     store = open_store(env.database_url)
-    step = dispatch(engine, PreviewStep(engine))
+    step = worker_step(engine, store)
     runner = Worker(store, step, concurrency=concurrency, lease_seconds=lease_seconds)
     github = GitHubClient.from_env(env)
     if github is None:

@@ -184,6 +184,18 @@ class SyncEngine:
         result = self.sync(app, revision, dry_run=True)
         return not result.ok or result.changed > 0
 
+    def touches(self, app: AppConfig, revision: str, base: str) -> bool:
+        """Whether the change from ``base`` to ``revision`` touches ``app``'s folder."""
+        remote = sources.Remote(url=self.config.clone_url(app.repo), token=self.token_for(app.repo))
+        try:
+            paths = self.mirrors.changed_paths(app.repo, remote, base, revision)
+        except sources.SourceUnavailable as exc:
+            raise InfrastructureError(str(exc)) from exc
+        except sources.SourceError as exc:
+            raise SyncError("source", [str(exc)]) from exc
+        prefix = app.path.rstrip("/") + "/"
+        return any(path.startswith(prefix) for path in paths)
+
     # -- steps ---------------------------------------------------------------------------
 
     @contextlib.contextmanager

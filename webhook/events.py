@@ -138,6 +138,15 @@ def decide_push(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> D
     touched = list(apps) if files is None else index.touched(repo, branch, files)
     if not touched:
         return Ignored(f"no app's folder changed in {str(after)[:7]}")
+    before = payload.get("before")
+    # Lists cut short: the worker diffs before..after. A forced push or a new branch has no
+    # such base (what it dropped matters too): every app of the branch syncs.
+    fast_forward = not payload.get("forced") and not payload.get("created")
+    diff_base = (
+        str(before)
+        if files is None and fast_forward and _is_sha(before) and before != ZERO_SHA
+        else None
+    )
     return [
         SyncRequest(
             app=app.name,
@@ -146,6 +155,7 @@ def decide_push(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> D
             ref=ref,
             trigger=Trigger.PUSH,
             delivery=delivery,
+            diff_base=diff_base,
         )
         for app in touched
     ]
@@ -177,7 +187,7 @@ def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: s
     if not apps:
         return Ignored(f"branch {branch} of {repo} is not tracked by any app")
     prs = (PullRequestRef(number=number, head_sha=str(head_sha)),) if _is_sha(head_sha) else ()
-    # The payload has no file list: every app of the branch may be touched.
+    # The payload has no file list: the worker diffs the merge against its first parent.
     return [
         SyncRequest(
             app=app.name,
@@ -187,13 +197,14 @@ def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: s
             trigger=Trigger.MERGE,
             delivery=delivery,
             pull_requests=prs,
+            diff_base="parent",
         )
         for app in apps
     ]
 
 
 def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str) -> Decision:
-    """A plan of the PR's head commit for every app of its base branch (no file list here)."""
+    """A plan of the PR's head commit for each app of its base branch that the PR touches."""
     number = pull.get("number")
     base, head = pull.get("base"), pull.get("head")
     if not isinstance(base, Mapping) or not isinstance(head, Mapping):
@@ -211,6 +222,7 @@ def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str)
     if not apps:
         return Ignored(f"branch {branch} of {repo} is not tracked by any app")
     prs = (PullRequestRef(number=number, head_sha=str(head_sha)),)
+    base_sha = base.get("sha")
     return [
         SyncRequest(
             app=app.name,
@@ -220,6 +232,8 @@ def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str)
             trigger=Trigger.PREVIEW,
             delivery=delivery,
             pull_requests=prs,
+            # The worker diffs the head against where it left the base branch.
+            diff_base=str(base_sha) if _is_sha(base_sha) else None,
         )
         for app in apps
     ]

@@ -59,6 +59,10 @@ class SyncRequest:
     pull_requests: tuple[PullRequestRef, ...] = ()
     #: Manual approval: apply even when the app has ``auto_sync: false``.
     approved: bool = False
+    #: Set when the event could not say which apps it touched: the worker diffs the commit
+    #: against this revision (a SHA, or ``parent`` for a merge's first parent) first, and an
+    #: untouched app's job ends without a word to GitHub.
+    diff_base: str | None = None
 
     @property
     def lane(self) -> str:
@@ -92,6 +96,12 @@ class Job:
     result: dict[str, Any] | None = None
     superseded_by: int | None = None
     lane: str = ""
+    diff_base: str | None = None
+
+    @property
+    def silent(self) -> bool:
+        """Nothing to report: the scope is unknown yet, or the change did not touch the app."""
+        return self.diff_base is not None or bool(self.result and self.result.get("untouched"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +127,7 @@ class Job:
             "result": self.result,
             "superseded_by": self.superseded_by,
             "lane": self.lane,
+            "diff_base": self.diff_base,
         }
 
 

@@ -131,8 +131,10 @@ class Reporter:
         done = 0
         for report in reports:
             job = self.store.get(report.job_id)
-            if job is None or latest[report.job_id] != report.id or job.state is not report.state:
-                # Stale: a later report of the same job says more.
+            stale = job is None or latest[report.job_id] != report.id
+            if stale or job is None or job.state is not report.state or job.silent:
+                # Stale (a later report of the same job says more), or nothing to say yet
+                # (scope unknown) or at all (the change did not touch the app).
                 self.store.report_delivered(report.id)
                 done += 1
                 continue
@@ -247,7 +249,7 @@ class Reporter:
             if app.repo.lower() != job.repo.lower():
                 continue
             for candidate in self.store.jobs_for_app(app.name, limit=_COMMENT_SCAN):
-                if (candidate.trigger is Trigger.PREVIEW) != preview:
+                if (candidate.trigger is Trigger.PREVIEW) != preview or candidate.silent:
                     continue
                 if any(pr.number == number for pr in candidate.pull_requests):
                     newest.setdefault(app.name, candidate)

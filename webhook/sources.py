@@ -172,6 +172,27 @@ class Mirrors:
                 raise SourceError(f"{repo}: commit {sha} does not exist")
         return mirror
 
+    def changed_paths(self, repo: str, remote: Remote, base: str, sha: str) -> list[str]:
+        """Paths changed on the way from ``base`` to ``sha``.
+
+        ``base`` is a commit SHA (the diff starts where ``sha``'s history left it, as in
+        ``git diff base...sha``) or ``parent`` (``sha``'s first parent; a root commit changed
+        everything it holds). Renames count as both paths.
+        """
+        mirror = self.ensure_commit(repo, remote, sha)
+        if base == "parent":
+            if not self._has_commit(mirror, f"{sha}^1"):
+                args = ["ls-tree", "-r", "--name-only", "--full-tree", sha]
+            else:
+                args = ["diff", "--name-only", "--no-renames", f"{sha}^1", sha]
+        else:
+            self.ensure_commit(repo, remote, base)
+            args = ["diff", "--name-only", "--no-renames", f"{base}...{sha}"]
+        proc = _git(args, cwd=mirror, timeout=GIT_TIMEOUT)
+        if proc.returncode != 0:
+            raise SourceError(f"{repo}: cannot diff {base} and {sha}: {_failure(proc, None)}")
+        return proc.stdout.decode("utf-8", "replace").splitlines()
+
     @contextlib.contextmanager
     def checkout(self, repo: str, remote: Remote, sha: str, path: str) -> Iterator[Path]:
         """Yield a temporary directory holding ``path`` of commit ``sha``; removed afterwards."""

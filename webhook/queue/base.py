@@ -81,6 +81,9 @@ class JobStore(Protocol):
     def latest_jobs(self) -> dict[str, Job]:
         """Each app's newest job."""
 
+    def resolve_scope(self, job_id: int) -> Job | None:
+        """Clear ``diff_base`` (the app is touched) and report the job's current state."""
+
     def pending_reports(self, *, limit: int = 100) -> list[Report]:
         """State changes not yet reported to GitHub; written with the change itself."""
 

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     message TEXT NOT NULL DEFAULT '',
     result TEXT,
     superseded_by BIGINT,
-    lane TEXT NOT NULL
+    lane TEXT NOT NULL,
+    diff_base TEXT
 );
 CREATE TABLE IF NOT EXISTS outbox (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -20,7 +20,7 @@ from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey, Enqueued, EnqueueResul
 COLUMNS = (
     "id, app, repo, commit_sha, ref, trigger, state, delivery, pull_requests, approved, "
     "attempts, lease_owner, lease_expires_at, created_at, started_at, finished_at, message, "
-    "result, superseded_by, lane"
+    "result, superseded_by, lane, diff_base"
 )
 _DEDUPED_TRIGGERS = (Trigger.PUSH.value, Trigger.MERGE.value)
 
@@ -67,6 +67,7 @@ def row_to_job(row: Sequence[Any]) -> Job:
         result=json.loads(row[17]) if row[17] else None,
         superseded_by=row[18],
         lane=row[19],
+        diff_base=row[20],
     )
 
 
@@ -136,6 +137,7 @@ class SqlStore(ABC):
                         None,
                         None,
                         request.lane,
+                        request.diff_base,
                     ),
                 )
                 job = self._get(cur, job_id)
@@ -320,6 +322,15 @@ class SqlStore(ABC):
             if finished is not None:
                 self._record(cur, finished, self.clock())
             return finished
+
+    def resolve_scope(self, job_id: int) -> Job | None:
+        """The job's app is touched after all: report it from now on, starting with now."""
+        with self._write() as cur:
+            cur.execute("UPDATE jobs SET diff_base = NULL WHERE id = ?", (job_id,))
+            job = self._get(cur, job_id)
+            if job is not None:
+                self._record(cur, job, self.clock())
+            return job
 
     # -- the report outbox --------------------------------------------------------
 

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     superseded_by INTEGER,
     -- jobs of one lane run one at a time and supersede each other: the app's name for
     -- deployments, app#pr-N for a pull request's previews.
-    lane TEXT NOT NULL
+    lane TEXT NOT NULL,
+    diff_base TEXT
 );
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

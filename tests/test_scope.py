@@ -1,0 +1,166 @@
+"""Narrowing jobs by git diff when an event names no files: merges, previews, cut-short pushes.
+
+Real git repositories (served as file:// URLs), the real store, the local GitHub API server.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.github.api_server import GitHubApiServer, client_for
+from tests.github.examples import branch_push, example, merged_pull_request
+from webhook.engine import SyncEngine
+from webhook.events import AppIndex, decide
+from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
+from webhook.queue.sqlite import SqliteStore
+from webhook.reporter import Reporter
+from webhook.scope import scoped
+from webhook.settings import DeployerConfig, Environment, RepoConfig
+from webhook.sources import Mirrors, Remote
+from webhook.worker import Worker
+
+
+class Repo:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir()
+        self.git("init", "-q", "--initial-branch=master")
+
+    def git(self, *args: str) -> str:
+        env = {
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.com",
+            "HOME": str(self.path),
+            "PATH": "/usr/bin:/bin",
+        }
+        return subprocess.run(
+            ["git", *args], cwd=self.path, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def commit(self, files: dict[str, str]) -> str:
+        for rel, text in files.items():
+            (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.path / rel).write_text(text)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", "change")
+        return self.git("rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    return Repo(tmp_path / "origin")
+
+
+def test_changed_paths_against_a_base_and_against_the_first_parent(
+    repo: Repo, tmp_path: Path
+) -> None:
+    root = repo.commit({"apps/guestbook/a.yaml": "a", "apps/redis/r.yaml": "r"})
+    branch_point = repo.commit({"docs/x.yaml": "x"})
+    repo.git("checkout", "-q", "-b", "feature")
+    head = repo.commit({"apps/redis/r.yaml": "r2"})
+    repo.git("checkout", "-q", "master")
+    repo.commit({"apps/guestbook/a.yaml": "a2"})  # moves master on after the branch point
+    mirrors = Mirrors(tmp_path / "cache")
+    remote = Remote(url=f"file://{repo.path}", token=None)
+    master = repo.git("rev-parse", "master")
+    # base...head: only what the feature branch changed, not what master did meanwhile.
+    assert mirrors.changed_paths(REPO, remote, master, head) == ["apps/redis/r.yaml"]
+    assert mirrors.changed_paths(REPO, remote, "parent", branch_point) == ["docs/x.yaml"]
+    assert sorted(mirrors.changed_paths(REPO, remote, "parent", root)) == [
+        "apps/guestbook/a.yaml",
+        "apps/redis/r.yaml",
+    ]
+
+
+def test_events_without_file_lists_carry_a_diff_base(config: DeployerConfig) -> None:
+    index = AppIndex(config.apps)
+    merged = merged_pull_request("a" * 40)
+    merged["pull_request"]["base"]["ref"] = "master"
+    assert {r.diff_base for r in decide("pull_request", merged, index, "d")} == {"parent"}  # type: ignore[union-attr]
+    opened = example("pull_request", where={"action": "opened"})
+    opened["pull_request"]["base"]["ref"] = "master"
+    previews = decide("pull_request", opened, index, "d")
+    assert {r.diff_base for r in previews} == {opened["pull_request"]["base"]["sha"]}  # type: ignore[union-attr]
+    cut_short = branch_push()
+    cut_short.update(created=False, before="b" * 40)
+    cut_short["commits"][0].update(added=[], modified=[], removed=[])
+    assert {r.diff_base for r in decide("push", cut_short, index, "d")} == {"b" * 40}  # type: ignore[union-attr]
+    created = branch_push()  # a new branch: no base to diff against, every app syncs
+    assert {r.diff_base for r in decide("push", created, index, "d")} == {None}  # type: ignore[union-attr]
+
+
+class RecordingStep:
+    """A real step standing in for the engine's apply: it records the jobs it ran, and lets
+    the reporter run meanwhile, as its thread does in the worker process."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self.reporter: Reporter | None = None
+
+    def __call__(self, job: Job) -> StepOutcome:
+        self.ran.append(job.app)
+        if self.reporter is not None:
+            self.reporter.deliver_pending()
+        return StepOutcome(state=JobState.SUCCEEDED, message="applied")
+
+
+@pytest.fixture
+def github_api() -> Iterator[GitHubApiServer]:
+    server = GitHubApiServer()
+    yield server
+    server.close()
+    assert server.failures == []
+
+
+def test_a_merge_syncs_and_reports_only_the_apps_it_touched(
+    repo: Repo,
+    tmp_path: Path,
+    config: DeployerConfig,
+    store: SqliteStore,
+    github_api: GitHubApiServer,
+) -> None:
+    repo.commit({"apps/guestbook/a.yaml": "a", "apps/redis/r.yaml": "r", "docs/d.yaml": "d"})
+    merge_sha = repo.commit({"apps/redis/r.yaml": "r2"})
+    config = config.model_copy(
+        update={"repos": {REPO: RepoConfig(clone_url=f"file://{repo.path}")}}
+    )
+    engine = SyncEngine(config, Environment(webhook_secret=b"-"), cache_dir=tmp_path / "cache")
+    pr = PullRequestRef(number=7, head_sha="c" * 40)
+    store.enqueue(
+        [
+            SyncRequest(
+                app=app,
+                repo=REPO,
+                commit=merge_sha,
+                ref="refs/heads/master",
+                trigger=Trigger.MERGE,
+                pull_requests=(pr,),
+                diff_base="parent",
+            )
+            for app in ("guestbook", "redis", "docs")
+        ]
+    )
+    reporter = Reporter(store, config, client_for(github_api))
+    reporter.deliver_pending()  # queued, scope unknown: nothing to say yet
+    assert github_api.calls == []
+
+    step = RecordingStep()
+    step.reporter = reporter
+    worker = Worker(store, scoped(step, engine, store))
+    finished = [worker.run_once() for _ in range(3)]
+    assert step.ran == ["redis"]
+    by_app = {job.app: job for job in finished if job is not None}
+    assert by_app["guestbook"].result == {"untouched": True}
+    assert by_app["guestbook"].message == "apps/guestbook not touched by " + merge_sha[:7]
+    reporter.deliver_pending()
+    for sha in (merge_sha, pr.head_sha):
+        assert github_api.states(REPO, sha, "deploy/redis") == ["pending", "success"]
+        assert github_api.states(REPO, sha, "deploy/guestbook") == []
+        assert github_api.states(REPO, sha, "deploy/docs") == []
