@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,58 @@ def test_waiting_stops_early_on_a_failure() -> None:
     obj = load(Path(__file__).parent / "fixtures/health/deployment-failed.yaml")["object"]
     verdicts = wait_until_current([ref], lambda r: obj, timeout=300, sleep=lambda s: None)
     assert verdicts[ref].status is Status.FAILED
+
+
+def _fixture(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = load(Path(__file__).parent / f"fixtures/health/{name}.yaml")["object"]
+    return loaded
+
+
+def test_a_watch_sees_the_rollout_finish_without_polling() -> None:
+    ref = ObjectRef("apps", "Deployment", "ns", "web")
+    rolling, done = _fixture("deployment-in-progress"), _fixture("deployment-current")
+    seen: list[tuple[ObjectRef, Any, float]] = []
+
+    def watch(r: ObjectRef, last: Any, seconds: float) -> Iterator[Any]:
+        seen.append((r, last, seconds))
+        yield rolling
+        yield done
+        raise AssertionError("read past the Current state")
+
+    sleeps: list[float] = []
+    verdicts = wait_until_current(
+        [ref], lambda r: rolling, timeout=30, watch=watch, sleep=sleeps.append
+    )
+    assert verdicts[ref].status is Status.CURRENT
+    assert sleeps == [] and seen[0][1] is rolling and seen[0][2] <= 30
+
+
+def test_an_object_the_watch_could_not_follow_is_polled() -> None:
+    ref = ObjectRef("apps", "Deployment", "ns", "web")
+    states = iter([_fixture("deployment-in-progress")] * 2 + [_fixture("deployment-current")])
+
+    def broken_watch(r: ObjectRef, last: Any, seconds: float) -> Iterator[Any]:
+        return iter(())
+
+    sleeps: list[float] = []
+    verdicts = wait_until_current(
+        [ref], lambda r: next(states), timeout=30, watch=broken_watch, sleep=sleeps.append
+    )
+    assert verdicts[ref].status is Status.CURRENT and len(sleeps) == 1
+
+
+def test_a_failure_seen_by_the_watch_ends_the_wait() -> None:
+    web = ObjectRef("apps", "Deployment", "ns", "web")
+    other = ObjectRef("", "ConfigMap", "ns", "settings")
+    failed = _fixture("deployment-failed")
+
+    def watch(r: ObjectRef, last: Any, seconds: float) -> Iterator[Any]:
+        yield failed
+
+    objects = {
+        web: _fixture("deployment-in-progress"),
+        other: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "s"}},
+    }
+    verdicts = wait_until_current([web, other], objects.__getitem__, timeout=30, watch=watch)
+    assert verdicts[web].status is Status.FAILED
+    assert verdicts[other].status is Status.CURRENT

@@ -358,6 +358,13 @@ class SyncEngine:
                 refs,
                 lambda ref: self._get(cluster, ref, api_versions[ref]),
                 timeout=app.health_timeout,
+                watch=lambda ref, seen, seconds: cluster.watch(
+                    cluster.resource(api_versions[ref], ref.kind),
+                    ref.name,
+                    ref.namespace,
+                    resource_version=((seen or {}).get("metadata") or {}).get("resourceVersion"),
+                    seconds=seconds,
+                ),
             )
         )
         record["health"] = tuple(

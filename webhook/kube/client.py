@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ Manifest = dict[str, Any]
 FIELD_MANAGER = "webhook-deployer"
 #: Seconds one API request may take (connect, read); a hung apiserver is an outage.
 REQUEST_TIMEOUT = (10.0, 60.0)
+log = logging.getLogger(__name__)
 IN_CLUSTER = "in-cluster"
 
 
@@ -208,6 +211,39 @@ class Cluster:
                 _request_timeout=REQUEST_TIMEOUT,
             )
         return _plain(result)
+
+    def watch(
+        self,
+        resource: Any,
+        name: str,
+        namespace: str | None,
+        *,
+        resource_version: str | None,
+        seconds: float,
+    ) -> Iterator[Manifest | None]:
+        """Each new state of one object (None once deleted) for up to ``seconds``.
+
+        Ends quietly when the watch cannot go on (expired resourceVersion, a dropped
+        connection): the caller falls back to polling, so a failed watch costs speed only.
+        """
+        try:
+            events = self.dynamic.watch(  # type: ignore[no-untyped-call]
+                resource,
+                namespace=namespace if resource.namespaced else None,
+                name=name,
+                resource_version=resource_version,
+                timeout=max(1, math.ceil(seconds)),
+            )
+            for event in events:
+                kind = event.get("type")
+                if kind == "DELETED":
+                    yield None
+                elif kind in ("ADDED", "MODIFIED"):
+                    yield _plain(event["raw_object"])
+                elif kind == "ERROR":
+                    return
+        except Exception as exc:  # any failure means "poll instead"
+            log.debug("watch of %s %s ended: %s", resource.kind, name, type(exc).__name__)
 
     def delete(self, resource: Any, name: str, namespace: str | None) -> None:
         what = f"delete {resource.kind} {namespace + '/' if namespace else ''}{name}"

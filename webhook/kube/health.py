@@ -1,15 +1,15 @@
 """Health of applied objects under kstatus' rules, and waiting until they are all Current.
 
 Owns: one small pure function per kind (after kstatus, sigs.k8s.io/cli-utils/pkg/kstatus/
-status ``core.go``/``generic.go``), a closed set of states, and a polling loop that reads
-objects through a callable. Must not touch: the cluster client itself (reads come in as a
+status ``core.go``/``generic.go``), a closed set of states, and the wait: watches and polls
+that read objects through callables. Must not touch: the cluster client itself (reads come in as a
 callable), git, rendering. Messages name the object: "Deployment web: 1/3 available, ...".
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -231,11 +231,17 @@ class HealthTimeout(Exception):
     """Objects did not become Current in time; the message names each of them."""
 
 
+#: Watches one object: given its last seen state and the seconds left, yields each new state
+#: (None once deleted) until the time is up. Ends early if the watch cannot go on.
+Watch = Callable[[ObjectRef, Manifest | None, float], Iterator[Manifest | None]]
+
+
 def wait_until_current(
     refs: Iterable[ObjectRef],
     fetch: Callable[[ObjectRef], Manifest | None],
     *,
     timeout: float,
+    watch: Watch | None = None,
     interval: float = 0.1,
     fast_interval: float = 0.25,
     fast_for: float = 5.0,
@@ -243,16 +249,65 @@ def wait_until_current(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[ObjectRef, Health]:
-    """Poll until every object is Current, one has Failed, or ``timeout`` seconds pass.
+    """Wait until every object is Current, one has Failed, or ``timeout`` seconds pass.
 
-    Polls come at most ``fast_interval`` apart for the first ``fast_for`` seconds, since most
-    rollouts settle within a few seconds and every poll saved is latency to a green status;
-    after that they back off to ``max_interval``, so a slow rollout costs the API server one
-    read per pending object every two seconds. Returns the last verdict per object; the
-    caller decides what a non-Current one means.
+    With ``watch``, each object still in progress is watched in turn, so its end is seen the
+    moment it happens (the others have usually settled by the time their turn comes, and a
+    sync must wait for the slowest anyway). Objects a watch could not follow are polled.
+    Returns the last verdict per object; the caller decides what a non-Current one means.
     """
+    deadline = clock() + timeout
+    refs = list(refs)
+    if watch is None:
+        return _poll(
+            refs, fetch, deadline, interval, fast_interval, fast_for, max_interval, clock, sleep
+        )
+    verdicts: dict[ObjectRef, Health] = {}
+    for ref in refs:
+        seen = fetch(ref)
+        verdict = assess(ref, seen)
+        if verdict.status not in _SETTLED and clock() < deadline:
+            for update in watch(ref, seen, deadline - clock()):
+                verdict = assess(ref, update)
+                if verdict.status in _SETTLED or clock() >= deadline:
+                    break
+        verdicts[ref] = verdict
+        if verdict.status is Status.FAILED:
+            return verdicts | {r: assess(r, fetch(r)) for r in refs if r not in verdicts}
+    unsettled = [r for r in refs if verdicts[r].status is not Status.CURRENT]
+    if unsettled and clock() < deadline:
+        verdicts |= _poll(
+            unsettled,
+            fetch,
+            deadline,
+            interval,
+            fast_interval,
+            fast_for,
+            max_interval,
+            clock,
+            sleep,
+        )
+    return verdicts
+
+
+_SETTLED = (Status.CURRENT, Status.FAILED)
+
+
+def _poll(
+    refs: list[ObjectRef],
+    fetch: Callable[[ObjectRef], Manifest | None],
+    deadline: float,
+    interval: float,
+    fast_interval: float,
+    fast_for: float,
+    max_interval: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> dict[ObjectRef, Health]:
+    """Polls come at most ``fast_interval`` apart for the first ``fast_for`` seconds, since
+    most rollouts settle within a few seconds; then they back off to ``max_interval``, so a
+    slow rollout costs one read per pending object every two seconds."""
     started = clock()
-    deadline = started + timeout
     pending = list(refs)
     verdicts: dict[ObjectRef, Health] = {}
     while True:
