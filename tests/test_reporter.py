@@ -337,3 +337,25 @@ def test_deployments_follow_the_job_when_the_app_asks_for_them(
     assert deployment["environment"] == "production" and deployment["sha"] == MERGE
     states = [s["state"] for s in github_api.deployment_statuses[deployment["id"]]]
     assert states == ["in_progress", "success"]
+
+
+def test_a_job_change_wakes_the_reporter_at_once(
+    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer
+) -> None:
+    import threading
+
+    stop = threading.Event()
+    thread = threading.Thread(target=reporter.run, args=(stop,), kwargs={"interval": 60.0})
+    thread.start()
+    try:
+        time.sleep(0.2)  # the first round finds nothing and sleeps for up to a minute
+        job = merge(store)
+        reporter.job_changed(job)
+        deadline = time.monotonic() + 10
+        while github_api.last_status(REPO, MERGE, CONTEXT) is None:
+            assert time.monotonic() < deadline, "the reporter slept through the wake-up"
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        reporter.wake.set()
+        thread.join(10)

@@ -107,18 +107,31 @@ class Reporter:
         self.clock = clock
         #: GitHub asked us to wait until then: nothing is sent before.
         self.resume_at = 0.0
+        self.wake = threading.Event()
 
     # -- the loop ------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, *, interval: float = 1.0) -> None:
-        """Deliver until ``stop`` is set; never raises."""
+    def job_changed(self, job: Job) -> None:
+        """Worker listener: a job of this process changed, so a report is waiting now."""
+        self.wake.set()
+
+    def run(self, stop: threading.Event, *, interval: float = 0.25) -> None:
+        """Deliver until ``stop`` is set; never raises.
+
+        Woken at once by this process's workers; ``interval`` bounds the delay for reports
+        written elsewhere (a queued job is recorded by the web process).
+        """
         while not stop.is_set():
             try:
                 delivered = self.deliver_pending()
             except Exception:
                 log.exception("reporter round failed; trying again")
                 delivered = 0
-            stop.wait(0.05 if delivered else interval)
+            if delivered:
+                stop.wait(0.01)
+                continue
+            self.wake.wait(interval)
+            self.wake.clear()
 
     def deliver_pending(self) -> int:
         """One round over the due reports; how many were acknowledged."""

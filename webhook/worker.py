@@ -48,7 +48,7 @@ class Worker:
         *,
         owner: str | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        poll_interval: float = 0.5,
+        poll_interval: float = 0.1,
         concurrency: int = 2,
         listeners: Sequence[JobListener] = (),
     ) -> None:

@@ -225,6 +225,15 @@ class SqlStore(ABC):
         return done
 
     def claim(self, owner: str, *, lease_seconds: float) -> Job | None:
+        # Idle workers poll often: look without the write lock first.
+        with self._read() as cur:
+            cur.execute(
+                "SELECT 1 FROM jobs WHERE state = ? OR (state = ? AND lease_expires_at < ?) "
+                "LIMIT 1",
+                (JobState.QUEUED.value, JobState.RUNNING.value, self.clock()),
+            )
+            if cur.fetchone() is None:
+                return None
         with self._write() as cur:
             now = self.clock()
             self._expire(cur, now)
