@@ -129,13 +129,13 @@ def worker(config_file: str | None, concurrency: int, lease_seconds: float) -> N
     config, env = _load(config_file)
     from webhook.drift import DriftWatcher
     from webhook.engine import SyncEngine
-    from webhook.github import GitHubClient
+    from webhook.github import GitHubClient, git_token_provider
     from webhook.queue import open_store
     from webhook.reporter import Reporter
     from webhook.scope import worker_step
     from webhook.worker import Worker
 
-    engine = SyncEngine(config, env, cache_dir=_cache_dir())
+    engine = SyncEngine(config, env, cache_dir=_cache_dir(), token_for=git_token_provider(env))
     store = open_store(env.database_url)
     step = worker_step(engine, store)
     runner = Worker(store, step, concurrency=concurrency, lease_seconds=lease_seconds)
@@ -208,11 +208,12 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
     import json
 
     from webhook.engine import InfrastructureError, SyncEngine, SyncError
+    from webhook.github import git_token_provider
 
     _logging()
     config, env = _load(config_file, need_secret=False)
     app = _app(config, app_name)
-    engine = SyncEngine(config, env, cache_dir=_cache_dir())
+    engine = SyncEngine(config, env, cache_dir=_cache_dir(), token_for=git_token_provider(env))
     try:
         result = engine.sync(app, revision or engine.head(app), dry_run=dry_run)
     except (InfrastructureError, SyncError) as exc:
@@ -229,10 +230,11 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
 def diff(config_file: str | None, app_name: str, revision: str | None) -> None:
     """Print a unified diff per object, live against desired (Secret data redacted)."""
     from webhook.engine import InfrastructureError, SyncEngine, SyncError
+    from webhook.github import git_token_provider
 
     config, env = _load(config_file, need_secret=False)
     app = _app(config, app_name)
-    engine = SyncEngine(config, env, cache_dir=_cache_dir())
+    engine = SyncEngine(config, env, cache_dir=_cache_dir(), token_for=git_token_provider(env))
     try:
         click.echo(engine.diff(app, revision or engine.head(app)), nl=False)
     except SyncError as exc:

@@ -12,6 +12,7 @@ Must not touch: the queue, the cluster, the config file. Never logs a token.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,6 +35,25 @@ MAX_DESCRIPTION = 140
 MAX_COMMENT = 65536
 #: Seconds to wait for GitHub's answer; a write that times out is retried by the caller.
 TIMEOUT = 15
+#: An installation token is replaced this many seconds before GitHub's ``expires_at``, so a
+#: git fetch or a report started with it does not outlive it (tokens last an hour).
+TOKEN_REFRESH_MARGIN = 300.0
+
+
+class _RedactTokens(logging.Filter):
+    """PyGithub logs response bodies at DEBUG: an access-token answer holds the token."""
+
+    _TOKEN = re.compile(r"""(['"]token['"]\s*:\s*['"])[^'"]*""")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self._TOKEN.sub(r"\1(removed)", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+logging.getLogger("github.Requester").addFilter(_RedactTokens())
 
 
 class GitHubError(Exception):
@@ -110,45 +130,74 @@ class GitHubClient:
     """Statuses, comments and deployments on behalf of one token or GitHub App."""
 
     def __init__(
-        self, connect: Callable[[str], Github], *, clock: Callable[[], float] = time.time
+        self,
+        connect: Callable[[str], Github],
+        *,
+        clock: Callable[[], float] = time.time,
+        tokens: _InstallationTokens | None = None,
+        git_token: str | None = None,
     ) -> None:
-        """``connect(repo)`` gives a PyGithub client allowed to write to ``repo``."""
+        """``connect(repo)`` gives a PyGithub client allowed to write to ``repo``;
+        ``tokens`` (a GitHub App) or ``git_token`` give git its token."""
         self._connect = connect
         self._clock = clock
+        self._tokens = tokens
+        self._git_token = git_token
 
     @classmethod
     def from_env(
-        cls, env: Environment, *, seconds_between_writes: float = 1.0
+        cls,
+        env: Environment,
+        *,
+        seconds_between_writes: float = 1.0,
+        clock: Callable[[], float] = time.time,
     ) -> GitHubClient | None:
         """A client for the environment's credentials, or None when there are none.
+
+        GitHub App credentials win over ``GITHUB_TOKEN``: the client then acts as the App's
+        installation (``GITHUB_APP_INSTALLATION_ID``, else each repo's installation, looked
+        up once), with installation tokens fetched on first use and renewed
+        ``TOKEN_REFRESH_MARGIN`` seconds before they expire (``clock`` decides when).
 
         ``seconds_between_writes``: GitHub asks integrators to space content-creating
         requests by a second to stay clear of its secondary rate limits (PyGithub paces
         them); tests against the local server pass 0.
         """
         base_url = env.github_api_url
+        pacing: dict[str, Any] = {
+            "seconds_between_requests": None if seconds_between_writes == 0 else 0.25,
+            "seconds_between_writes": seconds_between_writes or None,
+        }
 
         def client(auth: Auth.Auth) -> Github:
             return Github(
-                auth=auth,
-                base_url=base_url,
-                lazy=True,
-                retry=None,
-                timeout=TIMEOUT,
-                seconds_between_requests=None if seconds_between_writes == 0 else 0.25,
-                seconds_between_writes=seconds_between_writes or None,
+                auth=auth, base_url=base_url, lazy=True, retry=None, timeout=TIMEOUT, **pacing
             )
 
         if env.github_app_id and env.github_app_private_key:
             app_auth = Auth.AppAuth(env.github_app_id, env.github_app_private_key)
-            if env.github_app_installation_id is not None:
-                shared = client(app_auth.get_installation_auth(env.github_app_installation_id))
-                return cls(lambda repo: shared)
-            return cls(_PerRepoInstallation(app_auth, base_url, client))
+            integration = GithubIntegration(
+                auth=app_auth, base_url=base_url, lazy=True, retry=None, timeout=TIMEOUT, **pacing
+            )
+            tokens = _InstallationTokens(integration, env.github_app_installation_id, clock)
+            return cls(_InstallationClients(tokens, client), clock=clock, tokens=tokens)
         if env.github_token:
             shared = client(Auth.Token(env.github_token))
-            return cls(lambda repo: shared)
+            return cls(lambda repo: shared, clock=clock, git_token=env.github_token)
         return None
+
+    def git_token_for(self, repo: str) -> str | None:
+        """The token git uses to fetch ``repo``: the installation's (cached, renewed before
+        it expires) for a GitHub App, else ``GITHUB_TOKEN``. For ``SyncEngine(token_for=)``.
+
+        Raises GitHubUnavailable or GitHubRejected when GitHub will not give one.
+        """
+        tokens = self._tokens
+        if tokens is None:
+            return self._git_token
+        return self._call(
+            f"installation token for {repo}", lambda: tokens.token(tokens.installation(repo))
+        )
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
         try:
@@ -287,14 +336,82 @@ class GitHubClient:
         self._call(f"deployment status {deployment_id}", post)
 
 
-class _PerRepoInstallation:
-    """A GitHub App without a fixed installation: look up each repo's installation once."""
+def git_token_provider(env: Environment) -> Callable[[str], str | None] | None:
+    """``SyncEngine(token_for=...)``: installation tokens when GitHub App credentials are
+    set; None otherwise, and the engine uses ``GITHUB_TOKEN``."""
+    if not (env.github_app_id and env.github_app_private_key):
+        return None
+    client = GitHubClient.from_env(env)
+    return client.git_token_for if client is not None else None
+
+
+class _InstallationTokens:
+    """A GitHub App's installation tokens: each repo's installation (fixed, or looked up
+    once), and one token per installation, fetched again shortly before it expires."""
 
     def __init__(
-        self, app_auth: Auth.AppAuth, base_url: str, client: Callable[[Auth.Auth], Github]
+        self,
+        integration: GithubIntegration,
+        installation_id: int | None,
+        clock: Callable[[], float],
     ) -> None:
-        self._app_auth = app_auth
-        self._base_url = base_url
+        self._integration = integration
+        self._fixed = installation_id
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._installations: dict[str, int] = {}
+        self._tokens: dict[int, tuple[str, float]] = {}
+
+    def installation(self, repo: str) -> int:
+        """``GET /repos/{repo}/installation`` (as the App, with a JWT), once per repo."""
+        if self._fixed is not None:
+            return self._fixed
+        with self._lock:
+            if repo not in self._installations:
+                owner, name = repo.split("/", 1)
+                found = self._integration.get_repo_installation(owner, name)
+                self._installations[repo] = int(found.id)
+            return self._installations[repo]
+
+    def token(self, installation: int) -> str:
+        """``POST /app/installations/{id}/access_tokens`` unless a fresh token is cached."""
+        with self._lock:
+            cached = self._tokens.get(installation)
+            if cached is not None and self._clock() < cached[1] - TOKEN_REFRESH_MARGIN:
+                return cached[0]
+            granted = self._integration.get_access_token(installation)
+            self._tokens[installation] = (granted.token, granted.expires_at.timestamp())
+            log.info("new installation token for installation %s", installation)
+            return granted.token
+
+
+class _InstallationAuth(Auth.Auth):
+    """Authorization ``token <installation token>`` for ``repo``, taken on each request."""
+
+    def __init__(self, tokens: _InstallationTokens, repo: str) -> None:
+        self._tokens = tokens
+        self._repo = repo
+
+    @property
+    def token_type(self) -> str:
+        return "token"
+
+    @property
+    def token(self) -> str:
+        return self._tokens.token(self._tokens.installation(self._repo))
+
+    @property
+    def _masked_token(self) -> str:
+        return "token (installation token removed)"
+
+
+class _InstallationClients:
+    """``connect(repo)`` for a GitHub App: a PyGithub client per repo, authenticated lazily
+    (the installation lookup and the token request happen inside the first call, so their
+    failures are classified like any other answer)."""
+
+    def __init__(self, tokens: _InstallationTokens, client: Callable[[Auth.Auth], Github]) -> None:
+        self._tokens = tokens
         self._client = client
         self._lock = threading.Lock()
         self._by_repo: dict[str, Github] = {}
@@ -302,12 +419,5 @@ class _PerRepoInstallation:
     def __call__(self, repo: str) -> Github:
         with self._lock:
             if repo not in self._by_repo:
-                integration = GithubIntegration(auth=self._app_auth, base_url=self._base_url)
-                owner, name = repo.split("/", 1)
-                try:
-                    installation = integration.get_repo_installation(owner, name)
-                except GithubException as exc:
-                    raise classify(exc) from exc
-                auth = self._app_auth.get_installation_auth(installation.id)
-                self._by_repo[repo] = self._client(auth)
+                self._by_repo[repo] = self._client(_InstallationAuth(self._tokens, repo))
             return self._by_repo[repo]

@@ -10,6 +10,13 @@ status descriptions, 65,536-character comments). It keeps the state the deployer
 (commit statuses, issue comments, deployments and their statuses), records every call, and
 answers 5xx, 429 with ``Retry-After`` or a rate-limit 403 on demand, optionally *after*
 doing the write (a lost answer: the case that tempts a client to write twice).
+
+With ``install_app`` it also plays a GitHub App's side: ``/app/...`` and
+``/repos/{owner}/{repo}/installation`` need a JWT (RS256, ``iss`` = the app id) that verifies
+with the app's *public* key, else 401; ``POST /app/installations/{id}/access_tokens`` issues
+``ghs_`` tokens with an ``expires_at`` (by ``clock``); a token of this server is refused
+once expired, and works only on its installation's repos. Every call records the
+credential it used (``Call.credential``), never the secret itself.
 """
 
 from __future__ import annotations
@@ -19,13 +26,17 @@ import itertools
 import json
 import os
 import re
+import secrets
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jwt
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest
 from werkzeug.serving import make_server
@@ -64,6 +75,16 @@ class Call:
     query: dict[str, str]
     body: Any
     status: int
+    #: ``none``, ``token`` (one this server did not issue), ``jwt``, ``bad-jwt``,
+    #: ``installation-token #<n>`` (the n-th issued, from 1) or ``expired-token #<n>``.
+    credential: str = "none"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    installation_id: int
+    token: str = field(repr=False)
+    expires_at: float
 
 
 @dataclass
@@ -86,6 +107,14 @@ class GitHubApiServer:
     deployment_statuses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     url: str = ""
+    #: The GitHub App: its id, its public key (PEM) and its installations (repo -> id).
+    app_id: str | None = None
+    app_public_key: str | None = field(default=None, repr=False)
+    installations: dict[str, int] = field(default_factory=dict)
+    issued: list[IssuedToken] = field(default_factory=list)
+    token_lifetime: float = 3600.0
+    #: Decides when issued tokens expire (JWTs are checked against the real time).
+    clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -121,6 +150,12 @@ class GitHubApiServer:
         headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(reset_at))}
         self.fail_next(count, status=403, headers=headers)
 
+    def install_app(self, app_id: str, public_key_pem: str, installations: dict[str, int]) -> None:
+        """Play GitHub for this App, installed as ``installations`` (repo -> id) says."""
+        self.app_id = app_id
+        self.app_public_key = public_key_pem
+        self.installations = {repo.lower(): iid for repo, iid in installations.items()}
+
     def writes(self) -> list[Call]:
         return [c for c in self.calls if c.method != "GET"]
 
@@ -154,6 +189,13 @@ class GitHubApiServer:
                 self.calls.append(Call(request.method, request.path, query, body, 422))
             return _json({"message": problem}, 404 if "not found" in problem else 422)
         with self._lock:
+            credential, refusal = self._authenticate(request)
+            if refusal is not None:
+                status, payload = refusal
+                self.calls.append(
+                    Call(request.method, request.path, query, body, status, credential)
+                )
+                return _json(payload, status)
             fault = next((f for f in self.faults if f.method in (None, request.method)), None)
             if fault is not None:
                 self.faults.remove(fault)
@@ -161,12 +203,58 @@ class GitHubApiServer:
                 status, payload = self._route(request.method, request.path, query, body)
             if fault is not None:
                 status, payload = fault.status, {"message": _reason(fault.status)}
-            self.calls.append(Call(request.method, request.path, query, body, status))
+            self.calls.append(Call(request.method, request.path, query, body, status, credential))
         response = _json(payload, status)
         if fault is not None:
             for key, value in fault.headers.items():
                 response.headers[key] = value
         return response
+
+    def _authenticate(self, request: Request) -> tuple[str, tuple[int, Any] | None]:
+        """The credential's label, and the refusal to answer instead (or None)."""
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        path = request.path
+        app_only = path.startswith("/app/") or bool(
+            re.fullmatch(r"/repos/[^/]+/[^/]+/installation", path)
+        )
+        if scheme.lower() == "bearer":
+            if not app_only:
+                self.failures.append(f"{request.method} {path}: a JWT used beyond /app")
+                return "jwt", (401, {"message": "A JSON web token cannot be used here"})
+            if self._verify_jwt(secret):
+                return "jwt", None
+            return "bad-jwt", (401, {"message": "A JSON web token could not be decoded"})
+        if app_only and self.app_id is not None:
+            return "token" if secret else "none", (401, {"message": "Requires a JWT"})
+        number, issued = next(
+            ((n, t) for n, t in enumerate(self.issued, 1) if t.token == secret), (0, None)
+        )
+        if issued is None:
+            return ("token" if secret else "none"), None
+        if self.clock() >= issued.expires_at:
+            return f"expired-token #{number}", (401, {"message": "Bad credentials"})
+        repo = m[1].lower() if (m := re.match(r"/repos/([^/]+/[^/]+)/", path)) else None
+        if repo is not None and self.installations.get(repo) != issued.installation_id:
+            self.failures.append(f"{request.method} {path}: token of another installation")
+            return f"installation-token #{number}", (404, {"message": "Not Found"})
+        return f"installation-token #{number}", None
+
+    def _verify_jwt(self, token: str) -> bool:
+        if self.app_public_key is None or self.app_id is None:
+            return False
+        try:
+            claims = jwt.decode(
+                token,
+                self.app_public_key,
+                algorithms=["RS256"],
+                options={"require": ["iat", "exp", "iss"]},
+                leeway=60,
+            )
+        except jwt.InvalidTokenError:
+            return False
+        # GitHub refuses JWTs that live longer than ten minutes.
+        lifetime = int(claims["exp"]) - int(claims["iat"])
+        return str(claims["iss"]) == self.app_id and lifetime <= 660
 
     def _validate(self, request: Request, raw: bytes) -> str | None:
         mock = MockRequest(
@@ -194,6 +282,43 @@ class GitHubApiServer:
         return None
 
     def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        if m := re.fullmatch(r"/app/installations/(\d+)/access_tokens", path):
+            installation = int(m[1])
+            if installation not in self.installations.values():
+                return 404, {"message": "Not Found"}
+            issued = IssuedToken(
+                installation, f"ghs_{secrets.token_hex(18)}", self.clock() + self.token_lifetime
+            )
+            self.issued.append(issued)
+            expires = datetime.fromtimestamp(issued.expires_at, UTC)
+            return 201, {
+                "token": issued.token,
+                "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "permissions": {"statuses": "write", "contents": "read"},
+                "repository_selection": "selected",
+            }
+        if m := re.fullmatch(r"/repos/([^/]+)/([^/]+)/installation", path):
+            found = self.installations.get(f"{m[1]}/{m[2]}".lower())
+            if found is None:
+                return 404, {"message": "Not Found"}
+            return 200, {
+                "id": found,
+                "app_id": int(self.app_id or 0),
+                "account": {"login": m[1], "id": 1, "type": "Organization"},
+                "target_type": "Organization",
+                "repository_selection": "selected",
+                "permissions": {"statuses": "write", "contents": "read"},
+                "events": [],
+                "created_at": "2024-01-01T00:00:00Z",
+                "updated_at": "2024-01-01T00:00:00Z",
+                "access_tokens_url": f"{self.url}/app/installations/{found}/access_tokens",
+                "repositories_url": f"{self.url}/installation/repositories",
+                "html_url": f"https://github.com/settings/installations/{found}",
+                "app_slug": "webhook-deployer",
+                "single_file_name": None,
+                "suspended_at": None,
+                "suspended_by": None,
+            }
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/statuses/(\w+)", path):
             repo, sha = m[1].lower(), m[2]
             status = {"id": next(self._ids), "created_at": "2024-01-01T00:00:00Z", **body}
