@@ -184,3 +184,28 @@ def test_an_unknown_endpoint_is_caught_by_the_openapi_check(github_api: GitHubAp
     assert bad.status_code == 422
     assert len(github_api.failures) == 2
     github_api.failures.clear()
+
+
+def test_writes_go_out_in_a_burst_then_one_a_second() -> None:
+    from webhook.github import WriteBudget
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    budget = WriteBudget(burst=3, per_second=1.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        budget.take()
+    assert slept == []  # a merge's few writes are not held back
+    budget.take()
+    budget.take()
+    assert slept == [1.0, 1.0]  # a stream is paced at one a second
+    now[0] += 10  # an idle spell refills the burst, up to its size
+    for _ in range(3):
+        budget.take()
+    assert slept == [1.0, 1.0]
+    budget.take()
+    assert slept == [1.0, 1.0, 1.0]

@@ -164,3 +164,28 @@ def test_a_merge_syncs_and_reports_only_the_apps_it_touched(
         assert github_api.states(REPO, sha, "deploy/redis") == ["pending", "success"]
         assert github_api.states(REPO, sha, "deploy/guestbook") == []
         assert github_api.states(REPO, sha, "deploy/docs") == []
+
+
+def test_a_git_token_github_will_not_give_is_an_infrastructure_fault(
+    repo: Repo, tmp_path: Path, config: DeployerConfig
+) -> None:
+    from webhook.engine import InfrastructureError
+    from webhook.github import GitHubUnavailable
+
+    sha = repo.commit({"apps/redis/r.yaml": "r"})
+    config = config.model_copy(
+        update={"repos": {REPO: RepoConfig(clone_url=f"file://{repo.path}")}}
+    )
+
+    def no_token(repo_name: str) -> str | None:
+        raise GitHubUnavailable("GitHub answered 503: no message")
+
+    engine = SyncEngine(
+        config, Environment(webhook_secret=b"-"), cache_dir=tmp_path / "c", token_for=no_token
+    )
+    app = config.app("redis")
+    assert app is not None
+    with pytest.raises(InfrastructureError, match="no git token for Codertocat/Hello-World"):
+        engine.touches(app, sha, "parent")
+    with pytest.raises(InfrastructureError):
+        engine.head(app)

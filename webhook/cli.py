@@ -135,15 +135,22 @@ def worker(config_file: str | None, concurrency: int, lease_seconds: float) -> N
     from webhook.scope import worker_step
     from webhook.worker import Worker
 
-    engine = SyncEngine(config, env, cache_dir=_cache_dir(), token_for=git_token_provider(env))
-    store = open_store(env.database_url)
-    step = worker_step(engine, store)
-    runner = Worker(store, step, concurrency=concurrency, lease_seconds=lease_seconds)
+    # One GitHub client (one installation-token cache) for the reporter and for git.
     github = GitHubClient.from_env(env)
-    if github is None:
+    token_for = github.git_token_for if github is not None else git_token_provider(env)
+    engine = SyncEngine(config, env, cache_dir=_cache_dir(), token_for=token_for)
+    store = open_store(env.database_url)
+    reporter = Reporter(store, config, github) if github is not None else None
+    runner = Worker(
+        store,
+        worker_step(engine, store),
+        concurrency=concurrency,
+        lease_seconds=lease_seconds,
+        listeners=[reporter] if reporter is not None else [],
+    )
+    if reporter is None:
         log.warning("no GitHub credentials: job states stay in the outbox, nothing is reported")
     else:
-        reporter = Reporter(store, config, github)
         threading.Thread(
             target=reporter.run, args=(runner.stopping,), name="reporter", daemon=True
         ).start()

@@ -172,7 +172,7 @@ class SyncEngine:
         """The branch head on the remote (``git ls-remote``), for drift checks."""
         try:
             return sources.branch_head(
-                self.config.clone_url(app.repo), app.branch, self.token_for(app.repo)
+                self.config.clone_url(app.repo), app.branch, self._remote(app).token
             )
         except sources.SourceUnavailable as exc:
             raise InfrastructureError(str(exc)) from exc
@@ -184,9 +184,18 @@ class SyncEngine:
         result = self.sync(app, revision, dry_run=True)
         return not result.ok or result.changed > 0
 
+    def _remote(self, app: AppConfig) -> sources.Remote:
+        """The app's git remote with its token; a token GitHub will not give is an
+        infrastructure fault (the error is the provider's, which never holds a secret)."""
+        try:
+            token = self.token_for(app.repo)
+        except Exception as exc:
+            raise InfrastructureError(f"no git token for {app.repo}: {exc}") from exc
+        return sources.Remote(url=self.config.clone_url(app.repo), token=token)
+
     def touches(self, app: AppConfig, revision: str, base: str) -> bool:
         """Whether the change from ``base`` to ``revision`` touches ``app``'s folder."""
-        remote = sources.Remote(url=self.config.clone_url(app.repo), token=self.token_for(app.repo))
+        remote = self._remote(app)
         try:
             paths = self.mirrors.changed_paths(app.repo, remote, base, revision)
         except sources.SourceUnavailable as exc:
@@ -203,9 +212,7 @@ class SyncEngine:
         """Connect, fetch, render and guard; yield what an apply or a plan needs."""
         cluster = self._connect(app)
         try:
-            remote = sources.Remote(
-                url=self.config.clone_url(app.repo), token=self.token_for(app.repo)
-            )
+            remote = self._remote(app)
             try:
                 with self.mirrors.checkout(app.repo, remote, revision, app.path) as folder:
                     rendered = render.render(
