@@ -123,8 +123,10 @@ def main() -> None:
         answered, pending, green = [], [], []
         for version in range(rounds + 1):
             # Merges come minutes apart in life: let the previous round's reports (the PR
-            # head's status, the comment) finish before timing the next one.
-            github_idle(github)
+            # head's status, the comment) finish, and the write budget refill at GitHub's
+            # sustained pace (one write a second; a merge costs about six), before timing the
+            # next one.
+            github_idle(github, quiet=6.0)
             path = repo / "apps" / "shop" / "app.yaml"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(yaml.safe_dump_all(manifests("shop", version)))
