@@ -86,3 +86,28 @@ def test_job_page_escapes_markup_from_results(client: FlaskClient, app: Flask) -
     page = client.get(f"/jobs/{job.id}").data
     assert b"<script>alert" not in page and b"&lt;script&gt;" in page
     assert b"<img src=x>" not in page
+
+
+def test_metrics_are_counted_from_the_records(client: FlaskClient, app: Flask) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from webhook.model import JobState, StepOutcome
+
+    body = Delivery("push", branch_push(), SECRET)
+    client.post("/webhooks/github", data=body.body, headers=body.headers())
+    store = app.extensions["deployer.store"]
+    job = store.claim("w", lease_seconds=30)
+    store.finish(job.id, "w", StepOutcome(state=JobState.SUCCEEDED, message="ok"))
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for s in family.samples
+    }
+    assert samples[("deployer_deliveries_total", ())] == 1
+    assert samples[("deployer_jobs", (("app", job.app), ("state", "succeeded")))] == 1
+    assert samples[("deployer_jobs_waiting", ())] == 2
+    assert samples[("deployer_app_synced", (("app", job.app),))] == 1.0
+    assert samples[("deployer_github_reports_pending", ())] == 5  # 3 queued, running, done
+    assert samples[("deployer_github_report_lag_seconds", ())] >= 0

@@ -262,3 +262,20 @@ def test_a_plan_awaiting_approval_is_superseded_by_a_newer_commit(store: SqlStor
     assert old is not None and old.state is JobState.SUPERSEDED
     assert old.message == "superseded by bbbbbbb"
     assert store.pending_reports()[-1].state is JobState.SUPERSEDED
+
+
+def test_stats_count_jobs_deliveries_and_unreported_changes(store: SqlStore) -> None:
+    store.enqueue(
+        [request(app="web"), request(app="db")], delivery=DeliveryKey(hook_id="1", delivery="g")
+    )
+    job = store.claim("w", lease_seconds=30)
+    assert job is not None
+    store.finish(job.id, "w", StepOutcome(state=JobState.FAILED, message="boom"))
+    stats = store.stats()
+    assert stats.jobs == {
+        (job.app, "failed"): 1,
+        ("db" if job.app == "web" else "web", "queued"): 1,
+    }
+    assert stats.deliveries == 1
+    assert stats.reports_pending == 4 and stats.oldest_report_at is not None
+    assert list(stats.last_finished) == [job.app]

@@ -31,10 +31,12 @@ def create_app(
 
     from webhook.receiver import bp as receiver_bp
     from webhook.web.api import bp as api_bp
+    from webhook.web.metrics import bp as metrics_bp
     from webhook.web.pages import bp as pages_bp
 
     app.register_blueprint(receiver_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(metrics_bp)
     logging.getLogger("webhook").setLevel(logging.INFO)
     return app

@@ -56,6 +56,17 @@ class Report:
     attempts: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class StoreStats:
+    """What the metrics show, counted from the records (one source for page, metrics, report)."""
+
+    jobs: dict[tuple[str, str], int]
+    deliveries: int
+    reports_pending: int
+    oldest_report_at: float | None
+    last_finished: dict[str, Job]
+
+
 class JobStore(Protocol):
     """A durable queue of sync jobs."""
 
@@ -90,6 +101,9 @@ class JobStore(Protocol):
     def report_delivered(self, report_id: int) -> None: ...
 
     def report_retry(self, report_id: int, *, delay: float) -> None: ...
+
+    def stats(self) -> StoreStats:
+        """Job counts per app and state, deliveries, unreported state changes."""
 
     def ping(self) -> None:
         """Raise if the store cannot be reached."""

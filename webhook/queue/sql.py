@@ -15,7 +15,14 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
-from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey, Enqueued, EnqueueResult, Report
+from webhook.queue.base import (
+    MAX_ATTEMPTS,
+    DeliveryKey,
+    Enqueued,
+    EnqueueResult,
+    Report,
+    StoreStats,
+)
 
 COLUMNS = (
     "id, app, repo, commit_sha, ref, trigger, state, delivery, pull_requests, approved, "
@@ -409,6 +416,28 @@ class SqlStore(ABC):
             cur.execute(f"SELECT {COLUMNS} FROM jobs WHERE state = ? ORDER BY id", (state.value,))
             rows = cur.fetchall()
         yield from map(row_to_job, rows)
+
+    def stats(self) -> StoreStats:
+        """Counts for the metrics endpoint, read at scrape time from the records themselves."""
+        with self._read() as cur:
+            cur.execute("SELECT app, state, COUNT(*) FROM jobs GROUP BY app, state")
+            jobs = {(str(r[0]), str(r[1])): int(r[2]) for r in cur.fetchall()}
+            cur.execute("SELECT COUNT(*) FROM deliveries")
+            deliveries = int(cur.fetchone()[0])
+            cur.execute("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE delivered_at IS NULL")
+            row = cur.fetchone()
+            cur.execute(
+                f"SELECT {COLUMNS} FROM jobs WHERE id IN (SELECT MAX(id) FROM jobs "
+                "WHERE lane = app AND finished_at IS NOT NULL GROUP BY app)"
+            )
+            finished = [row_to_job(r) for r in cur.fetchall()]
+        return StoreStats(
+            jobs=jobs,
+            deliveries=deliveries,
+            reports_pending=int(row[0]),
+            oldest_report_at=float(row[1]) if row[1] is not None else None,
+            last_finished={job.app: job for job in finished},
+        )
 
     def ping(self) -> None:
         with self._read() as cur:

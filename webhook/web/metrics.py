@@ -1,0 +1,92 @@
+"""``GET /metrics``: Prometheus metrics counted from the job records at scrape time.
+
+The same records feed the status page, the API, the GitHub reports and these metrics, so
+they never disagree, and every gunicorn process and replica answers alike without a shared
+in-memory registry. Nothing here touches a cluster or GitHub.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from flask import Blueprint, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from webhook.model import JobState
+from webhook.queue import JobStore
+from webhook.queue.base import StoreStats
+
+bp = Blueprint("metrics", __name__)
+
+
+class StoreCollector(Collector):
+    """Reads the store once per scrape."""
+
+    def __init__(self, stats: Callable[[], StoreStats], clock: Callable[[], float]) -> None:
+        self._stats = stats
+        self._clock = clock
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        stats = self._stats()
+        jobs = GaugeMetricFamily(
+            "deployer_jobs", "Sync jobs on record, by app and state.", labels=["app", "state"]
+        )
+        for (app, state), count in sorted(stats.jobs.items()):
+            jobs.add_metric([app, state], count)
+        yield jobs
+        queued = GaugeMetricFamily("deployer_jobs_waiting", "Jobs queued or running.")
+        queued.add_metric(
+            [],
+            sum(n for (_, s), n in stats.jobs.items() if s in ("queued", "running")),
+        )
+        yield queued
+        deliveries = CounterMetricFamily(
+            "deployer_deliveries", "GitHub deliveries accepted (each once)."
+        )
+        deliveries.add_metric([], stats.deliveries)
+        yield deliveries
+        reports = GaugeMetricFamily(
+            "deployer_github_reports_pending", "Job state changes not yet reported to GitHub."
+        )
+        reports.add_metric([], stats.reports_pending)
+        yield reports
+        age = GaugeMetricFamily(
+            "deployer_github_report_lag_seconds",
+            "Age of the oldest unreported state change (0 when none): GitHub down or slow.",
+        )
+        oldest = stats.oldest_report_at
+        age.add_metric([], max(0.0, self._clock() - oldest) if oldest is not None else 0.0)
+        yield age
+        synced = GaugeMetricFamily(
+            "deployer_app_last_sync_timestamp_seconds",
+            "When each app's latest deployment job finished, by its final state.",
+            labels=["app", "state"],
+        )
+        duration = GaugeMetricFamily(
+            "deployer_app_last_sync_duration_seconds",
+            "How long each app's latest finished deployment job ran.",
+            labels=["app", "state"],
+        )
+        healthy = GaugeMetricFamily(
+            "deployer_app_synced", "1 when the app's latest finished job succeeded.", labels=["app"]
+        )
+        for app, job in sorted(stats.last_finished.items()):
+            state = job.state.value
+            synced.add_metric([app, state], job.finished_at or 0.0)
+            if job.started_at is not None and job.finished_at is not None:
+                duration.add_metric([app, state], job.finished_at - job.started_at)
+            healthy.add_metric([app], 1.0 if job.state is JobState.SUCCEEDED else 0.0)
+        yield synced
+        yield duration
+        yield healthy
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    store: JobStore = current_app.extensions["deployer.store"]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(store.stats, time.time))
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
