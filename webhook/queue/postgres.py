@@ -15,7 +15,8 @@ from typing import Any
 
 import psycopg
 
-from webhook.queue.sql import COLUMNS, Cursor, SqlStore
+from webhook.queue.rows import COLUMNS, Cursor
+from webhook.queue.sql import SqlStore
 
 #: Arbitrary but fixed: the advisory lock key that serializes queue writes.
 WRITE_LOCK_KEY = 0x5EB400C

@@ -1,99 +1,27 @@
 """The queue's rules written once in SQL, for every store (SQLite, PostgreSQL).
 
 A store subclass provides a connection, a write transaction that serializes enqueues and
-claims (so "one running job per app" needs no cleverness), and the few dialect differences.
-Queries use ``?`` placeholders; a store whose driver wants another style rewrites them.
+claims (so "one running job per app" needs no cleverness), and the few dialect differences
+(``rows.SqlBase``). The report outbox and the counts live in ``outbox.py``.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
 
-from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
-from webhook.queue.base import (
-    MAX_ATTEMPTS,
-    DeliveryKey,
-    Enqueued,
-    EnqueueResult,
-    Report,
-    StoreStats,
-)
+from webhook.model import Job, JobState, StepOutcome, SyncRequest, Trigger
+from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey, Enqueued, EnqueueResult
+from webhook.queue.outbox import Outbox
+from webhook.queue.rows import COLUMNS, Cursor, prs_to_json, row_to_job
 
-COLUMNS = (
-    "id, app, repo, commit_sha, ref, trigger, state, delivery, pull_requests, approved, "
-    "attempts, lease_owner, lease_expires_at, created_at, started_at, finished_at, message, "
-    "result, superseded_by, lane, diff_base"
-)
+__all__ = ["COLUMNS", "Cursor", "SqlStore", "row_to_job"]
+
 _DEDUPED_TRIGGERS = (Trigger.PUSH.value, Trigger.MERGE.value)
 
 
-class Cursor(Protocol):
-    @property
-    def rowcount(self) -> int: ...
-
-    def execute(self, query: str, params: Sequence[Any] = ...) -> Any: ...
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-
-
-def _prs_to_json(prs: Sequence[PullRequestRef]) -> str:
-    return json.dumps([{"number": p.number, "head_sha": p.head_sha} for p in prs])
-
-
-def _prs_from_json(text: str | None) -> tuple[PullRequestRef, ...]:
-    return tuple(
-        PullRequestRef(number=int(p["number"]), head_sha=str(p["head_sha"]))
-        for p in json.loads(text or "[]")
-    )
-
-
-def row_to_job(row: Sequence[Any]) -> Job:
-    return Job(
-        id=int(row[0]),
-        app=row[1],
-        repo=row[2],
-        commit=row[3],
-        ref=row[4],
-        trigger=Trigger(row[5]),
-        state=JobState(row[6]),
-        delivery=row[7],
-        pull_requests=_prs_from_json(row[8]),
-        approved=bool(row[9]),
-        attempts=int(row[10]),
-        lease_owner=row[11],
-        lease_expires_at=row[12],
-        created_at=float(row[13]),
-        started_at=row[14],
-        finished_at=row[15],
-        message=row[16] or "",
-        result=json.loads(row[17]) if row[17] else None,
-        superseded_by=row[18],
-        lane=row[19],
-        diff_base=row[20],
-    )
-
-
-class SqlStore(ABC):
+class SqlStore(Outbox):
     """The queue's rules over a DB-API connection."""
-
-    clock = staticmethod(time.time)
-
-    @abstractmethod
-    def _write(self) -> AbstractContextManager[Cursor]:
-        """A transaction that holds the store's write lock until it commits."""
-
-    @abstractmethod
-    def _read(self) -> AbstractContextManager[Cursor]:
-        """A cursor for reads."""
-
-    @abstractmethod
-    def _insert_job(self, cur: Cursor, values: Sequence[Any]) -> int:
-        """Insert a job row (all columns but id) and return its id."""
 
     # -- writes ---------------------------------------------------------------
 
@@ -132,7 +60,7 @@ class SqlStore(ABC):
                         request.trigger.value,
                         JobState.QUEUED.value,
                         request.delivery,
-                        _prs_to_json(request.pull_requests),
+                        prs_to_json(request.pull_requests),
                         int(request.approved),
                         0,
                         None,
@@ -192,9 +120,7 @@ class SqlStore(ABC):
         merged.extend(pr for pr in request.pull_requests if pr not in merged)
         if len(merged) == len(job.pull_requests):
             return job
-        cur.execute(
-            "UPDATE jobs SET pull_requests = ? WHERE id = ?", (_prs_to_json(merged), job.id)
-        )
+        cur.execute("UPDATE jobs SET pull_requests = ? WHERE id = ?", (prs_to_json(merged), job.id))
         attached = self._get(cur, job.id) or job
         # The pull request's head commit has seen nothing yet: report the current state.
         self._record(cur, attached, self.clock())
@@ -348,48 +274,7 @@ class SqlStore(ABC):
                 self._record(cur, job, self.clock())
             return job
 
-    # -- the report outbox --------------------------------------------------------
-
-    def _record(self, cur: Cursor, job: Job, now: float) -> None:
-        """Queue a report of ``job``'s new state in the same transaction as the change."""
-        cur.execute(
-            "INSERT INTO outbox (job_id, state, message, created_at, next_attempt_at, attempts) "
-            "VALUES (?, ?, ?, ?, ?, 0)",
-            (job.id, job.state.value, job.message, now, now),
-        )
-
-    def pending_reports(self, *, limit: int = 100) -> list[Report]:
-        """Undelivered reports that are due, oldest first."""
-        with self._read() as cur:
-            cur.execute(
-                "SELECT id, job_id, state, message, attempts FROM outbox "
-                "WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-                (self.clock(), limit),
-            )
-            return [
-                Report(id=r[0], job_id=r[1], state=JobState(r[2]), message=r[3], attempts=r[4])
-                for r in cur.fetchall()
-            ]
-
-    def report_delivered(self, report_id: int) -> None:
-        with self._write() as cur:
-            cur.execute(
-                "UPDATE outbox SET delivered_at = ? WHERE id = ?", (self.clock(), report_id)
-            )
-
-    def report_retry(self, report_id: int, *, delay: float) -> None:
-        with self._write() as cur:
-            cur.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
-                (self.clock() + delay, report_id),
-            )
-
     # -- reads ----------------------------------------------------------------
-
-    def _get(self, cur: Cursor, job_id: int) -> Job | None:
-        cur.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        row = cur.fetchone()
-        return row_to_job(row) if row else None
 
     def get(self, job_id: int) -> Job | None:
         with self._read() as cur:
@@ -416,28 +301,6 @@ class SqlStore(ABC):
             cur.execute(f"SELECT {COLUMNS} FROM jobs WHERE state = ? ORDER BY id", (state.value,))
             rows = cur.fetchall()
         yield from map(row_to_job, rows)
-
-    def stats(self) -> StoreStats:
-        """Counts for the metrics endpoint, read at scrape time from the records themselves."""
-        with self._read() as cur:
-            cur.execute("SELECT app, state, COUNT(*) FROM jobs GROUP BY app, state")
-            jobs = {(str(r[0]), str(r[1])): int(r[2]) for r in cur.fetchall()}
-            cur.execute("SELECT COUNT(*) FROM deliveries")
-            deliveries = int(cur.fetchone()[0])
-            cur.execute("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE delivered_at IS NULL")
-            row = cur.fetchone()
-            cur.execute(
-                f"SELECT {COLUMNS} FROM jobs WHERE id IN (SELECT MAX(id) FROM jobs "
-                "WHERE lane = app AND finished_at IS NOT NULL GROUP BY app)"
-            )
-            finished = [row_to_job(r) for r in cur.fetchall()]
-        return StoreStats(
-            jobs=jobs,
-            deliveries=deliveries,
-            reports_pending=int(row[0]),
-            oldest_report_at=float(row[1]) if row[1] is not None else None,
-            last_finished={job.app: job for job in finished},
-        )
 
     def ping(self) -> None:
         with self._read() as cur:

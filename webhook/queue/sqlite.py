@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from webhook.queue.sql import COLUMNS, Cursor, SqlStore
+from webhook.queue.rows import COLUMNS, Cursor
+from webhook.queue.sql import SqlStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
