@@ -134,3 +134,31 @@ def test_sync_and_diff_commands(
     assert failed.exit_code == 1
     assert "apps/shop/app.yaml" in failed.output
     assert core.read_namespaced_config_map("settings", ns).data == {"value": "v1"}
+
+
+def test_one_ls_remote_per_repo_and_branch_per_round(tmp_path: Path) -> None:
+    """Drift rounds over many apps of one repo ask git for the branch head once."""
+    from webhook.settings import AppConfig, DeployerConfig
+
+    apps = tuple(
+        AppConfig(name=f"app-{i}", repo="acme/gitops", path=f"apps/{i}", namespace="ns")
+        for i in range(50)
+    )
+    config = DeployerConfig(apps=apps)
+
+    class CountingProbe:
+        def __init__(self) -> None:
+            self.heads = 0
+
+        def head(self, app: AppConfig) -> str:
+            self.heads += 1
+            return "a" * 40
+
+        def live_drift(self, app: AppConfig, revision: str) -> bool:
+            return False
+
+    probe = CountingProbe()
+    store = SqliteStore(tmp_path / "q.db")
+    requests = DriftWatcher(config, store, probe, interval=300).check_all()
+    assert len(requests) == 50 and probe.heads == 1
+    store.close()

@@ -44,9 +44,19 @@ class DriftWatcher:
             trigger=Trigger.DRIFT,
         )
 
-    def check(self, app: AppConfig) -> SyncRequest | None:
-        """A drift job for ``app``, or None when the record matches git and the cluster."""
-        head = self.probe.head(app)
+    def check(
+        self, app: AppConfig, heads: dict[tuple[str, str], str] | None = None
+    ) -> SyncRequest | None:
+        """A drift job for ``app``, or None when the record matches git and the cluster.
+
+        ``heads`` remembers branch heads within one round: apps sharing a repo and branch
+        cost one ``git ls-remote``, not one each.
+        """
+        heads = {} if heads is None else heads
+        key = (app.repo.lower(), app.branch)
+        if key not in heads:
+            heads[key] = self.probe.head(app)
+        head = heads[key]
         latest = self.store.jobs_for_app(app.name, limit=1)
         job = latest[0] if latest else None
         if job is not None and not job.state.final:
@@ -68,9 +78,10 @@ class DriftWatcher:
 
     def check_all(self) -> list[SyncRequest]:
         requests = []
+        heads: dict[tuple[str, str], str] = {}
         for app in self.config.apps:
             try:
-                request = self.check(app)
+                request = self.check(app, heads)
             except Exception as exc:  # one unreachable repo or cluster must not stop the rest
                 log.warning("drift check of %s failed: %s", app.name, exc)
                 continue
