@@ -111,3 +111,9 @@ def test_serve_refuses_to_start_without_the_secret(
     monkeypatch.delenv("GITHUB_WEBHOOK_SECRET", raising=False)
     result = CliRunner().invoke(main, ["serve", "--config", str(path)])
     assert result.exit_code == 2 and "GITHUB_WEBHOOK_SECRET" in result.output
+
+
+def test_the_example_config_in_the_repo_is_valid() -> None:
+    example = Path(__file__).resolve().parents[1] / "deployer.example.yaml"
+    result = CliRunner().invoke(main, ["check-config", "--config", str(example)])
+    assert result.exit_code == 0, result.output
