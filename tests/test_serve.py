@@ -31,8 +31,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, database_url: str | None = None) -> None:
         self.tmp = tmp
+        self.database_url = database_url or f"sqlite:///{tmp / 'deployer.db'}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp / "deployer.yaml"
@@ -60,7 +61,7 @@ class Server:
         env = {
             **os.environ,
             "GITHUB_WEBHOOK_SECRET": SECRET.decode(),
-            "DEPLOYER_DATABASE_URL": f"sqlite:///{self.tmp / 'deployer.db'}",
+            "DEPLOYER_DATABASE_URL": self.database_url,
             "DEPLOYER_ADMIN_TOKEN": ADMIN,
             "DEPLOYER_CACHE_DIR": str(self.tmp / "cache"),
             "KUBECONFIG": str(self.tmp / "no-kubeconfig"),
@@ -194,3 +195,24 @@ def test_manual_sync_endpoint_needs_the_admin_token(server: Server) -> None:
     job = ok.json()["job"]
     assert job["trigger"] == "manual" and job["approved"] is True
     assert json.loads(json.dumps(job))["commit"] == "f" * 40
+
+
+def test_serve_on_postgresql_keeps_accepted_deliveries_across_a_kill(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    server = Server(tmp_path, postgres_url)
+    server.start()
+    try:
+        accepted = server.deliver(Delivery("push", branch_push(), SECRET))
+        assert accepted.status_code == 202
+        ids = [j["id"] for j in accepted.json()["jobs"]]
+        server.kill(signal.SIGKILL)
+        server.start()
+        again = server.deliver(Delivery("push", branch_push(), SECRET))
+        assert again.status_code == 202 and not any(j["created"] for j in again.json()["jobs"])
+        for job_id in ids:
+            assert server.get(f"/api/jobs/{job_id}")["commit"] == branch_push()["after"]
+        assert server.kill(signal.SIGTERM) == 0
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.kill(signal.SIGKILL)
