@@ -279,3 +279,13 @@ def test_stats_count_jobs_deliveries_and_unreported_changes(store: SqlStore) -> 
     assert stats.deliveries == 1
     assert stats.reports_pending == 4 and stats.oldest_report_at is not None
     assert list(stats.last_finished) == [job.app]
+
+
+def test_jobs_of_a_pull_request_are_found_in_one_query_newest_first(store: SqlStore) -> None:
+    seven = (PullRequestRef(number=7, head_sha=SHA_C),)
+    seventy = (PullRequestRef(number=70, head_sha=SHA_C),)
+    web = store.enqueue([request(app="web", commit=SHA_A, prs=seven)]).jobs[0].job
+    db = store.enqueue([request(app="db", commit=SHA_B, prs=seven)]).jobs[0].job
+    store.enqueue([request(app="cache", commit=SHA_B, prs=seventy)])
+    assert [j.id for j in store.jobs_for_pull_request("acme/gitops", 7)] == [db.id, web.id]
+    assert store.jobs_for_pull_request("other/repo", 7) == []

@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 #: Without a word from GitHub, wait 5 s, 10 s, 20 s ... up to ten minutes.
 BASE_BACKOFF = 5.0
 MAX_BACKOFF = 600.0
-#: How many recent jobs per app to scan for a pull request's comment.
-_COMMENT_SCAN = 50
 
 
 def status_for(job: Job) -> tuple[StatusState, str]:
@@ -258,14 +256,9 @@ class Reporter:
     def _jobs_of_pull_request(self, job: Job, number: int, *, preview: bool) -> list[Job]:
         """Each app's newest job for PR ``number`` (previews, or the merge's deployments)."""
         newest: dict[str, Job] = {}
-        for app in self.config.apps:
-            if app.repo.lower() != job.repo.lower():
+        for candidate in self.store.jobs_for_pull_request(job.repo, number):
+            if (candidate.trigger is Trigger.PREVIEW) != preview or candidate.silent:
                 continue
-            for candidate in self.store.jobs_for_app(app.name, limit=_COMMENT_SCAN):
-                if (candidate.trigger is Trigger.PREVIEW) != preview or candidate.silent:
-                    continue
-                if any(pr.number == number for pr in candidate.pull_requests):
-                    newest.setdefault(app.name, candidate)
-                    break
+            newest.setdefault(candidate.app, candidate)
         newest[job.app] = job if job.id >= newest.get(job.app, job).id else newest[job.app]
         return list(newest.values())

@@ -89,6 +89,9 @@ class JobStore(Protocol):
     def jobs_for_app(self, app: str, *, limit: int = 50) -> list[Job]:
         """Newest first."""
 
+    def jobs_for_pull_request(self, repo: str, number: int, *, limit: int = 500) -> list[Job]:
+        """Jobs carrying pull request ``number`` of ``repo``, newest first."""
+
     def latest_jobs(self) -> dict[str, Job]:
         """Each app's newest job."""
 

@@ -15,58 +15,11 @@ from typing import Any
 
 import psycopg
 
-from webhook.queue.rows import COLUMNS, Cursor
+from webhook.queue.rows import COLUMNS, Cursor, schema
 from webhook.queue.sql import SqlStore
 
 #: Arbitrary but fixed: the advisory lock key that serializes queue writes.
 WRITE_LOCK_KEY = 0x5EB400C
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    hook_id TEXT NOT NULL,
-    delivery TEXT NOT NULL,
-    received_at DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (hook_id, delivery)
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    app TEXT NOT NULL,
-    repo TEXT NOT NULL,
-    commit_sha TEXT NOT NULL,
-    ref TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    state TEXT NOT NULL,
-    delivery TEXT,
-    pull_requests TEXT NOT NULL DEFAULT '[]',
-    approved INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    lease_owner TEXT,
-    lease_expires_at DOUBLE PRECISION,
-    created_at DOUBLE PRECISION NOT NULL,
-    started_at DOUBLE PRECISION,
-    finished_at DOUBLE PRECISION,
-    message TEXT NOT NULL DEFAULT '',
-    result TEXT,
-    superseded_by BIGINT,
-    lane TEXT NOT NULL,
-    diff_base TEXT
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    job_id BIGINT NOT NULL,
-    state TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
-    created_at DOUBLE PRECISION NOT NULL,
-    next_attempt_at DOUBLE PRECISION NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    delivered_at DOUBLE PRECISION
-);
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, next_attempt_at, id);
-CREATE INDEX IF NOT EXISTS jobs_lane_state ON jobs (lane, state);
-CREATE INDEX IF NOT EXISTS jobs_app_commit ON jobs (app, commit_sha);
-CREATE INDEX IF NOT EXISTS jobs_repo_commit ON jobs (repo, commit_sha);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
-"""
 
 
 class _QmarkCursor:
@@ -96,9 +49,12 @@ class PostgresStore(SqlStore):
         self.url = url
         self._local = threading.local()
         with self._write() as cur:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    cur.execute(statement)
+            for statement in schema(
+                serial="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+                real="DOUBLE PRECISION",
+                bigint="BIGINT",
+            ):
+                cur.execute(statement)
 
     def _connection(self) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)

@@ -21,6 +21,62 @@ COLUMNS = (
 )
 
 
+SCHEMA_TEMPLATE = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    hook_id TEXT NOT NULL,
+    delivery TEXT NOT NULL,
+    received_at {real} NOT NULL,
+    PRIMARY KEY (hook_id, delivery)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id {serial},
+    app TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    commit_sha TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    state TEXT NOT NULL,
+    delivery TEXT,
+    pull_requests TEXT NOT NULL DEFAULT '[]',
+    approved INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires_at {real},
+    created_at {real} NOT NULL,
+    started_at {real},
+    finished_at {real},
+    message TEXT NOT NULL DEFAULT '',
+    result TEXT,
+    superseded_by {bigint},
+    -- jobs of one lane run one at a time and supersede each other: the app's name for
+    -- deployments, app#pr-N for a pull request's previews.
+    lane TEXT NOT NULL,
+    diff_base TEXT
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id {serial},
+    job_id {bigint} NOT NULL,
+    state TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    created_at {real} NOT NULL,
+    next_attempt_at {real} NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    delivered_at {real}
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, next_attempt_at, id);
+CREATE INDEX IF NOT EXISTS jobs_lane_state ON jobs (lane, state);
+CREATE INDEX IF NOT EXISTS jobs_app_commit ON jobs (app, commit_sha);
+CREATE INDEX IF NOT EXISTS jobs_repo_commit ON jobs (repo, commit_sha);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
+"""
+
+
+def schema(*, serial: str, real: str, bigint: str) -> list[str]:
+    """The tables in one dialect: the store's auto-increment key, float and big integer types."""
+    text = SCHEMA_TEMPLATE.format(serial=serial, real=real, bigint=bigint)
+    return [statement for statement in text.split(";") if statement.strip()]
+
+
 class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...

@@ -287,6 +287,19 @@ class SqlStore(Outbox):
             )
             return [row_to_job(row) for row in cur.fetchall()]
 
+    def jobs_for_pull_request(self, repo: str, number: int, *, limit: int = 500) -> list[Job]:
+        """Jobs that carry pull request ``number`` of ``repo``, newest first: one query,
+        however many apps the repo has."""
+        with self._read() as cur:
+            # A coarse text match on the stored JSON, made exact below.
+            cur.execute(
+                f"SELECT {COLUMNS} FROM jobs WHERE repo = ? AND pull_requests LIKE ? "
+                "ORDER BY id DESC LIMIT ?",
+                (repo, f'%"number": {int(number)},%', limit),
+            )
+            jobs = [row_to_job(row) for row in cur.fetchall()]
+        return [job for job in jobs if any(pr.number == number for pr in job.pull_requests)]
+
     def latest_jobs(self) -> dict[str, Job]:
         """Each app's newest deployment job (previews live in lanes of their own)."""
         with self._read() as cur:

@@ -15,57 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from webhook.queue.rows import COLUMNS, Cursor
+from webhook.queue.rows import COLUMNS, Cursor, schema
 from webhook.queue.sql import SqlStore
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    hook_id TEXT NOT NULL,
-    delivery TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    PRIMARY KEY (hook_id, delivery)
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    app TEXT NOT NULL,
-    repo TEXT NOT NULL,
-    commit_sha TEXT NOT NULL,
-    ref TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    state TEXT NOT NULL,
-    delivery TEXT,
-    pull_requests TEXT NOT NULL DEFAULT '[]',
-    approved INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    lease_owner TEXT,
-    lease_expires_at REAL,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    message TEXT NOT NULL DEFAULT '',
-    result TEXT,
-    superseded_by INTEGER,
-    -- jobs of one lane run one at a time and supersede each other: the app's name for
-    -- deployments, app#pr-N for a pull request's previews.
-    lane TEXT NOT NULL,
-    diff_base TEXT
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    next_attempt_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    delivered_at REAL
-);
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, next_attempt_at, id);
-CREATE INDEX IF NOT EXISTS jobs_lane_state ON jobs (lane, state);
-CREATE INDEX IF NOT EXISTS jobs_app_commit ON jobs (app, commit_sha);
-CREATE INDEX IF NOT EXISTS jobs_repo_commit ON jobs (repo, commit_sha);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
-"""
 
 
 class SqliteStore(SqlStore):
@@ -75,9 +26,10 @@ class SqliteStore(SqlStore):
         self.path = str(path)
         self._local = threading.local()
         with self._write() as cur:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    cur.execute(statement)
+            for statement in schema(
+                serial="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL", bigint="INTEGER"
+            ):
+                cur.execute(statement)
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
