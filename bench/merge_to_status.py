@@ -14,24 +14,24 @@ the Deployment really rolls out.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import requests
 import yaml
 
-from bench.sync import ROOT, git, manifests
+from bench.cluster import running_cluster
+from bench.sync import manifests
 from tests.github.api_server import GitHubApiServer
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push, merged_pull_request
-from tests.test_serve import free_port
+from tests.gitrepo import commit, init
+from tests.processes import free_port, spawn, wait_ready
 
 SECRET = b"bench secret"
 REPO = "Codertocat/Hello-World"
@@ -55,18 +55,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     rounds = parser.parse_args().rounds
     work = Path(tempfile.mkdtemp(prefix="bench-merge-"))
-    cluster = work / "cluster"
-    subprocess.run(
-        [str(ROOT / "scripts/test-cluster"), "up", str(cluster), "--nodes", "2"],
-        check=True,
-        capture_output=True,
-    )
+    stack = ExitStack()
+    kubeconfig = stack.enter_context(running_cluster(work / "cluster", nodes=2))
     github = GitHubApiServer()
     server = None
     try:
-        repo = work / "repo"
-        repo.mkdir()
-        git(repo, "init", "-q", "--initial-branch=master")
+        repo = init(work / "repo", branch="master")
         config = work / "deployer.yaml"
         config.write_text(
             yaml.safe_dump(
@@ -88,38 +82,18 @@ def main() -> None:
         )
         port = free_port()
         env = {
-            **os.environ,
             "GITHUB_WEBHOOK_SECRET": SECRET.decode(),
             "GITHUB_TOKEN": "ghs_bench",
             "GITHUB_API_URL": github.url,
-            "KUBECONFIG": str(cluster / "kubeconfig"),
+            "KUBECONFIG": str(kubeconfig),
             "DEPLOYER_DATABASE_URL": f"sqlite:///{work / 'deployer.db'}",
             "DEPLOYER_CACHE_DIR": str(work / "cache"),
             "DEPLOYER_LOG_LEVEL": "WARNING",
         }
         log = open(work / "serve.log", "wb")  # noqa: SIM115
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "webhook.cli",
-                "serve",
-                "--config",
-                str(config),
-                "--bind",
-                f"127.0.0.1:{port}",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        server = spawn("serve", config, port, env, log=log)
         url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        wait_ready(url, server, work / "serve.log")
         answered, pending, green = [], [], []
         for version in range(rounds + 1):
             # Merges come minutes apart in life: let the previous round's reports (the PR
@@ -127,12 +101,8 @@ def main() -> None:
             # sustained pace (one write a second; a merge costs about six), before timing the
             # next one.
             github_idle(github, quiet=6.0)
-            path = repo / "apps" / "shop" / "app.yaml"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(yaml.safe_dump_all(manifests("shop", version)))
-            git(repo, "add", "-A")
-            git(repo, "commit", "-q", "-m", f"v{version}")
-            sha = git(repo, "rev-parse", "HEAD")
+            files = {"apps/shop/app.yaml": yaml.safe_dump_all(manifests("shop", version))}
+            sha = commit(repo, files, f"v{version}")
             push = branch_push()
             push.update(after=sha, created=False)
             push["commits"][0].update(id=sha, added=[], modified=["apps/shop/app.yaml"], removed=[])
@@ -173,9 +143,7 @@ def main() -> None:
             server.send_signal(signal.SIGTERM)
             server.wait(60)
         github.close()
-        subprocess.run(
-            [str(ROOT / "scripts/test-cluster"), "down", str(cluster)], capture_output=True
-        )
+        stack.close()
         shutil.rmtree(work, ignore_errors=True)
 
     def row(name: str, xs: list[float]) -> str:

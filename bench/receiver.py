@@ -12,12 +12,9 @@ Also the app lookup: the index against a scan of every app for every file, 5,000
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,16 +27,11 @@ import yaml
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push, example
 from tests.plugins.postgres import create_database, running_postgres
+from tests.processes import free_port, spawn, wait_ready
 from webhook.events import AppIndex
 from webhook.settings import AppConfig
 
 SECRET = b"bench secret"
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _serve(tmp: Path, database_url: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -60,39 +52,13 @@ def _serve(tmp: Path, database_url: str) -> tuple[subprocess.Popen[bytes], str]:
             }
         )
     )
-    port = _port()
-    env = {
-        **os.environ,
-        "GITHUB_WEBHOOK_SECRET": SECRET.decode(),
-        "DEPLOYER_DATABASE_URL": database_url,
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "webhook.cli",
-            "web",
-            "--config",
-            str(config),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port = free_port()
+    env = {"GITHUB_WEBHOOK_SECRET": SECRET.decode(), "DEPLOYER_DATABASE_URL": database_url}
+    extra = ("--workers", "2", "--threads", "4")
+    proc = spawn("web", config, port, env, extra=extra)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError("server did not start")
+    wait_ready(url, proc)
+    return proc, url
 
 
 def _latencies(url: str, make: Callable[[int], Delivery], n: int) -> list[float]:

@@ -15,22 +15,22 @@ anyway); a change to every app (ConfigMap value and a pod template annotation).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes import client, config
 
+from bench.cluster import ROOT, running_cluster
+from tests.gitrepo import commit, git, init
 from webhook.engine import SyncEngine
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def manifests(ns: str, version: int) -> list[dict[str, Any]]:
@@ -71,30 +71,13 @@ def manifests(ns: str, version: int) -> list[dict[str, Any]]:
     ]
 
 
-def git(repo: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "b",
-        "GIT_AUTHOR_EMAIL": "b@example.com",
-        "GIT_COMMITTER_NAME": "b",
-        "GIT_COMMITTER_EMAIL": "b@example.com",
-    }
-    return subprocess.run(
-        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
 def write_version(repo: Path, apps: int, version: int) -> str:
-    for i in range(apps):
-        for prefix in ("engine", "kubectl"):
-            folder = repo / "apps" / f"{prefix}-{i}"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "app.yaml").write_text(
-                yaml.safe_dump_all(manifests(f"{prefix}-{i}", version))
-            )
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", f"v{version}")
-    return git(repo, "rev-parse", "HEAD")
+    files = {
+        f"apps/{prefix}-{i}/app.yaml": yaml.safe_dump_all(manifests(f"{prefix}-{i}", version))
+        for i in range(apps)
+        for prefix in ("engine", "kubectl")
+    }
+    return commit(repo, files, f"v{version}")
 
 
 def resource_versions(api: client.ApiClient, apps: int, prefix: str) -> list[str]:
@@ -124,18 +107,10 @@ def main() -> None:
     )
     kubectl = str(Path(bin_dir) / "kubectl")
     work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
-    cluster = work / "cluster"
-    subprocess.run(
-        [str(ROOT / "scripts/test-cluster"), "up", str(cluster), "--nodes", "2"],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "TEST_CLUSTER_BIN": bin_dir},
-    )
-    kubeconfig = cluster / "kubeconfig"
+    stack = ExitStack()
+    kubeconfig = stack.enter_context(running_cluster(work / "cluster", nodes=2))
     try:
-        repo = work / "repo"
-        repo.mkdir()
-        git(repo, "init", "-q", "--initial-branch=main")
+        repo = init(work / "repo")
         apps = tuple(
             AppConfig(
                 name=f"engine-{i}",
@@ -204,9 +179,7 @@ def main() -> None:
         writes = {p: sum(a != b for a, b in zip(before[p], after[p], strict=True)) for p in before}
         phase("change every app", write_version(repo, n, 2))
     finally:
-        subprocess.run(
-            [str(ROOT / "scripts/test-cluster"), "down", str(cluster)], capture_output=True
-        )
+        stack.close()
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"{n} apps x 5 objects (Namespace, ConfigMap, Secret, Service, 2-replica Deployment)")

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.github.api_server import GitHubApiServer
 from webhook import create_app
 from webhook.queue.sqlite import SqliteStore
 from webhook.settings import DeployerConfig, Environment
@@ -80,3 +81,13 @@ def app(config: DeployerConfig, env: Environment, store: SqliteStore) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def github_api() -> Iterator[GitHubApiServer]:
+    """The local GitHub API server; a request GitHub's description does not allow fails
+    the test."""
+    server = GitHubApiServer()
+    yield server
+    server.close()
+    assert server.failures == []

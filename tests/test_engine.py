@@ -7,7 +7,6 @@ checks the cluster through an admin client. Nothing about Kubernetes is mocked.
 from __future__ import annotations
 
 import base64
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import yaml
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
+from tests import gitrepo
 from webhook.engine import SyncEngine, SyncResult
 from webhook.kube.applyset import GROUP_KINDS, ID_LABEL, NAMESPACES, PART_OF, applyset_id
 from webhook.model import Job, JobState, Trigger
@@ -82,30 +82,11 @@ class GitOps:
         )
 
     def git(self, *args: str) -> str:
-        env = {
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@example.com",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@example.com",
-            "HOME": str(self.origin),
-            "PATH": "/usr/bin:/bin",
-        }
-        proc = subprocess.run(
-            ["git", *args], cwd=self.origin, env=env, check=True, capture_output=True, text=True
-        )
-        return proc.stdout.strip()
+        return gitrepo.git(self.origin, *args)
 
     def commit(self, files: dict[str, str], *, remove: tuple[str, ...] = ()) -> str:
         """Write files under the repo (paths relative to the root), remove others, commit."""
-        for rel in remove:
-            self.git("rm", "--quiet", "-r", rel)
-        for rel, text in files.items():
-            path = self.origin / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        self.git("add", "-A")
-        self.git("commit", "--quiet", "--allow-empty", "-m", "change")
-        return self.git("rev-parse", "HEAD")
+        return gitrepo.commit(self.origin, files, remove=remove)
 
     def engine(self, **app_changes: Any) -> SyncEngine:
         self.app = self.app.model_copy(update=app_changes)

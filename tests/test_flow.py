@@ -5,10 +5,7 @@ repo's commit and re-signed.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +17,8 @@ from kubernetes import client
 
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push
+from tests.processes import free_port, spawn, wait_ready
 from tests.test_engine import cm, dump, make_gitops
-from tests.test_serve import free_port
 
 pytestmark = pytest.mark.cluster
 SECRET = b"flow secret"
@@ -60,37 +57,16 @@ def test_a_signed_push_is_deployed_to_the_cluster_by_serve(
     )
     port = free_port()
     env = {
-        **os.environ,
         "GITHUB_WEBHOOK_SECRET": SECRET.decode(),
         "KUBECONFIG": str(kubeconfig),
         "DEPLOYER_DATABASE_URL": f"sqlite:///{tmp_path / 'deployer.db'}",
         "DEPLOYER_CACHE_DIR": str(tmp_path / "cache"),
     }
     with open(tmp_path / "serve.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "webhook.cli",
-                "serve",
-                "--config",
-                str(config),
-                "--bind",
-                f"127.0.0.1:{port}",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        proc = spawn("serve", config, port, env, log=log)
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    time.sleep(0.1)
+            wait_ready(url, proc, tmp_path / "serve.log")
 
             def deploy(commit: str) -> dict[str, Any]:
                 delivery = Delivery("push", push_of(commit, ["apps/shop/app.yaml"]), SECRET)

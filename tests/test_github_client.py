@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,14 +16,6 @@ REPO = "Codertocat/Hello-World"
 SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 TOKEN = "ghs_test-token-never-shown"
 MARKER = "<!-- webhook-deployer -->"
-
-
-@pytest.fixture
-def github_api() -> Iterator[GitHubApiServer]:
-    server = GitHubApiServer()
-    yield server
-    server.close()
-    assert server.failures == []
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ with the real engine, the reporter, and the local OpenAPI-validated GitHub serve
 from __future__ import annotations
 
 import itertools
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import yaml
 from flask.testing import FlaskClient
 from kubernetes import client as k8s
 
+from tests import gitrepo
 from tests.conftest import SECRET
 from tests.github.api_server import GitHubApiServer, client_for
 from tests.github.deliveries import Delivery
@@ -59,13 +59,7 @@ class Deployer:
     clock: Clock
 
     def git(self, *args: str) -> str:
-        env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
-        env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-        env |= {"HOME": str(self.origin), "PATH": "/usr/bin:/bin"}
-        out = subprocess.run(
-            ["git", *args], cwd=self.origin, env=env, check=True, capture_output=True, text=True
-        )
-        return out.stdout.strip()
+        return gitrepo.git(self.origin, *args)
 
     def commit(self, text: str) -> str:
         path = self.origin / "apps" / "shop" / "app.yaml"

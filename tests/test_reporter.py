@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -35,14 +34,6 @@ def clock(store: SqliteStore) -> Clock:
     clock = Clock()
     store.clock = clock  # type: ignore[method-assign]
     return clock
-
-
-@pytest.fixture
-def github_api() -> Iterator[GitHubApiServer]:
-    server = GitHubApiServer()
-    yield server
-    server.close()
-    assert server.failures == []
 
 
 @pytest.fixture

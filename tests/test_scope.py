@@ -5,8 +5,6 @@ Real git repositories (served as file:// URLs), the real store, the local GitHub
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from tests.conftest import REPO
 from tests.github.api_server import GitHubApiServer, client_for
 from tests.github.examples import branch_push, example, merged_pull_request
+from tests.gitrepo import commit, git, init
 from webhook.engine import SyncEngine
 from webhook.events import AppIndex, decide
 from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
@@ -25,51 +24,23 @@ from webhook.sources import Mirrors, Remote
 from webhook.worker import Worker
 
 
-class Repo:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.mkdir()
-        self.git("init", "-q", "--initial-branch=master")
-
-    def git(self, *args: str) -> str:
-        env = {
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@example.com",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@example.com",
-            "HOME": str(self.path),
-            "PATH": "/usr/bin:/bin",
-        }
-        return subprocess.run(
-            ["git", *args], cwd=self.path, env=env, check=True, capture_output=True, text=True
-        ).stdout.strip()
-
-    def commit(self, files: dict[str, str]) -> str:
-        for rel, text in files.items():
-            (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
-            (self.path / rel).write_text(text)
-        self.git("add", "-A")
-        self.git("commit", "-q", "-m", "change")
-        return self.git("rev-parse", "HEAD")
-
-
 @pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    return Repo(tmp_path / "origin")
+def repo(tmp_path: Path) -> Path:
+    return init(tmp_path / "origin", branch="master")
 
 
 def test_changed_paths_against_a_base_and_against_the_first_parent(
-    repo: Repo, tmp_path: Path
+    repo: Path, tmp_path: Path
 ) -> None:
-    root = repo.commit({"apps/guestbook/a.yaml": "a", "apps/redis/r.yaml": "r"})
-    branch_point = repo.commit({"docs/x.yaml": "x"})
-    repo.git("checkout", "-q", "-b", "feature")
-    head = repo.commit({"apps/redis/r.yaml": "r2"})
-    repo.git("checkout", "-q", "master")
-    repo.commit({"apps/guestbook/a.yaml": "a2"})  # moves master on after the branch point
+    root = commit(repo, {"apps/guestbook/a.yaml": "a", "apps/redis/r.yaml": "r"})
+    branch_point = commit(repo, {"docs/x.yaml": "x"})
+    git(repo, "checkout", "-q", "-b", "feature")
+    head = commit(repo, {"apps/redis/r.yaml": "r2"})
+    git(repo, "checkout", "-q", "master")
+    commit(repo, {"apps/guestbook/a.yaml": "a2"})  # moves master on after the branch point
     mirrors = Mirrors(tmp_path / "cache")
-    remote = Remote(url=f"file://{repo.path}", token=None)
-    master = repo.git("rev-parse", "master")
+    remote = Remote(url=f"file://{repo}", token=None)
+    master = git(repo, "rev-parse", "master")
     # base...head: only what the feature branch changed, not what master did meanwhile.
     assert mirrors.changed_paths(REPO, remote, master, head) == ["apps/redis/r.yaml"]
     assert mirrors.changed_paths(REPO, remote, "parent", branch_point) == ["docs/x.yaml"]
@@ -111,26 +82,16 @@ class RecordingStep:
         return StepOutcome(state=JobState.SUCCEEDED, message="applied")
 
 
-@pytest.fixture
-def github_api() -> Iterator[GitHubApiServer]:
-    server = GitHubApiServer()
-    yield server
-    server.close()
-    assert server.failures == []
-
-
 def test_a_merge_syncs_and_reports_only_the_apps_it_touched(
-    repo: Repo,
+    repo: Path,
     tmp_path: Path,
     config: DeployerConfig,
     store: SqliteStore,
     github_api: GitHubApiServer,
 ) -> None:
-    repo.commit({"apps/guestbook/a.yaml": "a", "apps/redis/r.yaml": "r", "docs/d.yaml": "d"})
-    merge_sha = repo.commit({"apps/redis/r.yaml": "r2"})
-    config = config.model_copy(
-        update={"repos": {REPO: RepoConfig(clone_url=f"file://{repo.path}")}}
-    )
+    commit(repo, {"apps/guestbook/a.yaml": "a", "apps/redis/r.yaml": "r", "docs/d.yaml": "d"})
+    merge_sha = commit(repo, {"apps/redis/r.yaml": "r2"})
+    config = config.model_copy(update={"repos": {REPO: RepoConfig(clone_url=f"file://{repo}")}})
     engine = SyncEngine(config, Environment(webhook_secret=b"-"), cache_dir=tmp_path / "cache")
     pr = PullRequestRef(number=7, head_sha="c" * 40)
     store.enqueue(
@@ -167,15 +128,13 @@ def test_a_merge_syncs_and_reports_only_the_apps_it_touched(
 
 
 def test_a_git_token_github_will_not_give_is_an_infrastructure_fault(
-    repo: Repo, tmp_path: Path, config: DeployerConfig
+    repo: Path, tmp_path: Path, config: DeployerConfig
 ) -> None:
     from webhook.engine import InfrastructureError
     from webhook.github import GitHubUnavailable
 
-    sha = repo.commit({"apps/redis/r.yaml": "r"})
-    config = config.model_copy(
-        update={"repos": {REPO: RepoConfig(clone_url=f"file://{repo.path}")}}
-    )
+    sha = commit(repo, {"apps/redis/r.yaml": "r"})
+    config = config.model_copy(update={"repos": {REPO: RepoConfig(clone_url=f"file://{repo}")}})
 
     def no_token(repo_name: str) -> str | None:
         raise GitHubUnavailable("GitHub answered 503: no message")

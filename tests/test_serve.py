@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,15 +18,10 @@ import yaml
 
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push, example
+from tests.processes import free_port, spawn, wait_ready
 
 SECRET = b"serve test secret"
 ADMIN = "serve-admin-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -59,7 +53,6 @@ class Server:
 
     def start(self) -> None:
         env = {
-            **os.environ,
             "GITHUB_WEBHOOK_SECRET": SECRET.decode(),
             "DEPLOYER_DATABASE_URL": self.database_url,
             "DEPLOYER_ADMIN_TOKEN": ADMIN,
@@ -67,32 +60,8 @@ class Server:
             "KUBECONFIG": str(self.tmp / "no-kubeconfig"),
         }
         self.log = open(self.tmp / "serve.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "webhook.cli",
-                "serve",
-                "--config",
-                str(self.config),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-            ],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, (self.tmp / "serve.log").read_text()
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("serve did not become ready:\n" + (self.tmp / "serve.log").read_text())
+        self.proc = spawn("serve", self.config, self.port, env, log=self.log, new_session=True)
+        wait_ready(self.url, self.proc, self.tmp / "serve.log")
 
     def kill(self, sig: int) -> int:
         assert self.proc is not None

@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.gitrepo import commit, git, init
 from webhook import sources
 from webhook.sources import Mirrors, Remote, SourceError, SourceUnavailable, branch_head, scrub
 
 
-def git(repo: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "HOME": str(repo),
-        "PATH": "/usr/bin:/bin",
-    }
-    out = subprocess.run(
-        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
-    )
-    return out.stdout.strip()
-
-
 @pytest.fixture
 def origin(tmp_path: Path) -> Path:
-    repo = tmp_path / "origin"
-    repo.mkdir()
-    git(repo, "init", "--quiet", "--initial-branch=main")
-    return repo
-
-
-def commit(repo: Path, files: dict[str, str], message: str = "change") -> str:
-    for rel, text in files.items():
-        path = repo / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
+    return init(tmp_path / "origin")
 
 
 def test_the_exact_commit_is_extracted_not_the_branch_tip(origin: Path, tmp_path: Path) -> None:
