@@ -302,6 +302,15 @@ def test_crafted_tree_names_already_in_a_mirror_are_refused(
     assert not Path("/tmp/escape").exists() and not (tmp_path / "escape").exists()
 
 
+def test_a_legacy_zero_padded_mode_still_fetches(origin: Path, tmp_path: Path) -> None:
+    app = tree(origin, ("100644", "cm.yaml", b"v\n"))
+    root = tree(origin, ("040000", "apps", tree(origin, ("040000", "x", app))))
+    sha = git(origin, "commit-tree", root, "-m", "written by an old git")
+    git(origin, "update-ref", "refs/heads/main", sha)
+    with Mirrors(tmp_path / "cache").checkout("o/r", remote(origin), sha, "apps/x") as folder:
+        assert (folder / "cm.yaml").read_text() == "v\n"
+
+
 def test_a_crafted_tree_cannot_write_through_a_link_it_planted(
     origin: Path, tmp_path: Path
 ) -> None:

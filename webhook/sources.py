@@ -69,8 +69,9 @@ def _git_env(remote: Remote | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", GIT_CONFIG_NOSYSTEM="1")
     # Config through the environment: visible to this one process, never written to disk.
-    # fsck on fetch refuses malformed objects and trees naming "..", ".git" or "/" at the door.
-    config = {"fetch.fsckObjects": "true"}
+    # fsck on fetch refuses malformed objects and trees naming "..", ".git" or "/" at the door;
+    # zero-padded modes (old git wrote "040000") are harmless and common in old histories.
+    config = {"fetch.fsckObjects": "true", "fetch.fsck.zeroPaddedFilemode": "ignore"}
     if remote is not None and remote.token and remote.url.lower().startswith("https://"):
         config["http.extraHeader"] = f"Authorization: Basic {_basic(remote.token)}"
     env["GIT_CONFIG_COUNT"] = str(len(config))
