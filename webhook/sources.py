@@ -5,7 +5,8 @@ Owns: one bare mirror per repo under a cache directory, fetching only what is mi
 one folder of one commit to ``webhook.checkout`` to be written exactly as git holds it, and
 ``git ls-remote`` for branch heads. Credentials travel only in the subprocess environment,
 never on disk, and are scrubbed from every error.
-Must not touch: rendering, the cluster, the queue, GitHub's API."""
+Must not touch: rendering, the cluster, the queue, GitHub's API.
+"""
 
 from __future__ import annotations
 
