@@ -66,7 +66,9 @@ def write_chain(root: Path, secret: Path) -> None:
     """The issue's chain: ``a`` stays inside as text and leaves once ``z`` is followed."""
     deep = root.joinpath(*[f"d{i}" for i in range(1, DEPTH + 1)])
     deep.mkdir(parents=True)
-    (deep / "z").symlink_to("../" * DEPTH)  # back to ``root``: harmless as text
+    (root / "e").mkdir()
+    (root / "e/.keep").write_text("")
+    (deep / "z").symlink_to("../" * DEPTH + "e")  # to ``root/e``: harmless as text
     climb = "../" * (DEPTH + 1)  # as text: from d1/…/d15/z back to ``root`` only
     (root / "a").symlink_to(f"{deep.relative_to(root)}/z/{climb}{secret.relative_to('/')}")
 
