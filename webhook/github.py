@@ -126,6 +126,23 @@ class Comment:
     body: str
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who the deployer is on GitHub: the author of every comment it may edit.
+
+    A token's user is known by its numeric ``id`` (a login can be renamed and then taken by
+    someone else); a GitHub App's bot by its login ``<slug>[bot]``, which no person can hold.
+    """
+
+    login: str
+    id: int | None = None
+
+    def wrote(self, login: str | None, user_id: int | None) -> bool:
+        if self.id is not None:
+            return user_id == self.id
+        return login is not None and login.lower() == self.login.lower()
+
+
 class WriteBudget:
     """Paces content-creating requests as a token bucket: up to ``burst`` at once, then
     ``per_second``.
@@ -177,14 +194,19 @@ class GitHubClient:
         tokens: _InstallationTokens | None = None,
         git_token: str | None = None,
         budget: WriteBudget | None = None,
+        whoami: Callable[[], Identity],
     ) -> None:
         """``connect(repo)`` gives a PyGithub client allowed to write to ``repo``;
-        ``tokens`` (a GitHub App) or ``git_token`` give git its token."""
+        ``tokens`` (a GitHub App) or ``git_token`` give git its token; ``whoami`` asks GitHub
+        who these credentials are (once: the answer is kept)."""
         self._connect = connect
         self._clock = clock
         self._tokens = tokens
         self._git_token = git_token
         self._budget = budget or WriteBudget(per_second=0)
+        self._whoami = whoami
+        self._identity: Identity | None = None
+        self._identity_lock = threading.Lock()
 
     @classmethod
     def from_env(
@@ -223,12 +245,35 @@ class GitHubClient:
             )
             tokens = _InstallationTokens(integration, env.github_app_installation_id, clock)
             return cls(
-                _InstallationClients(tokens, client), clock=clock, tokens=tokens, budget=budget
+                _InstallationClients(tokens, client),
+                clock=clock,
+                tokens=tokens,
+                budget=budget,
+                whoami=lambda: Identity(login=f"{integration.get_app().slug}[bot]"),
             )
         if env.github_token:
             shared = client(Auth.Token(env.github_token))
-            return cls(lambda repo: shared, clock=clock, git_token=env.github_token, budget=budget)
+
+            def user() -> Identity:
+                _, data = shared.requester.requestJsonAndCheck("GET", "/user")
+                return Identity(login=str(data["login"]), id=int(data["id"]))
+
+            return cls(
+                lambda repo: shared,
+                clock=clock,
+                git_token=env.github_token,
+                budget=budget,
+                whoami=user,
+            )
         return None
+
+    def identity(self) -> Identity:
+        """Who we are: ``GET /user`` for a token, ``GET /app`` (with the App's JWT) for a
+        GitHub App, asked once per client. Raises GitHubUnavailable or GitHubRejected."""
+        with self._identity_lock:
+            if self._identity is None:
+                self._identity = self._call("who am I", self._whoami)
+            return self._identity
 
     def git_token_for(self, repo: str) -> str | None:
         """The token git uses to fetch ``repo``: the installation's (cached, renewed before
@@ -301,25 +346,32 @@ class GitHubClient:
     # -- pull request comments ------------------------------------------------------------
 
     def find_comment(self, repo: str, number: int, marker: str) -> Comment | None:
-        """The first comment on PR ``number`` whose body holds ``marker``."""
+        """Our first comment on PR ``number`` that starts with ``marker``.
+
+        Only a comment written by our own identity counts: anyone can write the marker into
+        a comment of theirs, and that comment is neither edited nor trusted.
+        """
+        me = self.identity()
         issue = self._connect(repo).get_repo(repo).get_issue(number)
 
         def find() -> Comment | None:
             for comment in issue.get_comments():
-                if marker in comment.body:
+                user = comment.user
+                ours = user is not None and me.wrote(user.login, user.id)
+                if ours and (comment.body or "").startswith(marker):
                     return Comment(id=comment.id, body=comment.body)
             return None
 
         return self._call(f"comments of {repo}#{number}", find)
 
     def upsert_comment(self, repo: str, number: int, marker: str, body: str) -> int:
-        """Edit the comment holding ``marker`` in place, or create it; its id.
+        """Edit our comment that starts with ``marker`` in place, or create it; its id.
 
         The marker is looked up before every write, so a create whose answer was lost is
         found and edited next time instead of being posted twice. An unchanged body is not
-        sent again.
+        sent again. A marker in someone else's comment is ignored: we create our own.
         """
-        if marker not in body:
+        if not body.startswith(marker):
             body = f"{marker}\n{body}"
         body = cut(body, MAX_COMMENT)
         existing = self.find_comment(repo, number, marker)
