@@ -203,3 +203,24 @@ def test_a_preview_shows_no_oracle_for_a_guessed_secret_value(
     assert "-  old: <redacted>\n" in guestbook and "+  new: <redacted>\n" in guestbook
     for leaked in ("the-live-one", "wrong-guess", "dGhlLWxpdmUtb25l", "d3JvbmctZ3Vlc3M"):
         assert leaked not in body
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("# Heading", "\\# Heading"),
+        ("1. list", "1\\. list"),
+        ("- item", "\\- item"),
+        ("> quote", "&gt; quote"),
+        ("![x](https://evil.example/t.png)", "!\\[x\\](https://evil.example/t.png)"),
+        ("**bold** _it_ ~~gone~~", "\\*\\*bold\\*\\* \\_it\\_ \\~\\~gone\\~\\~"),
+        ("@org/team and a@b", f"@{ZWJ}org/team and a@{ZWJ}b"),
+        ("line\nbreak\r\n| cell", "line break \\| cell"),
+        ("evil\u202egnp.exe\u200b", "evilgnp.exe"),
+    ],
+    ids=["heading", "list", "bullet", "quote", "image", "emphasis", "mentions", "newlines", "bidi"],
+)
+def test_escaped_text_is_shown_as_written(text: str, shown: str) -> None:
+    from webhook.comments import escape
+
+    assert escape(text) == shown

@@ -37,7 +37,7 @@ ZWJ = "\u200d"
 #: Markdown's inline syntax (emphasis, code, links, images, tables, strikethrough, refs).
 _INLINE = re.compile(r"([\\`*_\[\]|~#])")
 #: What starts a block (heading, quote, list, rule) when it opens a line.
-_BLOCK_START = re.compile(r"^([+=-]|\d+(?=[.)]))")
+_BLOCK_START = re.compile(r"^(\d*)([+=.)-])")
 
 
 def _line(text: str) -> str:
@@ -55,7 +55,7 @@ def escape(text: str) -> str:
     """
     flat = _line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     flat = _INLINE.sub(r"\\\1", flat)
-    flat = _BLOCK_START.sub(r"\\\1", flat)
+    flat = _BLOCK_START.sub(r"\1\\\2", flat)
     return flat.replace("@", "@" + ZWJ)
 
 

@@ -1,4 +1,5 @@
-"""GitHub's REST API, the only module that imports PyGithub: statuses, PR comments, deployments.
+"""GitHub's REST API, with ``github_app.py`` the only modules that import PyGithub: statuses,
+PR comments, deployments, and who we are (only our own comments are ever edited).
 
 Owns: credentials (a token, or a GitHub App installation), the mapping of GitHub's answers
 onto two project errors, and the size limits GitHub enforces (140-character status
@@ -22,6 +23,8 @@ from typing import Any, Literal, TypeVar
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
 
+from webhook.github_app import TOKEN_REFRESH_MARGIN as TOKEN_REFRESH_MARGIN  # re-exported
+from webhook.github_app import InstallationClients, InstallationTokens
 from webhook.settings import Environment
 
 log = logging.getLogger(__name__)
@@ -35,9 +38,6 @@ MAX_DESCRIPTION = 140
 MAX_COMMENT = 65536
 #: Seconds to wait for GitHub's answer; a write that times out is retried by the caller.
 TIMEOUT = 15
-#: An installation token is replaced this many seconds before GitHub's ``expires_at``, so a
-#: git fetch or a report started with it does not outlive it (tokens last an hour).
-TOKEN_REFRESH_MARGIN = 300.0
 
 
 class _RedactTokens(logging.Filter):
@@ -191,7 +191,7 @@ class GitHubClient:
         connect: Callable[[str], Github],
         *,
         clock: Callable[[], float] = time.time,
-        tokens: _InstallationTokens | None = None,
+        tokens: InstallationTokens | None = None,
         git_token: str | None = None,
         budget: WriteBudget | None = None,
         whoami: Callable[[], Identity],
@@ -243,9 +243,9 @@ class GitHubClient:
             integration = GithubIntegration(
                 auth=app_auth, base_url=base_url, lazy=True, retry=None, timeout=TIMEOUT, **pacing
             )
-            tokens = _InstallationTokens(integration, env.github_app_installation_id, clock)
+            tokens = InstallationTokens(integration, env.github_app_installation_id, clock)
             return cls(
-                _InstallationClients(tokens, client),
+                InstallationClients(tokens, client),
                 clock=clock,
                 tokens=tokens,
                 budget=budget,
@@ -445,81 +445,3 @@ def git_token_provider(env: Environment) -> Callable[[str], str | None] | None:
         return None
     client = GitHubClient.from_env(env)
     return client.git_token_for if client is not None else None
-
-
-class _InstallationTokens:
-    """A GitHub App's installation tokens: each repo's installation (fixed, or looked up
-    once), and one token per installation, fetched again shortly before it expires."""
-
-    def __init__(
-        self,
-        integration: GithubIntegration,
-        installation_id: int | None,
-        clock: Callable[[], float],
-    ) -> None:
-        self._integration = integration
-        self._fixed = installation_id
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._installations: dict[str, int] = {}
-        self._tokens: dict[int, tuple[str, float]] = {}
-
-    def installation(self, repo: str) -> int:
-        """``GET /repos/{repo}/installation`` (as the App, with a JWT), once per repo."""
-        if self._fixed is not None:
-            return self._fixed
-        with self._lock:
-            if repo not in self._installations:
-                owner, name = repo.split("/", 1)
-                found = self._integration.get_repo_installation(owner, name)
-                self._installations[repo] = int(found.id)
-            return self._installations[repo]
-
-    def token(self, installation: int) -> str:
-        """``POST /app/installations/{id}/access_tokens`` unless a fresh token is cached."""
-        with self._lock:
-            cached = self._tokens.get(installation)
-            if cached is not None and self._clock() < cached[1] - TOKEN_REFRESH_MARGIN:
-                return cached[0]
-            granted = self._integration.get_access_token(installation)
-            self._tokens[installation] = (granted.token, granted.expires_at.timestamp())
-            log.info("new installation token for installation %s", installation)
-            return granted.token
-
-
-class _InstallationAuth(Auth.Auth):
-    """Authorization ``token <installation token>`` for ``repo``, taken on each request."""
-
-    def __init__(self, tokens: _InstallationTokens, repo: str) -> None:
-        self._tokens = tokens
-        self._repo = repo
-
-    @property
-    def token_type(self) -> str:
-        return "token"
-
-    @property
-    def token(self) -> str:
-        return self._tokens.token(self._tokens.installation(self._repo))
-
-    @property
-    def _masked_token(self) -> str:
-        return "token (installation token removed)"
-
-
-class _InstallationClients:
-    """``connect(repo)`` for a GitHub App: a PyGithub client per repo, authenticated lazily
-    (the installation lookup and the token request happen inside the first call, so their
-    failures are classified like any other answer)."""
-
-    def __init__(self, tokens: _InstallationTokens, client: Callable[[Auth.Auth], Github]) -> None:
-        self._tokens = tokens
-        self._client = client
-        self._lock = threading.Lock()
-        self._by_repo: dict[str, Github] = {}
-
-    def __call__(self, repo: str) -> Github:
-        with self._lock:
-            if repo not in self._by_repo:
-                self._by_repo[repo] = self._client(_InstallationAuth(self._tokens, repo))
-            return self._by_repo[repo]
