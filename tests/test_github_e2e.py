@@ -23,8 +23,8 @@ from webhook import create_app
 from webhook.engine import SyncEngine
 from webhook.queue.sqlite import SqliteStore
 from webhook.reporter import Reporter
-from webhook.scope import worker_step
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
+from webhook.steps import worker_step
 from webhook.worker import Worker
 
 pytestmark = pytest.mark.cluster

@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
 
+from webhook.errors import Unavailable
 from webhook.github_app import TOKEN_REFRESH_MARGIN as TOKEN_REFRESH_MARGIN  # re-exported
 from webhook.github_app import InstallationClients, InstallationTokens
 from webhook.settings import Environment
@@ -60,16 +61,12 @@ class GitHubError(Exception):
     """GitHub did not do what was asked."""
 
 
-class GitHubUnavailable(GitHubError):
+class GitHubUnavailable(GitHubError, Unavailable):
     """Worth trying again later: 5xx, 429, a rate-limit 403, bad credentials, no answer.
 
     ``retry_after`` is GitHub's own word (``Retry-After`` or ``X-RateLimit-Reset``) in
     seconds, or None when it said nothing and the caller picks a backoff.
     """
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class GitHubRejected(GitHubError):

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from webhook.errors import Unavailable
+
 #: Any single file above this is refused: manifests are text, not artefacts.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 #: The whole app folder above this is refused.
@@ -39,7 +41,7 @@ class SourceError(Exception):
     """The commit cannot be used as it is (missing folder, hostile content, unknown commit)."""
 
 
-class SourceUnavailable(SourceError):
+class SourceUnavailable(SourceError, Unavailable):
     """The remote could not be reached or refused us: an infrastructure fault, worth a retry."""
 
 

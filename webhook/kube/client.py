@@ -25,6 +25,8 @@ from kubernetes import config as k8s_config
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic import exceptions as dyn_errors
 
+from webhook.errors import Unavailable
+
 Manifest = dict[str, Any]
 
 FIELD_MANAGER = "webhook-deployer"
@@ -38,7 +40,7 @@ class KubeError(Exception):
     """Something the cluster said or did not say."""
 
 
-class ClusterUnavailable(KubeError):
+class ClusterUnavailable(KubeError, Unavailable):
     """The cluster cannot be reached or we cannot authenticate: an infrastructure fault."""
 
 
