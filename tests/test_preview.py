@@ -96,3 +96,19 @@ def test_only_previews_are_dry_run_every_other_job_of_an_auto_sync_app_applies(
     applied = run_job(gitops.engine(), preview_job(sha, Trigger.PUSH))
     assert applied.state is JobState.SUCCEEDED and "diff" not in (applied.result or {})
     assert "a" in names()
+
+
+def test_a_preview_counts_a_right_and_a_wrong_guess_of_a_secret_value_alike(
+    gitops: GitOps,
+) -> None:
+    live = gitops.commit({"apps/shop/app.yaml": dump(cm("a"), secret("db", "hunter2-secret"))})
+    assert gitops.sync(live).ok
+    outcomes = []
+    for guess in ("hunter2-secret", "wrong-guess"):
+        head = gitops.commit({"apps/shop/app.yaml": dump(cm("a"), secret("db", guess))})
+        outcomes.append(run_job(gitops.engine(), preview_job(head)))
+    right, wrong = outcomes
+    assert right.message == wrong.message == "0 to create, 1 to change, 0 to delete"
+    assert right.result is not None and wrong.result is not None
+    for key in ("created", "configured", "unchanged"):
+        assert right.result[key] == wrong.result[key]

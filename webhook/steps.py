@@ -14,6 +14,7 @@ Must not touch: the queue's rows (only ``resolve_scope``), GitHub, the cluster d
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Protocol
 
 from webhook.engine import SyncEngine, SyncError
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: A diff longer than this is cut before it is stored; a comment shows even less.
 MAX_DIFF_CHARS = 60_000
+#: How a Secret's identity reads in a result (``ObjectRef.__str__``).
+SECRET_PREFIX = "Secret "
 #: An infrastructure message is cut to this before it is stored and reported.
 MAX_MESSAGE_CHARS = 500
 
@@ -70,9 +73,19 @@ def plan(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
     return _outcome(JobState.OUT_OF_SYNC, message, result)
 
 
+def _values_uncompared(result: SyncResult) -> SyncResult:
+    """Count every live Secret as "to change": whether a PR author's guessed value equals the
+    live one must not show in a preview's counts, as it does not show in its diff."""
+    secrets = tuple(ref for ref in result.unchanged if ref.startswith(SECRET_PREFIX))
+    if not secrets:
+        return result
+    unchanged = tuple(ref for ref in result.unchanged if ref not in secrets)
+    return replace(result, unchanged=unchanged, configured=result.configured + secrets)
+
+
 def preview(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
     """A pull request's plan: what merging would change, with its redacted diff."""
-    result = engine.sync(app, job.commit, dry_run=True)
+    result = _values_uncompared(engine.sync(app, job.commit, dry_run=True))
     if not result.ok:
         return _outcome(JobState.FAILED, f"would fail: {result.summary()}", result)
     if not result.changed:
