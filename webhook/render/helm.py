@@ -80,7 +80,7 @@ def check_chart(root: Path, label: str, *, boundary: Path) -> None:
                 target = (chart / repository.removeprefix("file://")).resolve()
                 if not target.is_relative_to(fence):
                     raise RenderError(f"{where}: {repository!r} leaves the checkout")
-            elif not _vendored(chart, name):
+            if not _vendored(chart, name):
                 source = repository or "no repository"
                 raise RenderError(
                     f"{where} from {source} is not vendored in charts/: the deployer fetches "
