@@ -91,8 +91,23 @@ class _JsonLoader(yaml.SafeLoader):
             node,
         )
 
+    def construct_checked_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return int(self.construct_yaml_int(node))
+        except (ValueError, IndexError) as exc:  # ``!!int ''``, 5,000 digits
+            raise _refused(f"{node.value[:40]!r} is not a valid integer: {exc}", node) from exc
+
+    def construct_checked_bool(self, node: yaml.ScalarNode) -> bool:
+        try:
+            return bool(self.construct_yaml_bool(node))
+        except KeyError as exc:  # ``!!bool maybe``
+            raise _refused(f"{node.value[:40]!r} is not a valid boolean", node) from exc
+
     def construct_finite_float(self, node: yaml.ScalarNode) -> float:
-        value = float(self.construct_yaml_float(node))
+        try:
+            value = float(self.construct_yaml_float(node))
+        except (ValueError, IndexError) as exc:  # ``!!float ''``, ``!!float x``
+            raise _refused(f"{node.value[:40]!r} is not a valid number", node) from exc
         if not math.isfinite(value):
             raise _refused(f"{node.value!r} is not a finite number (JSON has none)", node)
         return value
@@ -119,6 +134,8 @@ class _JsonLoader(yaml.SafeLoader):
 
 _JsonLoader.add_constructor(None, _JsonLoader.construct_undefined)
 _JsonLoader.add_constructor(_TAG + "float", _JsonLoader.construct_finite_float)
+_JsonLoader.add_constructor(_TAG + "int", _JsonLoader.construct_checked_int)
+_JsonLoader.add_constructor(_TAG + "bool", _JsonLoader.construct_checked_bool)
 _JsonLoader.add_constructor(_TAG + "timestamp", _JsonLoader.construct_timestamp_text)
 
 
@@ -141,7 +158,10 @@ def _check_size(text: str, name: str) -> None:
 def load_yaml_documents(text: str, name: str) -> list[tuple[Any, int]]:
     """Parse a multi-document YAML text with bounds; return (data, 1-based line) pairs."""
     _check_size(text, name)
-    loader = _JsonLoader(text)
+    try:
+        loader = _JsonLoader(text)  # the reader refuses control characters here already
+    except yaml.YAMLError as exc:
+        raise _yaml_error(name, exc) from exc
     documents: list[tuple[Any, int]] = []
     try:
         while loader.check_node():
