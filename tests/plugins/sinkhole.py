@@ -8,6 +8,7 @@ does connect also succeeds, and the test sees the fetch rather than a network er
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -58,9 +59,7 @@ def sinkhole() -> Iterator[Sinkhole]:
     thread = threading.Thread(target=_serve, args=(server, hole), daemon=True)
     thread.start()
     yield hole
-    try:
+    with contextlib.suppress(OSError):
         server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-    except OSError:
-        pass
     server.close()
     thread.join(timeout=5)
