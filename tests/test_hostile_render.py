@@ -35,6 +35,12 @@ def quiet(sinkhole: Sinkhole) -> Iterator[Sinkhole]:
     assert sinkhole.connections == [], "a renderer reached the network"
 
 
+def chart_needing(app: Path, name: str, repository: str) -> None:
+    """A Chart.yaml in ``app`` with one dependency ``name`` (version 0.1.0) from ``repository``."""
+    dependency = f"- name: {name}\n  version: 0.1.0\n  repository: {repository}\n"
+    write(app, "Chart.yaml", CHART.format(name="app") + "dependencies:\n" + dependency)
+
+
 def build(root: Path, **options: object) -> list[str]:
     objects = render(root, "apps/x", release="x", namespace="ns", **options)  # type: ignore[arg-type]
     return [o.body["metadata"]["name"] for o in objects]
@@ -182,12 +188,7 @@ def test_without_the_pre_check_kustomize_would_have_fetched(app: Path, sinkhole:
 def test_a_remote_helm_dependency_that_is_not_vendored_is_refused(
     app: Path, quiet: Sinkhole
 ) -> None:
-    write(
-        app,
-        "Chart.yaml",
-        CHART.format(name="app")
-        + f"dependencies:\n- name: redis\n  version: 1.0.0\n  repository: {quiet.url}/charts\n",
-    )
+    chart_needing(app, "redis", f"{quiet.url}/charts")
     with pytest.raises(
         RenderError,
         match=r"^apps/x/Chart\.yaml: dependency 'redis' from http://127\.0\.0\.1:\d+/charts "
@@ -198,23 +199,13 @@ def test_a_remote_helm_dependency_that_is_not_vendored_is_refused(
 
 def test_a_file_dependency_outside_the_checkout_is_refused(tmp_path: Path, app: Path) -> None:
     write(tmp_path, "outside/Chart.yaml", CHART.format(name="outside"))
-    write(
-        app,
-        "Chart.yaml",
-        CHART.format(name="app")
-        + "dependencies:\n- name: outside\n  version: 0.1.0\n  repository: file://../../outside\n",
-    )
+    chart_needing(app, "outside", "file://../../outside")
     with pytest.raises(RenderError, match=r"'file://\.\./\.\./outside' leaves the checkout"):
         build(app)
 
 
 def test_a_vendored_helm_dependency_still_renders(app: Path, quiet: Sinkhole) -> None:
-    write(
-        app,
-        "Chart.yaml",
-        CHART.format(name="app")
-        + f"dependencies:\n- name: sub\n  version: 0.1.0\n  repository: {quiet.url}/charts\n",
-    )
+    chart_needing(app, "sub", f"{quiet.url}/charts")
     write(app, "templates/cm.yaml", CM.format(name="top"))
     write(app, "charts/sub/Chart.yaml", CHART.format(name="sub"))
     write(app, "charts/sub/templates/cm.yaml", CM.format(name="sub"))
@@ -249,6 +240,12 @@ def test_a_symlink_out_of_the_checkout_is_refused(tmp_path: Path, app: Path) -> 
         build(app)
 
 
+PRIVATE_HOMES = [
+    "HOME",
+    "TMPDIR",
+    "HELM_PLUGINS",
+    *(f"{tool}_{kind}_HOME" for tool in ("XDG", "HELM") for kind in ("CACHE", "CONFIG", "DATA")),
+]
 FAKE_TOOL = """#!/bin/sh
 printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: env\\ndata:\\n'
 env | sort | sed -e "s/^\\([^=]*\\)=\\(.*\\)/  \\1: '\\2'/"
@@ -268,63 +265,29 @@ def test_tools_get_a_clean_environment_and_private_homes_removed_after(
     (obj,) = render(app, "apps/x", release="x", namespace="ns")
     env = obj.body["data"]
     assert "GITHUB_TOKEN" not in env and "KUBECONFIG" not in env
-    private = [
-        env[k]
-        for k in (
-            "HOME",
-            "HELM_CACHE_HOME",
-            "HELM_CONFIG_HOME",
-            "HELM_DATA_HOME",
-            "HELM_PLUGINS",
-            "XDG_CONFIG_HOME",
-            "XDG_CACHE_HOME",
-        )
-    ]
+    private = [env[k] for k in PRIVATE_HOMES]
     assert env["HOME"] != "/root"
     assert all(not Path(p).exists() for p in private), "the private homes are removed after"
-    assert set(env) - {"PWD", "SHLVL", "_", "OLDPWD"} <= {
-        "PATH",
-        "LANG",
-        "HOME",
-        "TMPDIR",
-        "XDG_CACHE_HOME",
-        "XDG_CONFIG_HOME",
-        "XDG_DATA_HOME",
-        "HELM_CACHE_HOME",
-        "HELM_CONFIG_HOME",
-        "HELM_DATA_HOME",
-        "HELM_PLUGINS",
-        "HELM_REGISTRY_CONFIG",
-        "HELM_REPOSITORY_CONFIG",
-        "HELM_REPOSITORY_CACHE",
-        "GIT_CONFIG_NOSYSTEM",
-        "GIT_TERMINAL_PROMPT",
-    }
+    helm_files = {"HELM_REGISTRY_CONFIG", "HELM_REPOSITORY_CONFIG", "HELM_REPOSITORY_CACHE"}
+    git = {"GIT_CONFIG_NOSYSTEM", "GIT_TERMINAL_PROMPT"}
+    shell = {"PWD", "SHLVL", "_", "OLDPWD"}
+    assert set(env) - shell <= {"PATH", "LANG", *PRIVATE_HOMES, *helm_files, *git}
 
 
 def test_tool_output_is_capped_while_it_is_read(app: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limits, "MAX_DOCUMENT_BYTES", 200_000)
+    big = "data:\n{{- range until 20000 }}\n  k{{ . }}: " + "x" * 80 + "\n{{- end }}\n"
     write(app, "Chart.yaml", CHART.format(name="big"))
-    write(
-        app,
-        "templates/cm.yaml",
-        CM.format(name="big")
-        + "data:\n{{- range until 20000 }}\n  k{{ . }}: "
-        + "x" * 80
-        + "\n{{- end }}\n",
-    )
+    write(app, "templates/cm.yaml", CM.format(name="big") + big)
     with pytest.raises(RenderError, match=r"^apps/x: `helm` output larger than 200000 bytes"):
         build(app)
 
 
 def test_the_object_count_is_capped(app: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limits, "MAX_OBJECTS", 50)
+    many = "{{- range until 60 }}\n---\n" + CM.format(name="cm-{{ . }}") + "{{- end }}\n"
     write(app, "Chart.yaml", CHART.format(name="many"))
-    write(
-        app,
-        "templates/cm.yaml",
-        "{{- range until 60 }}\n---\n" + CM.format(name="cm-{{ . }}") + "{{- end }}\n",
-    )
+    write(app, "templates/cm.yaml", many)
     with pytest.raises(RenderError, match=r"more than 50 objects"):
         build(app)
     monkeypatch.setattr(limits, "MAX_OBJECTS", 60)
