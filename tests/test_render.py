@@ -245,3 +245,13 @@ def test_json_is_bounded_and_finite(tmp_path: Path, text: str, cause: str) -> No
     write(tmp_path, "deep.json", text)
     with pytest.raises(RenderError, match=rf"^apps/x/deep\.json: invalid JSON: {cause}"):
         plain(tmp_path)
+
+
+def test_escaped_utf16_pairs_are_joined_and_lone_surrogates_refused(tmp_path: Path) -> None:
+    (obj,) = parse_stream('kind: K\nname: "\\ud83d\\ude00"\n', "a.yaml")
+    assert obj.body["name"] == "\U0001f600"
+    with pytest.raises(RenderError, match=r"^b\.yaml:2: invalid YAML: .*lone UTF-16 surrogate"):
+        parse_stream('kind: K\nname: "\\ud800"\n', "b.yaml")
+    write(tmp_path, "c.json", '{"kind": "K", "name": "\\udc00"}')
+    with pytest.raises(RenderError, match=r"^apps/x/c\.json: invalid JSON: .*lone UTF-16"):
+        plain(tmp_path)

@@ -169,6 +169,8 @@ kustomization = st.dictionaries(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(kustomization)
+@example({"resources": ["\U00010000"]})  # written as an escaped UTF-16 pair: once an escape
+@example({"resources": ["a\x00b"]})
 def test_any_kustomization_renders_or_is_a_render_error(tmp_path: Path, data: Any) -> None:
     folder = tmp_path / "app"
     shutil.rmtree(folder, ignore_errors=True)

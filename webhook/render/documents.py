@@ -26,6 +26,17 @@ _TAG = "tag:yaml.org,2002:"
 _JSON_TAGS = ("null", "bool", "int", "float", "str", "seq", "map")
 
 
+_LONE_SURROGATE = "a string holds a lone UTF-16 surrogate escape: not valid Unicode"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _refused(problem: str, node: yaml.Node) -> ConstructorError:
     return ConstructorError(problem=problem, problem_mark=node.start_mark)
 
@@ -112,6 +123,16 @@ class _JsonLoader(yaml.SafeLoader):
             raise _refused(f"{node.value!r} is not a finite number (JSON has none)", node)
         return value
 
+    def construct_text(self, node: yaml.ScalarNode) -> str:
+        """A string; escaped UTF-16 pairs (``"\\ud83d\\ude00"``) joined as JSON joins them."""
+        value = str(self.construct_scalar(node))
+        if not _encodable(value):
+            try:
+                value = value.encode("utf-16", "surrogatepass").decode("utf-16")
+            except UnicodeDecodeError as exc:
+                raise _refused(_LONE_SURROGATE, node) from exc
+        return value
+
     def construct_timestamp_text(self, node: yaml.ScalarNode) -> str:
         return str(self.construct_scalar(node))
 
@@ -134,6 +155,7 @@ class _JsonLoader(yaml.SafeLoader):
 
 _JsonLoader.add_constructor(None, _JsonLoader.construct_undefined)
 _JsonLoader.add_constructor(_TAG + "float", _JsonLoader.construct_finite_float)
+_JsonLoader.add_constructor(_TAG + "str", _JsonLoader.construct_text)
 _JsonLoader.add_constructor(_TAG + "int", _JsonLoader.construct_checked_int)
 _JsonLoader.add_constructor(_TAG + "bool", _JsonLoader.construct_checked_bool)
 _JsonLoader.add_constructor(_TAG + "timestamp", _JsonLoader.construct_timestamp_text)
@@ -183,17 +205,19 @@ def load_yaml_documents(text: str, name: str) -> list[tuple[Any, int]]:
     return documents
 
 
-def _too_deep(data: Any) -> bool:
-    """Whether ``data`` nests deeper than the bound, without recursing."""
+def _json_problem(data: Any) -> str | None:
+    """What makes parsed JSON unusable (too deep, a lone surrogate), without recursing."""
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, str) and not _encodable(item):
+            return _LONE_SURROGATE
         if isinstance(item, dict | list):
             if depth > limits.MAX_DEPTH:
-                return True
+                return f"nested deeper than {limits.MAX_DEPTH} levels"
+            children = [*item, *item.values()] if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
-    return False
+    return None
 
 
 def _not_finite(constant: str) -> Any:
@@ -218,8 +242,9 @@ def load_json(text: str, name: str) -> Any:
         raise RenderError(f"{name}: invalid JSON: {exc}") from exc
     except RecursionError as exc:
         raise RenderError(f"{name}: invalid JSON: nested deeper than {limits.MAX_DEPTH}") from exc
-    if _too_deep(data):
-        raise RenderError(f"{name}: invalid JSON: nested deeper than {limits.MAX_DEPTH} levels")
+    problem = _json_problem(data)
+    if problem:
+        raise RenderError(f"{name}: invalid JSON: {problem}")
     return data
 
 

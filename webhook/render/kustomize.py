@@ -61,7 +61,7 @@ class _Walk:
 
     def reference(self, entry: Any, here: Path, where: str, *, folders: bool) -> Path | None:
         """A local path (inside the checkout) for ``entry``, None for an allowed remote."""
-        if not isinstance(entry, str) or not entry.strip():
+        if not isinstance(entry, str) or not entry.strip() or "\x00" in entry:
             raise RenderError(f"{where}: expected a path, got {entry!r}")
         target = (here / entry.strip()).resolve()
         inside = target.is_relative_to(self.boundary)
