@@ -1,3 +1,3 @@
 """Repository-wide pytest plugins: the real Kubernetes control-plane fixtures."""
 
-pytest_plugins = ["tests.plugins.cluster", "tests.plugins.postgres"]
+pytest_plugins = ["tests.plugins.cluster", "tests.plugins.postgres", "tests.plugins.sinkhole"]

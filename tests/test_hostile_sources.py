@@ -18,6 +18,7 @@ import pytest
 from tests.gitrepo import commit, git, init
 from webhook import render
 from webhook.checkout import Limits
+from webhook.render import RenderError
 from webhook.sources import Mirrors, Remote, SourceError, SourceUnavailable
 
 #: Folders between the app folder and the link that climbs back out (the issue's d1/…/d15).
@@ -96,8 +97,13 @@ def test_helm_reads_through_the_chain_unless_the_checkout_refuses_it(
     # The threat is real: helm, given the folder as git would check it out, leaks the file.
     loose = tmp_path / "loose"
     shutil.copytree(origin / "apps/x", loose, symlinks=True)
-    leaked = render.render(loose, "apps/x", release="r", namespace="n", values_files=[])
-    assert leaked[0].body["data"]["a"] == "deployer-secret-token\n"
+    helm = subprocess.run(
+        ["helm", "template", "r", str(loose)], capture_output=True, text=True, check=True
+    )
+    assert "deployer-secret-token" in helm.stdout
+    # Both layers refuse it: the renderer on its own, and the checkout before it.
+    with pytest.raises(RenderError, match="apps/x/a: symbolic link leads outside the checkout"):
+        render.render(loose, "apps/x", release="r", namespace="n", values_files=[])
     mirrors = Mirrors(tmp_path / "cache")
     with (
         pytest.raises(SourceError, match=f"apps/x/a at {sha} is a symlink leaving apps/x"),

@@ -133,7 +133,9 @@ def test_kustomize_folder_is_built_with_the_tool_from_path(tmp_path: Path) -> No
 def test_kustomize_may_not_read_outside_its_folder(tmp_path: Path) -> None:
     write(tmp_path, "outside.yaml", CONFIGMAP.format(name="outside"))
     write(tmp_path, "app/kustomization.yaml", "resources: [../outside.yaml]\n")
-    with pytest.raises(RenderError, match=r"apps/x: `kustomize` failed"):
+    with pytest.raises(
+        RenderError, match=r"apps/x/kustomization.yaml: resources: .* leaves the checkout"
+    ):
         render(tmp_path / "app", "apps/x", release="x", namespace="ns")
 
 
@@ -161,3 +163,95 @@ def test_helm_values_files_must_stay_in_the_app_folder(tmp_path: Path) -> None:
     write(tmp_path, "Chart.yaml", "apiVersion: v2\nname: demo\nversion: 0.1.0\n")
     with pytest.raises(RenderError, match=r"values file '\.\./secrets\.yaml' is not a file"):
         render(tmp_path, "apps/x", release="r", namespace="n", values_files=["../secrets.yaml"])
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "cause"),
+    [
+        ("a: 1\nb: !!set {x, y}\n", 2, r"tag 'tag:yaml\.org,2002:set' is not allowed"),
+        ("a: 1\nb: !!binary aGVsbG8=\n", 2, r"tag 'tag:yaml\.org,2002:binary' is not allowed"),
+        ("a: !!omap [x: 1]\n", 1, r"tag 'tag:yaml\.org,2002:omap' is not allowed"),
+        ("a: !!python/name:os.system\n", 1, r"tag 'tag:yaml\.org,2002:python/name:os\.system'"),
+        ("a: !Ref thing\n", 1, r"tag '!Ref' is not allowed"),
+        ("a: .nan\n", 1, r"'\.nan' is not a finite number"),
+        ("a: -.inf\n", 1, r"'-\.inf' is not a finite number"),
+        ("a: 1.0e+400\n", 1, r"'1\.0e\+400' is not a finite number"),
+        ("~: x\n", 1, r"mapping key None is not a string"),
+        ("1.5: x\n", 1, r"mapping key 1\.5 is not a string"),
+        ("a: " + "[" * 150 + "]" * 150 + "\n", 1, r"nested deeper than 100 levels"),
+        ("a: " + "1" * 5000 + "\n", 1, r"is not a valid integer: Exceeds the limit"),
+        ("a: !!float ''\n", 1, r"'' is not a valid number"),
+        ("a: !!int x\n", 1, r"'x' is not a valid integer"),
+        ("a: !!bool maybe\n", 1, r"'maybe' is not a valid boolean"),
+    ],
+    ids=[
+        "set",
+        "binary",
+        "omap",
+        "python",
+        "local-tag",
+        "nan",
+        "inf",
+        "overflow",
+        "null-key",
+        "float-key",
+        "depth",
+        "huge-int",
+        "empty-float",
+        "bad-int",
+        "bad-bool",
+    ],
+)
+def test_yaml_holds_json_types_only_and_errors_name_file_and_line(
+    text: str, line: int | None, cause: str
+) -> None:
+    where = rf"m\.yaml:{line}" if line else r"m\.yaml"
+    with pytest.raises(RenderError, match=rf"^{where}: invalid YAML: .*{cause}"):
+        parse_stream(text, "m.yaml")
+
+
+def test_depth_through_aliases_is_bounded() -> None:
+    deep = "[" * 60 + "]" * 60
+    text = f"a: &a {deep}\nb: " + "[" * 45 + "*a" + "]" * 45 + "\n"
+    with pytest.raises(RenderError, match=r"^m\.yaml:2: invalid YAML: nested deeper .*aliases"):
+        parse_stream(text, "m.yaml")
+
+
+def test_timestamps_stay_strings_and_number_or_boolean_keys_become_text() -> None:
+    """As sigs.k8s.io/yaml (yaml.v2 into interface{}, then JSON) reads them."""
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+    text += "data: {when: 2001-12-14t21:59:43.10-05:00, day: 2002-12-14, 8080: x, true: y}\n"
+    (obj,) = parse_stream(text, "a.yaml")
+    assert obj.body["data"] == {
+        "when": "2001-12-14t21:59:43.10-05:00",
+        "day": "2002-12-14",
+        "8080": "x",
+        "true": "y",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        ("[" * 100_000 + "]" * 100_000, r"nested deeper than 100"),
+        ("[" * 101 + "]" * 101, r"nested deeper than 100 levels"),
+        ('{"a": NaN}', r"NaN is not a number JSON allows"),
+        ('{"a": -Infinity}', r"-Infinity is not a number JSON allows"),
+        ('{"a": 1e999}', r"1e999 is out of range"),
+    ],
+    ids=["recursion-bomb", "depth", "nan", "infinity", "overflow"],
+)
+def test_json_is_bounded_and_finite(tmp_path: Path, text: str, cause: str) -> None:
+    write(tmp_path, "deep.json", text)
+    with pytest.raises(RenderError, match=rf"^apps/x/deep\.json: invalid JSON: {cause}"):
+        plain(tmp_path)
+
+
+def test_escaped_utf16_pairs_are_joined_and_lone_surrogates_refused(tmp_path: Path) -> None:
+    (obj,) = parse_stream('kind: K\nname: "\\ud83d\\ude00"\n', "a.yaml")
+    assert obj.body["name"] == "\U0001f600"
+    with pytest.raises(RenderError, match=r"^b\.yaml:2: invalid YAML: .*lone UTF-16 surrogate"):
+        parse_stream('kind: K\nname: "\\ud800"\n', "b.yaml")
+    write(tmp_path, "c.json", '{"kind": "K", "name": "\\udc00"}')
+    with pytest.raises(RenderError, match=r"^apps/x/c\.json: invalid JSON: .*lone UTF-16"):
+        plain(tmp_path)

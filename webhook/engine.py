@@ -183,6 +183,8 @@ class SyncEngine:
                         release=app.helm.release_name or app.name,
                         namespace=app.namespace,
                         values_files=app.helm.values_files,
+                        allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
+                        enable_helm=app.kustomize.enable_helm,
                     )
             except Unavailable:
                 raise

@@ -43,6 +43,15 @@ class HelmConfig(_Strict):
     values_files: tuple[str, ...] = ()
 
 
+class KustomizeConfig(_Strict):
+    """What a kustomization of this app may fetch or run (nothing, by default)."""
+
+    #: Hosts remote bases may come from (``github.com``); none: kustomize stays offline.
+    allowed_remote_hosts: tuple[str, ...] = ()
+    #: Let ``helmCharts`` inflate charts (from the folder, or from an allowed host).
+    enable_helm: bool = False
+
+
 class AppConfig(_Strict):
     """One app: a folder of manifests in a repo branch, synced to one cluster namespace."""
 
@@ -67,6 +76,7 @@ class AppConfig(_Strict):
     #: Take over fields other managers own; our objects are ours to set.
     force_conflicts: bool = True
     helm: HelmConfig = HelmConfig()
+    kustomize: KustomizeConfig = KustomizeConfig()
     #: Create a GitHub Deployment per sync in this environment (None: no deployments).
     deployment_environment: str | None = None
 

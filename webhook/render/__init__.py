@@ -1,0 +1,122 @@
+"""Render an app folder into Kubernetes objects: plain YAML/JSON, Kustomize or Helm.
+
+Owns: turning a checked-out folder into a list of ``Rendered`` objects (plain dicts with the
+place they came from). The folder is untrusted (a pull request's author writes it), so:
+documents hold JSON types only within bounds (documents.py, limits.py); kustomize and helm
+run offline with a clean environment (tools.py), after their inputs were checked for remote
+references, plugins and paths leaving the checkout (kustomize.py, helm.py, remote.py).
+Must not touch: git, the cluster, the queue. It knows nothing of namespaces or guardrails.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from webhook.render import limits
+from webhook.render.documents import load_json, load_yaml_documents, objects_of, parse_stream
+from webhook.render.helm import HELM_KUBE_VERSION, render_helm
+from webhook.render.kustomize import KUSTOMIZATION_FILES, kustomization_in, render_kustomize
+from webhook.render.objects import Manifest, ObjectRef, Rendered, RenderError, group_of, ref_of
+
+__all__ = [
+    "HELM_KUBE_VERSION",
+    "KUSTOMIZATION_FILES",
+    "MANIFEST_SUFFIXES",
+    "Manifest",
+    "ObjectRef",
+    "RenderError",
+    "Rendered",
+    "group_of",
+    "load_json",
+    "load_yaml_documents",
+    "parse_stream",
+    "ref_of",
+    "render",
+    "render_plain",
+]
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _links_stay_inside(root: Path, boundary: Path, label: str) -> None:
+    """Refuse a symlink under ``root`` that resolves (through other links) outside the checkout.
+
+    The source step refuses these too; a renderer checks again because helm and kustomize
+    follow links, and reading outside the checkout is what this module must never do.
+    """
+    fence = boundary.resolve()
+    for folder, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            path = Path(folder, name)
+            if path.is_symlink() and not path.resolve().is_relative_to(fence):
+                shown = path.relative_to(root).as_posix()
+                raise RenderError(f"{label}/{shown}: symbolic link leads outside the checkout")
+
+
+def _manifest_files(root: Path) -> list[Path]:
+    files = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES]
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def render_plain(root: Path, label: str) -> list[Rendered]:
+    """Every .yaml/.yml/.json file under ``root``, sorted by path; ``label`` prefixes names."""
+    out: list[Rendered] = []
+    for path in _manifest_files(root):
+        name = f"{label}/{path.relative_to(root).as_posix()}"
+        if path.stat().st_size > limits.MAX_DOCUMENT_BYTES:
+            raise RenderError(f"{name}: larger than {limits.MAX_DOCUMENT_BYTES} bytes")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise RenderError(f"{name}: not UTF-8 text") from exc
+        if path.suffix.lower() == ".json":
+            out.extend(objects_of(load_json(text, name), name))
+        else:
+            out.extend(parse_stream(text, name))
+        if len(out) > limits.MAX_OBJECTS:
+            raise RenderError(f"{label}: more than {limits.MAX_OBJECTS} objects")
+    return out
+
+
+def render(
+    root: Path,
+    label: str,
+    *,
+    release: str,
+    namespace: str,
+    values_files: Sequence[str] = (),
+    checkout_root: Path | None = None,
+    allowed_remote_hosts: Sequence[str] = (),
+    enable_helm: bool = False,
+) -> list[Rendered]:
+    """Render the folder ``root`` (shown to people as ``label``) the way its files ask.
+
+    ``checkout_root``: nothing outside it is read (default: ``root``, the app folder).
+    ``allowed_remote_hosts``, ``enable_helm``: the app's ``kustomize:`` options.
+    """
+    boundary = checkout_root or root
+    _links_stay_inside(root, boundary, label)
+    if kustomization_in(root) is not None:
+        out = render_kustomize(
+            root,
+            label,
+            boundary=boundary,
+            allowed_remote_hosts=tuple(allowed_remote_hosts),
+            enable_helm=enable_helm,
+        )
+    elif (root / "Chart.yaml").is_file():
+        out = render_helm(
+            root,
+            label,
+            release=release,
+            namespace=namespace,
+            values_files=values_files,
+            boundary=boundary,
+        )
+    else:
+        out = render_plain(root, label)
+    if len(out) > limits.MAX_OBJECTS:
+        raise RenderError(f"{label}: renders more than {limits.MAX_OBJECTS} objects")
+    return out

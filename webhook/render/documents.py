@@ -1,0 +1,269 @@
+"""YAML and JSON text -> JSON-typed data, bounded, with errors that name the file and line.
+
+Kubernetes reads manifests through sigs.k8s.io/yaml (yaml.v2, then JSON), so only what JSON
+can carry is accepted: null, booleans, integers, finite floats, strings, lists and string-
+keyed mappings. As there, timestamps stay the strings they were written as, and integer or
+boolean mapping keys become their text (``1`` -> ``"1"``, ``true`` -> ``"true"``); other
+keys, other tags (``!!set``, ``!!binary``, ``!!python/...``, ``!local``), NaN and infinity
+are refused. Depth and alias expansion are bounded (``limits``).
+Must not touch: files, tools, the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+
+from webhook.render import limits
+from webhook.render.objects import Rendered, RenderError
+
+_TAG = "tag:yaml.org,2002:"
+_JSON_TAGS = ("null", "bool", "int", "float", "str", "seq", "map")
+
+
+_LONE_SURROGATE = "a string holds a lone UTF-16 surrogate escape: not valid Unicode"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _refused(problem: str, node: yaml.Node) -> ConstructorError:
+    return ConstructorError(problem=problem, problem_mark=node.start_mark)
+
+
+class _JsonLoader(yaml.SafeLoader):
+    """A SafeLoader for JSON types only; counts nodes (aliases expanded) and depth."""
+
+    yaml_constructors: ClassVar[dict[Any, Any]] = {
+        _TAG + name: SafeConstructor.yaml_constructors[_TAG + name] for name in _JSON_TAGS
+    }
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}
+        self._depths: dict[int, int] = {}
+        self._nesting = 0
+
+    def compose_document(self) -> yaml.Node | None:
+        self._sizes, self._depths = {}, {}
+        return super().compose_document()
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._nesting += 1
+        try:
+            if self._nesting > limits.MAX_DEPTH:
+                raise yaml.MarkedYAMLError(
+                    problem=f"nested deeper than {limits.MAX_DEPTH} levels",
+                    problem_mark=self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                )
+            node = super().compose_node(parent, index)
+        finally:
+            self._nesting -= 1
+        if node is not None and id(node) not in self._sizes:
+            self._measure(node)
+        return node
+
+    def _measure(self, node: yaml.Node) -> None:
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        size = 1 + sum(self._sizes.get(id(c), 1) for c in children)
+        depth = 1 + max((self._depths.get(id(c), 1) for c in children), default=0)
+        if size > limits.MAX_EXPANDED_NODES:
+            raise yaml.MarkedYAMLError(
+                problem=f"document expands to more than {limits.MAX_EXPANDED_NODES} nodes "
+                "(alias bomb or oversized document)",
+                problem_mark=node.start_mark,
+            )
+        if depth > limits.MAX_DEPTH + 1:  # scalars count as a level of their own
+            raise yaml.MarkedYAMLError(
+                problem=f"nested deeper than {limits.MAX_DEPTH} levels (through aliases)",
+                problem_mark=node.start_mark,
+            )
+        self._sizes[id(node)] = size
+        self._depths[id(node)] = depth
+
+    def construct_undefined(self, node: yaml.Node) -> Any:
+        raise _refused(
+            f"tag {node.tag!r} is not allowed: manifests hold JSON types only "
+            "(null, boolean, number, string, list, mapping)",
+            node,
+        )
+
+    def construct_checked_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return int(self.construct_yaml_int(node))
+        except (ValueError, IndexError) as exc:  # ``!!int ''``, 5,000 digits
+            raise _refused(f"{node.value[:40]!r} is not a valid integer: {exc}", node) from exc
+
+    def construct_checked_bool(self, node: yaml.ScalarNode) -> bool:
+        try:
+            return bool(self.construct_yaml_bool(node))
+        except KeyError as exc:  # ``!!bool maybe``
+            raise _refused(f"{node.value[:40]!r} is not a valid boolean", node) from exc
+
+    def construct_finite_float(self, node: yaml.ScalarNode) -> float:
+        try:
+            value = float(self.construct_yaml_float(node))
+        except (ValueError, IndexError) as exc:  # ``!!float ''``, ``!!float x``
+            raise _refused(f"{node.value[:40]!r} is not a valid number", node) from exc
+        if not math.isfinite(value):
+            raise _refused(f"{node.value!r} is not a finite number (JSON has none)", node)
+        return value
+
+    def construct_text(self, node: yaml.ScalarNode) -> str:
+        """A string; escaped UTF-16 pairs (``"\\ud83d\\ude00"``) joined as JSON joins them."""
+        value = str(self.construct_scalar(node))
+        if not _encodable(value):
+            try:
+                value = value.encode("utf-16", "surrogatepass").decode("utf-16")
+            except UnicodeDecodeError as exc:
+                raise _refused(_LONE_SURROGATE, node) from exc
+        return value
+
+    def construct_timestamp_text(self, node: yaml.ScalarNode) -> str:
+        return str(self.construct_scalar(node))
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        mapping = super().construct_mapping(node, deep=deep)
+        out: dict[str, Any] = {}
+        for key, value in mapping.items():
+            if isinstance(key, bool):
+                key = "true" if key else "false"
+            elif isinstance(key, int):
+                key = str(key)
+            elif not isinstance(key, str):
+                raise _refused(
+                    f"mapping key {key!r} is not a string (quote it): JSON keys are strings",
+                    node,
+                )
+            out[key] = value
+        return out
+
+
+_JsonLoader.add_constructor(None, _JsonLoader.construct_undefined)
+_JsonLoader.add_constructor(_TAG + "float", _JsonLoader.construct_finite_float)
+_JsonLoader.add_constructor(_TAG + "str", _JsonLoader.construct_text)
+_JsonLoader.add_constructor(_TAG + "int", _JsonLoader.construct_checked_int)
+_JsonLoader.add_constructor(_TAG + "bool", _JsonLoader.construct_checked_bool)
+_JsonLoader.add_constructor(_TAG + "timestamp", _JsonLoader.construct_timestamp_text)
+
+
+def _yaml_error(name: str, exc: yaml.YAMLError) -> RenderError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{name}:{mark.line + 1}" if mark is not None else name
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    detail = f"{context}, {problem}" if context else problem
+    return RenderError(f"{where}: invalid YAML: {detail}")
+
+
+def _check_size(text: str, name: str) -> None:
+    if len(text) > limits.MAX_DOCUMENT_BYTES or (
+        len(text.encode("utf-8")) > limits.MAX_DOCUMENT_BYTES
+    ):
+        raise RenderError(f"{name}: larger than {limits.MAX_DOCUMENT_BYTES} bytes")
+
+
+def load_yaml_documents(text: str, name: str) -> list[tuple[Any, int]]:
+    """Parse a multi-document YAML text with bounds; return (data, 1-based line) pairs."""
+    _check_size(text, name)
+    try:
+        loader = _JsonLoader(text)  # the reader refuses control characters here already
+    except yaml.YAMLError as exc:
+        raise _yaml_error(name, exc) from exc
+    documents: list[tuple[Any, int]] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            if len(documents) >= limits.MAX_OBJECTS:
+                raise RenderError(f"{name}: more than {limits.MAX_OBJECTS} documents")
+            line = node.start_mark.line + 1
+            documents.append((loader.construct_document(node), line))
+    except yaml.YAMLError as exc:
+        raise _yaml_error(name, exc) from exc
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of 5,000 digits
+        raise RenderError(f"{name}: invalid YAML: {exc}") from exc
+    except RecursionError as exc:  # the depth bound should make this unreachable
+        raise RenderError(f"{name}: invalid YAML: nested too deeply") from exc
+    finally:
+        loader.dispose()
+    return documents
+
+
+def _json_problem(data: Any) -> str | None:
+    """What makes parsed JSON unusable (too deep, a lone surrogate), without recursing."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str) and not _encodable(item):
+            return _LONE_SURROGATE
+        if isinstance(item, dict | list):
+            if depth > limits.MAX_DEPTH:
+                return f"nested deeper than {limits.MAX_DEPTH} levels"
+            children = [*item, *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _not_finite(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range for a finite number")
+    return value
+
+
+def load_json(text: str, name: str) -> Any:
+    """Parse one JSON text with the YAML loader's bounds (size, depth, finite numbers)."""
+    _check_size(text, name)
+    try:
+        data = json.loads(text, parse_constant=_not_finite, parse_float=_finite_float)
+    except json.JSONDecodeError as exc:
+        raise RenderError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    except ValueError as exc:
+        raise RenderError(f"{name}: invalid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise RenderError(f"{name}: invalid JSON: nested deeper than {limits.MAX_DEPTH}") from exc
+    problem = _json_problem(data)
+    if problem:
+        raise RenderError(f"{name}: invalid JSON: {problem}")
+    return data
+
+
+def objects_of(data: Any, source: str) -> Iterator[Rendered]:
+    """Validate one parsed document; expand ``kind: List``; skip empty documents."""
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise RenderError(f"{source}: a document must be a mapping, not {type(data).__name__}")
+    if data.get("kind") == "List" and isinstance(data.get("items"), list):
+        for index, item in enumerate(data["items"]):
+            yield from objects_of(item, f"{source} (items[{index}])")
+        return
+    yield Rendered(body=data, source=source)
+
+
+def parse_stream(text: str, name: str) -> list[Rendered]:
+    """Objects from a multi-document YAML (or JSON, a YAML subset) text named ``name``."""
+    out: list[Rendered] = []
+    for data, line in load_yaml_documents(text, name):
+        out.extend(objects_of(data, f"{name}:{line}"))
+    return out

@@ -1,0 +1,229 @@
+"""``kustomize build`` of an app folder, after every kustomization it reaches has been read.
+
+Kustomize fetches remote bases (git, http, ``github.com/...``) and runs KRM functions and
+``helm`` when a kustomization asks; a pull request's author writes those kustomizations.
+So before kustomize runs, every kustomization reachable from the app folder is read and any
+remote reference (unless its host is allowed), any path leaving the checkout, any KRM
+function and any Helm inflation (unless enabled) is a RenderError naming the file.
+Kustomize itself runs with ``LoadRestrictionsRootOnly``, no plugins and a clean environment.
+Must not touch: git, the cluster.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from webhook.render import limits, remote, tools
+from webhook.render.documents import load_yaml_documents, parse_stream
+from webhook.render.objects import Rendered, RenderError
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+#: Annotations that make kustomize run a KRM function (a container or an executable).
+FUNCTION_ANNOTATIONS = ("config.kubernetes.io/function", "config.k8s.io/function")
+#: Fields that hold a list of files (or inline text) kustomize reads.
+_FILE_LISTS = ("crds", "configurations", "patchesStrategicMerge")
+#: Fields that hold a list of mappings, each with an optional ``path``.
+_PATH_ITEMS = ("patches", "patchesJson6902", "replacements")
+#: Fields that hold bases: kustomization folders, remote repositories or resource files.
+_BASES = ("resources", "bases", "components")
+#: Fields that hold plugin configurations: files, folders or inline YAML.
+_PLUGINS = ("generators", "transformers", "validators")
+_HELM_FIELDS = ("helmCharts", "helmChartInflationGenerator", "helmGlobals")
+
+
+def kustomization_in(folder: Path) -> Path | None:
+    """The kustomization file of ``folder``, if it has one."""
+    return next((folder / n for n in KUSTOMIZATION_FILES if (folder / n).is_file()), None)
+
+
+@dataclass
+class _Walk:
+    """The pre-check's state: the checkout, what the app allows, and folders still to read."""
+
+    boundary: Path
+    label: str
+    root: Path
+    allowed_hosts: tuple[str, ...]
+    enable_helm: bool
+    pending: deque[Path] = field(default_factory=deque)
+    seen: set[Path] = field(default_factory=set)
+
+    def shown(self, path: Path) -> str:
+        """A path as people know it: the app label, then the path under the app folder."""
+        try:
+            return f"{self.label}/{path.relative_to(self.root).as_posix()}".rstrip("/.")
+        except ValueError:
+            return f"{self.label} (outside the app folder: {path.name})"
+
+    def reference(self, entry: Any, here: Path, where: str, *, folders: bool) -> Path | None:
+        """A local path (inside the checkout) for ``entry``, None for an allowed remote."""
+        if not isinstance(entry, str) or not entry.strip() or "\x00" in entry:
+            raise RenderError(f"{where}: expected a path, got {entry!r}")
+        target = (here / entry.strip()).resolve()
+        inside = target.is_relative_to(self.boundary)
+        host = remote.remote_host(entry, exists_as_file=inside and target.is_file())
+        if host is not None:
+            if host and host in self.allowed_hosts:
+                return None
+            raise RenderError(f"{where}: {remote.describe(entry, host, self.allowed_hosts)}")
+        if not inside:
+            raise RenderError(f"{where}: {entry!r} leaves the checkout")
+        if folders and target.is_dir():
+            self.queue(target, where)
+        elif folders and not target.is_file():  # kustomize would try it as a remote
+            raise RenderError(f"{where}: {entry!r} is neither a file nor a folder in the checkout")
+        return target
+
+    def queue(self, folder: Path, where: str) -> None:
+        if folder in self.seen:
+            return
+        if len(self.seen) >= limits.MAX_KUSTOMIZATIONS:
+            raise RenderError(f"{where}: more than {limits.MAX_KUSTOMIZATIONS} kustomizations")
+        self.seen.add(folder)
+        self.pending.append(folder)
+
+
+def _entries(data: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RenderError(f"{where}: `{key}` must be a list")
+    return value
+
+
+def _refuse_functions(documents: list[tuple[Any, int]], where: str) -> None:
+    for data, line in documents:
+        annotations = ((data or {}).get("metadata") or {}) if isinstance(data, dict) else {}
+        found = (annotations.get("annotations") or {}) if isinstance(annotations, dict) else {}
+        for name in FUNCTION_ANNOTATIONS:
+            if isinstance(found, dict) and name in found:
+                raise RenderError(
+                    f"{where}:{line}: KRM functions ({name}) are not allowed: the deployer "
+                    "runs no plugins, containers or executables from a repository"
+                )
+
+
+def _check_plugin(walk: _Walk, entry: Any, here: Path, where: str) -> None:
+    if isinstance(entry, str) and "\n" in entry:  # an inline configuration
+        _refuse_functions(load_yaml_documents(entry, where), where)
+        return
+    target = walk.reference(entry, here, where, folders=True)
+    if target is not None and target.is_file():
+        text = target.read_text(encoding="utf-8", errors="replace")
+        _refuse_functions(load_yaml_documents(text, walk.shown(target)), walk.shown(target))
+
+
+def _generator_files(item: dict[str, Any]) -> Iterator[Any]:
+    for key in ("files", "envs"):
+        for entry in item.get(key) or []:
+            yield entry.split("=", 1)[-1] if isinstance(entry, str) else entry
+    if item.get("env"):
+        yield item["env"]
+
+
+def _check_helm(walk: _Walk, data: dict[str, Any], here: Path, where: str) -> None:
+    used = [key for key in _HELM_FIELDS if data.get(key)]
+    if not used:
+        return
+    if not walk.enable_helm:
+        raise RenderError(
+            f"{where}: `{used[0]}` inflates Helm charts, which this app does not enable "
+            "(kustomize.enable_helm)"
+        )
+    globals_ = data.get("helmGlobals") or {}
+    charts = _entries(data, "helmCharts", where) + _entries(
+        data, "helmChartInflationGenerator", where
+    )
+    for item in [globals_, *charts]:
+        if not isinstance(item, dict):
+            raise RenderError(f"{where}: a Helm chart entry must be a mapping")
+        for key in ("repo", "chartRepoUrl"):
+            if item.get(key):
+                repo = str(item[key])
+                host = remote.remote_host(repo) or ""
+                if host not in walk.allowed_hosts:
+                    raise RenderError(f"{where}: {remote.describe(repo, host, walk.allowed_hosts)}")
+        for key in ("chartHome", "configHome", "valuesFile", "values"):
+            if isinstance(item.get(key), str):
+                walk.reference(item[key], here, where, folders=False)
+        for entry in item.get("additionalValuesFiles") or []:
+            walk.reference(entry, here, where, folders=False)
+
+
+def _check_kustomization(walk: _Walk, folder: Path) -> None:
+    file = kustomization_in(folder)
+    if file is None:
+        return  # kustomize names a folder without one itself
+    where = walk.shown(file)
+    documents = load_yaml_documents(file.read_text(encoding="utf-8", errors="replace"), where)
+    data = documents[0][0] if documents else None
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise RenderError(f"{where}: a kustomization must be a mapping")
+    for key in _BASES:
+        for entry in _entries(data, key, where):
+            walk.reference(entry, folder, f"{where}: {key}", folders=True)
+    for key in _PLUGINS:
+        for entry in _entries(data, key, where):
+            _check_plugin(walk, entry, folder, f"{where}: {key}")
+    for key in _FILE_LISTS:
+        for entry in _entries(data, key, where):
+            if not (isinstance(entry, str) and "\n" in entry):  # inline patches read nothing
+                walk.reference(entry, folder, f"{where}: {key}", folders=False)
+    for key in (*_PATH_ITEMS, "configMapGenerator", "secretGenerator"):
+        for item in _entries(data, key, where):
+            if not isinstance(item, dict):
+                continue  # kustomize names a malformed entry itself
+            paths = [item.get("path")] if key in _PATH_ITEMS else list(_generator_files(item))
+            for entry in filter(None, paths):
+                walk.reference(entry, folder, f"{where}: {key}", folders=False)
+    openapi = data.get("openapi")
+    if isinstance(openapi, dict) and openapi.get("path"):
+        walk.reference(openapi["path"], folder, f"{where}: openapi", folders=False)
+    _check_helm(walk, data, folder, where)
+
+
+def check_kustomizations(
+    root: Path,
+    label: str,
+    *,
+    boundary: Path,
+    allowed_remote_hosts: tuple[str, ...] = (),
+    enable_helm: bool = False,
+) -> None:
+    """Read every kustomization reachable from ``root``; RenderError on anything refused."""
+    hosts = tuple(h.lower() for h in allowed_remote_hosts)
+    top = root.resolve()
+    walk = _Walk(boundary.resolve(), label, top, hosts, enable_helm)
+    walk.queue(top, label)
+    while walk.pending:
+        _check_kustomization(walk, walk.pending.popleft())
+
+
+def render_kustomize(
+    root: Path,
+    label: str,
+    *,
+    boundary: Path,
+    allowed_remote_hosts: tuple[str, ...] = (),
+    enable_helm: bool = False,
+) -> list[Rendered]:
+    """``kustomize build`` restricted to the folder, after ``check_kustomizations``."""
+    check_kustomizations(
+        root,
+        label,
+        boundary=boundary,
+        allowed_remote_hosts=allowed_remote_hosts,
+        enable_helm=enable_helm,
+    )
+    argv = ["kustomize", "build", "--load-restrictor", "LoadRestrictionsRootOnly"]
+    if enable_helm:
+        argv += ["--enable-helm", "--helm-command", tools.which("helm", label)]
+    text = tools.run_tool([*argv, "."], root, label)
+    return parse_stream(text, f"kustomize build {label}")

@@ -1,0 +1,119 @@
+"""Run ``kustomize`` or ``helm`` from PATH with nothing of the deployer's own: no tokens,
+no kubeconfig, no helm plugins or repositories, a fresh HOME, output read with a cap.
+
+Owns: the child process's environment, its temporary homes, its timeout and output bounds.
+Must not touch: what the tool is asked to do (kustomize.py, helm.py decide the argv).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from webhook.render import limits
+from webhook.render.objects import RenderError
+
+#: Only these survive from the deployer's environment; tokens, KUBECONFIG, proxies do not.
+PASSED_VARIABLES = ("PATH", "LANG")
+#: Variables that each name a private directory, created per run and removed after it.
+_HOMES = (
+    "HOME",
+    "XDG_CACHE_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "HELM_CACHE_HOME",
+    "HELM_CONFIG_HOME",
+    "HELM_DATA_HOME",
+    "HELM_PLUGINS",
+    "TMPDIR",
+)
+
+
+def clean_environment(scratch: Path) -> dict[str, str]:
+    """The whole environment a tool gets: PATH, LANG and empty private homes under ``scratch``."""
+    env = {k: v for k, v in os.environ.items() if k in PASSED_VARIABLES}
+    for variable in _HOMES:
+        folder = scratch / variable.lower()
+        folder.mkdir()
+        env[variable] = str(folder)
+    home = Path(env["HELM_CONFIG_HOME"])
+    env["HELM_REGISTRY_CONFIG"] = str(home / "registry.json")
+    env["HELM_REPOSITORY_CONFIG"] = str(home / "repositories.yaml")
+    env["HELM_REPOSITORY_CACHE"] = str(Path(env["HELM_CACHE_HOME"]) / "repository")
+    # git (kustomize's remote loader) must not read a system config or ask for a password.
+    env["GIT_CONFIG_NOSYSTEM"] = "1"
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    return env
+
+
+def which(tool: str, label: str) -> str:
+    """The tool's absolute path on PATH, or a RenderError naming it."""
+    binary = shutil.which(tool)
+    if binary is None:
+        raise RenderError(f"{label}: rendering needs `{tool}`, which is not on PATH")
+    return binary
+
+
+def _read_capped(proc: subprocess.Popen[bytes], tool: str, label: str) -> tuple[bytes, bytes]:
+    """Both pipes until EOF; kill the tool when its output passes the cap or time runs out."""
+    assert proc.stdout is not None and proc.stderr is not None
+    chunks: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
+    sizes = dict.fromkeys(chunks, 0)
+    deadline = time.monotonic() + limits.TOOL_TIMEOUT
+    with selectors.DefaultSelector() as selector:
+        for pipe in (proc.stdout, proc.stderr):
+            selector.register(pipe, selectors.EVENT_READ)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RenderError(f"{label}: `{tool}` took longer than {limits.TOOL_TIMEOUT:.0f}s")
+            for key, _ in selector.select(timeout=left):
+                data = os.read(key.fd, 65536)
+                if not data:
+                    selector.unregister(key.fileobj)
+                    continue
+                sizes[key.fd] += len(data)
+                if sizes[key.fd] > limits.MAX_DOCUMENT_BYTES:
+                    raise RenderError(
+                        f"{label}: `{tool}` output larger than {limits.MAX_DOCUMENT_BYTES} bytes"
+                    )
+                chunks[key.fd].append(data)
+    return b"".join(chunks[proc.stdout.fileno()]), b"".join(chunks[proc.stderr.fileno()])
+
+
+def run_tool(argv: Sequence[str], cwd: Path, label: str) -> str:
+    """Run ``argv`` in ``cwd`` with a clean environment; its stdout, or a RenderError."""
+    binary = which(argv[0], label)
+    with tempfile.TemporaryDirectory(prefix="render-") as scratch:
+        env = clean_environment(Path(scratch))
+        proc = subprocess.Popen(
+            [binary, *argv[1:]],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            out, err = _read_capped(proc, argv[0], label)
+            returncode = proc.wait(timeout=max(1.0, limits.TOOL_TIMEOUT))
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # the tool and what it started
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            proc.stdout.close()  # type: ignore[union-attr]
+            proc.stderr.close()  # type: ignore[union-attr]
+    text, errors = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    if returncode != 0:
+        detail = (errors or text).strip().replace(str(cwd), label)
+        raise RenderError(f"{label}: `{argv[0]}` failed: {detail[-2000:]}")
+    return text
