@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from webhook import guard, render, sources
 from webhook.kube import apply, diff, health, prune
-from webhook.kube.applyset import ApplySet, Inventory
+from webhook.kube.applyset import ApplySet, Inventory, Ownership
 from webhook.kube.client import Cluster, ClusterUnavailable, KubeError, service_account_user
 from webhook.model import Job, JobState, StepOutcome
 from webhook.render import Manifest, ObjectRef, ref_of
@@ -238,9 +238,12 @@ class SyncEngine:
             cluster.close()
 
     def _connect(self, app: AppConfig) -> Cluster:
+        """The app's view of its cluster: as its ``service_account``, else as the global
+        ``default_service_account`` in its namespace, else as the deployer itself."""
         impersonate = None
-        if app.service_account:
-            impersonate = service_account_user(app.service_account, app.namespace)
+        account = app.service_account or self.config.default_service_account
+        if account:
+            impersonate = service_account_user(account, app.namespace)
         try:
             return Cluster(
                 context=app.cluster,
@@ -261,12 +264,21 @@ class SyncEngine:
 
     def _plan(self, app: AppConfig, prepared: _Prepared) -> apply.Plan:
         the_plan = self._guarded(
-            lambda: apply.plan(prepared.cluster, prepared.desired, force=app.force_conflicts)
+            lambda: apply.plan(
+                prepared.cluster,
+                prepared.desired,
+                force=app.force_conflicts,
+                ownership=self._ownership(app, prepared),
+            )
         )
         if the_plan.errors:
             failed = tuple(ObjectError(str(p.ref), p.error) for p in the_plan.items if p.error)
             raise SyncError("dry-run", the_plan.errors, failed)
         return the_plan
+
+    def _ownership(self, app: AppConfig, prepared: _Prepared) -> Ownership:
+        apps = {ApplySet(a.name, a.namespace).id: a.name for a in self.config.apps}
+        return Ownership(prepared.applyset.id, apps, adopt=app.adopt)
 
     @staticmethod
     def _get(cluster: Cluster, ref: ObjectRef, api_version: str) -> Manifest | None:
@@ -327,7 +339,11 @@ class SyncEngine:
         try:
             outcome = self._guarded(
                 lambda: apply.execute(
-                    cluster, the_plan, force=app.force_conflicts, after_tier=after_tier
+                    cluster,
+                    the_plan,
+                    force=app.force_conflicts,
+                    ownership=self._ownership(app, prepared),
+                    after_tier=after_tier,
                 )
             )
         except KubeError as exc:
@@ -349,7 +365,7 @@ class SyncEngine:
         if app.prune:
             orphans = self._orphans(app, prepared)
             targets = self._prunable(app, orphans)
-            pruned = self._guarded(lambda: prune.prune(cluster, targets))
+            pruned = self._guarded(lambda: prune.prune(cluster, targets, applyset))
             record["pruned"] = tuple(str(p.ref) for p in pruned if p.error is None)
             failed = tuple(ObjectError(str(p.ref), p.error) for p in pruned if p.error)
             if failed:
