@@ -17,7 +17,8 @@ from kubernetes import client
 from kubernetes.client import rest
 from kubernetes.dynamic import DynamicClient
 
-from tests.test_engine import GitOps, cm, dump, live, make_gitops
+from tests import test_engine
+from tests.test_engine import GitOps, cm, dump, live
 from webhook.engine import SyncEngine, SyncResult
 from webhook.kube import prune
 from webhook.kube.applyset import PART_OF, ApplySet
@@ -26,17 +27,9 @@ from webhook.render import ObjectRef
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
 
 pytestmark = pytest.mark.cluster
+# The engine tests' fixtures: a git repo with an engine, and an admin DynamicClient.
+gitops, dyn = test_engine.gitops, test_engine.dyn
 RBAC = "rbac.authorization.k8s.io"
-
-
-@pytest.fixture
-def gitops(tmp_path: Path, kubeconfig: Path, namespace: str) -> GitOps:
-    return make_gitops(tmp_path, kubeconfig, namespace)
-
-
-@pytest.fixture
-def dyn(k8s_api_client: client.ApiClient) -> DynamicClient:
-    return DynamicClient(k8s_api_client)
 
 
 def app_config(name: str, namespace: str, **changes: Any) -> AppConfig:
@@ -155,27 +148,24 @@ def test_a_path_in_a_name_never_reaches_the_api_server(
 
 
 def test_with_a_default_service_account_rbac_refuses_a_binding_to_cluster_admin(
-    gitops: GitOps, dyn: DynamicClient, k8s_api_client: client.ApiClient
+    gitops: GitOps, dyn: DynamicClient
 ) -> None:
     ns = gitops.namespace
-    client.CoreV1Api(k8s_api_client).create_namespaced_service_account(
-        ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="deployer"))
-    )
-    rbac = client.RbacAuthorizationV1Api(k8s_api_client)
     verbs = ["get", "list", "watch", "create", "update", "patch", "delete"]
-    rbac.create_namespaced_role(
-        ns,
-        client.V1Role(
-            metadata=client.V1ObjectMeta(name="deployer"),
-            rules=[
-                client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=verbs),
-                client.V1PolicyRule(api_groups=[RBAC], resources=["rolebindings"], verbs=verbs),
-            ],
-        ),
-    )
     account = [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns}]
-    bindings = dyn.resources.get(api_version=f"{RBAC}/v1", kind="RoleBinding")
-    bindings.create(body=binding("deployer", "Role", "deployer", account), namespace=ns)
+    role = {
+        "apiVersion": f"{RBAC}/v1",
+        "kind": "Role",
+        "metadata": {"name": "deployer"},
+        "rules": [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": verbs},
+            {"apiGroups": [RBAC], "resources": ["rolebindings"], "verbs": verbs},
+        ],
+    }
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer"}}
+    for body in (sa, role, binding("deployer", "Role", "deployer", account)):
+        kind = dyn.resources.get(api_version=body["apiVersion"], kind=body["kind"])
+        kind.create(body=body, namespace=ns)
     the_app = app_config("shop", ns)  # no service_account of its own
     # It may grant what it holds: a binding of its own Role to another account goes through.
     other = [{"kind": "ServiceAccount", "name": "web", "namespace": ns}]
