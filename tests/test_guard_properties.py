@@ -137,10 +137,15 @@ def assert_safe(out: list[dict[str, Any]]) -> None:
         else:
             assert "namespace" not in meta
         assert "generateName" not in meta
-        keys = [*(meta.get("labels") or {}), *(meta.get("annotations") or {})]
-        assert not any(k.startswith(("applyset.kubernetes.io/", "pod-security.")) for k in keys)
-        for subject in body.get("subjects") or []:
-            assert subject.get("name") not in ("system:authenticated", "system:masters")
+        labels = list(meta.get("labels") or {})
+        keys = [*labels, *(meta.get("annotations") or {})]
+        assert not any(k.startswith("applyset.kubernetes.io/") for k in keys)
+        if body["kind"] == "Namespace":
+            assert not any(k.startswith("pod-security.kubernetes.io/") for k in labels)
+        subjects = body.get("subjects")
+        for subject in subjects if isinstance(subjects, list) else []:
+            if isinstance(subject, dict):
+                assert subject.get("name") not in ("system:authenticated", "system:masters")
 
 
 @PROFILE
