@@ -442,3 +442,94 @@ def test_helm_install_becomes_available_and_keeps_secrets_out_of_the_configmap(
     finally:
         run([*helm, "uninstall", release])
         run([*kubectl, "delete", "persistentvolume", pv_name, "--wait=false"])
+
+
+# --- least privilege -------------------------------------------------------------------------
+
+
+def test_least_privilege_grants_the_deployer_only_impersonation_by_name() -> None:
+    objects = render(scenario("least-privilege"))
+    assert "ClusterRole" not in kinds(objects)
+    assert "ClusterRoleBinding" not in kinds(objects)
+    deployer = only(
+        [o for o in objects if o["metadata"].get("namespace") == "deployer"], "ServiceAccount"
+    )
+    mine = [
+        o
+        for o in objects
+        if o["kind"] == "RoleBinding"
+        and {
+            "kind": "ServiceAccount",
+            "name": deployer["metadata"]["name"],
+            "namespace": "deployer",
+        }
+        in o["subjects"]
+    ]
+    assert {b["metadata"]["namespace"] for b in mine} == {
+        "wd-chart-lp-guestbook",
+        "wd-chart-lp-shop",
+    }
+    roles = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o
+        for o in objects
+        if o["kind"] == "Role"
+    }
+    for bound in mine:
+        assert bound["roleRef"]["kind"] == "Role"
+        role = roles[(bound["metadata"]["namespace"], bound["roleRef"]["name"])]
+        assert role["rules"] == [
+            {
+                "apiGroups": [""],
+                "resources": ["serviceaccounts"],
+                "verbs": ["impersonate"],
+                "resourceNames": ["deployer-app", "shop-deployer"],
+            }
+        ]
+    config = yaml.safe_load(only(objects, "ConfigMap")["data"]["deployer.yaml"])
+    assert config["default_service_account"] == "deployer-app"
+
+
+def test_least_privilege_without_namespaces_is_refused() -> None:
+    error = render_error(scenario("default"), "rbac.leastPrivilege.enabled=true")
+    assert "rbac.namespaces must list the apps' namespaces" in error
+
+
+def test_least_privilege_rbac_on_the_api_server_allows_impersonation_and_nothing_else(
+    namespace_with_nodes: str, control_plane_with_nodes: ControlPlane
+) -> None:
+    """The rendered RBAC, applied for real, asked with `kubectl auth can-i` as each account.
+
+    On the control plane with a controller-manager: it fills the aggregated `edit` role.
+    """
+    namespace, kubeconfig = namespace_with_nodes, control_plane_with_nodes.kubeconfig
+    release = release_for(namespace)
+    objects = render(
+        scenario("least-privilege"),
+        f"rbac.namespaces={{{namespace}}}",
+        release=release,
+        namespace=namespace,
+    )
+    rbac = [o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
+    kubectl = ["kubectl", "--kubeconfig", str(kubeconfig)]
+    ok([*kubectl, "apply", "-f", "-"], "\n---\n".join(yaml.safe_dump(o) for o in rbac))
+    deployer = f"system:serviceaccount:{namespace}:{release}-webhook-deployer"
+    app = f"system:serviceaccount:{namespace}:deployer-app"
+
+    def can(user: str, *args: str) -> bool:
+        proc = run([*kubectl, "auth", "can-i", "--as", user, *args])
+        assert proc.stdout.strip() in ("yes", "no"), proc.stderr
+        return proc.stdout.strip() == "yes"
+
+    assert can(deployer, "impersonate", "serviceaccounts/deployer-app", "-n", namespace)
+    assert can(deployer, "impersonate", "serviceaccounts/shop-deployer", "-n", namespace)
+    assert not can(deployer, "impersonate", "serviceaccounts/default", "-n", namespace)
+    assert not can(deployer, "impersonate", "serviceaccounts/deployer-app", "-n", "kube-system")
+    assert not can(deployer, "create", "configmaps", "-n", namespace)
+    assert not can(deployer, "list", "secrets", "-n", namespace)
+    assert not can(deployer, "create", "namespaces")
+    # The app's account: ordinary objects in its namespace, no RBAC, nothing elsewhere.
+    assert can(app, "create", "configmaps", "-n", namespace)
+    assert can(app, "patch", "deployments.apps", "-n", namespace)
+    assert not can(app, "create", "rolebindings.rbac.authorization.k8s.io", "-n", namespace)
+    assert not can(app, "create", "configmaps", "-n", "kube-system")
+    assert not can(app, "create", "namespaces")

@@ -242,7 +242,10 @@ def test_a_namespace_that_left_git_is_pruned_only_when_cluster_scoped_pruning_is
     allowed = (gitops.namespace, extra)
     first = gitops.commit({"apps/shop/ns.yaml": dump(namespace), "apps/shop/a.yaml": dump(cm("a"))})
     try:
-        assert gitops.sync(first, allowed_namespaces=allowed, prune=True).ok
+        kinds = ("Namespace",)  # an app's Namespace objects need allowed_cluster_kinds
+        assert gitops.sync(
+            first, allowed_namespaces=allowed, allowed_cluster_kinds=kinds, prune=True
+        ).ok
         second = gitops.commit({}, remove=("apps/shop/ns.yaml",))
         kept = gitops.sync(second)
         assert kept.ok and kept.pruned == ()
@@ -309,7 +312,9 @@ def test_a_namespace_and_the_objects_in_it_apply_in_one_sync(
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": extra}}
     sha = gitops.commit({"apps/shop/app.yaml": dump(namespace, cm("inside", namespace=extra))})
     try:
-        result = gitops.sync(sha, allowed_namespaces=(gitops.namespace, extra))
+        result = gitops.sync(
+            sha, allowed_namespaces=(gitops.namespace, extra), allowed_cluster_kinds=("Namespace",)
+        )
         assert result.ok, result.error
         assert f"ConfigMap {extra}/inside" in result.created
         assert live(dyn, "ConfigMap", "inside", extra) is not None

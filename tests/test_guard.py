@@ -53,7 +53,8 @@ def test_the_input_is_not_modified() -> None:
 
 
 def test_cluster_scoped_objects_lose_a_stray_namespace() -> None:
-    (out,) = check([obj("Namespace", "shop", namespace="x")], app(), scope)
+    allowed = app(allowed_cluster_kinds=("Namespace",))
+    (out,) = check([obj("Namespace", "shop", namespace="x")], allowed, scope)
     assert "namespace" not in out["metadata"]
 
 
@@ -85,10 +86,10 @@ def test_a_cluster_scoped_kind_must_be_allowed() -> None:
     assert check([obj("ClusterRole", "reader", rbac)], allowed, scope)
 
 
-def test_the_apps_own_namespace_object_is_allowed_but_not_another() -> None:
-    assert check([obj("Namespace", "shop")], app(), scope)
-    (message,) = errors([obj("Namespace", "kube-system")])
-    assert "namespace 'kube-system' is not in the allowed namespaces" in message
+def test_a_namespace_object_needs_allowed_cluster_kinds_even_for_the_apps_own_namespace() -> None:
+    (message,) = errors([obj("Namespace", "shop")])
+    assert "cluster-scoped kind Namespace is not in allowed_cluster_kinds of app shop" in message
+    assert check([obj("Namespace", "shop")], app(allowed_cluster_kinds=("Namespace",)), scope)
 
 
 def test_the_same_object_twice_is_refused() -> None:
@@ -117,3 +118,109 @@ def test_every_problem_is_reported_at_once() -> None:
         ]
     )
     assert len(found) == 2
+
+
+# -- names, and what no app may do -------------------------------------------------------
+
+RBAC = "rbac.authorization.k8s.io/v1"
+
+
+@pytest.mark.parametrize(
+    ("kind", "api_version", "name", "rule"),
+    [
+        ("ConfigMap", "v1", "../../kube-system/configmaps/x", "valid path segment"),
+        ("ConfigMap", "v1", "..", "valid path segment"),
+        ("ConfigMap", "v1", "a%2Fb", "valid path segment"),
+        ("ConfigMap", "v1", "Upper", "DNS-1123 subdomain"),
+        ("ConfigMap", "v1", "settings\n", "DNS-1123 subdomain"),
+        ("ConfigMap", "v1", "a" * 254, "DNS-1123 subdomain"),
+        ("Namespace", "v1", "a.b", "DNS-1123 label"),
+        ("Service", "v1", "1web", "DNS-1035 label"),
+        ("Role", RBAC, "a/b", "valid path segment"),
+    ],
+    ids=["traversal", "dot-dot", "percent", "upper", "newline", "long", "ns-dot", "svc", "rbac"],
+)
+def test_an_invalid_name_for_its_kind_is_refused(
+    kind: str, api_version: str, name: str, rule: str
+) -> None:
+    the_app = app(allowed_cluster_kinds=("Namespace",))
+    (message,) = errors([obj(kind, name, api_version)], the_app)
+    assert f"{kind} {name!r}: metadata.name" in message
+    assert rule in message
+
+
+def test_rbac_names_may_be_path_segments_like_system_names() -> None:
+    (out,) = check([obj("Role", "system:leader-locking", RBAC)], app(), scope)
+    assert out["metadata"]["name"] == "system:leader-locking"
+
+
+def test_an_invalid_namespace_is_refused() -> None:
+    (message,) = errors([obj("ConfigMap", "c", namespace="../kube-system")])
+    assert "metadata.namespace '../kube-system' is not a DNS-1123 label" in message
+
+
+def test_a_malformed_api_version_or_kind_is_refused_before_discovery() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def recording(api_version: str, kind: str) -> bool | None:
+        asked.append((api_version, kind))
+        return True
+
+    with pytest.raises(GuardError) as caught:
+        check([obj("ConfigMap", "a", "../v1"), obj("Config/Map", "b")], app(), recording)
+    assert "apiVersion '../v1' is not" in caught.value.errors[0]
+    assert "kind 'Config/Map' is not a Kubernetes kind name" in caught.value.errors[1]
+    assert asked == []
+
+
+def test_generate_name_is_refused() -> None:
+    (message,) = errors([obj("ConfigMap", "c", generateName="c-")])
+    assert "metadata.generateName is not supported" in message
+
+
+def test_labels_that_are_not_string_maps_are_refused() -> None:
+    (message,) = errors([obj("ConfigMap", "c", labels=["a"])])
+    assert "metadata.labels must map strings to strings" in message
+
+
+def test_pod_security_labels_need_the_apps_permission() -> None:
+    labels = {"pod-security.kubernetes.io/enforce": "privileged", "team": "shop"}
+    namespace = obj("Namespace", "shop", labels=labels)
+    allowed = app(allowed_cluster_kinds=("Namespace",))
+    (message,) = errors([namespace], allowed)
+    assert "sets pod-security.kubernetes.io/enforce: app shop may not change Pod Security" in (
+        message
+    )
+    permitted = allowed.model_copy(update={"allow_pod_security_labels": True})
+    assert check([namespace], permitted, scope)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["system:authenticated", "system:unauthenticated", "system:anonymous", "system:masters"],
+)
+def test_a_binding_to_everyone_is_refused(subject: str) -> None:
+    binding = obj("RoleBinding", "everyone", RBAC)
+    binding.body["roleRef"] = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}
+    binding.body["subjects"] = [
+        {"kind": "ServiceAccount", "name": "web", "namespace": "shop"},
+        {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": subject},
+    ]
+    (message,) = errors([binding])
+    assert f"RoleBinding everyone: binds {subject}" in message
+
+
+def test_forged_applyset_labels_and_the_parents_name_are_refused() -> None:
+    forged = obj(
+        "ConfigMap",
+        "forged",
+        labels={"applyset.kubernetes.io/part-of": "applyset-x-v1"},
+        annotations={"applyset.kubernetes.io/tooling": "kubectl/v1.34"},
+    )
+    parent = obj("ConfigMap", "applyset-shop")
+    first, second = errors([forged, parent])
+    assert (
+        "carries annotation applyset.kubernetes.io/tooling, label applyset.kubernetes.io/part-of"
+        in (first)
+    )
+    assert "ConfigMap applyset-shop: is named like app shop's ApplySet parent" in second

@@ -22,7 +22,7 @@ from typing import Any
 from webhook import guard, render, sources
 from webhook.errors import Rejected, Unavailable
 from webhook.kube import apply, diff, health, prune
-from webhook.kube.applyset import ApplySet, Inventory
+from webhook.kube.applyset import ApplySet, Inventory, Ownership
 from webhook.kube.client import Cluster, KubeError, service_account_user
 from webhook.render import Manifest, ObjectRef, ref_of
 from webhook.result import ObjectError, ObjectHealth, SyncResult
@@ -202,9 +202,12 @@ class SyncEngine:
             cluster.close()
 
     def _connect(self, app: AppConfig) -> Cluster:
+        """The app's view of its cluster: as its ``service_account``, else as the global
+        ``default_service_account`` in its namespace, else as the deployer itself."""
         impersonate = None
-        if app.service_account:
-            impersonate = service_account_user(app.service_account, app.namespace)
+        account = app.service_account or self.config.default_service_account
+        if account:
+            impersonate = service_account_user(account, app.namespace)
         try:
             return Cluster(
                 context=app.cluster,
@@ -218,11 +221,20 @@ class SyncEngine:
             raise Unavailable(str(exc)) from exc
 
     def _plan(self, app: AppConfig, prepared: _Prepared) -> apply.Plan:
-        the_plan = apply.plan(prepared.cluster, prepared.desired, force=app.force_conflicts)
+        the_plan = apply.plan(
+            prepared.cluster,
+            prepared.desired,
+            force=app.force_conflicts,
+            ownership=self._ownership(app, prepared),
+        )
         if the_plan.errors:
             failed = tuple(ObjectError(str(p.ref), p.error) for p in the_plan.items if p.error)
             raise SyncError("dry-run", the_plan.errors, failed)
         return the_plan
+
+    def _ownership(self, app: AppConfig, prepared: _Prepared) -> Ownership:
+        apps = {ApplySet(a.name, a.namespace).id: a.name for a in self.config.apps}
+        return Ownership(prepared.applyset.id, apps, adopt=app.adopt)
 
     @staticmethod
     def _get(cluster: Cluster, ref: ObjectRef, api_version: str) -> Manifest | None:
@@ -279,7 +291,11 @@ class SyncEngine:
 
         try:
             outcome = apply.execute(
-                cluster, the_plan, force=app.force_conflicts, after_tier=after_tier
+                cluster,
+                the_plan,
+                force=app.force_conflicts,
+                ownership=self._ownership(app, prepared),
+                after_tier=after_tier,
             )
         except Unavailable:
             raise
@@ -302,7 +318,7 @@ class SyncEngine:
         if app.prune:
             orphans = self._orphans(app, prepared)
             targets = self._prunable(app, orphans)
-            pruned = prune.prune(cluster, targets)
+            pruned = prune.prune(cluster, targets, applyset)
             record["pruned"] = tuple(str(p.ref) for p in pruned if p.error is None)
             failed = tuple(ObjectError(str(p.ref), p.error) for p in pruned if p.error)
             if failed:

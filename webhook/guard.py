@@ -1,16 +1,23 @@
 """The app's guardrails, checked on rendered objects before anything reaches the cluster.
 
-Owns: required fields, defaulting the namespace of namespaced objects, allowed namespaces,
-allowed cluster-scoped kinds, duplicates. Every problem is collected, so one sync reports
-all of them at once. Must not touch: the cluster (scope knowledge comes in as a callable),
-git, the queue.
+Repository content is untrusted: whoever can merge into an app's folder decides what this
+guard sees, so it denies by default whatever would let an app reach past its namespace.
+Owns: the shape of each object (apiVersion, kind, names and namespaces valid per kind, so a
+name like ``../../kube-system/configmaps/x`` never reaches an API path), defaulting the
+namespace of namespaced objects, allowed namespaces, allowed cluster-scoped kinds (Namespace
+included), Pod Security labels, bindings to everyone, forged ApplySet labels, duplicates.
+Every problem is collected, so one sync reports all of them at once.
+Must not touch: the cluster (scope knowledge comes in as a callable), git, the queue.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+from webhook.kube.applyset import ApplySet
 from webhook.render import Manifest, ObjectRef, Rendered, group_of, ref_of
 from webhook.settings import AppConfig
 
@@ -18,6 +25,21 @@ from webhook.settings import AppConfig
 ScopeLookup = Callable[[str, str], "bool | None"]
 
 CRD_GROUP = "apiextensions.k8s.io"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+BINDINGS = frozenset({"RoleBinding", "ClusterRoleBinding"})
+#: Subjects that stand for everyone (or for unlimited power): a binding to them is refused.
+EVERYONE = frozenset(
+    {"system:authenticated", "system:unauthenticated", "system:anonymous", "system:masters"}
+)
+POD_SECURITY = "pod-security.kubernetes.io/"
+APPLYSET = "applyset.kubernetes.io/"
+
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_LABEL = re.compile(_LABEL)
+DNS1123_SUBDOMAIN = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+API_VERSION = re.compile(rf"({DNS1123_SUBDOMAIN.pattern}/)?{_LABEL}")
+KIND = re.compile(r"[A-Za-z][A-Za-z0-9]{0,62}")
 
 
 class GuardError(Exception):
@@ -28,17 +50,48 @@ class GuardError(Exception):
         self.errors = errors
 
 
+def is_path_segment(name: str) -> bool:
+    """What every name must be: it is one segment of an API path."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "%" not in name
+
+
+def name_problem(group: str, kind: str, name: str) -> str | None:
+    """Why ``name`` is not a valid ``metadata.name`` for this kind (None: it is).
+
+    Kubernetes' own rules per kind: Namespaces are DNS-1123 labels, Services DNS-1035
+    labels, RBAC objects any path segment (``system:foo``), everything else a DNS-1123
+    subdomain. Checked here so that no odd name ever becomes part of a request path.
+    """
+    if not is_path_segment(name):
+        return "is not a valid path segment (empty, '.', '..', or contains '/' or '%')"
+    if group == RBAC_GROUP:
+        return None
+    if group == "" and kind == "Namespace":
+        valid, rule = len(name) <= 63 and DNS1123_LABEL.fullmatch(name), "DNS-1123 label"
+    elif group == "" and kind == "Service":
+        valid, rule = len(name) <= 63 and DNS1035_LABEL.fullmatch(name), "DNS-1035 label"
+    else:
+        valid, rule = len(name) <= 253 and DNS1123_SUBDOMAIN.fullmatch(name), "DNS-1123 subdomain"
+    return None if valid else f"must be a {rule} (lowercase letters, digits, '-')"
+
+
+def is_namespace_name(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 63 and bool(DNS1123_LABEL.fullmatch(value))
+
+
 def _crd_scopes(objects: Sequence[Rendered]) -> dict[tuple[str, str], bool]:
     """(group, kind) -> namespaced, for CRDs in this same sync (their kinds are not served yet)."""
     scopes: dict[tuple[str, str], bool] = {}
     for item in objects:
         body = item.body
-        if body.get("kind") != "CustomResourceDefinition":
+        if not isinstance(body, dict) or body.get("kind") != "CustomResourceDefinition":
             continue
         if group_of(str(body.get("apiVersion", ""))) != CRD_GROUP:
             continue
-        spec = body.get("spec") or {}
-        names = spec.get("names") or {}
+        spec = body.get("spec")
+        spec = spec if isinstance(spec, dict) else {}
+        names = spec.get("names")
+        names = names if isinstance(names, dict) else {}
         if isinstance(spec.get("group"), str) and isinstance(names.get("kind"), str):
             scopes[(spec["group"], names["kind"])] = spec.get("scope") != "Cluster"
     return scopes
@@ -48,13 +101,111 @@ def _cluster_kind_allowed(app: AppConfig, ref: ObjectRef) -> bool:
     return ref.kind in app.allowed_cluster_kinds or ref.group_kind in app.allowed_cluster_kinds
 
 
+def _shape(body: object) -> tuple[str, str, dict[str, Any], str] | str:
+    """(apiVersion, kind, metadata, name) of a well-formed object, else the problem."""
+    if not isinstance(body, dict):
+        return "is not a mapping"
+    api_version, kind = body.get("apiVersion"), body.get("kind")
+    meta = body.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    fields = (("apiVersion", api_version), ("kind", kind), ("metadata.name", name))
+    missing = [field for field, value in fields if not isinstance(value, str) or not value]
+    if missing:
+        return f"object without {', '.join(missing)}"
+    assert isinstance(api_version, str) and isinstance(kind, str) and isinstance(meta, dict)
+    assert isinstance(name, str)
+    if len(api_version) > 253 or not API_VERSION.fullmatch(api_version):
+        return f"apiVersion {api_version!r} is not 'group/version' or 'version'"
+    if not KIND.fullmatch(kind):
+        return f"kind {kind!r} is not a Kubernetes kind name"
+    return api_version, kind, meta, name
+
+
+def _metadata_problems(meta: Mapping[str, Any]) -> list[str]:
+    """Labels and annotations must be string maps; generated names cannot be tracked."""
+    problems = []
+    if "generateName" in meta:
+        problems.append(
+            "metadata.generateName is not supported: every object needs a fixed name, "
+            "so that it can be compared, owned and pruned"
+        )
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            problems.append(f"metadata.{field} must map strings to strings")
+    return problems
+
+
+def _string_keys(meta: Mapping[str, Any], field: str) -> list[str]:
+    value = meta.get(field)
+    return [k for k in value if isinstance(k, str)] if isinstance(value, dict) else []
+
+
+def _escalations(app: AppConfig, ref: ObjectRef, body: Manifest) -> list[str]:
+    """What an app must never do, whatever its other rights: see the module docstring."""
+    meta = body["metadata"]
+    problems = []
+    forged = sorted(
+        f"{field[:-1]} {key}"
+        for field in ("labels", "annotations")
+        for key in _string_keys(meta, field)
+        if key.startswith(APPLYSET)
+    )
+    if forged:
+        problems.append(
+            f"carries {', '.join(forged)}: ApplySet labels and annotations are the deployer's "
+            "to set (a forged one could claim or hide another app's objects)"
+        )
+    if ref == ApplySet(app.name, app.namespace).ref:
+        problems.append(f"is named like app {app.name}'s ApplySet parent, which the deployer owns")
+    if ref.group == "" and ref.kind == "Namespace" and not app.allow_pod_security_labels:
+        labels = sorted(k for k in _string_keys(meta, "labels") if k.startswith(POD_SECURITY))
+        if labels:
+            problems.append(
+                f"sets {', '.join(labels)}: app {app.name} may not change Pod Security "
+                "labels (allow_pod_security_labels is off)"
+            )
+    if ref.group == RBAC_GROUP and ref.kind in BINDINGS:
+        subjects = body.get("subjects")
+        names = {
+            s.get("name")
+            for s in (subjects if isinstance(subjects, list) else [])
+            if isinstance(s, dict)
+        }
+        for name in sorted(n for n in names if n in EVERYONE):
+            problems.append(f"binds {name}: a binding to everyone (or to system:masters)")
+    return problems
+
+
+def _namespace_problem(
+    app: AppConfig, meta: dict[str, Any], allowed: Sequence[str], namespaced: bool
+) -> str | None:
+    """Default the namespace of namespaced objects; drop a stray one from cluster-scoped."""
+    if not namespaced:
+        meta.pop("namespace", None)
+        return None
+    namespace = meta.get("namespace") or app.namespace
+    if not is_namespace_name(namespace):
+        return f"metadata.namespace {namespace!r} is not a DNS-1123 label"
+    meta["namespace"] = namespace
+    if namespace not in allowed:
+        return (
+            f"namespace {namespace!r} is not allowed for app {app.name} "
+            f"(allowed: {', '.join(allowed)})"
+        )
+    return None
+
+
 def check(
     objects: Sequence[Rendered], app: AppConfig, is_namespaced: ScopeLookup
 ) -> list[Manifest]:
     """Return the objects with namespaces defaulted, or raise GuardError listing every problem.
 
-    A Namespace object is allowed when its name is one of the app's allowed namespaces;
-    any other cluster-scoped kind must be listed in ``allowed_cluster_kinds``.
+    Every cluster-scoped kind, Namespace included, must be listed in ``allowed_cluster_kinds``.
     """
     allowed = app.effective_allowed_namespaces
     crd_scopes = _crd_scopes(objects)
@@ -62,24 +213,21 @@ def check(
     seen: dict[ObjectRef, str] = {}
     out: list[Manifest] = []
     for item in objects:
-        body = copy.deepcopy(item.body)
-        api_version, kind = body.get("apiVersion"), body.get("kind")
-        meta = body.get("metadata")
-        name = meta.get("name") if isinstance(meta, dict) else None
-        missing = [
-            field
-            for field, value in (
-                ("apiVersion", api_version),
-                ("kind", kind),
-                ("metadata.name", name),
-            )
-            if not isinstance(value, str) or not value
-        ]
-        if missing:
-            errors.append(f"{item.source}: object without {', '.join(missing)}")
+        shape = _shape(item.body)
+        if isinstance(shape, str):
+            errors.append(f"{item.source}: {shape}")
             continue
-        assert isinstance(api_version, str) and isinstance(kind, str) and isinstance(meta, dict)
-        label = f"{item.source}: {kind} {name}"
+        api_version, kind, _, name = shape
+        bad_name = name_problem(group_of(api_version), kind, name)
+        label = f"{item.source}: {kind} {name if bad_name is None else repr(name)}"
+        problems = _metadata_problems(shape[2])
+        if bad_name:
+            problems.append(f"metadata.name {bad_name}")
+        if problems:
+            errors += [f"{label}: {p}" for p in problems]
+            continue
+        body = copy.deepcopy(item.body)
+        meta = body["metadata"]
         namespaced = is_namespaced(api_version, kind)
         if namespaced is None:
             namespaced = crd_scopes.get((group_of(api_version), kind))
@@ -89,29 +237,17 @@ def check(
                 "and no CustomResourceDefinition in this app defines it"
             )
             continue
-        if namespaced:
-            namespace = meta.get("namespace") or app.namespace
-            meta["namespace"] = namespace
-            if namespace not in allowed:
-                errors.append(
-                    f"{label}: namespace {namespace!r} is not allowed for app {app.name} "
-                    f"(allowed: {', '.join(allowed)})"
-                )
-        else:
-            meta.pop("namespace", None)
-            ref = ref_of(body)
-            if ref.group == "" and kind == "Namespace":
-                if name not in allowed and not _cluster_kind_allowed(app, ref):
-                    errors.append(
-                        f"{label}: namespace {name!r} is not in the allowed namespaces of "
-                        f"app {app.name}"
-                    )
-            elif not _cluster_kind_allowed(app, ref):
-                errors.append(
-                    f"{label}: cluster-scoped kind {ref.group_kind} is not in "
-                    f"allowed_cluster_kinds of app {app.name}"
-                )
+        problem = _namespace_problem(app, meta, allowed, namespaced)
         ref = ref_of(body)
+        if problem is None and not namespaced and not _cluster_kind_allowed(app, ref):
+            problem = (
+                f"cluster-scoped kind {ref.group_kind} is not in "
+                f"allowed_cluster_kinds of app {app.name}"
+            )
+        problems = ([problem] if problem else []) + _escalations(app, ref, body)
+        if problems:
+            errors += [f"{label}: {p}" for p in problems]
+            continue
         if ref in seen:
             errors.append(f"{label}: {ref} is defined twice (also at {seen[ref]})")
             continue

@@ -79,6 +79,13 @@ class AppConfig(_Strict):
     kustomize: KustomizeConfig = KustomizeConfig()
     #: Create a GitHub Deployment per sync in this environment (None: no deployments).
     deployment_environment: str | None = None
+    #: Take over live objects that exist without this app's ApplySet label (and that no
+    #: configured app owns). Off: such an object fails the sync, so no app overwrites or
+    #: later prunes what it did not create.
+    adopt: bool = False
+    #: Let this app set ``pod-security.kubernetes.io/*`` labels on Namespaces. Off: a repo
+    #: cannot lift its namespace's Pod Security level (``enforce: privileged``).
+    allow_pod_security_labels: bool = False
 
     @field_validator("name")
     @classmethod
@@ -153,6 +160,20 @@ class DeployerConfig(_Strict):
     public_url: str | None = None
     #: Run PR previews for pull requests from forks (their manifests are untrusted).
     preview_forks: bool = False
+    #: ServiceAccount (``name`` in each app's namespace, or ``ns:name``) impersonated by apps
+    #: without their own ``service_account``, as Flux's ``--default-service-account``: an app
+    #: then holds only what that account holds, and RBAC stops it granting more.
+    #: None: such apps use the deployer's own identity.
+    default_service_account: str | None = None
+
+    @field_validator("default_service_account")
+    @classmethod
+    def _account_is_name_or_ns_name(cls, value: str | None) -> str | None:
+        namespace, _, name = (value or "x").rpartition(":")
+        valid_name = len(name) <= 253 and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name)
+        if not valid_name or (namespace and not DNS1123_LABEL.fullmatch(namespace)):
+            raise ValueError("must be a ServiceAccount name, or 'namespace:name'")
+        return value
 
     @model_validator(mode="after")
     def _names_unique(self) -> DeployerConfig:

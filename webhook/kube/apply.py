@@ -3,7 +3,9 @@
 Owns: the kind order table, the dry-run plan that decides create / configure / unchanged per
 object, server-side apply tier by tier with a bounded pool, waiting for CRDs to be Established
 and refreshing discovery. An object whose dry-run result equals the live object is not
-written. Must not touch: pruning (prune.py), health (health.py), git, rendering, the queue.
+written; a live object this app may not take over (see ``applyset.Ownership``) fails the
+plan, so nothing is written.
+Must not touch: pruning (prune.py), health (health.py), git, rendering, the queue.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from webhook.kube.applyset import Ownership
 from webhook.kube.client import Cluster, ClusterUnavailable, KubeError, UnknownKind
 from webhook.kube.diff import same
 from webhook.render import Manifest, ObjectRef, ref_of
@@ -107,10 +110,15 @@ class Plan:
         return [p for p in self.items if p.action != "unchanged"]
 
 
-def _plan_one(cluster: Cluster, item: Planned, resource: Any, force: bool) -> Planned:
+def _plan_one(
+    cluster: Cluster, item: Planned, resource: Any, force: bool, ownership: Ownership
+) -> Planned:
     meta = item.body["metadata"]
     try:
         live = cluster.get(resource, meta["name"], meta.get("namespace"))
+        refusal = ownership.refusal(live)
+        if refusal:
+            return replace(item, live=live, error=f"{item.ref} {refusal}")
         result = cluster.apply(resource, item.body, dry_run=True, force=force)
     except ClusterUnavailable:
         raise
@@ -122,8 +130,11 @@ def _plan_one(cluster: Cluster, item: Planned, resource: Any, force: bool) -> Pl
     return replace(item, live=live, result=result, action=action)
 
 
-def plan(cluster: Cluster, desired: Sequence[Manifest], *, force: bool) -> Plan:
-    """Dry-run every object; nothing is written. Errors are per object, in ``Plan.errors``."""
+def plan(
+    cluster: Cluster, desired: Sequence[Manifest], *, force: bool, ownership: Ownership
+) -> Plan:
+    """Dry-run every object; nothing is written. Errors are per object, in ``Plan.errors``:
+    among them every live object ``ownership`` does not let this app take over."""
     items = sorted((Planned(ref_of(b), b) for b in desired), key=lambda p: tier_of(p.ref))
     new_kinds = {
         (b["spec"].get("group"), (b["spec"].get("names") or {}).get("kind"))
@@ -149,7 +160,7 @@ def plan(cluster: Cluster, desired: Sequence[Manifest], *, force: bool) -> Plan:
                     else:
                         out.append(replace(item, error=str(exc)))
                     continue
-                jobs.append(pool.submit(_plan_one, cluster, item, resource, force))
+                jobs.append(pool.submit(_plan_one, cluster, item, resource, force, ownership))
             planned = [job.result() for job in jobs]
             out.extend(planned)
             new_namespaces |= {
@@ -167,13 +178,15 @@ class Applied:
     error: str | None = None
 
 
-def _apply_one(cluster: Cluster, item: Planned, force: bool) -> Applied:
+def _apply_one(cluster: Cluster, item: Planned, force: bool, ownership: Ownership) -> Applied:
     meta = item.body["metadata"]
     try:
         resource = cluster.resource(item.body["apiVersion"], item.ref.kind)
         live = item.live
         if item.deferred:
             live = cluster.get(resource, meta["name"], meta.get("namespace"))
+            if refusal := ownership.refusal(live):
+                return Applied(item.ref, "failed", f"{item.ref} {refusal}")
         cluster.apply(resource, item.body, dry_run=False, force=force)
     except ClusterUnavailable:
         raise
@@ -207,6 +220,7 @@ def execute(
     the_plan: Plan,
     *,
     force: bool,
+    ownership: Ownership,
     after_tier: Callable[[str], None] | None = None,
 ) -> list[Applied]:
     """Apply the plan's changes tier by tier; stop after a tier with failures.
@@ -224,7 +238,7 @@ def execute(
                 continue
             results += [Applied(p.ref, "unchanged") for p in batch if p.action == "unchanged"]
             todo = [p for p in batch if p.action != "unchanged"]
-            done = list(pool.map(lambda p: _apply_one(cluster, p, force), todo))
+            done = list(pool.map(lambda p: _apply_one(cluster, p, force, ownership), todo))
             results += done
             failed = any(a.action == "failed" for a in done)
             if tier_name == "crds" and not failed:

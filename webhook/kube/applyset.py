@@ -2,7 +2,9 @@
 
 Owns: the parent object (a ConfigMap ``applyset-<app>`` in the app's namespace), its id label
 computed as kubectl does, its tooling / contains-group-kinds / additional-namespaces
-annotations, and the ``applyset.kubernetes.io/part-of`` label on members.
+annotations, the ``applyset.kubernetes.io/part-of`` label on members, and who owns a live
+object (``Ownership``): an app writes only objects that carry its own label, never another
+app's, and objects of nobody only when it adopts them explicitly.
 Must not touch: applying or deleting members (apply.py and prune.py do that).
 """
 
@@ -11,8 +13,8 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from importlib import metadata
 
 from webhook.render import Manifest, ObjectRef
@@ -112,3 +114,43 @@ class ApplySet:
                 },
             },
         }
+
+
+def labels_of(live: Manifest) -> Mapping[str, object]:
+    labels = (live.get("metadata") or {}).get("labels")
+    return labels if isinstance(labels, dict) else {}
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Which live objects an app may write: its own; with ``adopt``, also those no
+    configured app owns. Server-side apply with force would otherwise put our label on
+    anyone's object, and a later prune would delete it."""
+
+    id: str
+    #: ApplySet id -> app name, for every configured app (to name an object's owner).
+    apps: Mapping[str, str] = field(default_factory=dict)
+    adopt: bool = False
+
+    def _owner(self, applyset: str) -> str:
+        app = self.apps.get(applyset)
+        return f"app {app}" if app else f"ApplySet {applyset} (no configured app)"
+
+    def refusal(self, live: Manifest | None) -> str | None:
+        """Why this app may not write ``live`` (None: it may)."""
+        if live is None:
+            return None
+        labels = labels_of(live)
+        parent, part_of = labels.get(ID_LABEL), labels.get(PART_OF)
+        if isinstance(parent, str) and parent:
+            return f"is the ApplySet parent of {self._owner(parent)}: never taken over"
+        if part_of == self.id:
+            return None
+        hint = "; set adopt: true on this app to take it over"
+        if not isinstance(part_of, str) or not part_of:
+            return (
+                None if self.adopt else f"exists and was not applied by this app (no owner){hint}"
+            )
+        if part_of in self.apps:
+            return f"belongs to {self._owner(part_of)}: never taken over"
+        return None if self.adopt else f"belongs to {self._owner(part_of)}{hint}"

@@ -250,13 +250,26 @@ class Cluster:
         except Exception as exc:  # any failure means "poll instead"
             log.debug("watch of %s %s ended: %s", resource.kind, name, type(exc).__name__)
 
-    def delete(self, resource: Any, name: str, namespace: str | None) -> None:
+    def delete(
+        self,
+        resource: Any,
+        name: str,
+        namespace: str | None,
+        *,
+        preconditions: dict[str, str] | None = None,
+    ) -> None:
+        """Delete (background propagation); ``preconditions`` (``uid``, ``resourceVersion``)
+        make the server refuse with 409 unless the object is still exactly the one seen."""
         what = f"delete {resource.kind} {namespace + '/' if namespace else ''}{name}"
+        body = None
+        if preconditions:
+            body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions}
         try:
             with translated(what):
                 resource.delete(
                     name=name,
                     namespace=namespace if resource.namespaced else None,
+                    body=body,
                     propagation_policy="Background",
                 )
         except ApiError as exc:

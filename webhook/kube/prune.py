@@ -3,22 +3,27 @@
 Owns: listing the ApplySet's members across the group-kinds and namespaces its parent records
 (plus the current ones), choosing those not desired any more, and deleting them in reverse
 apply order. Only objects labelled ``applyset.kubernetes.io/part-of=<our id>`` are ever
-considered; Namespaces and CRDs only with ``prune_cluster_scoped``.
+considered; Namespaces and CRDs only with ``prune_cluster_scoped``. Each object is read again
+just before its deletion, and deleted only if it still carries our label, with the uid and
+resourceVersion of that read as preconditions: an object someone took over in between stays.
 Must not touch: applying, health, git, rendering.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from webhook.kube.apply import CRD, tier_of
-from webhook.kube.applyset import PART_OF, ApplySet, Inventory, split_group_kind
-from webhook.kube.client import Cluster, ClusterUnavailable, KubeError
+from webhook.kube.applyset import PART_OF, ApplySet, Inventory, labels_of, split_group_kind
+from webhook.kube.client import ApiError, Cluster, ClusterUnavailable, KubeError
 from webhook.render import ObjectRef, group_of
 
 #: Losing one of these loses data: pruned only with ``prune_cluster_scoped``.
 PROTECTED = frozenset({("", "Namespace"), CRD})
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,13 +73,49 @@ def may_prune(ref: ObjectRef, *, prune_cluster_scoped: bool) -> bool:
     return prune_cluster_scoped or (ref.group, ref.kind) not in PROTECTED
 
 
-def prune(cluster: Cluster, targets: list[tuple[ObjectRef, str]]) -> list[Pruned]:
-    """Delete each target (background propagation); record failures per object."""
+#: Reads and deletes per object when it keeps changing between the two (409 Conflict).
+DELETE_ATTEMPTS = 3
+
+
+def _delete_if_ours(cluster: Cluster, resource: Any, ref: ObjectRef, applyset: ApplySet) -> bool:
+    """Delete the object if it is still ours; False when it is not (left in place)."""
+    for _ in range(DELETE_ATTEMPTS):
+        live = cluster.get(resource, ref.name, ref.namespace)
+        if live is None:
+            return True
+        meta = live.get("metadata") or {}
+        if labels_of(live).get(PART_OF) != applyset.id:
+            log.warning("%s no longer carries ApplySet %s: not pruned", ref, applyset.id)
+            return False
+        if meta.get("deletionTimestamp"):
+            return True
+        preconditions = {"uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}
+        try:
+            cluster.delete(
+                resource,
+                ref.name,
+                ref.namespace,
+                preconditions={k: str(v) for k, v in preconditions.items() if v},
+            )
+        except ApiError as exc:
+            if exc.status == 409:
+                continue  # changed since the read: read again
+            raise
+        return True
+    raise KubeError(f"{ref}: changed while being pruned, {DELETE_ATTEMPTS} times; left in place")
+
+
+def prune(
+    cluster: Cluster, targets: list[tuple[ObjectRef, str]], applyset: ApplySet
+) -> list[Pruned]:
+    """Delete each target that is still ours; record failures per object. Targets that
+    stopped carrying our label are left alone and not reported as pruned."""
     out: list[Pruned] = []
     for ref, api_version in targets:
         try:
             resource = cluster.resource(api_version, ref.kind)
-            cluster.delete(resource, ref.name, ref.namespace)
+            if not _delete_if_ours(cluster, resource, ref, applyset):
+                continue
         except ClusterUnavailable:
             raise
         except KubeError as exc:

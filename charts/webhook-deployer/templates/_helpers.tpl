@@ -75,6 +75,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if not $config.public_url }}
 {{- $_ := unset $config "public_url" }}
 {{- end }}
+{{- if and (not $config.default_service_account) .Values.rbac.leastPrivilege.enabled }}
+{{- $_ := set $config "default_service_account" .Values.rbac.leastPrivilege.serviceAccount }}
+{{- end }}
+{{- if not $config.default_service_account }}
+{{- $_ := unset $config "default_service_account" }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
 
@@ -94,5 +100,8 @@ Included by the Deployment, so every render runs them.
 {{- end }}
 {{- if and .Values.rbac.create (not .Values.rbac.clusterWide) (not .Values.rbac.namespaces) }}
 {{- fail "rbac.namespaces must list at least one namespace when rbac.clusterWide is false" }}
+{{- end }}
+{{- if and .Values.rbac.create .Values.rbac.leastPrivilege.enabled (not .Values.rbac.namespaces) }}
+{{- fail "rbac.namespaces must list the apps' namespaces when rbac.leastPrivilege.enabled is true (the deployer may impersonate ServiceAccounts only there)" }}
 {{- end }}
 {{- end }}
