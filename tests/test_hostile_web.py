@@ -157,11 +157,11 @@ def test_pages_escape_markup_in_job_messages_and_errors(client: FlaskClient, app
         StepOutcome(
             state=JobState.FAILED,
             message='render failed: <script>alert("message")</script>',
-            result={"error": "ConfigMap <script>alert('error')</script> is invalid"},
+            result={"error": "ConfigMap <script>alert('error')</script> <img src=x> is invalid"},
         ),
     )
     for page in (client.get("/").data, client.get(f"/jobs/{job.id}").data):
-        assert b"<script>" not in page
+        assert b"<script>" not in page and b"<img" not in page
         assert b"&lt;script&gt;alert(" in page
     assert b"&lt;script&gt;alert(&#39;error&#39;)" in client.get(f"/jobs/{job.id}").data
     with client.get("/static/style.css") as css:
