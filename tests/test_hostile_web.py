@@ -367,9 +367,13 @@ def _trickle(port: int, data: bytes, stop: threading.Event, opened: list[socket.
         stop.wait(0.2)
 
 
-def test_32_slow_clients_leave_healthz_answering_within_a_second(web: Web) -> None:
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_32_slow_clients_leave_healthz_answering_within_a_second(web: Web, framing: str) -> None:
     body = json.dumps(branch_push()).encode()
-    slow = _head(body, body) + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    if framing == "chunked":
+        slow = _head(body, body) + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body, 10)
+    else:
+        slow = _head(body, body) + b"Content-Length: %d\r\n\r\n" % len(body) + body
     stop = threading.Event()
     opened: list[socket.socket] = []
     threads = [

@@ -36,7 +36,15 @@ from webhook.settings import (
 #: own limits are 4094 bytes per line, 100 fields of 8190 bytes).
 HEADER_LIMIT = 1024 * 1024
 _TOO_SLOW = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-_TOO_LARGE = b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+def _too_large(limit: int) -> bytes:
+    """The receiver's own 413, sent before a thread is taken (or the body read)."""
+    body = b'{"error": "body over %d bytes"}' % limit
+    return (
+        b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
 
 
 @dataclass
@@ -102,7 +110,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         arriving.data += data
         state = self._progress(arriving, sock)
         if state == "too large":
-            self._drop(conn, _TOO_LARGE)
+            self._drop(conn, _too_large(self.max_body_bytes))
         elif state == "complete":
             self.poller.unregister(sock)
             del self._arriving[conn]
@@ -121,7 +129,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             arriving.body_start = end + 4
             fields = _fields(bytes(data[:end]))
             if b"100-continue" in fields.get(b"expect", b""):
-                sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                with contextlib.suppress(OSError):
+                    sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
             if b"chunked" in fields.get(b"transfer-encoding", b""):
                 arriving.next_chunk = arriving.body_start
             else:
@@ -130,7 +139,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
                 except ValueError:
                     return "complete"  # gunicorn answers 400
                 if length > self.max_body_bytes:
-                    return "complete"  # the app answers 413 without reading it
+                    return "too large"  # answered now: a slow sender holds no thread
                 arriving.decoded = length
         if arriving.next_chunk < 0:
             return "complete" if len(data) - arriving.body_start >= arriving.decoded else "waiting"
