@@ -25,7 +25,7 @@ from flask.testing import FlaskClient
 from tests import gitrepo
 from tests.conftest import SECRET
 from tests.github.deliveries import Delivery, github_signature
-from tests.github.examples import branch_push
+from tests.github.examples import branch_push, merged_pull_request
 from tests.processes import free_port, spawn, wait_ready
 from webhook.model import JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
 from webhook.queue.sqlite import SqliteStore
@@ -73,6 +73,19 @@ def test_signed_deeply_nested_json_is_a_400(
     )
     assert response.status_code == 400
     assert "RecursionError" in response.get_json()["error"]
+    assert all_jobs(store) == 0
+
+
+@pytest.mark.parametrize("action", [["opened"], {"a": 1}], ids=["list", "object"])
+def test_signed_payload_with_a_field_of_the_wrong_type_is_a_400(
+    client: FlaskClient, store: SqliteStore, action: Any
+) -> None:
+    payload = merged_pull_request("d" * 40)
+    payload["action"] = action
+    delivery = Delivery("pull_request", payload, SECRET)
+    response = client.post(URL, data=delivery.body, headers=delivery.headers())
+    assert response.status_code == 400
+    assert "wrong type" in response.get_json()["error"]
     assert all_jobs(store) == 0
 
 
