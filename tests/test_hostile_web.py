@@ -420,3 +420,12 @@ def test_real_server_closes_a_request_still_arriving_after_the_timeout(web: Web)
         waited = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert 2.0 < waited < 6.0
+
+
+@pytest.mark.parametrize("size", [b"-5", b"+5", b"0x5", b"zz"])
+def test_real_server_refuses_a_malformed_chunk_size_at_once(web: Web, size: bytes) -> None:
+    body = b"{}"
+    head = _head(body, body) + b"Transfer-Encoding: chunked\r\n\r\n"
+    answer = raw_request(web.port, head + size + b"\r\nhello\r\n0\r\n\r\n", timeout=5)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert web.jobs() == []

@@ -32,6 +32,10 @@ def _refuse(status: int, error: str) -> tuple[Response, int]:
     return jsonify({"error": error}), status
 
 
+class BadFraming(Exception):
+    """The body could not be read as framed (a malformed chunk size, a cut connection)."""
+
+
 def _body(limit: int) -> bytes | None:
     """The request body, or None when it is over ``limit``; never reads more than limit+1
     bytes. A body without a length is read only from a server that frames it (chunked
@@ -48,7 +52,10 @@ def _body(limit: int) -> bytes | None:
     chunks: list[bytes] = []
     read = 0
     while read <= limit:
-        chunk = stream.read(min(64 * 1024, limit + 1 - read))
+        try:
+            chunk = stream.read(min(64 * 1024, limit + 1 - read))
+        except Exception as exc:  # the server's own framing errors (gunicorn: InvalidChunkSize)
+            raise BadFraming(f"body framing is invalid: {type(exc).__name__}") from exc
         if not chunk:
             break
         chunks.append(chunk)
@@ -70,7 +77,10 @@ def _payload(body: bytes, content_type: str) -> Any:
 @bp.post("/webhooks/github")
 def receive() -> tuple[Response, int]:
     env = deployer().env
-    body = _body(env.max_body_bytes)
+    try:
+        body = _body(env.max_body_bytes)
+    except BadFraming as exc:
+        return _refuse(400, str(exc))
     if body is None:
         return _refuse(413, f"body over {env.max_body_bytes} bytes")
 

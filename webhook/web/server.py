@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import re
 import selectors
 import socket
 import time
@@ -35,6 +36,7 @@ from webhook.settings import (
 #: A request line and headers larger than this are handed on for gunicorn to refuse (its
 #: own limits are 4094 bytes per line, 100 fields of 8190 bytes).
 HEADER_LIMIT = 1024 * 1024
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _TOO_SLOW = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
@@ -152,10 +154,10 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             eol = data.find(b"\r\n", arriving.next_chunk)
             if eol < 0:
                 return "complete" if len(data) - arriving.next_chunk > 1024 else "waiting"
-            try:
-                size = int(bytes(data[arriving.next_chunk : eol]).split(b";")[0].strip(), 16)
-            except ValueError:
+            size_text = bytes(data[arriving.next_chunk : eol]).split(b";")[0].strip()
+            if not _HEX.fullmatch(size_text):
                 return "complete"  # gunicorn answers 400
+            size = int(size_text, 16)
             if size == 0:
                 return "complete" if data.find(b"\r\n\r\n", eol) >= 0 else "waiting"
             arriving.decoded += size
