@@ -15,6 +15,7 @@ from webhook.cli import main
 from webhook.drift import DriftWatcher
 from webhook.model import JobState, Trigger
 from webhook.queue.sqlite import SqliteStore
+from webhook.steps import run_job
 from webhook.worker import Worker
 
 pytestmark = pytest.mark.cluster
@@ -34,7 +35,7 @@ def test_drift_finds_a_lost_delivery_and_a_hand_edit_and_the_worker_repairs_both
     engine = gitops.engine()
     store = SqliteStore(tmp_path / "q.db")
     watcher = DriftWatcher(engine.config, store, engine, interval=300)
-    worker = Worker(store, engine.run)
+    worker = Worker(store, lambda job: run_job(engine, job))
 
     # No job has ever run: the head commit is queued as drift (a delivery that never came).
     [request] = watcher.check_all()
@@ -69,7 +70,7 @@ def test_drift_of_a_manual_app_is_reported_not_repaired(
     engine = gitops.engine(auto_sync=False)
     store = SqliteStore(tmp_path / "q.db")
     watcher = DriftWatcher(engine.config, store, engine, interval=300)
-    worker = Worker(store, engine.run)
+    worker = Worker(store, lambda job: run_job(engine, job))
     watcher.check_all()
     assert worker.run_once().state is JobState.SUCCEEDED  # type: ignore[union-attr]
     core.patch_namespaced_config_map("settings", ns, {"data": {"value": "hacked"}})

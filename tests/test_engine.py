@@ -23,6 +23,7 @@ from webhook.engine import SyncEngine, SyncResult
 from webhook.kube.applyset import GROUP_KINDS, ID_LABEL, NAMESPACES, PART_OF, applyset_id
 from webhook.model import Job, JobState, Trigger
 from webhook.settings import AppConfig, DeployerConfig, Environment, HelmConfig, RepoConfig
+from webhook.steps import run_job
 
 pytestmark = pytest.mark.cluster
 
@@ -296,7 +297,7 @@ def test_a_commit_that_removes_the_app_folder_fails_clearly(gitops: GitOps) -> N
     first = gitops.commit({"apps/shop/a.yaml": dump(cm("a")), "README": "x"})
     assert gitops.sync(first).ok
     sha = gitops.commit({}, remove=("apps/shop",))
-    outcome = gitops.engine().run(job(sha))
+    outcome = run_job(gitops.engine(), job(sha))
     assert outcome.state is JobState.FAILED
     assert outcome.message == f"apps/shop does not exist at {sha}"
 
@@ -487,17 +488,17 @@ def test_manual_mode_plans_without_applying_until_approved(
     }
     sha = gitops.commit({"apps/shop/app.yaml": dump(cm("a"), secret)})
     engine = gitops.engine(auto_sync=False)
-    outcome = engine.run(job(sha))
+    outcome = run_job(engine, job(sha))
     assert outcome.state is JobState.OUT_OF_SYNC
     assert outcome.message == "out of sync: 2 to create, 0 to change; awaiting approval"
     assert live(dyn, "ConfigMap", "a", gitops.namespace) is None
     text = engine.diff(gitops.app, sha)
     assert f"+++ desired/ConfigMap/{gitops.namespace}/a" in text
     assert "hunter2" not in text and "aHVudGVyMg" not in text
-    assert "+  password: <redacted, changed>" in text
-    approved = engine.run(job(sha, approved=True))
+    assert "+  password: <redacted>" in text
+    approved = run_job(engine, job(sha, approved=True))
     assert approved.state is JobState.SUCCEEDED, approved.message
-    assert engine.run(job(sha)).state is JobState.SUCCEEDED  # nothing left to do
+    assert run_job(engine, job(sha)).state is JobState.SUCCEEDED  # nothing left to do
 
 
 def test_drift_is_detected_and_a_resync_repairs_it(
@@ -537,7 +538,7 @@ def test_an_unreachable_cluster_is_an_infrastructure_failure(tmp_path: Path) -> 
     )
     ops = make_gitops(tmp_path, kubeconfig, "shop")
     sha = ops.commit({"apps/shop/a.yaml": dump(cm("a"))})
-    outcome = ops.engine().run(job(sha))
+    outcome = run_job(ops.engine(), job(sha))
     assert outcome.state is JobState.FAILED
     assert outcome.result["error_kind"] == "infrastructure"
     assert "unreachable" in outcome.message

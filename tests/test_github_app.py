@@ -34,7 +34,7 @@ INSTALLATION = 42
 JWT_SHAPE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 
 
-def _key_pair() -> tuple[str, str]:
+def key_pair() -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
         serialization.Encoding.PEM,
@@ -52,7 +52,7 @@ def _key_pair() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def app_key() -> tuple[str, str]:
     """The App's (private PEM, public PEM); the server only ever gets the public one."""
-    return _key_pair()
+    return key_pair()
 
 
 class Clock:
@@ -79,7 +79,7 @@ def github_api(app_key: tuple[str, str], clock: Clock) -> Iterator[GitHubApiServ
     assert server.failures == []
 
 
-def _env(
+def app_env(
     server: GitHubApiServer, private_key: str, *, installation: int | None = INSTALLATION
 ) -> Environment:
     environ = {
@@ -110,7 +110,7 @@ def _seen(server: GitHubApiServer) -> list[tuple[str, str, str, int]]:
 def test_statuses_are_posted_with_the_installation_token_not_the_jwt(
     github_api: GitHubApiServer, app_key: tuple[str, str], clock: Clock
 ) -> None:
-    client = _client(_env(github_api, app_key[0]), clock)
+    client = _client(app_env(github_api, app_key[0]), clock)
     _status(client, context="deploy/a")
     _status(client, context="deploy/b")
     assert _seen(github_api) == [
@@ -124,7 +124,7 @@ def test_statuses_are_posted_with_the_installation_token_not_the_jwt(
 
 
 def test_a_jwt_signed_by_another_key_is_refused(github_api: GitHubApiServer, clock: Clock) -> None:
-    client = _client(_env(github_api, _key_pair()[0]), clock)
+    client = _client(app_env(github_api, key_pair()[0]), clock)
     with pytest.raises(GitHubUnavailable, match="401"):
         _status(client)
     assert _seen(github_api) == [
@@ -138,7 +138,7 @@ def test_a_jwt_signed_by_another_key_is_refused(github_api: GitHubApiServer, clo
 def test_without_an_installation_id_each_repos_installation_is_looked_up_once(
     github_api: GitHubApiServer, app_key: tuple[str, str], clock: Clock
 ) -> None:
-    client = _client(_env(github_api, app_key[0], installation=None), clock)
+    client = _client(app_env(github_api, app_key[0], installation=None), clock)
     _status(client, REPO)
     _status(client, REPO, context="deploy/b")
     _status(client, OTHER)
@@ -160,7 +160,7 @@ def test_without_an_installation_id_each_repos_installation_is_looked_up_once(
 def test_the_git_token_is_the_installation_token_renewed_shortly_before_expiry(
     github_api: GitHubApiServer, app_key: tuple[str, str], clock: Clock, tmp_path: Path
 ) -> None:
-    env = _env(github_api, app_key[0])
+    env = app_env(github_api, app_key[0])
     client = _client(env, clock)
     first = client.git_token_for(REPO)
     assert first == github_api.issued[0].token
@@ -209,7 +209,7 @@ def test_no_token_key_or_jwt_reaches_logs_or_error_messages(
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="github")  # PyGithub's own default is INFO
     errors: list[str] = []
-    client = _client(_env(github_api, app_key[0], installation=None), clock)
+    client = _client(app_env(github_api, app_key[0], installation=None), clock)
     github_api.fail_next(status=500, method="POST", after_apply=True)
     with pytest.raises(GitHubUnavailable) as unavailable:
         client.git_token_for(REPO)  # the token was issued, its answer lost
@@ -221,7 +221,7 @@ def test_no_token_key_or_jwt_reaches_logs_or_error_messages(
     errors.append(str(failed.value))
     clock.now = github_api.issued[-1].expires_at + 1
     client.upsert_comment(REPO, 1, "<!-- m -->", "plan")
-    bad = _client(_env(github_api, _key_pair()[0]), clock)
+    bad = _client(app_env(github_api, key_pair()[0]), clock)
     with pytest.raises(GitHubUnavailable) as refused:
         _status(bad)
     errors.append(str(refused.value))

@@ -122,7 +122,8 @@ def test_a_lost_answer_to_a_comment_post_is_not_posted_twice(
 def test_other_peoples_comments_are_left_alone(
     github_api: GitHubApiServer, client: GitHubClient
 ) -> None:
-    github_api.comments[(REPO.lower(), 1)] = [{"id": 1, "body": "LGTM", "url": "x"}]
+    github_api.add_user("ghp_reviewer", "reviewer", 77)
+    github_api.comment_as("ghp_reviewer", REPO, 1, "LGTM")
     client.upsert_comment(REPO, 1, MARKER, "plan")
     bodies = [c["body"] for c in github_api.comments[(REPO.lower(), 1)]]
     assert bodies == ["LGTM", f"{MARKER}\nplan"]

@@ -22,8 +22,8 @@ from tests.github.examples import branch_push, example, merged_pull_request
 from webhook.engine import SyncEngine
 from webhook.queue.sqlite import SqliteStore
 from webhook.reporter import Reporter
-from webhook.scope import worker_step
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
+from webhook.steps import worker_step
 from webhook.web import create_app
 from webhook.worker import Worker
 

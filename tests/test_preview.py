@@ -9,8 +9,8 @@ import pytest
 from kubernetes import client as k8s
 
 from tests.test_engine import GitOps, cm, dump, make_gitops
-from webhook.model import Job, JobState, PullRequestRef, StepOutcome, Trigger
-from webhook.preview import PreviewStep, dispatch
+from webhook.model import Job, JobState, PullRequestRef, Trigger
+from webhook.steps import run_job
 
 pytestmark = pytest.mark.cluster
 
@@ -50,7 +50,7 @@ def test_a_preview_counts_the_plan_shows_a_redacted_diff_and_applies_nothing(
     head = gitops.commit(
         {"apps/shop/app.yaml": dump(cm("a", "2"), cm("c"), secret("db", "hunter2-secret"))}
     )
-    outcome = PreviewStep(gitops.engine(prune=True))(preview_job(head))
+    outcome = run_job(gitops.engine(prune=True), preview_job(head))
     assert outcome.state is JobState.SUCCEEDED
     assert outcome.message == "2 to create, 1 to change, 1 to delete"
     diff = outcome.result["diff"]
@@ -65,7 +65,7 @@ def test_a_preview_counts_the_plan_shows_a_redacted_diff_and_applies_nothing(
 
 def test_a_preview_that_would_fail_says_why(gitops: GitOps) -> None:
     head = gitops.commit({"apps/shop/app.yaml": "kind: ConfigMap\nmetadata: {name: x}\n"})
-    outcome = PreviewStep(gitops.engine())(preview_job(head))
+    outcome = run_job(gitops.engine(), preview_job(head))
     assert outcome.state is JobState.FAILED
     assert outcome.message.startswith("would fail: ")
 
@@ -73,7 +73,7 @@ def test_a_preview_that_would_fail_says_why(gitops: GitOps) -> None:
 def test_an_unchanged_preview_says_so(gitops: GitOps) -> None:
     sha = gitops.commit({"apps/shop/app.yaml": dump(cm("a"))})
     assert gitops.sync(sha).ok
-    outcome = PreviewStep(gitops.engine())(preview_job(sha))
+    outcome = run_job(gitops.engine(), preview_job(sha))
     assert (outcome.state, outcome.message) == (
         JobState.SUCCEEDED,
         "no changes: 1 objects unchanged",
@@ -81,15 +81,34 @@ def test_an_unchanged_preview_says_so(gitops: GitOps) -> None:
     assert "diff" not in outcome.result
 
 
-def test_dispatch_sends_only_previews_to_the_preview_step(gitops: GitOps) -> None:
+def test_only_previews_are_dry_run_every_other_job_of_an_auto_sync_app_applies(
+    gitops: GitOps, k8s_api_client: k8s.ApiClient, namespace: str
+) -> None:
     sha = gitops.commit({"apps/shop/app.yaml": dump(cm("a"))})
-    seen: list[int] = []
+    core = k8s.CoreV1Api(k8s_api_client)
 
-    def preview(job: Job) -> StepOutcome:
-        seen.append(job.id)
-        return StepOutcome(state=JobState.SUCCEEDED, message="planned")
+    def names() -> set[str]:
+        return {m.metadata.name for m in core.list_namespaced_config_map(namespace).items}
 
-    step = dispatch(gitops.engine(), preview)
-    assert step(preview_job(sha)).message == "planned"
-    assert step(preview_job(sha, Trigger.PUSH)).state is JobState.SUCCEEDED
-    assert seen == [9]
+    planned = run_job(gitops.engine(), preview_job(sha))
+    assert planned.message == "1 to create, 0 to change, 0 to delete"
+    assert "a" not in names()
+    applied = run_job(gitops.engine(), preview_job(sha, Trigger.PUSH))
+    assert applied.state is JobState.SUCCEEDED and "diff" not in (applied.result or {})
+    assert "a" in names()
+
+
+def test_a_preview_counts_a_right_and_a_wrong_guess_of_a_secret_value_alike(
+    gitops: GitOps,
+) -> None:
+    live = gitops.commit({"apps/shop/app.yaml": dump(cm("a"), secret("db", "hunter2-secret"))})
+    assert gitops.sync(live).ok
+    outcomes = []
+    for guess in ("hunter2-secret", "wrong-guess"):
+        head = gitops.commit({"apps/shop/app.yaml": dump(cm("a"), secret("db", guess))})
+        outcomes.append(run_job(gitops.engine(), preview_job(head)))
+    right, wrong = outcomes
+    assert right.message == wrong.message == "0 to create, 1 to change, 0 to delete"
+    assert right.result is not None and wrong.result is not None
+    for key in ("created", "configured", "unchanged"):
+        assert right.result[key] == wrong.result[key]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitrepo import commit, git, init
-from webhook import sources
+from webhook.checkout import Limits
 from webhook.sources import Mirrors, Remote, SourceError, SourceUnavailable, branch_head, scrub
 
 
@@ -95,14 +95,45 @@ def test_a_symlink_inside_the_app_folder_is_fine(origin: Path, tmp_path: Path) -
         assert (d / "cm.yaml").read_text() == "v\n"
 
 
-def test_a_file_over_the_size_limit_is_refused(
-    origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sources, "MAX_FILE_BYTES", 100)
+def test_a_file_over_the_size_limit_is_refused(origin: Path, tmp_path: Path) -> None:
     sha = commit(origin, {"apps/x/big.yaml": "x" * 101})
+    mirrors = Mirrors(tmp_path / "c", Limits(file_bytes=100))
     with (
         pytest.raises(SourceError, match=r"apps/x/big.yaml at .* is 101 bytes, over the 100 limit"),
-        Mirrors(tmp_path / "c").checkout("o/r", Remote(url=f"file://{origin}"), sha, "apps/x"),
+        mirrors.checkout("o/r", Remote(url=f"file://{origin}"), sha, "apps/x"),
+    ):
+        pass
+
+
+def test_the_whole_tree_can_be_extracted_with_the_app_folder_yielded(
+    origin: Path, tmp_path: Path
+) -> None:
+    sha = commit(origin, {"apps/x/cm.yaml": "v\n", "shared/base.yaml": "b\n", "README": "r\n"})
+    remote = Remote(url=f"file://{origin}")
+    with Mirrors(tmp_path / "c").checkout("o/r", remote, sha, "apps/x", tree="") as folder:
+        assert (folder / "cm.yaml").read_text() == "v\n"
+        root = folder.parent.parent
+        assert (root / "shared/base.yaml").read_text() == "b\n"
+        assert (root / "README").read_text() == "r\n"
+
+
+def test_the_app_folder_must_lie_inside_the_extracted_tree(origin: Path, tmp_path: Path) -> None:
+    sha = commit(origin, {"apps/x/cm.yaml": "v\n", "other/y.yaml": "y\n"})
+    remote = Remote(url=f"file://{origin}")
+    mirrors = Mirrors(tmp_path / "c")
+    with (
+        pytest.raises(SourceError, match="apps/x is not inside other"),
+        mirrors.checkout("o/r", remote, sha, "apps/x", tree="other"),
+    ):
+        pass
+    with (
+        pytest.raises(SourceError, match=r"folder \.\./x leaves the repository"),
+        mirrors.checkout("o/r", remote, sha, "../x", tree=""),
+    ):
+        pass
+    with (
+        pytest.raises(SourceError, match=f"^apps/z does not exist at {sha}$"),
+        mirrors.checkout("o/r", remote, sha, "apps/z", tree=""),
     ):
         pass
 

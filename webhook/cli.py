@@ -104,7 +104,7 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     from webhook.github import GitHubClient, git_token_provider
     from webhook.queue import open_store
     from webhook.reporter import Reporter
-    from webhook.scope import worker_step
+    from webhook.steps import worker_step
     from webhook.worker import Worker
 
     # One GitHub client (one installation-token cache) for the reporter and for git.
@@ -187,7 +187,8 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
     """Sync one app in the foreground; exit non-zero on failure."""
     import json
 
-    from webhook.engine import InfrastructureError, SyncEngine, SyncError
+    from webhook.engine import SyncEngine
+    from webhook.errors import DeployerError
     from webhook.github import git_token_provider
 
     config, env = _load(config_file, need_secret=False)
@@ -196,7 +197,7 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=git_token_provider(env))
     try:
         result = engine.sync(app, revision or engine.head(app), dry_run=dry_run)
-    except (InfrastructureError, SyncError) as exc:
+    except DeployerError as exc:
         _fail([f"{app.name}: {exc}"])
     click.echo(json.dumps(result.to_dict(), indent=2))
     click.echo(result.summary(), err=True)
@@ -209,7 +210,8 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
 @click.option("--revision", help="Commit SHA (default: the branch head).")
 def diff(config_file: str | None, app_name: str, revision: str | None) -> None:
     """Print a unified diff per object, live against desired (Secret data redacted)."""
-    from webhook.engine import InfrastructureError, SyncEngine, SyncError
+    from webhook.engine import SyncEngine, SyncError
+    from webhook.errors import Unavailable
     from webhook.github import git_token_provider
 
     config, env = _load(config_file, need_secret=False)
@@ -219,7 +221,7 @@ def diff(config_file: str | None, app_name: str, revision: str | None) -> None:
         click.echo(engine.diff(app, revision or engine.head(app)), nl=False)
     except SyncError as exc:
         _fail([f"{app.name}: {line}" for line in (exc.errors or [str(exc)])])
-    except InfrastructureError as exc:
+    except Unavailable as exc:
         _fail([f"{app.name}: {exc}"])
 
 

@@ -1,13 +1,17 @@
 """The bodies of the deployer's pull request comments: pure functions of job records.
 
 Owns: the hidden markers that find a comment again, the deployment table of a merge, and
-the preview plan with collapsed diffs, cut to fit GitHub's 65,536-character limit. Split
-from ``reporter.py`` because rendering needs no I/O and is tested on its own.
+the preview plan with collapsed diffs, cut to fit GitHub's 65,536-character limit; and the
+escaping of every text a repository, a PR or a tool wrote (messages, app and object names,
+diffs): it is shown as written, never as markup, so it cannot inject HTML, notify people
+with @mentions, break out of its cell or fence, or fake our marker. Split from
+``reporter.py`` because rendering needs no I/O and is tested on its own.
 Must not touch: GitHub, the queue, the cluster.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from webhook.github import MAX_COMMENT
@@ -28,10 +32,54 @@ _RESULT = {
 }
 
 
+#: Joins ``@`` to the name invisibly, so GitHub sees no mention and notifies nobody.
+ZWJ = "\u200d"
+#: Markdown's inline syntax (emphasis, code, links, images, tables, strikethrough, refs).
+_INLINE = re.compile(r"([\\`*_\[\]|~#])")
+#: What starts a block (heading, quote, list, rule) when it opens a line.
+_BLOCK_START = re.compile(r"^(\d*)([+=.)-])")
+
+
+def _line(text: str) -> str:
+    """One line of visible characters: whitespace folded, control and format characters
+    (bidirectional overrides, zero-width ones) dropped so none can disguise the text."""
+    return "".join(ch for ch in " ".join(text.split()) if ch.isprintable())
+
+
+def escape(text: str) -> str:
+    """Untrusted text as one inert Markdown line: shown as written, never as markup.
+
+    HTML is written as entities (no ``<img>``, no ``<!--`` to fake or hide a marker), every
+    inline Markdown character is backslash-escaped, and each ``@`` carries a zero-width
+    joiner so no mention notifies anyone. Newlines fold into spaces.
+    """
+    flat = _line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    flat = _INLINE.sub(r"\\\1", flat)
+    flat = _BLOCK_START.sub(r"\1\\\2", flat)
+    return flat.replace("@", "@" + ZWJ)
+
+
+def plain_text(text: str) -> str:
+    """Untrusted text for a plain-text field (a commit status description): one line, no
+    angle brackets a consumer could take for HTML, and no @mention that notifies."""
+    flat = _line(text).replace("<", "\u2039").replace(">", "\u203a")
+    return flat.replace("@", "@" + ZWJ)
+
+
+def fenced(text: str, info: str = "") -> str:
+    """``text`` in a code fence it cannot close (the fence is longer than any run of
+    backticks in it), with ``<!--`` broken by a zero-width joiner so no marker hides in it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    inert = text.replace("<!--", "<!" + ZWJ + "--")
+    return f"{fence}{info}\n{inert.rstrip(chr(10))}\n{fence}"
+
+
 def _cell(text: str, limit: int = 300) -> str:
-    """Markdown table cell: one line, no pipes, bounded."""
-    flat = " ".join(text.split()).replace("|", "\\|")
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    """Markdown table cell: one escaped line, bounded (cut before escaping, so an escape
+    or an entity is never cut in half)."""
+    flat = _line(text)
+    return escape(flat if len(flat) <= limit else flat[: limit - 1] + "…")
 
 
 def _link(job: Job, public_url: str | None) -> str:
@@ -85,19 +133,14 @@ def preview_comment(
     for job in ordered:
         sha = job.commit[:7]
         state = _RESULT[job.state] if job.state is not JobState.SUCCEEDED else "📋 plan"
-        section = [f"#### {job.app} at `{sha}`: {state}", "", _cell(job.message, 1000), ""]
+        section = [f"#### {_cell(job.app)} at `{sha}`: {state}", "", _cell(job.message, 1000), ""]
         diff = str((job.result or {}).get("diff") or "")
         if diff:
-            fence = "```"
-            while fence in diff:
-                fence += "`"
             shown = diff if len(diff) <= budget else diff[:budget] + "\n… (cut to fit)\n"
             section += [
                 "<details><summary>diff</summary>",
                 "",
-                f"{fence}diff",
-                shown.rstrip("\n"),
-                fence,
+                fenced(shown, "diff"),
                 "</details>",
                 "",
             ]

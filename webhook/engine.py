@@ -1,10 +1,12 @@
 """The sync engine: one app at one commit -> objects applied, pruned, healthy, and a record.
 
-Owns: the order source -> render -> guard -> dry run -> (plan, or apply -> prune -> health),
-the ``SyncResult`` record every caller stores and shows, and the worker's sync step.
-Infrastructure faults (git or the cluster unreachable) raise ``InfrastructureError`` from
-``sync``/``diff``/``head``/``live_drift``; ``run`` turns them into a FAILED outcome with
-``result["error_kind"] == "infrastructure"``. Must not touch: the queue, GitHub's API.
+Owns: the order source -> render -> guard -> dry run -> (plan, or apply -> prune -> health)
+and the ``SyncResult`` record every caller stores and shows. A failure in the commit or in
+the cluster's answers ends in the record (``error_kind`` names the step); an unreachable git
+remote or cluster raises ``errors.Unavailable`` out of ``sync``/``diff``/``head``/
+``touches``, for the job step (steps.py) to decide. Which jobs sync, plan or preview is not
+the engine's business either: it does one app at one commit.
+Must not touch: the queue, GitHub's API.
 """
 
 from __future__ import annotations
@@ -15,31 +17,25 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from webhook import guard, render, sources
+from webhook.errors import Rejected, Unavailable
 from webhook.kube import apply, diff, health, prune
 from webhook.kube.applyset import ApplySet, Inventory
-from webhook.kube.client import Cluster, ClusterUnavailable, KubeError, service_account_user
-from webhook.model import Job, JobState, StepOutcome
+from webhook.kube.client import Cluster, KubeError, service_account_user
 from webhook.render import Manifest, ObjectRef, ref_of
 from webhook.result import ObjectError, ObjectHealth, SyncResult
 from webhook.settings import AppConfig, DeployerConfig, Environment
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 __all__ = [
-    "InfrastructureError",
     "ObjectError",
     "ObjectHealth",
     "SyncEngine",
     "SyncError",
     "SyncResult",
 ]
-
-
-class InfrastructureError(Exception):
-    """Git or the cluster could not be reached: not the commit's fault, worth a retry."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ class _Prepared:
     desired: list[Manifest]
 
 
-class SyncError(Exception):
+class SyncError(Rejected):
     """A sync (or diff) failed for a reason in the commit or the cluster's answers.
 
     ``kind`` is the step (source, render, guard, dry-run, apply, prune, health); ``errors``
@@ -91,42 +87,6 @@ class SyncEngine:
         self.token_for = token_for or (lambda repo: env.github_token)
         self.mirrors = sources.Mirrors(cache_dir)
 
-    # -- the worker's step ------------------------------------------------------------
-
-    def run(self, job: Job) -> StepOutcome:
-        """Apply when the app syncs automatically or the job is approved; else plan only."""
-        app = self.config.app(job.app)
-        if app is None:
-            return StepOutcome(state=JobState.FAILED, message=f"app {job.app!r} is not configured")
-        try:
-            if app.auto_sync or job.approved:
-                result = self.sync(app, job.commit)
-                state = JobState.SUCCEEDED if result.ok else JobState.FAILED
-                return StepOutcome(state=state, message=result.summary(), result=result.to_dict())
-            result = self.sync(app, job.commit, dry_run=True)
-        except InfrastructureError as exc:
-            message = f"infrastructure: {exc}"[:500]
-            return StepOutcome(
-                state=JobState.FAILED,
-                message=message,
-                result={"error_kind": "infrastructure", "error": message},
-            )
-        if not result.ok:
-            return StepOutcome(
-                state=JobState.FAILED, message=result.summary(), result=result.to_dict()
-            )
-        if not result.changed:
-            return StepOutcome(
-                state=JobState.SUCCEEDED,
-                message=f"in sync: {result.total} objects unchanged",
-                result=result.to_dict(),
-            )
-        parts = [f"{len(result.created)} to create", f"{len(result.configured)} to change"]
-        if result.pruned:
-            parts.append(f"{len(result.pruned)} to prune")
-        message = f"out of sync: {', '.join(parts)}; awaiting approval"
-        return StepOutcome(state=JobState.OUT_OF_SYNC, message=message, result=result.to_dict())
-
     # -- public operations ---------------------------------------------------------------
 
     def sync(self, app: AppConfig, revision: str, *, dry_run: bool = False) -> SyncResult:
@@ -145,6 +105,8 @@ class SyncEngine:
             record.update(failure.partial)
             if failure.failed:
                 record["failed"] = failure.failed
+        except Unavailable:
+            raise
         except KubeError as exc:
             record.update(error=str(exc), errors=(str(exc),), error_kind="kubernetes")
         record["duration"] = round(time.monotonic() - start, 3)
@@ -164,7 +126,7 @@ class SyncEngine:
             ]
             if app.prune:
                 for ref, api_version in self._prunable(app, self._orphans(app, prepared)):
-                    live = self._live(prepared.cluster, ref, api_version)
+                    live = self._get(prepared.cluster, ref, api_version)
                     chunks.append(diff.unified(ref, live, None))
         return "".join(chunks)
 
@@ -174,8 +136,8 @@ class SyncEngine:
             return sources.branch_head(
                 self.config.clone_url(app.repo), app.branch, self._remote(app).token
             )
-        except sources.SourceUnavailable as exc:
-            raise InfrastructureError(str(exc)) from exc
+        except Unavailable:
+            raise
         except sources.SourceError as exc:
             raise SyncError("source", [str(exc)]) from exc
 
@@ -190,7 +152,7 @@ class SyncEngine:
         try:
             token = self.token_for(app.repo)
         except Exception as exc:
-            raise InfrastructureError(f"no git token for {app.repo}: {exc}") from exc
+            raise Unavailable(f"no git token for {app.repo}: {exc}") from exc
         return sources.Remote(url=self.config.clone_url(app.repo), token=token)
 
     def touches(self, app: AppConfig, revision: str, base: str) -> bool:
@@ -198,8 +160,8 @@ class SyncEngine:
         remote = self._remote(app)
         try:
             paths = self.mirrors.changed_paths(app.repo, remote, base, revision)
-        except sources.SourceUnavailable as exc:
-            raise InfrastructureError(str(exc)) from exc
+        except Unavailable:
+            raise
         except sources.SourceError as exc:
             raise SyncError("source", [str(exc)]) from exc
         prefix = app.path.rstrip("/") + "/"
@@ -222,14 +184,14 @@ class SyncEngine:
                         namespace=app.namespace,
                         values_files=app.helm.values_files,
                     )
-            except sources.SourceUnavailable as exc:
-                raise InfrastructureError(str(exc)) from exc
+            except Unavailable:
+                raise
             except sources.SourceError as exc:
                 raise SyncError("source", [str(exc)]) from exc
             except render.RenderError as exc:
                 raise SyncError("render", [str(exc)]) from exc
             try:
-                objects = self._guarded(lambda: guard.check(rendered, app, cluster.is_namespaced))
+                objects = guard.check(rendered, app, cluster.is_namespaced)
             except guard.GuardError as exc:
                 raise SyncError("guard", exc.errors) from exc
             applyset = ApplySet(app.name, app.namespace)
@@ -248,21 +210,13 @@ class SyncEngine:
                 kubeconfig=self.kubeconfig,
                 impersonate=impersonate,
             )
+        except Unavailable:
+            raise
         except KubeError as exc:
-            raise InfrastructureError(str(exc)) from exc
-
-    @staticmethod
-    def _guarded(call: Callable[[], T]) -> T:
-        """Call, turning an unreachable cluster into InfrastructureError."""
-        try:
-            return call()
-        except ClusterUnavailable as exc:
-            raise InfrastructureError(str(exc)) from exc
+            raise Unavailable(str(exc)) from exc
 
     def _plan(self, app: AppConfig, prepared: _Prepared) -> apply.Plan:
-        the_plan = self._guarded(
-            lambda: apply.plan(prepared.cluster, prepared.desired, force=app.force_conflicts)
-        )
+        the_plan = apply.plan(prepared.cluster, prepared.desired, force=app.force_conflicts)
         if the_plan.errors:
             failed = tuple(ObjectError(str(p.ref), p.error) for p in the_plan.items if p.error)
             raise SyncError("dry-run", the_plan.errors, failed)
@@ -272,16 +226,13 @@ class SyncEngine:
     def _get(cluster: Cluster, ref: ObjectRef, api_version: str) -> Manifest | None:
         return cluster.get(cluster.resource(api_version, ref.kind), ref.name, ref.namespace)
 
-    def _live(self, cluster: Cluster, ref: ObjectRef, api_version: str) -> Manifest | None:
-        return self._guarded(lambda: self._get(cluster, ref, api_version))
-
     def _orphans(self, app: AppConfig, prepared: _Prepared) -> list[tuple[ObjectRef, str]]:
         """Members that left git, protected kinds included (see ``prune.may_prune``)."""
         cluster, applyset = prepared.cluster, prepared.applyset
         refs = [ref_of(o) for o in prepared.desired]
-        parent = self._guarded(lambda: self._get(cluster, applyset.ref, "v1"))
+        parent = self._get(cluster, applyset.ref, "v1")
         inventory = applyset.recorded(parent).union(applyset.inventory_of(refs))
-        return self._guarded(lambda: prune.orphans(cluster, applyset, inventory, set(refs)))
+        return prune.orphans(cluster, applyset, inventory, set(refs))
 
     @staticmethod
     def _prunable(
@@ -307,7 +258,7 @@ class SyncEngine:
         cluster, applyset = prepared.cluster, prepared.applyset
         refs = [ref_of(o) for o in prepared.desired]
         api_versions = {ref_of(o): str(o["apiVersion"]) for o in prepared.desired}
-        parent = self._guarded(lambda: self._get(cluster, applyset.ref, "v1"))
+        parent = self._get(cluster, applyset.ref, "v1")
         recorded = applyset.recorded(parent)
         current = applyset.inventory_of(refs)
         latest = {"parent": parent}
@@ -325,11 +276,11 @@ class SyncEngine:
                 write_parent(recorded.union(current))
 
         try:
-            outcome = self._guarded(
-                lambda: apply.execute(
-                    cluster, the_plan, force=app.force_conflicts, after_tier=after_tier
-                )
+            outcome = apply.execute(
+                cluster, the_plan, force=app.force_conflicts, after_tier=after_tier
             )
+        except Unavailable:
+            raise
         except KubeError as exc:
             raise SyncError("apply", [str(exc)]) from exc
         record: dict[str, Any] = {
@@ -349,7 +300,7 @@ class SyncEngine:
         if app.prune:
             orphans = self._orphans(app, prepared)
             targets = self._prunable(app, orphans)
-            pruned = self._guarded(lambda: prune.prune(cluster, targets))
+            pruned = prune.prune(cluster, targets)
             record["pruned"] = tuple(str(p.ref) for p in pruned if p.error is None)
             failed = tuple(ObjectError(str(p.ref), p.error) for p in pruned if p.error)
             if failed:
@@ -359,20 +310,18 @@ class SyncEngine:
             final = current.union(applyset.inventory_of(kept))
         else:
             final = recorded.union(current)
-        self._guarded(lambda: write_parent(final))
-        verdicts = self._guarded(
-            lambda: health.wait_until_current(
-                refs,
-                lambda ref: self._get(cluster, ref, api_versions[ref]),
-                timeout=app.health_timeout,
-                watch=lambda ref, seen, seconds: cluster.watch(
-                    cluster.resource(api_versions[ref], ref.kind),
-                    ref.name,
-                    ref.namespace,
-                    resource_version=((seen or {}).get("metadata") or {}).get("resourceVersion"),
-                    seconds=seconds,
-                ),
-            )
+        write_parent(final)
+        verdicts = health.wait_until_current(
+            refs,
+            lambda ref: self._get(cluster, ref, api_versions[ref]),
+            timeout=app.health_timeout,
+            watch=lambda ref, seen, seconds: cluster.watch(
+                cluster.resource(api_versions[ref], ref.kind),
+                ref.name,
+                ref.namespace,
+                resource_version=((seen or {}).get("metadata") or {}).get("resourceVersion"),
+                seconds=seconds,
+            ),
         )
         record["health"] = tuple(
             ObjectHealth(str(ref), v.status.value, v.message) for ref, v in verdicts.items()

@@ -1,4 +1,5 @@
-"""GitHub's REST API, the only module that imports PyGithub: statuses, PR comments, deployments.
+"""GitHub's REST API, with ``github_app.py`` the only modules that import PyGithub: statuses,
+PR comments, deployments, and who we are (only our own comments are ever edited).
 
 Owns: credentials (a token, or a GitHub App installation), the mapping of GitHub's answers
 onto two project errors, and the size limits GitHub enforces (140-character status
@@ -22,6 +23,9 @@ from typing import Any, Literal, TypeVar
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
 
+from webhook.errors import Unavailable
+from webhook.github_app import TOKEN_REFRESH_MARGIN as TOKEN_REFRESH_MARGIN  # re-exported
+from webhook.github_app import InstallationClients, InstallationTokens
 from webhook.settings import Environment
 
 log = logging.getLogger(__name__)
@@ -35,9 +39,6 @@ MAX_DESCRIPTION = 140
 MAX_COMMENT = 65536
 #: Seconds to wait for GitHub's answer; a write that times out is retried by the caller.
 TIMEOUT = 15
-#: An installation token is replaced this many seconds before GitHub's ``expires_at``, so a
-#: git fetch or a report started with it does not outlive it (tokens last an hour).
-TOKEN_REFRESH_MARGIN = 300.0
 
 
 class _RedactTokens(logging.Filter):
@@ -60,16 +61,12 @@ class GitHubError(Exception):
     """GitHub did not do what was asked."""
 
 
-class GitHubUnavailable(GitHubError):
+class GitHubUnavailable(GitHubError, Unavailable):
     """Worth trying again later: 5xx, 429, a rate-limit 403, bad credentials, no answer.
 
     ``retry_after`` is GitHub's own word (``Retry-After`` or ``X-RateLimit-Reset``) in
     seconds, or None when it said nothing and the caller picks a backoff.
     """
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class GitHubRejected(GitHubError):
@@ -126,6 +123,23 @@ class Comment:
     body: str
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who the deployer is on GitHub: the author of every comment it may edit.
+
+    A token's user is known by its numeric ``id`` (a login can be renamed and then taken by
+    someone else); a GitHub App's bot by its login ``<slug>[bot]``, which no person can hold.
+    """
+
+    login: str
+    id: int | None = None
+
+    def wrote(self, login: str | None, user_id: int | None) -> bool:
+        if self.id is not None:
+            return user_id == self.id
+        return login is not None and login.lower() == self.login.lower()
+
+
 class WriteBudget:
     """Paces content-creating requests as a token bucket: up to ``burst`` at once, then
     ``per_second``.
@@ -174,17 +188,22 @@ class GitHubClient:
         connect: Callable[[str], Github],
         *,
         clock: Callable[[], float] = time.time,
-        tokens: _InstallationTokens | None = None,
+        tokens: InstallationTokens | None = None,
         git_token: str | None = None,
         budget: WriteBudget | None = None,
+        whoami: Callable[[], Identity],
     ) -> None:
         """``connect(repo)`` gives a PyGithub client allowed to write to ``repo``;
-        ``tokens`` (a GitHub App) or ``git_token`` give git its token."""
+        ``tokens`` (a GitHub App) or ``git_token`` give git its token; ``whoami`` asks GitHub
+        who these credentials are (once: the answer is kept)."""
         self._connect = connect
         self._clock = clock
         self._tokens = tokens
         self._git_token = git_token
         self._budget = budget or WriteBudget(per_second=0)
+        self._whoami = whoami
+        self._identity: Identity | None = None
+        self._identity_lock = threading.Lock()
 
     @classmethod
     def from_env(
@@ -221,14 +240,37 @@ class GitHubClient:
             integration = GithubIntegration(
                 auth=app_auth, base_url=base_url, lazy=True, retry=None, timeout=TIMEOUT, **pacing
             )
-            tokens = _InstallationTokens(integration, env.github_app_installation_id, clock)
+            tokens = InstallationTokens(integration, env.github_app_installation_id, clock)
             return cls(
-                _InstallationClients(tokens, client), clock=clock, tokens=tokens, budget=budget
+                InstallationClients(tokens, client),
+                clock=clock,
+                tokens=tokens,
+                budget=budget,
+                whoami=lambda: Identity(login=f"{integration.get_app().slug}[bot]"),
             )
         if env.github_token:
             shared = client(Auth.Token(env.github_token))
-            return cls(lambda repo: shared, clock=clock, git_token=env.github_token, budget=budget)
+
+            def user() -> Identity:
+                _, data = shared.requester.requestJsonAndCheck("GET", "/user")
+                return Identity(login=str(data["login"]), id=int(data["id"]))
+
+            return cls(
+                lambda repo: shared,
+                clock=clock,
+                git_token=env.github_token,
+                budget=budget,
+                whoami=user,
+            )
         return None
+
+    def identity(self) -> Identity:
+        """Who we are: ``GET /user`` for a token, ``GET /app`` (with the App's JWT) for a
+        GitHub App, asked once per client. Raises GitHubUnavailable or GitHubRejected."""
+        with self._identity_lock:
+            if self._identity is None:
+                self._identity = self._call("who am I", self._whoami)
+            return self._identity
 
     def git_token_for(self, repo: str) -> str | None:
         """The token git uses to fetch ``repo``: the installation's (cached, renewed before
@@ -301,25 +343,32 @@ class GitHubClient:
     # -- pull request comments ------------------------------------------------------------
 
     def find_comment(self, repo: str, number: int, marker: str) -> Comment | None:
-        """The first comment on PR ``number`` whose body holds ``marker``."""
+        """Our first comment on PR ``number`` that starts with ``marker``.
+
+        Only a comment written by our own identity counts: anyone can write the marker into
+        a comment of theirs, and that comment is neither edited nor trusted.
+        """
+        me = self.identity()
         issue = self._connect(repo).get_repo(repo).get_issue(number)
 
         def find() -> Comment | None:
             for comment in issue.get_comments():
-                if marker in comment.body:
+                user = comment.user
+                ours = user is not None and me.wrote(user.login, user.id)
+                if ours and (comment.body or "").startswith(marker):
                     return Comment(id=comment.id, body=comment.body)
             return None
 
         return self._call(f"comments of {repo}#{number}", find)
 
     def upsert_comment(self, repo: str, number: int, marker: str, body: str) -> int:
-        """Edit the comment holding ``marker`` in place, or create it; its id.
+        """Edit our comment that starts with ``marker`` in place, or create it; its id.
 
         The marker is looked up before every write, so a create whose answer was lost is
         found and edited next time instead of being posted twice. An unchanged body is not
-        sent again.
+        sent again. A marker in someone else's comment is ignored: we create our own.
         """
-        if marker not in body:
+        if not body.startswith(marker):
             body = f"{marker}\n{body}"
         body = cut(body, MAX_COMMENT)
         existing = self.find_comment(repo, number, marker)
@@ -393,81 +442,3 @@ def git_token_provider(env: Environment) -> Callable[[str], str | None] | None:
         return None
     client = GitHubClient.from_env(env)
     return client.git_token_for if client is not None else None
-
-
-class _InstallationTokens:
-    """A GitHub App's installation tokens: each repo's installation (fixed, or looked up
-    once), and one token per installation, fetched again shortly before it expires."""
-
-    def __init__(
-        self,
-        integration: GithubIntegration,
-        installation_id: int | None,
-        clock: Callable[[], float],
-    ) -> None:
-        self._integration = integration
-        self._fixed = installation_id
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._installations: dict[str, int] = {}
-        self._tokens: dict[int, tuple[str, float]] = {}
-
-    def installation(self, repo: str) -> int:
-        """``GET /repos/{repo}/installation`` (as the App, with a JWT), once per repo."""
-        if self._fixed is not None:
-            return self._fixed
-        with self._lock:
-            if repo not in self._installations:
-                owner, name = repo.split("/", 1)
-                found = self._integration.get_repo_installation(owner, name)
-                self._installations[repo] = int(found.id)
-            return self._installations[repo]
-
-    def token(self, installation: int) -> str:
-        """``POST /app/installations/{id}/access_tokens`` unless a fresh token is cached."""
-        with self._lock:
-            cached = self._tokens.get(installation)
-            if cached is not None and self._clock() < cached[1] - TOKEN_REFRESH_MARGIN:
-                return cached[0]
-            granted = self._integration.get_access_token(installation)
-            self._tokens[installation] = (granted.token, granted.expires_at.timestamp())
-            log.info("new installation token for installation %s", installation)
-            return granted.token
-
-
-class _InstallationAuth(Auth.Auth):
-    """Authorization ``token <installation token>`` for ``repo``, taken on each request."""
-
-    def __init__(self, tokens: _InstallationTokens, repo: str) -> None:
-        self._tokens = tokens
-        self._repo = repo
-
-    @property
-    def token_type(self) -> str:
-        return "token"
-
-    @property
-    def token(self) -> str:
-        return self._tokens.token(self._tokens.installation(self._repo))
-
-    @property
-    def _masked_token(self) -> str:
-        return "token (installation token removed)"
-
-
-class _InstallationClients:
-    """``connect(repo)`` for a GitHub App: a PyGithub client per repo, authenticated lazily
-    (the installation lookup and the token request happen inside the first call, so their
-    failures are classified like any other answer)."""
-
-    def __init__(self, tokens: _InstallationTokens, client: Callable[[Auth.Auth], Github]) -> None:
-        self._tokens = tokens
-        self._client = client
-        self._lock = threading.Lock()
-        self._by_repo: dict[str, Github] = {}
-
-    def __call__(self, repo: str) -> Github:
-        with self._lock:
-            if repo not in self._by_repo:
-                self._by_repo[repo] = self._client(_InstallationAuth(self._tokens, repo))
-            return self._by_repo[repo]

@@ -23,7 +23,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from webhook.comments import DEPLOY_MARKER, PREVIEW_MARKER, deployment_comment, preview_comment
+from webhook.comments import (
+    DEPLOY_MARKER,
+    PREVIEW_MARKER,
+    deployment_comment,
+    plain_text,
+    preview_comment,
+)
 from webhook.github import (
     DeploymentState,
     GitHubClient,
@@ -194,7 +200,8 @@ class Reporter:
         looked up before it is posted again, so a retry never doubles one.
         """
         state, description = status_for(job)
-        description = cut(description, 140)
+        # Messages quote repositories and tools: no HTML, no @mention that notifies.
+        description = cut(plain_text(description), 140)
         shas = [job.commit] + [pr.head_sha for pr in job.pull_requests]
         context = self.context(job)
         for sha in dict.fromkeys(shas):

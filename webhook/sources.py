@@ -1,9 +1,10 @@
-"""Fetch an exact commit of a repo and hand out its app folder as a temporary directory.
+"""Fetch an exact commit of a repo and hand out one of its folders as a temporary directory.
 
-Owns: one bare mirror per repo under a cache directory, fetching only what is missing,
-extracting one folder of one commit, refusing what a hostile repo can do (symlinks that leave
-the folder, oversized files), and ``git ls-remote`` for branch heads. Credentials travel only
-in the subprocess environment, never on disk, and are scrubbed from every error.
+Owns: one bare mirror per repo under a cache directory, fetching only what is missing (with
+``fetch.fsckObjects``, so malformed objects and crafted trees never enter a mirror), handing
+one folder of one commit to ``webhook.checkout`` to be written exactly as git holds it, and
+``git ls-remote`` for branch heads. Credentials travel only in the subprocess environment,
+never on disk, and are scrubbed from every error.
 Must not touch: rendering, the cluster, the queue, GitHub's API.
 """
 
@@ -13,33 +14,32 @@ import base64
 import contextlib
 import fcntl
 import hashlib
-import io
 import os
-import posixpath
 import re
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Any single file above this is refused: manifests are text, not artefacts.
-MAX_FILE_BYTES = 4 * 1024 * 1024
-#: The whole app folder above this is refused.
-MAX_TOTAL_BYTES = 64 * 1024 * 1024
+from webhook.checkout import Limits, TreeError, extract, show
+from webhook.errors import Unavailable
+
 #: Seconds a git network operation may take before the remote counts as unreachable.
 GIT_TIMEOUT = 300.0
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+#: What git prints when ``fetch.fsckObjects`` rejects a pack: the repository's content is bad,
+#: not the network, so a retry cannot help.
+_FSCK_REFUSED = re.compile(r"^error: object [0-9a-f]+: .*$", re.MULTILINE)
 
 
 class SourceError(Exception):
     """The commit cannot be used as it is (missing folder, hostile content, unknown commit)."""
 
 
-class SourceUnavailable(SourceError):
+class SourceUnavailable(SourceError, Unavailable):
     """The remote could not be reached or refused us: an infrastructure fault, worth a retry."""
 
 
@@ -70,13 +70,15 @@ def _basic(token: str) -> str:
 def _git_env(remote: Remote | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", GIT_CONFIG_NOSYSTEM="1")
+    # Config through the environment: visible to this one process, never written to disk.
+    # fsck on fetch refuses malformed objects and trees naming "..", ".git" or "/" at the door;
+    # zero-padded modes (old git wrote "040000") are harmless and common in old histories.
+    config = {"fetch.fsckObjects": "true", "fetch.fsck.zeroPaddedFilemode": "ignore"}
     if remote is not None and remote.token and remote.url.lower().startswith("https://"):
-        # Config through the environment: visible to this one process, never written to disk.
-        env.update(
-            GIT_CONFIG_COUNT="1",
-            GIT_CONFIG_KEY_0="http.extraHeader",
-            GIT_CONFIG_VALUE_0=f"Authorization: Basic {_basic(remote.token)}",
-        )
+        config["http.extraHeader"] = f"Authorization: Basic {_basic(remote.token)}"
+    env["GIT_CONFIG_COUNT"] = str(len(config))
+    for i, (key, value) in enumerate(config.items()):
+        env.update({f"GIT_CONFIG_KEY_{i}": key, f"GIT_CONFIG_VALUE_{i}": value})
     return env
 
 
@@ -120,8 +122,9 @@ def branch_head(url: str, branch: str, token: str | None = None) -> str:
 class Mirrors:
     """Bare mirrors, one per repo, under ``cache_dir``; safe across threads and processes."""
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: Path, limits: Limits | None = None) -> None:
         self.root = cache_dir / "git"
+        self.limits = limits or Limits()
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _mirror(self, repo: str) -> Path:
@@ -158,12 +161,14 @@ class Mirrors:
             fetch = ["fetch", "--quiet", "--no-tags", "--", remote.url]
             proc = _git([*fetch, sha], cwd=mirror, remote=remote, timeout=GIT_TIMEOUT)
             if proc.returncode != 0 or not self._has_commit(mirror, sha):
+                _refuse_malformed(repo, proc)
                 proc = _git(
                     [*fetch, "+refs/heads/*:refs/heads/*"],
                     cwd=mirror,
                     remote=remote,
                     timeout=GIT_TIMEOUT,
                 )
+                _refuse_malformed(repo, proc)
                 if proc.returncode != 0:
                     raise SourceUnavailable(
                         f"{scrub(remote.url)}: git fetch failed: {_failure(proc, remote)}"
@@ -194,43 +199,47 @@ class Mirrors:
         return proc.stdout.decode("utf-8", "replace").splitlines()
 
     @contextlib.contextmanager
-    def checkout(self, repo: str, remote: Remote, sha: str, path: str) -> Iterator[Path]:
-        """Yield a temporary directory holding ``path`` of commit ``sha``; removed afterwards."""
+    def checkout(
+        self, repo: str, remote: Remote, sha: str, path: str, *, tree: str | None = None
+    ) -> Iterator[Path]:
+        """Yield a temporary directory holding ``path`` of commit ``sha``; removed afterwards.
+
+        ``tree`` is the folder written to disk (``path`` by default, ``""`` for the whole
+        repository; it must contain ``path``): symlinks are confined to it, so rendering from
+        ``path`` may read anything in ``tree`` and nothing outside. The yielded directory sits
+        at ``path`` under a temporary root, so names relative to the repository still hold.
+        """
+        path = _folder(repo, path)
+        tree = path if tree is None else _folder(repo, tree)
+        if tree and path != tree and not path.startswith(tree + "/"):
+            raise SourceError(f"{repo}: {show(path)} is not inside {show(tree)}")
         mirror = self.ensure_commit(repo, remote, sha)
-        path = posixpath.normpath(path).strip("/")
-        _check_tree(mirror, sha, path)
-        proc = _git(["archive", "--format=tar", sha, "--", path], cwd=mirror, timeout=GIT_TIMEOUT)
-        if proc.returncode != 0:
-            raise SourceError(f"{path} cannot be read at {sha}: {_failure(proc, None)}")
         with tempfile.TemporaryDirectory(prefix="webhook-deployer-") as tmp:
-            with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
-                archive.extractall(tmp, filter="data")
-            yield Path(tmp) / path
+            root = Path(tmp, tree)
+            root.mkdir(parents=True, exist_ok=True)
+            try:
+                extract(mirror, sha, tree, root, limits=self.limits, env=_git_env(None))
+            except TreeError as exc:
+                raise SourceError(str(exc)) from exc
+            folder = Path(tmp, path)
+            if not folder.is_dir():
+                raise SourceError(f"{show(path)} does not exist at {sha}")
+            yield folder
 
 
-def _check_tree(mirror: Path, sha: str, path: str) -> None:
-    """Refuse a missing folder, files over the limits and symlinks that leave the folder."""
-    kind = _git(["cat-file", "-t", f"{sha}:{path}"], cwd=mirror)
-    if kind.returncode != 0 or kind.stdout.strip() != b"tree":
-        raise SourceError(f"{path} does not exist at {sha}")
-    listing = _git(["ls-tree", "-r", "-l", "-z", "--full-tree", sha, "--", path], cwd=mirror)
-    if listing.returncode != 0:
-        raise SourceError(f"{path} cannot be listed at {sha}: {_failure(listing, None)}")
-    total = 0
-    for entry in listing.stdout.split(b"\0"):
-        if not entry:
-            continue
-        info, _, name_bytes = entry.partition(b"\t")
-        mode, _type, obj, size_text = info.decode().split(maxsplit=3)
-        name = name_bytes.decode("utf-8", "replace")
-        size = int(size_text) if size_text.strip().isdigit() else 0
-        if size > MAX_FILE_BYTES:
-            raise SourceError(f"{name} at {sha} is {size} bytes, over the {MAX_FILE_BYTES} limit")
-        total += size
-        if total > MAX_TOTAL_BYTES:
-            raise SourceError(f"{path} at {sha} is over the {MAX_TOTAL_BYTES} byte limit")
-        if mode == "120000":
-            target = _git(["cat-file", "blob", obj], cwd=mirror).stdout.decode("utf-8", "replace")
-            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
-            if target.startswith("/") or not (resolved + "/").startswith(path + "/"):
-                raise SourceError(f"{name} at {sha} is a symlink leaving {path} ({target!r})")
+def _folder(repo: str, path: str) -> str:
+    """``path`` as a clean repository-relative folder (``""`` for the root); never outside."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise SourceError(f"{repo}: folder {show(path)} leaves the repository")
+    return "/".join(parts)
+
+
+def _refuse_malformed(repo: str, proc: subprocess.CompletedProcess[bytes]) -> None:
+    """A fetch that fsck rejected is the repository's fault: a SourceError naming the object."""
+    found = _FSCK_REFUSED.search(proc.stderr.decode("utf-8", "replace"))
+    if proc.returncode != 0 and found:
+        raise SourceError(
+            f"{repo}: git refused the repository's objects as malformed or hostile "
+            f"({show(found.group(0).removeprefix('error: '))})"
+        )

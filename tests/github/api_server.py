@@ -17,6 +17,11 @@ with the app's *public* key, else 401; ``POST /app/installations/{id}/access_tok
 ``ghs_`` tokens with an ``expires_at`` (by ``clock``); a token of this server is refused
 once expired, and works only on its installation's repos. Every call records the
 credential it used (``Call.credential``), never the secret itself.
+
+Who wrote what: every token is a user (``add_user``; any other token is ``DEPLOYER``), an
+installation token is the App's bot ``<slug>[bot]``; ``GET /user`` and ``GET /app`` say so,
+and each comment carries its author in ``user`` as GitHub's does, so a comment written by
+someone else through this server (``comment_as``) is really theirs.
 """
 
 from __future__ import annotations
@@ -44,6 +49,11 @@ from werkzeug.wrappers import Request, Response
 
 ROOT = Path(__file__).resolve().parents[2]
 GITHUB = "https://api.github.com"
+#: The user behind any token the test did not register with ``add_user``.
+DEPLOYER = {"login": "deployer", "id": 4242, "type": "User"}
+#: The App's bot, the author of whatever an installation token writes.
+APP_SLUG = "webhook-deployer"
+APP_BOT = {"login": f"{APP_SLUG}[bot]", "id": 5151, "type": "Bot"}
 
 
 @functools.cache
@@ -115,6 +125,8 @@ class GitHubApiServer:
     token_lifetime: float = 3600.0
     #: Decides when issued tokens expire (JWTs are checked against the real time).
     clock: Callable[[], float] = time.time
+    #: token -> the user it belongs to (``login``, ``id``, ``type``).
+    users: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -155,6 +167,23 @@ class GitHubApiServer:
         self.app_id = app_id
         self.app_public_key = public_key_pem
         self.installations = {repo.lower(): iid for repo, iid in installations.items()}
+
+    def add_user(self, token: str, login: str, user_id: int) -> None:
+        """``token`` belongs to user ``login``: what it writes is signed with that name."""
+        self.users[token] = {"login": login, "id": user_id, "type": "User"}
+
+    def comment_as(self, token: str, repo: str, number: int, body: str) -> int:
+        """Post a comment through the HTTP API as the owner of ``token``; its id."""
+        import requests
+
+        answer = requests.post(
+            f"{self.url}/repos/{repo}/issues/{number}/comments",
+            json={"body": body},
+            headers={"Authorization": f"token {token}"},
+            timeout=5,
+        )
+        answer.raise_for_status()
+        return int(answer.json()["id"])
 
     def writes(self) -> list[Call]:
         return [c for c in self.calls if c.method != "GET"]
@@ -200,7 +229,8 @@ class GitHubApiServer:
             if fault is not None:
                 self.faults.remove(fault)
             if fault is None or fault.after_apply:
-                status, payload = self._route(request.method, request.path, query, body)
+                caller = self._caller(request)
+                status, payload = self._route(request.method, request.path, query, body, caller)
             if fault is not None:
                 status, payload = fault.status, {"message": _reason(fault.status)}
             self.calls.append(Call(request.method, request.path, query, body, status, credential))
@@ -214,8 +244,10 @@ class GitHubApiServer:
         """The credential's label, and the refusal to answer instead (or None)."""
         scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
         path = request.path
-        app_only = path.startswith("/app/") or bool(
-            re.fullmatch(r"/repos/[^/]+/[^/]+/installation", path)
+        app_only = (
+            path == "/app"
+            or path.startswith("/app/")
+            or bool(re.fullmatch(r"/repos/[^/]+/[^/]+/installation", path))
         )
         if scheme.lower() == "bearer":
             if not app_only:
@@ -238,6 +270,15 @@ class GitHubApiServer:
             self.failures.append(f"{request.method} {path}: token of another installation")
             return f"installation-token #{number}", (404, {"message": "Not Found"})
         return f"installation-token #{number}", None
+
+    def _caller(self, request: Request) -> dict[str, Any] | None:
+        """The user a request acts as: the App's bot for an installation token."""
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        if not secret or scheme.lower() == "bearer":
+            return None
+        if any(t.token == secret for t in self.issued):
+            return dict(APP_BOT)
+        return dict(self.users.get(secret, DEPLOYER))
 
     def _verify_jwt(self, token: str) -> bool:
         if self.app_public_key is None or self.app_id is None:
@@ -281,7 +322,30 @@ class GitHubApiServer:
             return f"{request.method} {request.path}: invalid: comment body over 65536"
         return None
 
-    def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+    def _route(
+        self, method: str, path: str, query: dict[str, str], body: Any, caller: Any
+    ) -> tuple[int, Any]:
+        if path == "/user":
+            if caller is None:
+                return 401, {"message": "Requires authentication"}
+            if caller["type"] == "Bot":
+                return 403, {"message": "Resource not accessible by integration"}
+            return 200, {**caller, "node_id": "U_1", "site_admin": False}
+        if path == "/app":
+            return 200, {
+                "id": int(self.app_id or 0),
+                "slug": APP_SLUG,
+                "node_id": "A_1",
+                "name": "Webhook Deployer",
+                "owner": {"login": "octo-org", "id": 1, "type": "Organization"},
+                "description": "",
+                "external_url": "https://deployer.example",
+                "html_url": f"https://github.com/apps/{APP_SLUG}",
+                "created_at": "2024-01-01T00:00:00Z",
+                "updated_at": "2024-01-01T00:00:00Z",
+                "permissions": {"statuses": "write", "pull_requests": "write"},
+                "events": [],
+            }
         if m := re.fullmatch(r"/app/installations/(\d+)/access_tokens", path):
             installation = int(m[1])
             if installation not in self.installations.values():
@@ -334,6 +398,7 @@ class GitHubApiServer:
             comment = {
                 "id": next(self._ids),
                 "body": body["body"],
+                "user": caller,
                 "url": f"{self.url}/repos/{m[1]}/issues/comments/0",
                 "html_url": f"https://github.com/{m[1]}/pull/{m[2]}",
             }
@@ -343,7 +408,8 @@ class GitHubApiServer:
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/comments/(\d+)", path):
             for comment in itertools.chain.from_iterable(self.comments.values()):
                 if comment["id"] == int(m[2]):
-                    comment["body"] = body["body"]
+                    if method == "PATCH":
+                        comment["body"] = body["body"]
                     return 200, comment
             return 404, {"message": "Not Found"}
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/deployments", path):

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from tests.audit import AuditLog
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD_TOOLS = REPO / "scripts" / "build-test-tools"
 TEST_CLUSTER = REPO / "scripts" / "test-cluster"
@@ -33,6 +35,7 @@ CLUSTER_FIXTURES = frozenset(
         "namespace",
         "namespace_with_nodes",
         "k8s_api_client",
+        "api_audit",
     }
 )
 
@@ -138,6 +141,12 @@ def control_plane_with_nodes(
 def kubeconfig(control_plane: ControlPlane) -> Path:
     """Admin (system:masters) kubeconfig of `control_plane`, context `test-cluster`."""
     return control_plane.kubeconfig
+
+
+@pytest.fixture
+def api_audit(control_plane: ControlPlane) -> AuditLog:
+    """The requests clients sent `control_plane`, from its audit log (tests/audit.py)."""
+    return AuditLog(control_plane.dir / "audit.log", control_plane.kubeconfig)
 
 
 @pytest.fixture

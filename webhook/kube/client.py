@@ -25,9 +25,13 @@ from kubernetes import config as k8s_config
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic import exceptions as dyn_errors
 
+from webhook.errors import Unavailable
+
 Manifest = dict[str, Any]
 
 FIELD_MANAGER = "webhook-deployer"
+#: Sent with every request, so the API server's audit log and its metrics name us.
+USER_AGENT = "webhook-deployer"
 #: Seconds one API request may take (connect, read); a hung apiserver is an outage.
 REQUEST_TIMEOUT = (10.0, 60.0)
 log = logging.getLogger(__name__)
@@ -38,7 +42,7 @@ class KubeError(Exception):
     """Something the cluster said or did not say."""
 
 
-class ClusterUnavailable(KubeError):
+class ClusterUnavailable(KubeError, Unavailable):
     """The cluster cannot be reached or we cannot authenticate: an infrastructure fault."""
 
 
@@ -134,6 +138,7 @@ class Cluster:
     ) -> None:
         configuration = _configuration(context, kubeconfig)
         self.api = k8s_client.ApiClient(configuration)
+        self.api.user_agent = USER_AGENT
         if impersonate:
             self.api.set_default_header("Impersonate-User", impersonate)  # type: ignore[no-untyped-call]
         self.impersonate = impersonate

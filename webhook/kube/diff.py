@@ -2,8 +2,9 @@
 
 Owns: dropping server-owned noise (managedFields, resourceVersion, generation, status...)
 before comparing, and rendering one unified diff per object. Secret values (``data``,
-``stringData``, kubectl's last-applied annotation) never appear in a diff: each value is
-replaced by a marker that only says whether it changed. Must not touch: the cluster client.
+``stringData``, kubectl's last-applied annotation, Secrets inside a ``kind: List``) never
+appear in a diff: each value is ``<redacted>``, changed or not, so a diff is no oracle for
+a guessed value; keys still show. Must not touch: the cluster client.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ SERVER_METADATA = (
 )
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 REDACTED = "<redacted>"
-REDACTED_CHANGED = "<redacted, changed>"
 
 
 def normalize(obj: Manifest) -> Manifest:
@@ -48,55 +48,55 @@ def same(live: Manifest | None, desired: Manifest) -> bool:
 
 
 def _is_secret(obj: Manifest | None) -> bool:
-    return obj is not None and obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1"
+    """A Secret of any group: a look-alike custom kind is treated as one, never shown."""
+    return isinstance(obj, dict) and obj.get("kind") == "Secret"
+
+
+def _scrub(obj: Manifest, secret: bool) -> Manifest:
+    """A copy of ``obj`` with every value that may hold a Secret's data replaced.
+
+    ``secret``: the object is a Secret, or stands in a diff against one (a kind changed
+    between live and desired): each key of ``data`` and ``stringData`` keeps its name (an
+    added or removed key still shows) and gets the same ``<redacted>`` whatever its value.
+    kubectl's last-applied annotation repeats the whole object, so it is never shown; a
+    ``kind: List`` is scrubbed item by item.
+    """
+    copied = copy.deepcopy(obj)
+    if secret:
+        for field in ("data", "stringData"):
+            if isinstance(copied.get(field), dict):
+                copied[field] = dict.fromkeys(map(str, copied[field]), REDACTED)
+            elif field in copied:
+                copied[field] = REDACTED
+    annotations = (copied.get("metadata") or {}).get("annotations")
+    if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+        annotations[LAST_APPLIED] = REDACTED
+    if isinstance(copied.get("items"), list):
+        copied["items"] = [
+            _scrub(item, secret or _is_secret(item)) if isinstance(item, dict) else item
+            for item in copied["items"]
+        ]
+    return copied
 
 
 def redact_pair(
     live: Manifest | None, desired: Manifest | None
 ) -> tuple[Manifest | None, Manifest | None]:
-    """Copies of both with Secret values replaced by markers (changed values marked so)."""
-    if not (_is_secret(live) or _is_secret(desired)):
-        return live, desired
-    live_values = _values(live)
-    desired_values = _values(desired)
-    out: list[Manifest | None] = []
-    for obj, own, other in ((live, live_values, desired_values), (desired, desired_values, None)):
-        if obj is None:
-            out.append(None)
-            continue
-        copied = copy.deepcopy(obj)
-        for field in ("data", "stringData"):
-            if isinstance(copied.get(field), dict):
-                copied[field] = {
-                    key: (
-                        REDACTED
-                        if other is not None or live_values.get(key) == own.get(key)
-                        else REDACTED_CHANGED
-                    )
-                    for key in copied[field]
-                }
-        annotations = (copied.get("metadata") or {}).get("annotations") or {}
-        if LAST_APPLIED in annotations:
-            annotations[LAST_APPLIED] = REDACTED
-        out.append(copied)
-    return out[0], out[1]
+    """Copies of both with Secret values replaced by ``<redacted>``.
 
-
-def _values(obj: Manifest | None) -> dict[str, object]:
-    if obj is None:
-        return {}
-    values: dict[str, object] = {}
-    for field in ("data", "stringData"):
-        if isinstance(obj.get(field), dict):
-            values.update(obj[field])
-    return values
+    A changed value and an unchanged one look the same: a diff that marked changes would
+    let a PR author test a guessed value against the live Secret.
+    """
+    secret = _is_secret(live) or _is_secret(desired)
+    return (
+        None if live is None else _scrub(live, secret),
+        None if desired is None else _scrub(desired, secret),
+    )
 
 
 def redact(obj: Manifest) -> Manifest:
     """A copy safe to log or show: Secret values replaced."""
-    _, redacted = redact_pair(obj, obj)
-    assert redacted is not None
-    return redacted
+    return _scrub(obj, _is_secret(obj))
 
 
 def _lines(obj: Manifest | None) -> list[str]:

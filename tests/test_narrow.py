@@ -18,9 +18,9 @@ from webhook.events import AppIndex, decide
 from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
 from webhook.queue.sqlite import SqliteStore
 from webhook.reporter import Reporter
-from webhook.scope import scoped
 from webhook.settings import DeployerConfig, Environment, RepoConfig
 from webhook.sources import Mirrors, Remote
+from webhook.steps import narrowed
 from webhook.worker import Worker
 
 
@@ -114,7 +114,7 @@ def test_a_merge_syncs_and_reports_only_the_apps_it_touched(
 
     step = RecordingStep()
     step.reporter = reporter
-    worker = Worker(store, scoped(step, engine, store))
+    worker = Worker(store, narrowed(step, engine, store))
     finished = [worker.run_once() for _ in range(3)]
     assert step.ran == ["redis"]
     by_app = {job.app: job for job in finished if job is not None}
@@ -130,7 +130,7 @@ def test_a_merge_syncs_and_reports_only_the_apps_it_touched(
 def test_a_git_token_github_will_not_give_is_an_infrastructure_fault(
     repo: Path, tmp_path: Path, config: DeployerConfig
 ) -> None:
-    from webhook.engine import InfrastructureError
+    from webhook.errors import Unavailable
     from webhook.github import GitHubUnavailable
 
     sha = commit(repo, {"apps/redis/r.yaml": "r"})
@@ -144,7 +144,7 @@ def test_a_git_token_github_will_not_give_is_an_infrastructure_fault(
     )
     app = config.app("redis")
     assert app is not None
-    with pytest.raises(InfrastructureError, match="no git token for Codertocat/Hello-World"):
+    with pytest.raises(Unavailable, match="no git token for Codertocat/Hello-World"):
         engine.touches(app, sha, "parent")
-    with pytest.raises(InfrastructureError):
+    with pytest.raises(Unavailable):
         engine.head(app)

@@ -1,0 +1,156 @@
+"""What a job does, in order: narrow, then preview, or plan and await approval, or sync.
+
+Owns: the worker's step (``Job -> StepOutcome``) and every policy decision on the way:
+- **narrow**: a job queued with a ``diff_base`` first diffs its commit in the git mirror; an
+  app the change did not touch ends at once, and GitHub hears nothing of it;
+- **preview**: a pull request's head is dry-run and diffed, never applied;
+- **plan**: an app with ``auto_sync: false`` is dry-run and waits (OUT_OF_SYNC) for approval;
+- **sync**: an automatic app, or an approved job, is applied by the engine;
+- **record**: the engine's ``SyncResult`` becomes the job's outcome.
+An unreachable dependency (``errors.Unavailable``) is turned into an outcome here, once.
+Must not touch: the queue's rows (only ``resolve_scope``), GitHub, the cluster directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any, Protocol
+
+from webhook.engine import SyncEngine, SyncError
+from webhook.errors import Unavailable
+from webhook.model import Job, JobState, StepOutcome, Trigger
+from webhook.result import SyncResult
+from webhook.settings import AppConfig
+from webhook.worker import SyncStep
+
+log = logging.getLogger(__name__)
+
+#: A diff longer than this is cut before it is stored; a comment shows even less.
+MAX_DIFF_CHARS = 60_000
+#: How a Secret's identity reads in a result (``ObjectRef.__str__``).
+SECRET_PREFIX = "Secret "
+#: An infrastructure message is cut to this before it is stored and reported.
+MAX_MESSAGE_CHARS = 500
+
+
+class ScopeStore(Protocol):
+    """What narrowing needs from the job store: marking a job as touching its app."""
+
+    def resolve_scope(self, job_id: int) -> object: ...
+
+
+def _outcome(state: JobState, message: str, result: SyncResult) -> StepOutcome:
+    return StepOutcome(state=state, message=message, result=result.to_dict())
+
+
+def _unavailable(exc: Unavailable, *, dry_run: bool) -> StepOutcome:
+    message = f"infrastructure: {exc}"[:MAX_MESSAGE_CHARS]
+    record: dict[str, Any] = {"error_kind": "infrastructure", "error": message}
+    if dry_run:
+        record["dry_run"] = True
+    return StepOutcome(state=JobState.FAILED, message=message, result=record)
+
+
+def sync(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
+    """Apply the job's commit: succeeded when the result is, failed otherwise."""
+    result = engine.sync(app, job.commit)
+    state = JobState.SUCCEEDED if result.ok else JobState.FAILED
+    return _outcome(state, result.summary(), result)
+
+
+def plan(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
+    """Dry-run a manual app's commit; anything to change waits for approval."""
+    result = engine.sync(app, job.commit, dry_run=True)
+    if not result.ok:
+        return _outcome(JobState.FAILED, result.summary(), result)
+    if not result.changed:
+        return _outcome(JobState.SUCCEEDED, f"in sync: {result.total} objects unchanged", result)
+    parts = [f"{len(result.created)} to create", f"{len(result.configured)} to change"]
+    if result.pruned:
+        parts.append(f"{len(result.pruned)} to prune")
+    message = f"out of sync: {', '.join(parts)}; awaiting approval"
+    return _outcome(JobState.OUT_OF_SYNC, message, result)
+
+
+def _values_uncompared(result: SyncResult) -> SyncResult:
+    """Count every live Secret as "to change": whether a PR author's guessed value equals the
+    live one must not show in a preview's counts, as it does not show in its diff."""
+    secrets = tuple(ref for ref in result.unchanged if ref.startswith(SECRET_PREFIX))
+    if not secrets:
+        return result
+    unchanged = tuple(ref for ref in result.unchanged if ref not in secrets)
+    return replace(result, unchanged=unchanged, configured=result.configured + secrets)
+
+
+def preview(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
+    """A pull request's plan: what merging would change, with its redacted diff."""
+    result = _values_uncompared(engine.sync(app, job.commit, dry_run=True))
+    if not result.ok:
+        return _outcome(JobState.FAILED, f"would fail: {result.summary()}", result)
+    if not result.changed:
+        return _outcome(JobState.SUCCEEDED, f"no changes: {result.total} objects unchanged", result)
+    message = (
+        f"{len(result.created)} to create, {len(result.configured)} to change, "
+        f"{len(result.pruned)} to delete"
+    )
+    record = result.to_dict()
+    record["diff"] = _diff(engine, app, job)
+    return StepOutcome(state=JobState.SUCCEEDED, message=message, result=record)
+
+
+def _diff(engine: SyncEngine, app: AppConfig, job: Job) -> str:
+    try:
+        text = engine.diff(app, job.commit)
+    except (SyncError, Unavailable) as exc:
+        log.warning("preview job %s: no diff: %s", job.id, exc)
+        return f"(diff unavailable: {exc})\n"
+    if len(text) > MAX_DIFF_CHARS:
+        text = text[:MAX_DIFF_CHARS] + "\n… (diff cut)\n"
+    return text
+
+
+def run_job(engine: SyncEngine, job: Job) -> StepOutcome:
+    """Preview, sync or plan the job's app at its commit, as the job and the app say."""
+    app = engine.config.app(job.app)
+    if app is None:
+        return StepOutcome(state=JobState.FAILED, message=f"app {job.app!r} is not configured")
+    is_preview = job.trigger is Trigger.PREVIEW
+    try:
+        if is_preview:
+            return preview(engine, app, job)
+        if app.auto_sync or job.approved:
+            return sync(engine, app, job)
+        return plan(engine, app, job)
+    except Unavailable as exc:
+        return _unavailable(exc, dry_run=is_preview)
+
+
+def narrowed(step: SyncStep, engine: SyncEngine, store: ScopeStore) -> SyncStep:
+    """``step``, run only for jobs whose change touches their app (see the module doc)."""
+
+    def run(job: Job) -> StepOutcome:
+        app = engine.config.app(job.app)
+        if job.diff_base is None or app is None:
+            return step(job)
+        try:
+            touched = engine.touches(app, job.commit, job.diff_base)
+        except (Unavailable, SyncError) as exc:
+            # Cannot tell: syncing an untouched app is a harmless no-op, skipping one is not.
+            log.warning("job %s: cannot narrow by git diff (%s); syncing", job.id, exc)
+            touched = True
+        if not touched:
+            return StepOutcome(
+                state=JobState.SUCCEEDED,
+                message=f"{app.path} not touched by {job.commit[:7]}",
+                result={"untouched": True},
+            )
+        store.resolve_scope(job.id)
+        return step(job)
+
+    return run
+
+
+def worker_step(engine: SyncEngine, store: ScopeStore) -> SyncStep:
+    """The worker's whole step: narrow by git diff, then preview, sync or plan."""
+    return narrowed(lambda job: run_job(engine, job), engine, store)
