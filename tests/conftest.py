@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.github.api_server import GitHubApiServer
-from webhook import create_app
 from webhook.queue.sqlite import SqliteStore
 from webhook.settings import DeployerConfig, Environment
+from webhook.web import create_app
 
 SECRET = b"test secret: not a real one"
 REPO = "Codertocat/Hello-World"  # the repository of GitHub's example payloads
@@ -63,6 +63,7 @@ def env(tmp_path: Path) -> Environment:
         webhook_secret=SECRET,
         database_url=f"sqlite:///{tmp_path / 'deployer.db'}",
         admin_token="admin-token-for-tests",
+        cache_dir=tmp_path / "cache",
     )
 
 

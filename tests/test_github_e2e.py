@@ -19,12 +19,12 @@ from tests.conftest import SECRET
 from tests.github.api_server import GitHubApiServer, client_for
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push, example, merged_pull_request
-from webhook import create_app
 from webhook.engine import SyncEngine
 from webhook.queue.sqlite import SqliteStore
 from webhook.reporter import Reporter
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
 from webhook.steps import worker_step
+from webhook.web import create_app
 from webhook.worker import Worker
 
 pytestmark = pytest.mark.cluster

@@ -12,6 +12,7 @@ from tests.conftest import SECRET
 from tests.github.deliveries import Delivery, github_signature
 from tests.github.examples import branch_push, example, merged_pull_request
 from webhook.queue.sqlite import SqliteStore
+from webhook.web.context import deployer
 
 URL = "/webhooks/github"
 
@@ -206,7 +207,7 @@ def test_unsupported_content_type_gets_415(client: FlaskClient) -> None:
 def test_oversized_body_gets_413_and_stores_nothing(
     client: FlaskClient, store: SqliteStore, app: Any
 ) -> None:
-    limit = app.extensions["deployer.env"].max_body_bytes
+    limit = deployer(app).env.max_body_bytes
     body = b"{" + b" " * limit + b"}"
     headers = Delivery("push", {}, SECRET).headers(body)
     assert client.post(URL, data=body, headers=headers).status_code == 413

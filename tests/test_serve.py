@@ -16,6 +16,7 @@ import pytest
 import requests
 import yaml
 
+from tests import gitrepo
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push, example
 from tests.processes import free_port, spawn, wait_ready
@@ -154,8 +155,10 @@ def test_a_killed_serve_keeps_every_accepted_delivery(server: Server) -> None:
 
 
 def test_manual_sync_endpoint_needs_the_admin_token(server: Server) -> None:
+    origin = gitrepo.init(server.tmp / "missing.git", branch="master")
+    head = gitrepo.commit(origin, {"apps/web/a.yaml": "a: 1\n"})
     url = f"{server.url}/api/apps/web/sync"
-    body = {"revision": "f" * 40}
+    body = {"revision": head}
     assert requests.post(url, json=body, timeout=10).status_code == 401
     wrong = requests.post(url, json=body, headers={"Authorization": "Bearer nope"}, timeout=10)
     assert wrong.status_code == 401
@@ -163,7 +166,7 @@ def test_manual_sync_endpoint_needs_the_admin_token(server: Server) -> None:
     assert ok.status_code == 202
     job = ok.json()["job"]
     assert job["trigger"] == "manual" and job["approved"] is True
-    assert json.loads(json.dumps(job))["commit"] == "f" * 40
+    assert json.loads(json.dumps(job))["commit"] == head
 
 
 def test_serve_on_postgresql_keeps_accepted_deliveries_across_a_kill(

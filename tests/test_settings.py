@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,46 @@ def test_the_example_config_in_the_repo_is_valid() -> None:
     example = Path(__file__).resolve().parents[1] / "deployer.example.yaml"
     result = CliRunner().invoke(main, ["check-config", "--config", str(example)])
     assert result.exit_code == 0, result.output
+
+
+def test_every_deployer_variable_is_read_by_environment(tmp_path: Path) -> None:
+    env = Environment.from_environ(
+        {
+            "GITHUB_WEBHOOK_SECRET": "s",
+            "DEPLOYER_BIND": "0.0.0.0:9000",
+            "DEPLOYER_WORKER_CONCURRENCY": "5",
+            "DEPLOYER_LEASE_SECONDS": "12.5",
+            "DEPLOYER_CACHE_DIR": str(tmp_path),
+            "DEPLOYER_LOG_LEVEL": "debug",
+            "DEPLOYER_REQUEST_TIMEOUT": "7",
+        }
+    )
+    assert (env.bind, env.worker_concurrency, env.lease_seconds) == ("0.0.0.0:9000", 5, 12.5)
+    assert (env.cache_dir, env.log_level, env.request_timeout) == (tmp_path, "DEBUG", 7.0)
+    xdg = Environment.from_environ({"GITHUB_WEBHOOK_SECRET": "s", "XDG_CACHE_HOME": "/x"})
+    assert xdg.cache_dir == Path("/x/webhook-deployer")
+
+
+def test_bad_deployer_variables_are_all_listed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Environment.from_environ(
+            {
+                "GITHUB_WEBHOOK_SECRET": "s",
+                "DEPLOYER_WORKER_CONCURRENCY": "many",
+                "DEPLOYER_LEASE_SECONDS": "-1",
+                "DEPLOYER_LOG_LEVEL": "LOUD",
+                "DEPLOYER_REQUEST_TIMEOUT": "nan",
+            }
+        )
+    text = "\n".join(caught.value.errors)
+    for name in ("WORKER_CONCURRENCY", "LEASE_SECONDS", "LOG_LEVEL", "REQUEST_TIMEOUT"):
+        assert f"DEPLOYER_{name}" in text
+
+
+def test_importing_the_package_loads_no_flask() -> None:
+    code = "import sys, webhook, webhook.worker; print('flask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    code = "import webhook; print(webhook.create_app.__module__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "webhook.web.app"

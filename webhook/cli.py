@@ -9,9 +9,8 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
@@ -31,7 +30,6 @@ CONFIG_OPTION = click.option(
     metavar="FILE",
     help="Config file (default: $WEBHOOK_DEPLOYER_CONFIG, else ./deployer.yaml).",
 )
-DEFAULT_BIND = "127.0.0.1:8080"
 
 
 def _fail(errors: list[str]) -> NoReturn:
@@ -61,18 +59,6 @@ def _load(
     return config, env
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("DEPLOYER_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
-def _cache_dir() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "webhook-deployer"
-    return Path(os.environ.get("DEPLOYER_CACHE_DIR") or default)
-
-
 @click.group()
 @click.version_option(package_name="webhook-deployer")
 def main() -> None:
@@ -87,46 +73,32 @@ def check_config(config_file: str | None) -> None:
     click.echo(f"{config_path(config_file)}: ok, {len(config.apps)} app(s)")
 
 
-def _gunicorn_run(config_file: str | None, bind: str, workers: int, threads: int) -> None:
-    from gunicorn.app.base import BaseApplication
-
-    from webhook import create_app
-
-    config, env = _load(config_file)
-
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            self.cfg.set("bind", [bind])
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("graceful_timeout", 20)
-            self.cfg.set("accesslog", "-")
-
-        def load(self) -> Any:
-            return create_app(config, env)
-
-    Server().run()
-
-
 @main.command()
 @CONFIG_OPTION
-@click.option("--bind", default=DEFAULT_BIND, show_default=True, envvar="DEPLOYER_BIND")
+@click.option("--bind", help="host:port (default: $DEPLOYER_BIND, else 127.0.0.1:8080)")
 @click.option("--workers", default=2, show_default=True, help="gunicorn processes")
 @click.option("--threads", default=4, show_default=True, help="threads per process")
-def web(config_file: str | None, bind: str, workers: int, threads: int) -> None:
+def web(config_file: str | None, bind: str | None, workers: int, threads: int) -> None:
     """Run only the webhook receiver and API (gunicorn)."""
-    _gunicorn_run(config_file, bind, workers, threads)
+    from webhook.web.server import serve as serve_web
+
+    config, env = _load(config_file)
+    env.configure_logging()
+    serve_web(config, env, bind=bind or env.bind, workers=workers, threads=threads)
 
 
 @main.command()
 @CONFIG_OPTION
-@click.option("--concurrency", default=2, show_default=True, envvar="DEPLOYER_WORKER_CONCURRENCY")
-@click.option("--lease-seconds", default=60.0, show_default=True, envvar="DEPLOYER_LEASE_SECONDS")
-def worker(config_file: str | None, concurrency: int, lease_seconds: float) -> None:
+@click.option(
+    "--concurrency", type=int, help="jobs at once (default: $DEPLOYER_WORKER_CONCURRENCY)"
+)
+@click.option("--lease-seconds", type=float, help="job lease (default: $DEPLOYER_LEASE_SECONDS)")
+def worker(config_file: str | None, concurrency: int | None, lease_seconds: float | None) -> None:
     """Run only the sync workers."""
-    _logging()
     config, env = _load(config_file)
+    env.configure_logging()
+    concurrency = concurrency or env.worker_concurrency
+    lease_seconds = lease_seconds or env.lease_seconds
     from webhook.drift import DriftWatcher
     from webhook.engine import SyncEngine
     from webhook.github import GitHubClient, git_token_provider
@@ -138,7 +110,7 @@ def worker(config_file: str | None, concurrency: int, lease_seconds: float) -> N
     # One GitHub client (one installation-token cache) for the reporter and for git.
     github = GitHubClient.from_env(env)
     token_for = github.git_token_for if github is not None else git_token_provider(env)
-    engine = SyncEngine(config, env, cache_dir=_cache_dir(), token_for=token_for)
+    engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=token_for)
     store = open_store(env.database_url)
     reporter = Reporter(store, config, github) if github is not None else None
     runner = Worker(
@@ -170,11 +142,12 @@ def worker(config_file: str | None, concurrency: int, lease_seconds: float) -> N
 
 @main.command()
 @CONFIG_OPTION
-@click.option("--bind", default=DEFAULT_BIND, show_default=True, envvar="DEPLOYER_BIND")
-def serve(config_file: str | None, bind: str) -> None:
+@click.option("--bind", help="host:port (default: $DEPLOYER_BIND, else 127.0.0.1:8080)")
+def serve(config_file: str | None, bind: str | None) -> None:
     """Run the receiver (gunicorn) and the sync workers together; SIGTERM drains both."""
-    _logging()
-    _load(config_file)  # fail fast, with every error, before starting anything
+    _, env = _load(config_file)  # fail fast, with every error, before starting anything
+    env.configure_logging()
+    bind = bind or env.bind
     base = [sys.executable, "-m", "webhook.cli"]
     extra = ["--config", config_file] if config_file else []
     children = [
@@ -218,10 +191,10 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
     from webhook.errors import DeployerError
     from webhook.github import git_token_provider
 
-    _logging()
     config, env = _load(config_file, need_secret=False)
+    env.configure_logging()
     app = _app(config, app_name)
-    engine = SyncEngine(config, env, cache_dir=_cache_dir(), token_for=git_token_provider(env))
+    engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=git_token_provider(env))
     try:
         result = engine.sync(app, revision or engine.head(app), dry_run=dry_run)
     except DeployerError as exc:
@@ -243,7 +216,7 @@ def diff(config_file: str | None, app_name: str, revision: str | None) -> None:
 
     config, env = _load(config_file, need_secret=False)
     app = _app(config, app_name)
-    engine = SyncEngine(config, env, cache_dir=_cache_dir(), token_for=git_token_provider(env))
+    engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=git_token_provider(env))
     try:
         click.echo(engine.diff(app, revision or engine.head(app)), nl=False)
     except SyncError as exc:

@@ -6,6 +6,7 @@ them without reading code. Secrets come only from the environment, never from th
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -22,6 +23,11 @@ DEFAULT_CONFIG_FILE = "deployer.yaml"
 DEFAULT_DATABASE_URL = "sqlite:///deployer.db"
 #: GitHub itself never delivers payloads over 25 MB, so anything larger is not GitHub.
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
+DEFAULT_BIND = "127.0.0.1:8080"
+#: GitHub gives up on a delivery after 10 s, so a request still arriving after 30 s is not
+#: GitHub's: the web server closes it instead of keeping its memory.
+DEFAULT_REQUEST_TIMEOUT = 30.0
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(Exception):
@@ -238,9 +244,31 @@ def config_path(cli_value: str | None, environ: Mapping[str, str] = os.environ) 
     return Path(cli_value or environ.get("WEBHOOK_DEPLOYER_CONFIG") or DEFAULT_CONFIG_FILE)
 
 
+def _default_cache_dir(environ: Mapping[str, str]) -> Path:
+    xdg = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "webhook-deployer"
+
+
+def _number(
+    environ: Mapping[str, str], name: str, default: float, errors: list[str], *, whole: bool
+) -> float:
+    """A positive number from ``name``, else ``default``; a bad value is listed in errors."""
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+        if not value > 0 or value == float("inf"):
+            raise ValueError
+    except ValueError:
+        errors.append(f"{name} must be a positive {'integer' if whole else 'number'}, not {raw!r}")
+        return default
+    return value
+
+
 @dataclass(frozen=True, kw_only=True)
 class Environment:
-    """Secrets and endpoints from the environment. ``repr`` never shows a secret."""
+    """Every environment variable the deployer reads, validated once; ``repr`` hides secrets."""
 
     webhook_secret: bytes = field(repr=False)
     database_url: str = DEFAULT_DATABASE_URL
@@ -251,23 +279,40 @@ class Environment:
     github_api_url: str = "https://api.github.com"
     admin_token: str | None = field(default=None, repr=False)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: ``host:port`` the web server listens on (``--bind`` overrides it).
+    bind: str = DEFAULT_BIND
+    #: Jobs one worker process runs at once; two keep a slow app from blocking the rest.
+    worker_concurrency: int = 2
+    #: Seconds a claimed job stays ours without a heartbeat; a dead worker's job is
+    #: claimed again after this.
+    lease_seconds: float = 60.0
+    #: Git mirrors and discovery caches.
+    cache_dir: Path = field(default_factory=lambda: _default_cache_dir(os.environ))
+    #: Level of the ``webhook`` loggers, in every process (gunicorn workers included).
+    log_level: str = "INFO"
+    #: Seconds the web server waits for a whole request (headers and body) to arrive.
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Environment:
-        errors = []
+        errors: list[str] = []
         secret = environ.get("GITHUB_WEBHOOK_SECRET", "")
         if not secret:
             errors.append(
                 "GITHUB_WEBHOOK_SECRET is not set: refusing to accept unverifiable deliveries"
             )
-        max_body = DEFAULT_MAX_BODY_BYTES
-        if raw_max := environ.get("DEPLOYER_MAX_BODY_BYTES"):
-            try:
-                max_body = int(raw_max)
-                if max_body <= 0:
-                    raise ValueError
-            except ValueError:
-                errors.append("DEPLOYER_MAX_BODY_BYTES must be a positive integer")
+        max_body = int(
+            _number(environ, "DEPLOYER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, errors, whole=True)
+        )
+        concurrency = int(_number(environ, "DEPLOYER_WORKER_CONCURRENCY", 2, errors, whole=True))
+        lease = _number(environ, "DEPLOYER_LEASE_SECONDS", 60.0, errors, whole=False)
+        timeout = _number(
+            environ, "DEPLOYER_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT, errors, whole=False
+        )
+        level = (environ.get("DEPLOYER_LOG_LEVEL") or "INFO").strip().upper()
+        if level not in _LOG_LEVELS:
+            errors.append(f"DEPLOYER_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+            level = "INFO"
         installation: int | None = None
         if raw_inst := environ.get("GITHUB_APP_INSTALLATION_ID"):
             try:
@@ -292,4 +337,19 @@ class Environment:
             github_api_url=(environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
             admin_token=environ.get("DEPLOYER_ADMIN_TOKEN") or None,
             max_body_bytes=max_body,
+            bind=environ.get("DEPLOYER_BIND") or DEFAULT_BIND,
+            worker_concurrency=concurrency,
+            lease_seconds=lease,
+            cache_dir=Path(environ.get("DEPLOYER_CACHE_DIR") or _default_cache_dir(environ)),
+            log_level=level,
+            request_timeout=timeout,
         )
+
+    def configure_logging(self) -> None:
+        """Log at ``log_level`` to stderr; in a process that set up logging already (gunicorn
+        under another entry point), only set the ``webhook`` loggers' level."""
+        logging.getLogger("webhook").setLevel(self.log_level)
+        if not logging.getLogger().handlers:
+            logging.basicConfig(
+                level=self.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            )

@@ -1,31 +1,35 @@
-"""Health probes, the JSON read API and the manual sync endpoint.
+"""Health probes, the JSON read API and the manual sync (approval) endpoint.
 
-Reads come from the job store only; a page view never reaches a cluster or GitHub.
+Reads come from the job store only; a page view never reaches a cluster or GitHub. An
+approval asks ``approvals`` which commit it may deploy: the branch head, or a commit the
+branch reaches, never the newest job of any lane (a PR preview's commit is not approved).
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import re
+from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from webhook.model import SyncRequest, Trigger
 from webhook.queue import JobStore
-from webhook.settings import DeployerConfig, Environment
+from webhook.settings import DeployerConfig
+from webhook.web.approvals import RevisionRefused, RevisionUnavailable, approved_revision
+from webhook.web.context import deployer
 
 bp = Blueprint("api", __name__)
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 def _store() -> JobStore:
-    store: JobStore = current_app.extensions["deployer.store"]
-    return store
+    return deployer().store
 
 
 def _config() -> DeployerConfig:
-    config: DeployerConfig = current_app.extensions["deployer.config"]
-    return config
+    return deployer().config
 
 
 @bp.get("/healthz")
@@ -81,38 +85,50 @@ def job(job_id: int) -> tuple[Response, int]:
 
 
 def _authorized() -> bool:
-    env: Environment = current_app.extensions["deployer.env"]
+    """The bearer token matches, compared as bytes: any header text is a 401, never a 500."""
+    token = deployer().env.admin_token
     header = request.headers.get("Authorization", "")
-    if not env.admin_token or not header.startswith("Bearer "):
+    if not token or not header.startswith("Bearer "):
         return False
-    return hmac.compare_digest(header.removeprefix("Bearer ").strip(), env.admin_token)
+    given = header.removeprefix("Bearer ").strip().encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(given, token.encode("utf-8"))
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"error": message}), status
 
 
 @bp.post("/api/apps/<name>/sync")
 def sync(name: str) -> tuple[Response, int]:
-    """Approve and apply: a manual job for a given revision or the app's latest commit."""
+    """Approve and apply: a manual job for the app's branch head or a commit on its branch."""
     if not _authorized():
-        return jsonify({"error": "a bearer admin token (DEPLOYER_ADMIN_TOKEN) is required"}), 401
+        return _error(401, "a bearer admin token (DEPLOYER_ADMIN_TOKEN) is required")
     app = _config().app(name)
     if app is None:
-        return jsonify({"error": f"no app named {name!r}"}), 404
-    body = request.get_json(silent=True) if request.data else {}
-    revision = body.get("revision") if isinstance(body, dict) else None
-    if revision is None:
-        latest = _store().jobs_for_app(name, limit=1)
-        if not latest:
-            return jsonify({"error": "no known commit for this app yet; pass 'revision'"}), 409
-        revision = latest[0].commit
-    if not isinstance(revision, str) or not _SHA.match(revision):
-        return jsonify({"error": "'revision' must be a full 40-character commit SHA"}), 400
+        return _error(404, f"no app named {name!r}")
+    raw = request.get_data()
+    try:
+        body: Any = json.loads(raw) if raw.strip() else {}
+    except (ValueError, RecursionError) as exc:
+        return _error(400, f"body is not JSON: {type(exc).__name__}")
+    if not isinstance(body, dict):
+        return _error(400, 'body must be a JSON object such as {"revision": "<sha>"}')
+    revision = body.get("revision")
+    if revision is not None and (not isinstance(revision, str) or not _SHA.match(revision)):
+        return _error(400, "'revision' must be a full 40-character commit SHA")
+    try:
+        commit = approved_revision(app, _config(), deployer().env, revision)
+    except RevisionRefused as exc:
+        return _error(409, str(exc))
+    except RevisionUnavailable as exc:
+        return _error(503, str(exc))
     request_ = SyncRequest(
         app=app.name,
         repo=app.repo,
-        commit=revision,
+        commit=commit,
         ref=f"refs/heads/{app.branch}",
         trigger=Trigger.MANUAL,
         approved=True,
     )
-    result = _store().enqueue([request_])
-    job = result.jobs[0].job
+    job = _store().enqueue([request_]).jobs[0].job
     return jsonify({"job": job.to_dict()}), 202

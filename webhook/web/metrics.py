@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from webhook.model import JobState
-from webhook.queue import JobStore
 from webhook.queue.base import StoreStats
+from webhook.web.context import deployer
 
 bp = Blueprint("metrics", __name__)
 
@@ -86,7 +86,7 @@ class StoreCollector(Collector):
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    store: JobStore = current_app.extensions["deployer.store"]
+    store = deployer().store
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store.stats, time.time))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

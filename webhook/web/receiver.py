@@ -3,6 +3,10 @@
 It never calls git, Kubernetes or GitHub: a delivery costs one signature check, one JSON
 parse and one store transaction, so GitHub gets its answer in milliseconds. The job is
 committed before the 2xx leaves, so an accepted delivery survives any crash after it.
+
+Everything before the signature check is hostile: the body is read to at most the limit
+plus one byte however it is framed (``Content-Length`` or chunked), and a signed body that
+cannot be parsed (bad JSON, nesting deep enough to exhaust the parser) is a 400, never a 500.
 """
 
 from __future__ import annotations
@@ -12,13 +16,13 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.wsgi import get_input_stream
 
 from webhook import signatures
-from webhook.events import AppIndex, Ignored, Pong, decide
-from webhook.queue import DeliveryKey, JobStore
-from webhook.settings import Environment
+from webhook.events import Ignored, Pong, decide
+from webhook.queue import DeliveryKey
+from webhook.web.context import deployer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("receiver", __name__)
@@ -26,6 +30,37 @@ bp = Blueprint("receiver", __name__)
 
 def _refuse(status: int, error: str) -> tuple[Response, int]:
     return jsonify({"error": error}), status
+
+
+class BadFraming(Exception):
+    """The body could not be read as framed (a malformed chunk size, a cut connection)."""
+
+
+def _body(limit: int) -> bytes | None:
+    """The request body, or None when it is over ``limit``; never reads more than limit+1
+    bytes. A body without a length is read only from a server that frames it (chunked
+    transfer-encoding decoded by gunicorn or werkzeug), else it counts as empty."""
+    length = request.content_length
+    if length is not None and length > limit:
+        return None
+    if length is not None:
+        stream = get_input_stream(request.environ, max_content_length=None)
+    elif request.environ.get("wsgi.input_terminated"):
+        stream = request.environ["wsgi.input"]
+    else:
+        return b""
+    chunks: list[bytes] = []
+    read = 0
+    while read <= limit:
+        try:
+            chunk = stream.read(min(64 * 1024, limit + 1 - read))
+        except Exception as exc:  # the server's own framing errors (gunicorn: InvalidChunkSize)
+            raise BadFraming(f"body framing is invalid: {type(exc).__name__}") from exc
+        if not chunk:
+            break
+        chunks.append(chunk)
+        read += len(chunk)
+    return None if read > limit else b"".join(chunks)
 
 
 def _payload(body: bytes, content_type: str) -> Any:
@@ -41,16 +76,12 @@ def _payload(body: bytes, content_type: str) -> Any:
 
 @bp.post("/webhooks/github")
 def receive() -> tuple[Response, int]:
-    env: Environment = current_app.extensions["deployer.env"]
-    store: JobStore = current_app.extensions["deployer.store"]
-    index: AppIndex = current_app.extensions["deployer.index"]
-
-    if request.content_length is not None and request.content_length > env.max_body_bytes:
-        return _refuse(413, f"body over {env.max_body_bytes} bytes")
-    request.max_content_length = env.max_body_bytes
+    env = deployer().env
     try:
-        body = request.get_data(cache=True)
-    except RequestEntityTooLarge:
+        body = _body(env.max_body_bytes)
+    except BadFraming as exc:
+        return _refuse(400, str(exc))
+    if body is None:
         return _refuse(413, f"body over {env.max_body_bytes} bytes")
 
     signature = request.headers.get("X-Hub-Signature-256")
@@ -68,15 +99,21 @@ def receive() -> tuple[Response, int]:
         return _refuse(415, f"unsupported content type {content_type}")
     try:
         payload = _payload(body, content_type)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         return _refuse(400, f"body is not a JSON event: {type(exc).__name__}")
     if not isinstance(payload, dict):
         return _refuse(400, "event payload must be a JSON object")
 
+    log.debug("delivery %s (%s): %d bytes, signature verified", delivery, event, len(body))
     try:
-        decision = decide(event, payload, index, delivery)
+        decision = decide(event, payload, deployer().index, delivery)
     except ValueError as exc:
         return _refuse(400, str(exc))
+    except (TypeError, AttributeError, KeyError, RecursionError) as exc:
+        # A field of the wrong JSON type that events.decide did not check (an ``action``
+        # that is a list, say): still the sender's fault, so a 400 naming it, not a 500.
+        log.warning("delivery %s (%s): malformed payload: %r", delivery, event, exc)
+        return _refuse(400, f"event payload has a field of the wrong type: {type(exc).__name__}")
     if isinstance(decision, Pong):
         return jsonify({"pong": True}), 200
     if isinstance(decision, Ignored):
@@ -84,7 +121,9 @@ def receive() -> tuple[Response, int]:
         return jsonify({"ignored": decision.reason}), 202
 
     hook_id = request.headers.get("X-GitHub-Hook-ID", "").strip() or "-"
-    result = store.enqueue(decision, delivery=DeliveryKey(hook_id=hook_id, delivery=delivery))
+    result = deployer().store.enqueue(
+        decision, delivery=DeliveryKey(hook_id=hook_id, delivery=delivery)
+    )
     if result.duplicate:
         log.info("delivery %s (%s) already accepted", delivery, event)
         return jsonify({"duplicate": True, "delivery": delivery, "jobs": []}), 200

@@ -1,0 +1,69 @@
+"""Which commit an approval may deploy: the app's branch head, or a commit on that branch.
+
+This is the one module of the web layer that reaches git (import-linter's
+``receiver-stays-fast`` names it as its only exception): an admin's approval is rare and
+may wait for a fetch; a delivery never does. Without this check, "approve" deployed
+whatever a lane had run last, a PR preview included: unreviewed code to a manual app.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from webhook.settings import AppConfig, DeployerConfig, Environment
+from webhook.sources import (
+    GIT_TIMEOUT,
+    Mirrors,
+    Remote,
+    SourceError,
+    SourceUnavailable,
+    branch_head,
+)
+
+
+class RevisionRefused(Exception):
+    """The revision is not on the app's branch (or not in the repository): a 409."""
+
+
+class RevisionUnavailable(Exception):
+    """git could not answer (remote down, no access): a 503, worth a retry."""
+
+
+def approved_revision(
+    app: AppConfig, config: DeployerConfig, env: Environment, revision: str | None
+) -> str:
+    """``revision`` if the app's branch reaches it, else raise; None means the branch head."""
+    remote = Remote(url=config.clone_url(app.repo), token=env.github_token)
+    try:
+        head = branch_head(remote.url, app.branch, remote.token)
+        if revision is None or revision == head:
+            return head
+        mirrors = Mirrors(env.cache_dir)
+        mirror = mirrors.ensure_commit(app.repo, remote, head)
+        mirrors.ensure_commit(app.repo, remote, revision)
+    except SourceUnavailable as exc:
+        raise RevisionUnavailable(f"{app.repo}: cannot read the repository: {exc}") from exc
+    except SourceError as exc:
+        raise RevisionRefused(f"{app.name}: {exc}") from exc
+    proc = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", revision, head],
+        cwd=mirror,
+        env={**_plain_env(), "GIT_CONFIG_NOSYSTEM": "1"},
+        capture_output=True,
+        timeout=GIT_TIMEOUT,
+        check=False,
+    )
+    if proc.returncode == 1:
+        raise RevisionRefused(
+            f"{app.name}: commit {revision} is not on branch {app.branch!r} of {app.repo} "
+            f"(head {head}); only commits the branch reaches can be approved"
+        )
+    if proc.returncode != 0:
+        raise RevisionUnavailable(f"{app.repo}: git merge-base failed (exit {proc.returncode})")
+    return revision
+
+
+def _plain_env() -> dict[str, str]:
+    """This process's environment without GIT_* variables that could redirect git."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}

@@ -1,0 +1,221 @@
+"""The web layer's gunicorn server, with a worker that slow clients cannot exhaust.
+
+gunicorn's threaded worker gives a connection a thread once its first byte arrives, and the
+thread then blocks until the request is complete: a few clients sending a byte a second
+hold every thread, and ``/healthz`` stops answering. ``BufferingWorker`` reads each
+request in its event loop, holding no thread, until the headers and the body (up to the
+delivery limit, chunked or not) are in memory; a request still incomplete after
+``request_timeout`` is answered 408 and closed. Threads only get requests they can answer
+at once. Outside ``webhook-deployer web`` run it with ``gunicorn --worker-class
+webhook.web.server.BufferingWorker webhook.wsgi:app``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import re
+import selectors
+import socket
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.http2 import negotiation
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from webhook.settings import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_REQUEST_TIMEOUT,
+    DeployerConfig,
+    Environment,
+)
+
+#: A request line and headers larger than this are handed on for gunicorn to refuse (its
+#: own limits are 4094 bytes per line, 100 fields of 8190 bytes).
+HEADER_LIMIT = 1024 * 1024
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_TOO_SLOW = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+def _too_large(limit: int) -> bytes:
+    """The receiver's own 413, sent before a thread is taken (or the body read)."""
+    body = b'{"error": "body over %d bytes"}' % limit
+    return (
+        b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
+@dataclass
+class _Arriving:
+    """A request being read: its bytes so far and how far its framing is understood."""
+
+    deadline: float
+    data: bytearray = field(default_factory=bytearray)
+    body_start: int = -1
+    #: Chunked bodies: offset of the next chunk-size line, and body bytes seen so far.
+    next_chunk: int = -1
+    decoded: int = 0
+    continued: bool = False
+
+
+class BufferingWorker(ThreadWorker):  # type: ignore[misc]
+    """gthread, but a thread is taken only once the whole request has arrived."""
+
+    max_body_bytes = DEFAULT_MAX_BODY_BYTES
+    request_timeout = DEFAULT_REQUEST_TIMEOUT
+
+    def init_process(self) -> None:
+        self.max_body_bytes = getattr(self.app, "max_body_bytes", self.max_body_bytes)
+        self.request_timeout = getattr(self.app, "request_timeout", self.request_timeout)
+        self._arriving: dict[TConn, _Arriving] = {}
+        super().init_process()
+
+    def accept(self, listener: socket.socket) -> None:
+        try:
+            sock, addr = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        self._read_request(TConn(self.cfg, sock, addr, listener.getsockname()))
+
+    def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
+        """A kept-alive connection's next request is read the same way as a first one."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._read_request(conn)
+
+    def _read_request(self, conn: TConn) -> None:
+        if self.cfg.is_ssl or negotiation.prior_knowledge_allowed(self.cfg, conn.client):
+            self.enqueue_req(conn)  # TLS and HTTP/2 keep gunicorn's own path
+            return
+        conn.sock.setblocking(False)
+        self._arriving[conn] = _Arriving(deadline=time.monotonic() + self.request_timeout)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+
+    def _on_readable(self, conn: TConn, sock: socket.socket) -> None:
+        arriving = self._arriving[conn]
+        try:
+            data = sock.recv(256 * 1024)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
+            return
+        arriving.data += data
+        state = self._progress(arriving, sock)
+        if state == "too large":
+            self._drop(conn, _too_large(self.max_body_bytes))
+        elif state == "complete":
+            self.poller.unregister(sock)
+            del self._arriving[conn]
+            conn.init()  # the HTTP/1 parser; no TLS or HTTP/2 reaches here
+            conn.parser.unreader.unread(bytes(arriving.data))
+            conn.data_ready = True
+            self.enqueue_req(conn)
+
+    def _progress(self, arriving: _Arriving, sock: socket.socket) -> str:
+        """``complete`` (a thread can answer it now), ``too large`` or ``waiting``."""
+        data = arriving.data
+        if arriving.body_start < 0:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                return "complete" if len(data) > HEADER_LIMIT else "waiting"
+            arriving.body_start = end + 4
+            fields = _fields(bytes(data[:end]))
+            if b"100-continue" in fields.get(b"expect", b""):
+                with contextlib.suppress(OSError):
+                    sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if b"chunked" in fields.get(b"transfer-encoding", b""):
+                arriving.next_chunk = arriving.body_start
+            else:
+                try:
+                    length = int(fields.get(b"content-length", b"0"))
+                except ValueError:
+                    return "complete"  # gunicorn answers 400
+                if length > self.max_body_bytes:
+                    return "too large"  # answered now: a slow sender holds no thread
+                arriving.decoded = length
+        if arriving.next_chunk < 0:
+            return "complete" if len(data) - arriving.body_start >= arriving.decoded else "waiting"
+        return self._chunks(arriving)
+
+    def _chunks(self, arriving: _Arriving) -> str:
+        """Walk the chunk-size lines that have arrived, never rescanning chunk data."""
+        data = arriving.data
+        while True:
+            eol = data.find(b"\r\n", arriving.next_chunk)
+            if eol < 0:
+                return "complete" if len(data) - arriving.next_chunk > 1024 else "waiting"
+            size_text = bytes(data[arriving.next_chunk : eol]).split(b";")[0].strip()
+            if not _HEX.fullmatch(size_text):
+                return "complete"  # gunicorn answers 400
+            size = int(size_text, 16)
+            if size == 0:
+                return "complete" if data.find(b"\r\n\r\n", eol) >= 0 else "waiting"
+            arriving.decoded += size
+            if arriving.decoded > self.max_body_bytes:
+                return "too large"
+            arriving.next_chunk = eol + 2 + size + 2
+            if arriving.next_chunk > len(data):
+                return "waiting"
+
+    def _drop(self, conn: TConn, answer: bytes = b"") -> None:
+        self._arriving.pop(conn, None)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+        if answer:
+            with contextlib.suppress(OSError):
+                conn.sock.send(answer)
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self) -> None:
+        super().murder_pending()
+        now = time.monotonic()
+        for conn in [c for c, a in self._arriving.items() if a.deadline <= now]:
+            self._drop(conn, _TOO_SLOW)
+
+
+def _fields(head: bytes) -> dict[bytes, bytes]:
+    """Header fields of a request head, names lower-cased; repeated fields joined by commas."""
+    fields: dict[bytes, bytes] = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        key = name.strip().lower()
+        fields[key] = (
+            fields[key] + b"," + value.strip().lower() if key in fields else value.strip().lower()
+        )
+    return fields
+
+
+def serve(
+    config: DeployerConfig, env: Environment, *, bind: str, workers: int, threads: int
+) -> None:
+    """Run the web app under gunicorn with ``BufferingWorker`` until a signal stops it."""
+    from webhook.web.app import create_app
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        max_body_bytes = env.max_body_bytes
+        request_timeout = env.request_timeout
+
+        def load_config(self) -> None:
+            self.cfg.set("bind", [bind])
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", f"{__name__}.BufferingWorker")
+            self.cfg.set("graceful_timeout", 20)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("loglevel", env.log_level.lower())
+
+        def load(self) -> Any:
+            return create_app(config, env)
+
+    Server().run()
