@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from tests.github.api_server import GitHubApiServer
 from webhook import create_app
-from webhook.queue.sqlite import SqliteStore
+from webhook.queue import SqlStore, sqlite_store
 from webhook.settings import DeployerConfig, Environment
 
 SECRET = b"test secret: not a real one"
@@ -67,14 +67,14 @@ def env(tmp_path: Path) -> Environment:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "deployer.db")
+def store(tmp_path: Path) -> Iterator[SqlStore]:
+    store = sqlite_store(tmp_path / "deployer.db")
     yield store
     store.close()
 
 
 @pytest.fixture
-def app(config: DeployerConfig, env: Environment, store: SqliteStore) -> Flask:
+def app(config: DeployerConfig, env: Environment, store: SqlStore) -> Flask:
     return create_app(config, env, store)
 
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from webhook.model import JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
-from webhook.queue import JobStore, open_store
+from webhook.queue import JobStore, SqlStore, open_store
 from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey
-from webhook.queue.sql import SqlStore
 
 SHA_A, SHA_B, SHA_C = "a" * 40, "b" * 40, "c" * 40
 
