@@ -116,6 +116,32 @@ def _is_sha(value: object) -> bool:
     )
 
 
+def _requests(
+    apps: Iterable[AppConfig],
+    *,
+    commit: str,
+    ref: str,
+    trigger: Trigger,
+    delivery: str,
+    pull_requests: tuple[PullRequestRef, ...] = (),
+    diff_base: str | None,
+) -> list[SyncRequest]:
+    """One request per app, each at its app's name and repository, alike in all else."""
+    return [
+        SyncRequest(
+            app=app.name,
+            repo=app.repo,
+            commit=commit,
+            ref=ref,
+            trigger=trigger,
+            delivery=delivery,
+            pull_requests=pull_requests,
+            diff_base=diff_base,
+        )
+        for app in apps
+    ]
+
+
 def decide_push(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:
     repo = _repo_name(payload)
     ref = payload.get("ref")
@@ -147,18 +173,14 @@ def decide_push(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> D
         if files is None and fast_forward and _is_sha(before) and before != ZERO_SHA
         else None
     )
-    return [
-        SyncRequest(
-            app=app.name,
-            repo=app.repo,
-            commit=str(after),
-            ref=ref,
-            trigger=Trigger.PUSH,
-            delivery=delivery,
-            diff_base=diff_base,
-        )
-        for app in touched
-    ]
+    return _requests(
+        touched,
+        commit=str(after),
+        ref=ref,
+        trigger=Trigger.PUSH,
+        delivery=delivery,
+        diff_base=diff_base,
+    )
 
 
 def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:
@@ -188,19 +210,15 @@ def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: s
         return Ignored(f"branch {branch} of {repo} is not tracked by any app")
     prs = (PullRequestRef(number=number, head_sha=str(head_sha)),) if _is_sha(head_sha) else ()
     # The payload has no file list: the worker diffs the merge against its first parent.
-    return [
-        SyncRequest(
-            app=app.name,
-            repo=app.repo,
-            commit=str(merge_sha),
-            ref=f"refs/heads/{branch}",
-            trigger=Trigger.MERGE,
-            delivery=delivery,
-            pull_requests=prs,
-            diff_base="parent",
-        )
-        for app in apps
-    ]
+    return _requests(
+        apps,
+        commit=str(merge_sha),
+        ref=f"refs/heads/{branch}",
+        trigger=Trigger.MERGE,
+        delivery=delivery,
+        pull_requests=prs,
+        diff_base="parent",
+    )
 
 
 def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str) -> Decision:
@@ -223,20 +241,16 @@ def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str)
         return Ignored(f"branch {branch} of {repo} is not tracked by any app")
     prs = (PullRequestRef(number=number, head_sha=str(head_sha)),)
     base_sha = base.get("sha")
-    return [
-        SyncRequest(
-            app=app.name,
-            repo=app.repo,
-            commit=str(head_sha),
-            ref=f"refs/pull/{number}/head",
-            trigger=Trigger.PREVIEW,
-            delivery=delivery,
-            pull_requests=prs,
-            # The worker diffs the head against where it left the base branch.
-            diff_base=str(base_sha) if _is_sha(base_sha) else None,
-        )
-        for app in apps
-    ]
+    return _requests(
+        apps,
+        commit=str(head_sha),
+        ref=f"refs/pull/{number}/head",
+        trigger=Trigger.PREVIEW,
+        delivery=delivery,
+        pull_requests=prs,
+        # The worker diffs the head against where it left the base branch.
+        diff_base=str(base_sha) if _is_sha(base_sha) else None,
+    )
 
 
 def decide(event: str, payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:
