@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from webhook.model import PullRequestRef, SyncRequest, Trigger
@@ -118,27 +119,17 @@ def _is_sha(value: object) -> bool:
 
 def _requests(
     apps: Iterable[AppConfig],
-    *,
+    trigger: Trigger,
     commit: str,
     ref: str,
-    trigger: Trigger,
     delivery: str,
-    pull_requests: tuple[PullRequestRef, ...] = (),
-    diff_base: str | None,
+    prs: tuple[PullRequestRef, ...] = (),
+    diff_base: str | None = None,
 ) -> list[SyncRequest]:
     """One request per app, each at its app's name and repository, alike in all else."""
+    request = partial(SyncRequest, commit=commit, ref=ref, trigger=trigger, delivery=delivery)
     return [
-        SyncRequest(
-            app=app.name,
-            repo=app.repo,
-            commit=commit,
-            ref=ref,
-            trigger=trigger,
-            delivery=delivery,
-            pull_requests=pull_requests,
-            diff_base=diff_base,
-        )
-        for app in apps
+        request(app=app.name, repo=app.repo, pull_requests=prs, diff_base=diff_base) for app in apps
     ]
 
 
@@ -173,14 +164,7 @@ def decide_push(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> D
         if files is None and fast_forward and _is_sha(before) and before != ZERO_SHA
         else None
     )
-    return _requests(
-        touched,
-        commit=str(after),
-        ref=ref,
-        trigger=Trigger.PUSH,
-        delivery=delivery,
-        diff_base=diff_base,
-    )
+    return _requests(touched, Trigger.PUSH, str(after), ref, delivery, diff_base=diff_base)
 
 
 def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:
@@ -210,15 +194,8 @@ def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: s
         return Ignored(f"branch {branch} of {repo} is not tracked by any app")
     prs = (PullRequestRef(number=number, head_sha=str(head_sha)),) if _is_sha(head_sha) else ()
     # The payload has no file list: the worker diffs the merge against its first parent.
-    return _requests(
-        apps,
-        commit=str(merge_sha),
-        ref=f"refs/heads/{branch}",
-        trigger=Trigger.MERGE,
-        delivery=delivery,
-        pull_requests=prs,
-        diff_base="parent",
-    )
+    ref = f"refs/heads/{branch}"
+    return _requests(apps, Trigger.MERGE, str(merge_sha), ref, delivery, prs, "parent")
 
 
 def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str) -> Decision:
@@ -241,16 +218,10 @@ def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str)
         return Ignored(f"branch {branch} of {repo} is not tracked by any app")
     prs = (PullRequestRef(number=number, head_sha=str(head_sha)),)
     base_sha = base.get("sha")
-    return _requests(
-        apps,
-        commit=str(head_sha),
-        ref=f"refs/pull/{number}/head",
-        trigger=Trigger.PREVIEW,
-        delivery=delivery,
-        pull_requests=prs,
-        # The worker diffs the head against where it left the base branch.
-        diff_base=str(base_sha) if _is_sha(base_sha) else None,
-    )
+    # The worker diffs the head against where it left the base branch.
+    diff_base = str(base_sha) if _is_sha(base_sha) else None
+    ref = f"refs/pull/{number}/head"
+    return _requests(apps, Trigger.PREVIEW, str(head_sha), ref, delivery, prs, diff_base)
 
 
 def decide(event: str, payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:

@@ -133,20 +133,10 @@ class SqlStore:
             cur, "WHERE lane = ? AND state IN (?, ?) AND id < ?", (newer.lane, *_WAITING, newer.id)
         )
         message = f"superseded by {newer.commit[:7]}"
-        done = [
-            self._change(
-                cur,
-                job.id,
-                now,
-                state=JobState.SUPERSEDED,
-                superseded_by=newer.id,
-                finished_at=now,
-                message=message,
-            )
-            or job
+        return [
+            self._end(cur, job.id, now, JobState.SUPERSEDED, message, superseded_by=newer.id) or job
             for job in older
         ]
-        return done
 
     def claim(self, owner: str, *, lease_seconds: float) -> Job | None:
         """Deployment lanes first: a burst of previews never holds the workers while a merge
@@ -173,16 +163,18 @@ class SqlStore:
             )
             if job is None:
                 return None
+            attempt = job.attempts + 1
+            message = "running" if attempt == 1 else f"running (attempt {attempt})"
+            lease: dict[str, Any] = {"lease_owner": owner, "lease_expires_at": now + lease_seconds}
             return self._change(
                 cur,
                 job.id,
                 now,
                 state=JobState.RUNNING,
-                lease_owner=owner,
-                lease_expires_at=now + lease_seconds,
-                attempts=job.attempts + 1,
+                message=message,
+                attempts=attempt,
                 started_at=now,
-                message="running" if job.attempts == 0 else f"running (attempt {job.attempts + 1})",
+                **lease,
             )
 
     def _expire(self, cur: Cursor, now: float) -> None:
@@ -205,17 +197,7 @@ class SqlStore:
                 message = f"gave up after {job.attempts} attempts: worker lost"
             else:
                 continue
-            self._change(
-                cur,
-                job.id,
-                now,
-                state=state,
-                message=message,
-                superseded_by=by,
-                finished_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
+            self._end(cur, job.id, now, state, message, superseded_by=by)
 
     def heartbeat(self, job_id: int, owner: str, *, lease_seconds: float) -> bool:
         with self.database.write() as cur:
@@ -231,23 +213,38 @@ class SqlStore:
             raise ValueError(f"a job cannot finish as {outcome.state}")
         with self.database.write() as cur:
             now = self.clock()
-            return self._change(
+            leased = ("state = ? AND lease_owner = ?", (JobState.RUNNING.value, owner))
+            return self._end(
                 cur,
                 job_id,
                 now,
-                where=("state = ? AND lease_owner = ?", (JobState.RUNNING.value, owner)),
-                state=outcome.state,
-                message=outcome.message,
+                outcome.state,
+                outcome.message,
+                where=leased,
                 result=outcome.result,
-                finished_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
             )
 
     def resolve_scope(self, job_id: int) -> Job | None:
         """The job's app is touched after all: report it from now on, starting with now."""
         with self.database.write() as cur:
             return self._change(cur, job_id, self.clock(), diff_base=None)
+
+    def _end(
+        self,
+        cur: Cursor,
+        job_id: int,
+        now: float,
+        state: JobState,
+        message: str,
+        *,
+        where: tuple[str, Sequence[Any]] = ("1 = 1", ()),
+        **fields: Any,
+    ) -> Job | None:
+        """Put a job in its final ``state``: finished now, its lease released."""
+        ended: dict[str, Any] = {"finished_at": now, "lease_owner": None, "lease_expires_at": None}
+        return self._change(
+            cur, job_id, now, where=where, state=state, message=message, **ended, **fields
+        )
 
     def _change(
         self,
