@@ -83,11 +83,12 @@ def _column(spec: Field[Any], hint: Any) -> Column:
             return json.loads(text) if text else None
 
     elif hint in _SQL_TYPES:
-        sql_type = _SQL_TYPES[hint]
-        load = hint if not nullable else _same
+        sql_type, load = _SQL_TYPES[hint], hint
         dump = int if hint is bool else _same
     else:  # pragma: no cover - a field type the store cannot keep yet
         raise TypeError(f"{spec.name}: no column type for {hint!r}")
+    if nullable:
+        dump, load = _or_none(dump), _or_none(load)
     default = spec.default if spec.default is not MISSING else None
     return Column(
         field=spec.name,
@@ -98,6 +99,11 @@ def _column(spec: Field[Any], hint: Any) -> Column:
         dump=dump,
         load=load,
     )
+
+
+def _or_none(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert``, letting NULL through as None."""
+    return lambda value: None if value is None else convert(value)
 
 
 def _enum_value(value: Enum) -> Any:
