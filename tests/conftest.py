@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.github.api_server import GitHubApiServer
-from webhook.queue.sqlite import SqliteStore
+from webhook.queue import SqlStore, sqlite_store
 from webhook.settings import DeployerConfig, Environment
 from webhook.web import create_app
 
@@ -68,14 +68,14 @@ def env(tmp_path: Path) -> Environment:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "deployer.db")
+def store(tmp_path: Path) -> Iterator[SqlStore]:
+    store = sqlite_store(tmp_path / "deployer.db")
     yield store
     store.close()
 
 
 @pytest.fixture
-def app(config: DeployerConfig, env: Environment, store: SqliteStore) -> Flask:
+def app(config: DeployerConfig, env: Environment, store: SqlStore) -> Flask:
     return create_app(config, env, store)
 
 

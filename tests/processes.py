@@ -62,7 +62,7 @@ def wait_ready(
         try:
             if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # still booting: a slow answer
             pass
         time.sleep(0.05)
     raise AssertionError(f"{url} did not become ready:\n{_tail(log)}")

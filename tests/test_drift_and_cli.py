@@ -14,7 +14,7 @@ from tests.test_engine import GitOps, cm, dump, make_gitops
 from webhook.cli import main
 from webhook.drift import DriftWatcher
 from webhook.model import JobState, Trigger
-from webhook.queue.sqlite import SqliteStore
+from webhook.queue import sqlite_store
 from webhook.steps import run_job
 from webhook.worker import Worker
 
@@ -33,7 +33,7 @@ def test_drift_finds_a_lost_delivery_and_a_hand_edit_and_the_worker_repairs_both
     ns = gitops.namespace
     first = gitops.commit({"apps/shop/app.yaml": dump(cm("settings", "v1"))})
     engine = gitops.engine()
-    store = SqliteStore(tmp_path / "q.db")
+    store = sqlite_store(tmp_path / "q.db")
     watcher = DriftWatcher(engine.config, store, engine, interval=300)
     worker = Worker(store, lambda job: run_job(engine, job))
 
@@ -68,7 +68,7 @@ def test_drift_of_a_manual_app_is_reported_not_repaired(
     sha = gitops.commit({"apps/shop/app.yaml": dump(cm("settings", "v1"))})
     assert gitops.sync(sha).ok
     engine = gitops.engine(auto_sync=False)
-    store = SqliteStore(tmp_path / "q.db")
+    store = sqlite_store(tmp_path / "q.db")
     watcher = DriftWatcher(engine.config, store, engine, interval=300)
     worker = Worker(store, lambda job: run_job(engine, job))
     watcher.check_all()
@@ -159,7 +159,7 @@ def test_one_ls_remote_per_repo_and_branch_per_round(tmp_path: Path) -> None:
             return False
 
     probe = CountingProbe()
-    store = SqliteStore(tmp_path / "q.db")
+    store = sqlite_store(tmp_path / "q.db")
     requests = DriftWatcher(config, store, probe, interval=300).check_all()
     assert len(requests) == 50 and probe.heads == 1
     store.close()

@@ -20,7 +20,7 @@ from tests.github.api_server import GitHubApiServer, client_for
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push, example, merged_pull_request
 from webhook.engine import SyncEngine
-from webhook.queue.sqlite import SqliteStore
+from webhook.queue import SqlStore, sqlite_store
 from webhook.reporter import Reporter
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
 from webhook.steps import worker_step
@@ -52,7 +52,7 @@ class Deployer:
 
     origin: Path
     web: FlaskClient
-    store: SqliteStore
+    store: SqlStore
     worker: Worker
     reporter: Reporter
     github: GitHubApiServer
@@ -111,7 +111,7 @@ def deployer(tmp_path: Path, kubeconfig: Path, namespace: str) -> Iterator[Deplo
         github_token="ghs_e2e-token",
         github_api_url=github.url,
     )
-    store = SqliteStore(tmp_path / "deployer.db")
+    store = sqlite_store(tmp_path / "deployer.db")
     clock = Clock(store.clock())
     store.clock = clock  # type: ignore[method-assign]
     engine = SyncEngine(config, env, cache_dir=tmp_path / "cache", kubeconfig=kubeconfig)

@@ -16,7 +16,7 @@ from tests.gitrepo import commit, git, init
 from webhook.engine import SyncEngine
 from webhook.events import AppIndex, decide
 from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
-from webhook.queue.sqlite import SqliteStore
+from webhook.queue import SqlStore
 from webhook.reporter import Reporter
 from webhook.settings import DeployerConfig, Environment, RepoConfig
 from webhook.sources import Mirrors, Remote
@@ -86,7 +86,7 @@ def test_a_merge_syncs_and_reports_only_the_apps_it_touched(
     repo: Path,
     tmp_path: Path,
     config: DeployerConfig,
-    store: SqliteStore,
+    store: SqlStore,
     github_api: GitHubApiServer,
 ) -> None:
     commit(repo, {"apps/guestbook/a.yaml": "a", "apps/redis/r.yaml": "r", "docs/d.yaml": "d"})

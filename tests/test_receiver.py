@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from tests.conftest import SECRET
 from tests.github.deliveries import Delivery, github_signature
 from tests.github.examples import branch_push, example, merged_pull_request
-from webhook.queue.sqlite import SqliteStore
+from webhook.queue import SqlStore
 from webhook.web.context import deployer
 
 URL = "/webhooks/github"
@@ -32,7 +32,7 @@ def post(
     return client.post(URL, data=delivery.body if body is None else body, headers=sent)
 
 
-def job_count(store: SqliteStore) -> int:
+def job_count(store: SqlStore) -> int:
     return sum(len(store.jobs_for_app(a)) for a in ("guestbook", "redis", "docs", "staging"))
 
 
@@ -44,7 +44,7 @@ def test_ping_answers_200(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize("form", [False, True], ids=["json", "form-urlencoded"])
 def test_push_to_tracked_branch_enqueues_jobs_and_answers_202(
-    client: FlaskClient, store: SqliteStore, form: bool
+    client: FlaskClient, store: SqlStore, form: bool
 ) -> None:
     payload = branch_push()
     response = post(client, Delivery("push", payload, SECRET, form=form))
@@ -59,7 +59,7 @@ def test_push_to_tracked_branch_enqueues_jobs_and_answers_202(
 
 
 def test_merged_pull_request_enqueues_the_merge_commit_with_pr_head(
-    client: FlaskClient, store: SqliteStore
+    client: FlaskClient, store: SqlStore
 ) -> None:
     payload = merged_pull_request("d" * 40)
     payload["pull_request"]["base"]["ref"] = "master"
@@ -71,9 +71,7 @@ def test_merged_pull_request_enqueues_the_merge_commit_with_pr_head(
     assert job.pull_requests[0].head_sha == payload["pull_request"]["head"]["sha"]
 
 
-def test_push_then_merge_of_same_commit_deploys_once(
-    client: FlaskClient, store: SqliteStore
-) -> None:
+def test_push_then_merge_of_same_commit_deploys_once(client: FlaskClient, store: SqlStore) -> None:
     push = branch_push()
     merge = merged_pull_request(push["after"])
     merge["pull_request"]["base"]["ref"] = "master"
@@ -85,9 +83,7 @@ def test_push_then_merge_of_same_commit_deploys_once(
     assert all(store.jobs_for_app(a)[0].pull_requests for a in ("guestbook", "redis", "docs"))
 
 
-def test_redelivery_enqueues_nothing_new_and_says_so(
-    client: FlaskClient, store: SqliteStore
-) -> None:
+def test_redelivery_enqueues_nothing_new_and_says_so(client: FlaskClient, store: SqlStore) -> None:
     delivery = Delivery("push", branch_push(), SECRET)
     assert post(client, delivery).status_code == 202
     again = post(client, delivery)
@@ -116,7 +112,7 @@ def test_redelivery_enqueues_nothing_new_and_says_so(
     ids=["tag", "tag-deletion", "unmerged-close", "labeled", "other-event"],
 )
 def test_signed_but_irrelevant_deliveries_are_ignored_with_a_reason(
-    client: FlaskClient, store: SqliteStore, event: str, payload: dict[str, Any], reason: str
+    client: FlaskClient, store: SqlStore, event: str, payload: dict[str, Any], reason: str
 ) -> None:
     response = post(client, Delivery(event, payload, SECRET))
     assert response.status_code == 202
@@ -125,7 +121,7 @@ def test_signed_but_irrelevant_deliveries_are_ignored_with_a_reason(
 
 
 def test_branch_deletion_and_unconfigured_repo_are_ignored(
-    client: FlaskClient, store: SqliteStore
+    client: FlaskClient, store: SqlStore
 ) -> None:
     deletion = branch_push()
     deletion.update(deleted=True, after="0" * 40, head_commit=None)
@@ -148,7 +144,7 @@ def test_branch_deletion_and_unconfigured_repo_are_ignored(
     ids=["wrong", "missing", "malformed", "legacy-sha1-only"],
 )
 def test_unverified_deliveries_get_401_and_store_nothing(
-    client: FlaskClient, store: SqliteStore, headers: dict[str, str], drop: tuple[str, ...]
+    client: FlaskClient, store: SqlStore, headers: dict[str, str], drop: tuple[str, ...]
 ) -> None:
     response = post(client, Delivery("push", branch_push(), SECRET), headers=headers, drop=drop)
     assert response.status_code == 401
@@ -156,14 +152,14 @@ def test_unverified_deliveries_get_401_and_store_nothing(
 
 
 def test_delivery_signed_with_another_secret_is_refused(
-    client: FlaskClient, store: SqliteStore
+    client: FlaskClient, store: SqlStore
 ) -> None:
     response = post(client, Delivery("push", branch_push(), b"not our secret"))
     assert response.status_code == 401
     assert job_count(store) == 0
 
 
-def test_body_changed_after_signing_is_refused(client: FlaskClient, store: SqliteStore) -> None:
+def test_body_changed_after_signing_is_refused(client: FlaskClient, store: SqlStore) -> None:
     delivery = Delivery("push", branch_push(), SECRET)
     tampered = delivery.body.replace(b"master", b"mastes")
     response = client.post(URL, data=tampered, headers=delivery.headers())
@@ -172,7 +168,7 @@ def test_body_changed_after_signing_is_refused(client: FlaskClient, store: Sqlit
 
 
 @pytest.mark.parametrize("drop", ["X-GitHub-Event", "X-GitHub-Delivery"])
-def test_missing_event_headers_get_400(client: FlaskClient, store: SqliteStore, drop: str) -> None:
+def test_missing_event_headers_get_400(client: FlaskClient, store: SqlStore, drop: str) -> None:
     response = post(client, Delivery("push", branch_push(), SECRET), drop=(drop,))
     assert response.status_code == 400
     assert job_count(store) == 0
@@ -184,7 +180,7 @@ def test_missing_event_headers_get_400(client: FlaskClient, store: SqliteStore, 
     ids=["not-json", "not-object", "not-utf8", "not-a-push"],
 )
 def test_signed_garbage_gets_400_never_500(
-    client: FlaskClient, store: SqliteStore, body: bytes
+    client: FlaskClient, store: SqlStore, body: bytes
 ) -> None:
     delivery = Delivery("push", {}, SECRET)
     response = post(client, delivery, body=body)
@@ -205,7 +201,7 @@ def test_unsupported_content_type_gets_415(client: FlaskClient) -> None:
 
 
 def test_oversized_body_gets_413_and_stores_nothing(
-    client: FlaskClient, store: SqliteStore, app: Any
+    client: FlaskClient, store: SqlStore, app: Any
 ) -> None:
     limit = deployer(app).env.max_body_bytes
     body = b"{" + b" " * limit + b"}"
@@ -214,7 +210,7 @@ def test_oversized_body_gets_413_and_stores_nothing(
     assert job_count(store) == 0
 
 
-def test_signature_covers_raw_form_body(client: FlaskClient, store: SqliteStore) -> None:
+def test_signature_covers_raw_form_body(client: FlaskClient, store: SqlStore) -> None:
     delivery = Delivery("push", branch_push(), SECRET, form=True)
     body = delivery.body
     assert delivery.headers()["X-Hub-Signature-256"] == github_signature(SECRET, body)

@@ -10,8 +10,8 @@ from tests.conftest import REPO
 from tests.github.api_server import GitHubApiServer, client_for
 from webhook.comments import DEPLOY_MARKER, PREVIEW_MARKER
 from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
-from webhook.queue.reports import SqlPostedStatuses
-from webhook.queue.sqlite import SqliteStore
+from webhook.posted_statuses import SqlPostedStatuses
+from webhook.queue import SqlStore
 from webhook.reporter import Reporter
 from webhook.settings import DeployerConfig
 
@@ -30,7 +30,7 @@ class Clock:
 
 
 @pytest.fixture
-def clock(store: SqliteStore) -> Clock:
+def clock(store: SqlStore) -> Clock:
     clock = Clock()
     store.clock = clock  # type: ignore[method-assign]
     return clock
@@ -38,13 +38,13 @@ def clock(store: SqliteStore) -> Clock:
 
 @pytest.fixture
 def reporter(
-    store: SqliteStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
+    store: SqlStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
 ) -> Reporter:
     config = config.model_copy(update={"public_url": "https://deployer.example"})
     return Reporter(store, config, client_for(github_api), clock=clock)
 
 
-def merge(store: SqliteStore, commit: str = MERGE, app: str = "guestbook") -> Job:
+def merge(store: SqlStore, commit: str = MERGE, app: str = "guestbook") -> Job:
     request = SyncRequest(
         app=app,
         repo=REPO,
@@ -56,7 +56,7 @@ def merge(store: SqliteStore, commit: str = MERGE, app: str = "guestbook") -> Jo
     return store.enqueue([request]).jobs[0].job
 
 
-def run(store: SqliteStore, outcome: StepOutcome) -> Job:
+def run(store: SqlStore, outcome: StepOutcome) -> Job:
     job = store.claim("w", lease_seconds=60)
     assert job is not None
     finished = store.finish(job.id, "w", outcome)
@@ -68,7 +68,7 @@ OK = StepOutcome(state=JobState.SUCCEEDED, message="14 objects, 3 changed, healt
 
 
 def test_a_queued_merge_is_pending_on_the_merge_commit_and_the_pr_head(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer
 ) -> None:
     job = merge(store)
     assert reporter.deliver_pending() == 1
@@ -81,7 +81,7 @@ def test_a_queued_merge_is_pending_on_the_merge_commit_and_the_pr_head(
 
 
 def test_pending_then_success_and_nothing_posted_twice(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer
 ) -> None:
     merge(store)
     reporter.deliver_pending()
@@ -95,7 +95,7 @@ def test_pending_then_success_and_nothing_posted_twice(
 
 
 def test_a_second_event_for_the_same_merge_reports_only_to_the_new_commit(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer
 ) -> None:
     merge(store)
     reporter.deliver_pending()
@@ -134,7 +134,7 @@ def test_a_second_event_for_the_same_merge_reports_only_to_the_new_commit(
     ids=["failure", "infrastructure-error", "out-of-sync-awaits-approval"],
 )
 def test_final_states_map_to_what_a_pr_reader_needs(
-    store: SqliteStore,
+    store: SqlStore,
     reporter: Reporter,
     github_api: GitHubApiServer,
     outcome: StepOutcome,
@@ -149,7 +149,7 @@ def test_final_states_map_to_what_a_pr_reader_needs(
 
 
 def test_a_superseded_commit_gets_a_final_status_naming_the_newer_one(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer
 ) -> None:
     merge(store, "a" * 40)
     merge(store, "b" * 40)
@@ -161,7 +161,7 @@ def test_a_superseded_commit_gets_a_final_status_naming_the_newer_one(
 
 
 def test_long_failures_are_cut_to_140_characters(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer
 ) -> None:
     merge(store)
     run(store, StepOutcome(state=JobState.FAILED, message="apply: " + "denied " * 60))
@@ -171,7 +171,7 @@ def test_long_failures_are_cut_to_140_characters(
 
 
 def test_an_outage_delays_reports_and_loses_none(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer, clock: Clock
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer, clock: Clock
 ) -> None:
     merge(store)
     github_api.fail_next(status=503)
@@ -186,7 +186,7 @@ def test_an_outage_delays_reports_and_loses_none(
 
 
 def test_retry_after_is_honoured(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer, clock: Clock
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer, clock: Clock
 ) -> None:
     merge(store)
     github_api.fail_next(status=429, headers={"Retry-After": "30"})
@@ -199,7 +199,7 @@ def test_retry_after_is_honoured(
 
 
 def test_a_rate_limit_waits_until_the_reset(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer, clock: Clock
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer, clock: Clock
 ) -> None:
     merge(store)
     github_api.rate_limit_next(reset_at=time.time() + 300)
@@ -211,7 +211,7 @@ def test_a_rate_limit_waits_until_the_reset(
 
 
 def test_a_delayed_old_report_never_overwrites_a_newer_status(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer, clock: Clock
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer, clock: Clock
 ) -> None:
     merge(store)
     github_api.fail_next(status=502)
@@ -225,7 +225,7 @@ def test_a_delayed_old_report_never_overwrites_a_newer_status(
 
 
 def test_a_status_posted_before_a_restart_is_not_posted_again(
-    store: SqliteStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
+    store: SqlStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
 ) -> None:
     merge(store)
     first = Reporter(store, config, client_for(github_api), clock=clock)
@@ -241,7 +241,7 @@ def test_a_status_posted_before_a_restart_is_not_posted_again(
 
 
 def test_one_comment_per_pull_request_edited_in_place(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer
 ) -> None:
     merge(store, app="guestbook")
     merge(store, app="redis")
@@ -259,7 +259,7 @@ def test_one_comment_per_pull_request_edited_in_place(
 
 
 def test_a_refused_report_is_dropped_and_the_rest_go_on(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer
 ) -> None:
     merge(store, app="guestbook")
     merge(store, app="redis")
@@ -270,7 +270,7 @@ def test_a_refused_report_is_dropped_and_the_rest_go_on(
 
 
 def test_a_preview_has_its_own_context_and_comment(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer
 ) -> None:
     request = SyncRequest(
         app="guestbook",
@@ -305,7 +305,7 @@ def test_a_preview_has_its_own_context_and_comment(
 
 
 def test_deployments_follow_the_job_when_the_app_asks_for_them(
-    store: SqliteStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
+    store: SqlStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
 ) -> None:
     apps = [
         app.model_copy(update={"deployment_environment": "production"})
@@ -331,7 +331,7 @@ def test_deployments_follow_the_job_when_the_app_asks_for_them(
 
 
 def test_a_job_change_wakes_the_reporter_at_once(
-    store: SqliteStore, reporter: Reporter, github_api: GitHubApiServer
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer
 ) -> None:
     import threading
 

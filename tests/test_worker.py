@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 from webhook.model import Job, JobState, StepOutcome, SyncRequest, Trigger
-from webhook.queue.sqlite import SqliteStore
+from webhook.queue import SqlStore, sqlite_store
 from webhook.worker import Worker
 
 SHA = "e" * 40
 
 
-def enqueue(store: SqliteStore, app: str = "web", commit: str = SHA) -> int:
+def enqueue(store: SqlStore, app: str = "web", commit: str = SHA) -> int:
     return (
         store.enqueue(
             [
@@ -50,7 +50,7 @@ class WriteCommitStep:
         )
 
 
-def test_run_once_claims_runs_records_and_releases(store: SqliteStore, tmp_path: Path) -> None:
+def test_run_once_claims_runs_records_and_releases(store: SqlStore, tmp_path: Path) -> None:
     job_id = enqueue(store)
     seen: list[JobState] = []
 
@@ -68,7 +68,7 @@ def test_run_once_claims_runs_records_and_releases(store: SqliteStore, tmp_path:
     assert worker.run_once() is None
 
 
-def test_a_step_that_raises_fails_the_job_with_its_reason(store: SqliteStore) -> None:
+def test_a_step_that_raises_fails_the_job_with_its_reason(store: SqlStore) -> None:
     enqueue(store)
 
     def broken(job: Job) -> StepOutcome:
@@ -80,9 +80,7 @@ def test_a_step_that_raises_fails_the_job_with_its_reason(store: SqliteStore) ->
     assert finished.result == {"error_kind": "infrastructure"}
 
 
-def test_a_failing_listener_does_not_fail_the_deployment(
-    store: SqliteStore, tmp_path: Path
-) -> None:
+def test_a_failing_listener_does_not_fail_the_deployment(store: SqlStore, tmp_path: Path) -> None:
     enqueue(store)
 
     class Broken:
@@ -93,7 +91,7 @@ def test_a_failing_listener_does_not_fail_the_deployment(
     assert finished is not None and finished.state is JobState.SUCCEEDED
 
 
-def test_stop_lets_the_running_step_finish(store: SqliteStore, tmp_path: Path) -> None:
+def test_stop_lets_the_running_step_finish(store: SqlStore, tmp_path: Path) -> None:
     enqueue(store)
     worker = Worker(store, WriteCommitStep(tmp_path, hold=0.5), poll_interval=0.05)
     thread = threading.Thread(target=worker.run)
@@ -109,7 +107,7 @@ def test_stop_lets_the_running_step_finish(store: SqliteStore, tmp_path: Path) -
 
 
 def _work(db: str, folder: str, hold: float, lease: float) -> None:
-    store = SqliteStore(db)
+    store = sqlite_store(db)
     worker = Worker(
         store,
         WriteCommitStep(Path(folder), hold=hold),
@@ -123,7 +121,7 @@ def _work(db: str, folder: str, hold: float, lease: float) -> None:
 
 def test_job_of_a_killed_worker_is_run_again_after_its_lease_expires(tmp_path: Path) -> None:
     db = str(tmp_path / "q.db")
-    store = SqliteStore(db)
+    store = sqlite_store(db)
     job_id = enqueue(store)
     ctx = multiprocessing.get_context("spawn")
     doomed = ctx.Process(target=_work, args=(db, str(tmp_path), 60.0, 1.5))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from webhook.model import PullRequestRef, SyncRequest, Trigger
@@ -116,6 +117,22 @@ def _is_sha(value: object) -> bool:
     )
 
 
+def _requests(
+    apps: Iterable[AppConfig],
+    trigger: Trigger,
+    commit: str,
+    ref: str,
+    delivery: str,
+    prs: tuple[PullRequestRef, ...] = (),
+    diff_base: str | None = None,
+) -> list[SyncRequest]:
+    """One request per app, each at its app's name and repository, alike in all else."""
+    request = partial(SyncRequest, commit=commit, ref=ref, trigger=trigger, delivery=delivery)
+    return [
+        request(app=app.name, repo=app.repo, pull_requests=prs, diff_base=diff_base) for app in apps
+    ]
+
+
 def decide_push(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:
     repo = _repo_name(payload)
     ref = payload.get("ref")
@@ -147,18 +164,7 @@ def decide_push(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> D
         if files is None and fast_forward and _is_sha(before) and before != ZERO_SHA
         else None
     )
-    return [
-        SyncRequest(
-            app=app.name,
-            repo=app.repo,
-            commit=str(after),
-            ref=ref,
-            trigger=Trigger.PUSH,
-            delivery=delivery,
-            diff_base=diff_base,
-        )
-        for app in touched
-    ]
+    return _requests(touched, Trigger.PUSH, str(after), ref, delivery, diff_base=diff_base)
 
 
 def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:
@@ -188,19 +194,8 @@ def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: s
         return Ignored(f"branch {branch} of {repo} is not tracked by any app")
     prs = (PullRequestRef(number=number, head_sha=str(head_sha)),) if _is_sha(head_sha) else ()
     # The payload has no file list: the worker diffs the merge against its first parent.
-    return [
-        SyncRequest(
-            app=app.name,
-            repo=app.repo,
-            commit=str(merge_sha),
-            ref=f"refs/heads/{branch}",
-            trigger=Trigger.MERGE,
-            delivery=delivery,
-            pull_requests=prs,
-            diff_base="parent",
-        )
-        for app in apps
-    ]
+    ref = f"refs/heads/{branch}"
+    return _requests(apps, Trigger.MERGE, str(merge_sha), ref, delivery, prs, "parent")
 
 
 def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str) -> Decision:
@@ -223,20 +218,10 @@ def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str)
         return Ignored(f"branch {branch} of {repo} is not tracked by any app")
     prs = (PullRequestRef(number=number, head_sha=str(head_sha)),)
     base_sha = base.get("sha")
-    return [
-        SyncRequest(
-            app=app.name,
-            repo=app.repo,
-            commit=str(head_sha),
-            ref=f"refs/pull/{number}/head",
-            trigger=Trigger.PREVIEW,
-            delivery=delivery,
-            pull_requests=prs,
-            # The worker diffs the head against where it left the base branch.
-            diff_base=str(base_sha) if _is_sha(base_sha) else None,
-        )
-        for app in apps
-    ]
+    # The worker diffs the head against where it left the base branch.
+    diff_base = str(base_sha) if _is_sha(base_sha) else None
+    ref = f"refs/pull/{number}/head"
+    return _requests(apps, Trigger.PREVIEW, str(head_sha), ref, delivery, prs, diff_base)
 
 
 def decide(event: str, payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:

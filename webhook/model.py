@@ -6,8 +6,8 @@ contract between those parts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum, StrEnum
 from typing import Any
 
 
@@ -73,19 +73,15 @@ class SyncRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Job:
-    """A stored sync request and where it is in its life."""
+class Job(SyncRequest):
+    """A stored sync request and where it is in its life.
+
+    Every field of the request is inherited, so a new request field is declared once; the
+    store derives its columns from these fields (``webhook.queue.records``).
+    """
 
     id: int
-    app: str
-    repo: str
-    commit: str
-    ref: str
-    trigger: Trigger
     state: JobState
-    delivery: str | None = None
-    pull_requests: tuple[PullRequestRef, ...] = ()
-    approved: bool = False
     attempts: int = 0
     lease_owner: str | None = None
     lease_expires_at: float | None = None
@@ -95,8 +91,12 @@ class Job:
     message: str = ""
     result: dict[str, Any] | None = None
     superseded_by: int | None = None
-    lane: str = ""
-    diff_base: str | None = None
+
+    @classmethod
+    def of(cls, request: SyncRequest, **life: Any) -> Job:
+        """``request`` as a job, with ``life`` (id, state, ...) set."""
+        asked = {f.name: getattr(request, f.name) for f in fields(SyncRequest)}
+        return cls(**asked, **life)
 
     @property
     def silent(self) -> bool:
@@ -104,31 +104,17 @@ class Job:
         return self.diff_base is not None or bool(self.result and self.result.get("untouched"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "app": self.app,
-            "repo": self.repo,
-            "commit": self.commit,
-            "ref": self.ref,
-            "trigger": self.trigger.value,
-            "state": self.state.value,
-            "delivery": self.delivery,
-            "pull_requests": [
-                {"number": pr.number, "head_sha": pr.head_sha} for pr in self.pull_requests
-            ],
-            "approved": self.approved,
-            "attempts": self.attempts,
-            "lease_owner": self.lease_owner,
-            "lease_expires_at": self.lease_expires_at,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "message": self.message,
-            "result": self.result,
-            "superseded_by": self.superseded_by,
-            "lane": self.lane,
-            "diff_base": self.diff_base,
-        }
+        """Plain JSON values: enums as their values, pull requests as objects."""
+        plain = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        return {**plain, "lane": self.lane}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [asdict(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True, kw_only=True)

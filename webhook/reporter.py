@@ -10,7 +10,7 @@ Rules:
   since moved on is stale and is acknowledged without a word (the newer report speaks), so
   an outage that delays an old report can never overwrite a newer status;
 - an unchanged (state, description) is never posted twice to one commit and context
-  (``webhook.queue.reports`` remembers what was posted, across restarts);
+  (``webhook.posted_statuses`` remembers what was posted, across restarts);
 - when GitHub is unavailable the report waits (``Retry-After``, ``X-RateLimit-Reset``, or
   a backoff) and nothing else is sent before then; a deployment never waits for GitHub.
 Must not touch: the cluster, git, the queue's own tables (only its public methods).
@@ -39,9 +39,9 @@ from webhook.github import (
     cut,
 )
 from webhook.model import Job, JobState, Trigger
+from webhook.posted_statuses import PostedStatuses, SqlPostedStatuses
 from webhook.queue import JobStore
 from webhook.queue.base import Report
-from webhook.queue.reports import PostedStatuses, posted_statuses_for
 from webhook.settings import DeployerConfig
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class Reporter:
         self.store = store
         self.config = config
         self.client = client
-        self.posted = posted if posted is not None else posted_statuses_for(store)
+        self.posted = posted if posted is not None else SqlPostedStatuses(store)
         self.clock = clock
         #: GitHub asked us to wait until then: nothing is sent before.
         self.resume_at = 0.0

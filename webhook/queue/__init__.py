@@ -1,24 +1,45 @@
-"""The durable job store: one design, an embedded SQLite store, a shared PostgreSQL one."""
+"""The durable job store: one SQL store, over an embedded SQLite file or a shared PostgreSQL."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from webhook.queue.base import DeliveryKey, Enqueued, EnqueueResult, JobStore, Report
+from webhook.queue.database import Database
+from webhook.queue.stats import StoreStats
+from webhook.queue.store import SqlStore
 
 
-def open_store(url: str) -> JobStore:
+def sqlite_store(path: str | Path) -> SqlStore:
+    """The embedded store in the SQLite file at ``path``."""
+    from webhook.queue.sqlite import SqliteDialect
+
+    return SqlStore(Database(SqliteDialect(path)))
+
+
+def open_store(url: str) -> SqlStore:
     """``sqlite:///path`` (default ``./deployer.db``) or ``postgresql://...``."""
     if url.startswith("sqlite://"):
-        from webhook.queue.sqlite import SqliteStore
-
-        return SqliteStore(url.removeprefix("sqlite://").removeprefix("/") or "deployer.db")
+        return sqlite_store(url.removeprefix("sqlite://").removeprefix("/") or "deployer.db")
     if url.startswith(("postgres://", "postgresql://")):
-        from webhook.queue.postgres import PostgresStore
+        from webhook.queue.postgres import PostgresDialect
 
-        return PostgresStore(url)
+        return SqlStore(Database(PostgresDialect(url)))
     raise ValueError(
         f"DEPLOYER_DATABASE_URL: unsupported store {url.split(':', 1)[0]!r}; "
         "use sqlite:///PATH or postgresql://..."
     )
 
 
-__all__ = ["DeliveryKey", "EnqueueResult", "Enqueued", "JobStore", "Report", "open_store"]
+__all__ = [
+    "Database",
+    "DeliveryKey",
+    "EnqueueResult",
+    "Enqueued",
+    "JobStore",
+    "Report",
+    "SqlStore",
+    "StoreStats",
+    "open_store",
+    "sqlite_store",
+]

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from webhook.model import Job, JobState, StepOutcome, SyncRequest
+from webhook.queue.database import Database
+from webhook.queue.stats import StoreStats
 
 #: After this many claims a job fails instead of killing workers forever.
 MAX_ATTEMPTS = 5
@@ -56,19 +58,12 @@ class Report:
     attempts: int
 
 
-@dataclass(frozen=True, kw_only=True)
-class StoreStats:
-    """What the metrics show, counted from the records (one source for page, metrics, report)."""
-
-    jobs: dict[tuple[str, str], int]
-    deliveries: int
-    reports_pending: int
-    oldest_report_at: float | None
-    last_finished: dict[str, Job]
-
-
 class JobStore(Protocol):
     """A durable queue of sync jobs."""
+
+    #: The database the jobs live in; other parts keep their own tables there too (the
+    #: reporter's memory of posted statuses), so one restart-proof place holds all records.
+    database: Database[Any]
 
     def enqueue(
         self, requests: Sequence[SyncRequest], *, delivery: DeliveryKey | None = None

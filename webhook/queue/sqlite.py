@@ -1,4 +1,4 @@
-"""The embedded store: one SQLite file in WAL mode, safe across threads and processes.
+"""The embedded store's dialect: one SQLite file in WAL mode, safe across threads and processes.
 
 ``BEGIN IMMEDIATE`` takes SQLite's single write lock for each enqueue or claim, which is what
 makes "one running job per app" and "a delivery once" hold between the web and worker
@@ -9,45 +9,42 @@ delivery we answered 2xx for must never be lost.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-from webhook.queue.rows import COLUMNS, Cursor, schema
-from webhook.queue.sql import SqlStore
+from webhook.queue.database import Cursor
 
 
-class SqliteStore(SqlStore):
-    """A job store in one SQLite file; one connection per thread."""
+class SqliteDialect:
+    """SQLite's side of ``database.Dialect``."""
+
+    types: ClassVar[Mapping[str, str]] = {
+        "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "real": "REAL",
+        "bigint": "INTEGER",
+    }
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._local = threading.local()
-        with self._write() as cur:
-            for statement in schema(
-                serial="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL", bigint="INTEGER"
-            ):
-                cur.execute(statement)
 
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=True
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
+    def connect(self) -> sqlite3.Connection:
+        # Transactions are begun explicitly (below), so the module must not begin its own.
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=30000")
         return conn
 
+    def usable(self, conn: sqlite3.Connection) -> bool:
+        return True  # a local file: nothing to lose but by ``close``
+
     @contextmanager
-    def _write(self) -> Iterator[Cursor]:
-        conn = self._connection()
+    def transaction(self, conn: sqlite3.Connection, *, write: bool) -> Iterator[Cursor]:
         cur = conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
+        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield cur
         except BaseException:
@@ -57,24 +54,3 @@ class SqliteStore(SqlStore):
             conn.commit()
         finally:
             cur.close()
-
-    @contextmanager
-    def _read(self) -> Iterator[Cursor]:
-        cur = self._connection().cursor()
-        try:
-            yield cur
-        finally:
-            cur.close()
-
-    def _insert_job(self, cur: Cursor, values: Sequence[Any]) -> int:
-        columns = COLUMNS.removeprefix("id, ")
-        marks = ", ".join("?" * len(values))
-        cur.execute(f"INSERT INTO jobs ({columns}) VALUES ({marks})", values)
-        cur.execute("SELECT last_insert_rowid()")
-        return int(cur.fetchone()[0])
-
-    def close(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None

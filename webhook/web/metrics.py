@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from webhook.model import JobState
-from webhook.queue.base import StoreStats
+from webhook.queue import StoreStats
 from webhook.web.context import deployer
 
 bp = Blueprint("metrics", __name__)

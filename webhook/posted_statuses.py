@@ -1,18 +1,21 @@
-"""What the GitHub reporter last posted per commit and context, so it never reposts it.
+"""The GitHub reporter's memory of what it last posted per commit and context.
 
-Owns one table, ``posted_statuses``, beside the job store's tables in the same database
-(it lives here because it must survive a restart: an in-memory memory would repost every
-status after each deploy of the worker). It reuses the store's connections and
-transactions; it never reads or writes the store's own tables. ``InMemoryPostedStatuses``
-serves stores that are not SQL (and tests that want no database).
+The reporter never posts an unchanged (state, description) twice to one commit and
+context; this remembers what it posted. The memory is the reporter's: it owns one table,
+``posted_statuses``, kept in the job store's database (``JobStore.database``) because it
+must survive a restart, or every status would be posted again after each deploy of the
+worker. It shares the store's connections, never its tables. ``InMemoryPostedStatuses``
+serves tests that want no database.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Protocol
 
-from webhook.queue.sql import SqlStore
+from webhook.queue import JobStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posted_statuses (
@@ -21,7 +24,7 @@ CREATE TABLE IF NOT EXISTS posted_statuses (
     context TEXT NOT NULL,
     state TEXT NOT NULL,
     description TEXT NOT NULL,
-    posted_at REAL NOT NULL,
+    posted_at {real} NOT NULL,
     PRIMARY KEY (repo, sha, context)
 )
 """
@@ -52,36 +55,29 @@ class InMemoryPostedStatuses:
 
 
 class SqlPostedStatuses:
-    """The memory in the store's database (SQLite or PostgreSQL: the SQL is common to both)."""
+    """The memory in ``store``'s database (SQLite or PostgreSQL: the SQL is common to both)."""
 
-    def __init__(self, store: SqlStore) -> None:
-        self._store = store
-        with store._write() as cur:
-            cur.execute(SCHEMA)
+    def __init__(self, store: JobStore, *, clock: Callable[[], float] = time.time) -> None:
+        self._db = store.database
+        self._clock = clock
+        self._db.create(SCHEMA)
 
     def get(self, repo: str, sha: str, context: str) -> tuple[str, str] | None:
-        with self._store._read() as cur:
+        with self._db.read() as cur:
             cur.execute(
                 "SELECT state, description FROM posted_statuses "
                 "WHERE repo = ? AND sha = ? AND context = ?",
                 (repo.lower(), sha, context),
             )
             row = cur.fetchone()
-        return (str(row[0]), str(row[1])) if row else None
+        return (str(row["state"]), str(row["description"])) if row else None
 
     def put(self, repo: str, sha: str, context: str, state: str, description: str) -> None:
-        with self._store._write() as cur:
+        with self._db.write() as cur:
             cur.execute(
                 "INSERT INTO posted_statuses (repo, sha, context, state, description, posted_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (repo, sha, context) DO UPDATE SET "
                 "state = excluded.state, description = excluded.description, "
                 "posted_at = excluded.posted_at",
-                (repo.lower(), sha, context, state, description, self._store.clock()),
+                (repo.lower(), sha, context, state, description, self._clock()),
             )
-
-
-def posted_statuses_for(store: object) -> PostedStatuses:
-    """The durable memory when ``store`` speaks SQL, else one in memory."""
-    if isinstance(store, SqlStore):
-        return SqlPostedStatuses(store)
-    return InMemoryPostedStatuses()

@@ -1,0 +1,1 @@
+"""The durable queue's rules, on both real stores: SQLite and PostgreSQL."""
