@@ -6,7 +6,6 @@ them without reading code. Secrets come only from the environment, never from th
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Mapping
@@ -16,6 +15,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from webhook import logs
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -292,6 +293,8 @@ class Environment:
     log_level: str = "INFO"
     #: Seconds the web server waits for a whole request (headers and body) to arrive.
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    #: ``json`` lines for log pipelines (the default, as in a cluster), or ``text``.
+    log_format: logs.LogFormat = "json"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Environment:
@@ -313,6 +316,12 @@ class Environment:
         if level not in _LOG_LEVELS:
             errors.append(f"DEPLOYER_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
             level = "INFO"
+        raw_format = (environ.get("DEPLOYER_LOG_FORMAT") or "json").strip().lower()
+        if raw_format not in logs.LOG_FORMATS:
+            errors.append(f"DEPLOYER_LOG_FORMAT must be one of {', '.join(logs.LOG_FORMATS)}")
+        log_format: logs.LogFormat = "text" if raw_format == "text" else "json"
+        database_url = environ.get("DEPLOYER_DATABASE_URL") or DEFAULT_DATABASE_URL
+        errors.extend(_driver_missing(database_url))
         installation: int | None = None
         if raw_inst := environ.get("GITHUB_APP_INSTALLATION_ID"):
             try:
@@ -329,7 +338,7 @@ class Environment:
             raise ConfigError(errors)
         return cls(
             webhook_secret=secret.encode("utf-8"),
-            database_url=environ.get("DEPLOYER_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=database_url,
             github_token=environ.get("GITHUB_TOKEN") or None,
             github_app_id=environ.get("GITHUB_APP_ID") or None,
             github_app_private_key=key or None,
@@ -343,13 +352,27 @@ class Environment:
             cache_dir=Path(environ.get("DEPLOYER_CACHE_DIR") or _default_cache_dir(environ)),
             log_level=level,
             request_timeout=timeout,
+            log_format=log_format,
         )
 
     def configure_logging(self) -> None:
-        """Log at ``log_level`` to stderr; in a process that set up logging already (gunicorn
-        under another entry point), only set the ``webhook`` loggers' level."""
-        logging.getLogger("webhook").setLevel(self.log_level)
-        if not logging.getLogger().handlers:
-            logging.basicConfig(
-                level=self.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-            )
+        """Log at ``log_level`` in ``log_format`` to stderr, masking this process's secrets."""
+        secrets = (self.github_token, self.admin_token, self.github_app_private_key)
+        logs.configure(
+            self.log_level, self.log_format, (self.webhook_secret.decode("utf-8"), *secrets)
+        )
+
+
+def _driver_missing(database_url: str) -> list[str]:
+    """One clear line, at start-up, when a PostgreSQL URL meets an install without psycopg
+    (instead of an import error in every process that opens the store)."""
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        return []
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return [
+            "DEPLOYER_DATABASE_URL is a PostgreSQL URL but the driver is not installed: "
+            "pip install 'psycopg[binary]'"
+        ]
+    return []

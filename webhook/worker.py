@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from webhook import logs
 from webhook.model import Job, JobState, StepOutcome
 from webhook.queue import JobStore
 
@@ -73,6 +74,11 @@ class Worker:
         job = self.store.claim(self.owner, lease_seconds=self.lease_seconds)
         if job is None:
             return None
+        # Every line logged while this job runs (engine, steps, listeners) names it.
+        with logs.bound(job=job.id, app=job.app, commit=job.commit, delivery=job.delivery):
+            return self._run(job)
+
+    def _run(self, job: Job) -> Job | None:
         log.info("job %s: %s at %s (attempt %s)", job.id, job.app, job.commit[:7], job.attempts)
         self._notify(job)
         lost = threading.Event()
