@@ -125,7 +125,7 @@ def test_sync_and_diff_commands(
     diff = runner.invoke(
         main, ["diff", "--config", str(config), "shop", "--revision", newer], env=env
     )
-    assert diff.exit_code == 0, diff.output
+    assert diff.exit_code == 1, diff.output  # differences, as kubectl diff
     assert "-  value: v1" in diff.output and "+  value: v2" in diff.output
 
     broken = gitops.commit({"apps/shop/app.yaml": "kind: [\n"})

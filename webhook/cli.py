@@ -208,21 +208,59 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
 @CONFIG_OPTION
 @click.argument("app_name", metavar="APP")
 @click.option("--revision", help="Commit SHA (default: the branch head).")
-def diff(config_file: str | None, app_name: str, revision: str | None) -> None:
-    """Print a unified diff per object, live against desired (Secret data redacted)."""
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json", "yaml"]),
+    default="text",
+    show_default=True,
+    help="text: unified diffs; json/yaml: a list of {object, action, diff}.",
+)
+def diff(config_file: str | None, app_name: str, revision: str | None, output: str) -> None:
+    """Show what a sync would change, live against desired (Secret data redacted).
+
+    Exit status as kubectl diff: 0 no differences, 1 differences, 2 an error.
+    """
     from webhook.engine import SyncEngine, SyncError
-    from webhook.errors import Unavailable
     from webhook.github import git_token_provider
 
     config, env = _load(config_file, need_secret=False)
     app = _app(config, app_name)
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=git_token_provider(env))
     try:
-        click.echo(engine.diff(app, revision or engine.head(app)), nl=False)
+        changes = engine.changes(app, revision or engine.head(app))
     except SyncError as exc:
         _fail([f"{app.name}: {line}" for line in (exc.errors or [str(exc)])])
-    except Unavailable as exc:
-        _fail([f"{app.name}: {exc}"])
+    except Exception as exc:  # exit 1 means "differences": any other failure must be 2
+        _fail([f"{app.name}: {type(exc).__name__}: {exc}"])
+    if output == "text":
+        for change in changes:
+            click.echo(
+                change.diff or f"# {change.object}: {change.action} (redacted values)\n", nl=False
+            )
+    else:
+        click.echo(_data([change.to_dict() for change in changes], output), nl=False)
+    sys.exit(1 if changes else 0)
+
+
+def _data(data: object, output: str) -> str:
+    """``data`` as JSON, or as YAML with multi-line strings (diffs) in readable blocks."""
+    import json
+
+    import yaml
+
+    if output == "json":
+        return json.dumps(data, indent=2) + "\n"
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return yaml.dump(data, Dumper=Dumper, sort_keys=False)
 
 
 if __name__ == "__main__":

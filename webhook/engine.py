@@ -25,11 +25,12 @@ from webhook.kube import apply, diff, health, prune
 from webhook.kube.applyset import ApplySet, Inventory, Ownership
 from webhook.kube.client import Cluster, KubeError, service_account_user
 from webhook.render import Manifest, ObjectRef, ref_of
-from webhook.result import ObjectError, ObjectHealth, SyncResult
+from webhook.result import ObjectDiff, ObjectError, ObjectHealth, SyncResult
 from webhook.settings import AppConfig, DeployerConfig, Environment
 
 log = logging.getLogger(__name__)
 __all__ = [
+    "ObjectDiff",
     "ObjectError",
     "ObjectHealth",
     "SyncEngine",
@@ -116,19 +117,27 @@ class SyncEngine:
         )
         return result
 
-    def diff(self, app: AppConfig, revision: str) -> str:
-        """Unified diffs, live against desired, for every object that would change."""
+    def changes(self, app: AppConfig, revision: str) -> list[ObjectDiff]:
+        """Every object a sync at ``revision`` would change, with its diff, live against
+        desired: creates and changes in apply order, then prunes (when ``prune`` is on)."""
         with self._prepared(app, revision) as prepared:
-            the_plan = self._plan(app, prepared)
-            chunks = [
-                diff.unified(p.ref, p.live, p.result if p.result is not None else p.body)
-                for p in the_plan.changes()
+            found = [
+                ObjectDiff(
+                    str(p.ref),
+                    "create" if p.action == "create" else "configure",
+                    diff.unified(p.ref, p.live, p.result if p.result is not None else p.body),
+                )
+                for p in self._plan(app, prepared).changes()
             ]
             if app.prune:
                 for ref, api_version in self._prunable(app, self._orphans(app, prepared)):
                     live = self._get(prepared.cluster, ref, api_version)
-                    chunks.append(diff.unified(ref, live, None))
-        return "".join(chunks)
+                    found.append(ObjectDiff(str(ref), "prune", diff.unified(ref, live, None)))
+        return found
+
+    def diff(self, app: AppConfig, revision: str) -> str:
+        """Unified diffs, live against desired, for every object that would change."""
+        return "".join(change.diff for change in self.changes(app, revision))
 
     def head(self, app: AppConfig) -> str:
         """The branch head on the remote (``git ls-remote``), for drift checks."""

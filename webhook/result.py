@@ -8,7 +8,7 @@ status page, the CLI and the GitHub reporter alike, so they cannot disagree (as 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,21 @@ class ObjectHealth:
     object: str
     status: str
     message: str
+
+
+@dataclass(frozen=True)
+class ObjectDiff:
+    """One object a sync would change: which, how, and its unified diff (Secrets redacted).
+
+    The CLI's ``diff -o json|yaml`` prints these; ``diff`` is empty when the change lies
+    only in redacted values."""
+
+    object: str
+    action: Literal["create", "configure", "prune"]
+    diff: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
 
 
 @dataclass(frozen=True, kw_only=True)
