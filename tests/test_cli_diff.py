@@ -97,7 +97,7 @@ def test_diff_as_data_lists_object_action_and_diff(
         ("broken manifest", "apps/shop/app.yaml"),
         ("unknown app", "no app named 'nope'"),
         ("unknown revision", f"commit {'0' * 40} does not exist"),
-        ("no cluster", "shop: ClusterUnavailable: cluster (current context)"),
+        ("no cluster", "shop: cluster (current context): Invalid kube-config file"),
     ],
 )
 def test_diff_exits_2_on_any_error_never_1(

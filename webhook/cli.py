@@ -222,6 +222,7 @@ def diff(config_file: str | None, app_name: str, revision: str | None, output: s
     Exit status as kubectl diff: 0 no differences, 1 differences, 2 an error.
     """
     from webhook.engine import SyncEngine, SyncError
+    from webhook.errors import DeployerError
     from webhook.github import git_token_provider
 
     config, env = _load(config_file, need_secret=False)
@@ -231,8 +232,10 @@ def diff(config_file: str | None, app_name: str, revision: str | None, output: s
         changes = engine.changes(app, revision or engine.head(app))
     except SyncError as exc:
         _fail([f"{app.name}: {line}" for line in (exc.errors or [str(exc)])])
+    except DeployerError as exc:
+        _fail([f"{app.name}: {exc}"])
     except Exception as exc:  # exit 1 means "differences": any other failure must be 2
-        _fail([f"{app.name}: {type(exc).__name__}: {exc}"])
+        _fail([f"{app.name}: internal error: {type(exc).__name__}: {exc}"])
     if output == "text":
         for change in changes:
             click.echo(
