@@ -7,6 +7,8 @@ import io
 import json
 import logging
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +92,26 @@ def test_every_secret_value_is_masked_in_messages_fields_and_tracebacks(
     assert entries[0]["header"] == "Bearer <redacted>"
     assert "token <redacted> refused" in entries[0]["exception"]
     assert "short stays" in entries[1]["message"]  # too short to mask without harm
+
+
+def test_configure_debug_reaches_our_loggers_but_not_client_libraries() -> None:
+    """A fresh process, as each of serve's: our handler on stderr, DEBUG for ``webhook``
+    only (a client library's DEBUG prints request and response bodies, Secrets included)."""
+    script = (
+        "import logging; from webhook import logs\n"
+        f"logs.configure('DEBUG', 'json', [{SECRET!r}, None])\n"
+        f"logging.getLogger('webhook.engine').debug('applying with ' + {SECRET!r})\n"
+        "logging.getLogger('kubernetes.client.rest').debug('response body: data')\n"
+        "logging.getLogger('urllib3').info('connection pool')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    lines = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert [(e["logger"], e["level"], e["message"]) for e in lines] == [
+        ("webhook.engine", "DEBUG", "applying with <redacted>"),
+        ("urllib3", "INFO", "connection pool"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -115,16 +115,16 @@ def configure(level: str, fmt: LogFormat, secrets: Iterable[str | None] = ()) ->
     ``level`` applies to the deployer's loggers; other libraries log at INFO at most, so
     DEBUG never prints a client library's request and response bodies (Secrets included).
     In a process whose root logger already has someone else's handler (pytest, another
-    entry point), only the levels are set.
+    entry point), only the deployer's level is set.
     """
     global _current
     known = [s for s in secrets if s]
     _current = JsonFormatter(known) if fmt == "json" else TextFormatter(known)
     logging.getLogger("webhook").setLevel(level)
     root = logging.getLogger()
-    root.setLevel(max(logging.getLevelNamesMapping()[level], logging.INFO))
     ours = [h for h in root.handlers if getattr(h, "deployer", False)]
     if len(ours) == len(root.handlers):
+        root.setLevel(max(logging.getLevelNamesMapping()[level], logging.INFO))
         for handler in ours:
             root.removeHandler(handler)
         handler = logging.StreamHandler(sys.stderr)
