@@ -99,7 +99,7 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     env.configure_logging()
     concurrency = concurrency or env.worker_concurrency
     lease_seconds = lease_seconds or env.lease_seconds
-    from webhook.drift import DriftWatcher
+    from webhook.drift import DriftPoller
     from webhook.engine import SyncEngine
     from webhook.github import GitHubClient, git_token_provider
     from webhook.queue import open_store
@@ -134,7 +134,7 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if config.resync_interval > 0:
-        drift = DriftWatcher(config, store, engine, config.resync_interval)
+        drift = DriftPoller(config, store, engine, config.resync_interval)
         threading.Thread(target=drift.run, args=(runner.stopping,), daemon=True).start()
     log.info("worker %s: %s app(s), concurrency %s", runner.owner, len(config.apps), concurrency)
     runner.run()

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from webhook.github import MAX_COMMENT
 from webhook.model import Job, JobState
+from webhook.text import cut
 
 DEPLOY_MARKER = "<!-- webhook-deployer -->"
 PREVIEW_MARKER = "<!-- webhook-deployer:preview -->"
@@ -79,7 +80,7 @@ def _cell(text: str, limit: int = 300) -> str:
     """Markdown table cell: one escaped line, bounded (cut before escaping, so an escape
     or an entity is never cut in half)."""
     flat = _line(text)
-    return escape(flat if len(flat) <= limit else flat[: limit - 1] + "…")
+    return escape(cut(flat, limit))
 
 
 def _link(job: Job, public_url: str | None) -> str:

@@ -5,7 +5,7 @@ Owns: credentials (a token, or a GitHub App installation), the mapping of GitHub
 onto two project errors, and the size limits GitHub enforces (140-character status
 descriptions, 65,536-character comments). Each call sends at most one write: PyGithub's own
 retry is off (it re-POSTs), and retrying is the caller's business, driven by
-``GitHubUnavailable.retry_after``. Writes that must never be doubled (comments, deployments)
+``Unavailable.retry_after``. Writes that must never be doubled (comments, deployments)
 look for their earlier result first, so a retry after an ambiguous answer finds it.
 Must not touch: the queue, the cluster, the config file. Never logs a token.
 """
@@ -23,10 +23,11 @@ from typing import Any, Literal, TypeVar
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
 
-from webhook.errors import Unavailable
+from webhook.errors import Rejected, Unavailable
 from webhook.github_app import TOKEN_REFRESH_MARGIN as TOKEN_REFRESH_MARGIN  # re-exported
 from webhook.github_app import InstallationClients, InstallationTokens
 from webhook.settings import Environment
+from webhook.text import cut
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,29 +58,12 @@ class _RedactTokens(logging.Filter):
 logging.getLogger("github.Requester").addFilter(_RedactTokens())
 
 
-class GitHubError(Exception):
-    """GitHub did not do what was asked."""
-
-
-class GitHubUnavailable(GitHubError, Unavailable):
-    """Worth trying again later: 5xx, 429, a rate-limit 403, bad credentials, no answer.
-
-    ``retry_after`` is GitHub's own word (``Retry-After`` or ``X-RateLimit-Reset``) in
-    seconds, or None when it said nothing and the caller picks a backoff.
-    """
-
-
-class GitHubRejected(GitHubError):
+class GitHubRejected(Rejected):
     """GitHub refused the request itself (4xx): sending it again will not help."""
 
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(message)
         self.status = status
-
-
-def cut(text: str, limit: int) -> str:
-    """``text`` within ``limit`` characters, marked with an ellipsis when it was cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
@@ -89,7 +73,7 @@ def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
     return None
 
 
-def classify(exc: GithubException, *, now: float | None = None) -> GitHubError:
+def classify(exc: GithubException, *, now: float | None = None) -> Unavailable | GitHubRejected:
     """Turn PyGithub's exception into ours: is a later retry worth it, and when?"""
     status = exc.status
     headers = exc.headers
@@ -110,10 +94,10 @@ def classify(exc: GithubException, *, now: float | None = None) -> GitHubError:
     text = f"GitHub answered {status}: {message or 'no message'}"
     rate_limited = status == 403 and (remaining == "0" or retry_after is not None)
     if status == 429 or status >= 500 or rate_limited:
-        return GitHubUnavailable(text, retry_after=retry_after)
+        return Unavailable(text, retry_after=retry_after)
     if status == 401:
         # Revoked or expired credentials: an operator fixes them; the reports must wait.
-        return GitHubUnavailable(text)
+        return Unavailable(text)
     return GitHubRejected(text, status=status)
 
 
@@ -266,7 +250,7 @@ class GitHubClient:
 
     def identity(self) -> Identity:
         """Who we are: ``GET /user`` for a token, ``GET /app`` (with the App's JWT) for a
-        GitHub App, asked once per client. Raises GitHubUnavailable or GitHubRejected."""
+        GitHub App, asked once per client. Raises Unavailable or GitHubRejected."""
         with self._identity_lock:
             if self._identity is None:
                 self._identity = self._call("who am I", self._whoami)
@@ -276,7 +260,7 @@ class GitHubClient:
         """The token git uses to fetch ``repo``: the installation's (cached, renewed before
         it expires) for a GitHub App, else ``GITHUB_TOKEN``. For ``SyncEngine(token_for=)``.
 
-        Raises GitHubUnavailable or GitHubRejected when GitHub will not give one.
+        Raises Unavailable or GitHubRejected when GitHub will not give one.
         """
         tokens = self._tokens
         if tokens is None:
@@ -295,7 +279,7 @@ class GitHubClient:
             log.warning("%s: %s", what, error)
             raise error from exc
         except requests.RequestException as exc:
-            raise GitHubUnavailable(f"{what}: no answer from GitHub: {type(exc).__name__}") from exc
+            raise Unavailable(f"{what}: no answer from GitHub: {type(exc).__name__}") from exc
 
     # -- commit statuses -----------------------------------------------------------------
 

@@ -17,14 +17,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from webhook.errors import Rejected
 from webhook.kube.applyset import ApplySet
-from webhook.render import Manifest, ObjectRef, Rendered, group_of, ref_of
+from webhook.objects import Manifest, ObjectRef, defined_kinds, group_of, ref_of
+from webhook.render import Rendered
 from webhook.settings import AppConfig
 
 #: ``(apiVersion, kind) -> True`` (namespaced), ``False`` (cluster-scoped), ``None`` (unknown).
 ScopeLookup = Callable[[str, str], "bool | None"]
 
-CRD_GROUP = "apiextensions.k8s.io"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 BINDINGS = frozenset({"RoleBinding", "ClusterRoleBinding"})
 #: Subjects that stand for everyone (or for unlimited power): a binding to them is refused.
@@ -42,7 +43,7 @@ API_VERSION = re.compile(rf"({DNS1123_SUBDOMAIN.pattern}/)?{_LABEL}")
 KIND = re.compile(r"[A-Za-z][A-Za-z0-9]{0,62}")
 
 
-class GuardError(Exception):
+class GuardError(Rejected):
     """Objects break the app's guardrails; ``errors`` holds one line per problem."""
 
     def __init__(self, errors: list[str]) -> None:
@@ -77,24 +78,6 @@ def name_problem(group: str, kind: str, name: str) -> str | None:
 
 def is_namespace_name(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 63 and bool(DNS1123_LABEL.fullmatch(value))
-
-
-def _crd_scopes(objects: Sequence[Rendered]) -> dict[tuple[str, str], bool]:
-    """(group, kind) -> namespaced, for CRDs in this same sync (their kinds are not served yet)."""
-    scopes: dict[tuple[str, str], bool] = {}
-    for item in objects:
-        body = item.body
-        if not isinstance(body, dict) or body.get("kind") != "CustomResourceDefinition":
-            continue
-        if group_of(str(body.get("apiVersion", ""))) != CRD_GROUP:
-            continue
-        spec = body.get("spec")
-        spec = spec if isinstance(spec, dict) else {}
-        names = spec.get("names")
-        names = names if isinstance(names, dict) else {}
-        if isinstance(spec.get("group"), str) and isinstance(names.get("kind"), str):
-            scopes[(spec["group"], names["kind"])] = spec.get("scope") != "Cluster"
-    return scopes
 
 
 def _cluster_kind_allowed(app: AppConfig, ref: ObjectRef) -> bool:
@@ -208,7 +191,7 @@ def check(
     Every cluster-scoped kind, Namespace included, must be listed in ``allowed_cluster_kinds``.
     """
     allowed = app.effective_allowed_namespaces
-    crd_scopes = _crd_scopes(objects)
+    crd_scopes = defined_kinds(item.body for item in objects)
     errors: list[str] = []
     seen: dict[ObjectRef, str] = {}
     out: list[Manifest] = []

@@ -12,10 +12,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -28,6 +36,26 @@ DEFAULT_BIND = "127.0.0.1:8080"
 #: GitHub's: the web server closes it instead of keeping its memory.
 DEFAULT_REQUEST_TIMEOUT = 30.0
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _dns_label(value: str) -> str:
+    if not DNS1123_LABEL.fullmatch(value):
+        raise ValueError("must be a DNS-1123 label (lowercase letters, digits, '-'; 63 at most)")
+    return value
+
+
+def _service_account(value: str) -> str:
+    namespace, _, name = value.rpartition(":")
+    valid_name = len(name) <= 253 and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name)
+    if not valid_name or (namespace and not DNS1123_LABEL.fullmatch(namespace)):
+        raise ValueError("must be a ServiceAccount name, or 'namespace:name'")
+    return value
+
+
+#: App names and namespaces: they become label values, object names and API paths.
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+#: ``name`` (in the app's namespace) or ``namespace:name``.
+ServiceAccount = Annotated[str, AfterValidator(_service_account)]
 
 
 class ConfigError(Exception):
@@ -61,22 +89,22 @@ class KustomizeConfig(_Strict):
 class AppConfig(_Strict):
     """One app: a folder of manifests in a repo branch, synced to one cluster namespace."""
 
-    name: str
+    name: DnsLabel
     repo: str
     branch: str = "main"
     path: str
-    namespace: str
+    namespace: DnsLabel
     #: kubeconfig context; ``in-cluster`` for the pod's service account; None: current context.
     cluster: str | None = None
     auto_sync: bool = True
     prune: bool = False
     #: Namespaces and CRDs are pruned only when this is also set: losing them loses data.
     prune_cluster_scoped: bool = False
-    allowed_namespaces: tuple[str, ...] = ()
+    allowed_namespaces: tuple[DnsLabel, ...] = ()
     #: Cluster-scoped kinds this app may manage, as ``Kind`` or ``Kind.group``.
     allowed_cluster_kinds: tuple[str, ...] = ()
     #: Impersonate this ServiceAccount (``name`` in the app namespace, or ``ns:name``).
-    service_account: str | None = None
+    service_account: ServiceAccount | None = None
     #: Seconds to wait for health; five minutes covers a typical rolling update.
     health_timeout: float = Field(default=300.0, gt=0)
     #: Take over fields other managers own; our objects are ours to set.
@@ -92,20 +120,6 @@ class AppConfig(_Strict):
     #: Let this app set ``pod-security.kubernetes.io/*`` labels on Namespaces. Off: a repo
     #: cannot lift its namespace's Pod Security level (``enforce: privileged``).
     allow_pod_security_labels: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _name_is_dns_label(cls, value: str) -> str:
-        if not DNS1123_LABEL.match(value):
-            raise ValueError("must be a DNS-1123 label (lowercase letters, digits, '-')")
-        return value
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace_is_dns_label(cls, value: str) -> str:
-        if not DNS1123_LABEL.match(value):
-            raise ValueError("must be a DNS-1123 label")
-        return value
 
     @field_validator("repo")
     @classmethod
@@ -170,16 +184,7 @@ class DeployerConfig(_Strict):
     #: without their own ``service_account``, as Flux's ``--default-service-account``: an app
     #: then holds only what that account holds, and RBAC stops it granting more.
     #: None: such apps use the deployer's own identity.
-    default_service_account: str | None = None
-
-    @field_validator("default_service_account")
-    @classmethod
-    def _account_is_name_or_ns_name(cls, value: str | None) -> str | None:
-        namespace, _, name = (value or "x").rpartition(":")
-        valid_name = len(name) <= 253 and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name)
-        if not valid_name or (namespace and not DNS1123_LABEL.fullmatch(namespace)):
-            raise ValueError("must be a ServiceAccount name, or 'namespace:name'")
-        return value
+    default_service_account: ServiceAccount | None = None
 
     @model_validator(mode="after")
     def _names_unique(self) -> DeployerConfig:
