@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from webhook.github import MAX_COMMENT
 from webhook.model import Job, JobState
+from webhook.objects import Action
 from webhook.text import cut
 
 DEPLOY_MARKER = "<!-- webhook-deployer -->"
@@ -91,7 +92,11 @@ def _changes(job: Job) -> str:
     result = job.result or {}
     counts = [
         (len(result.get(key) or ()), word)
-        for key, word in (("created", "created"), ("configured", "changed"), ("pruned", "pruned"))
+        for key, word in (
+            (Action.CREATED, "created"),
+            (Action.CONFIGURED, "changed"),
+            (Action.PRUNED, "pruned"),
+        )
     ]
     parts = [f"{n} {word}" for n, word in counts if n]
     if parts:

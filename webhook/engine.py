@@ -308,7 +308,7 @@ class SyncEngine:
             orphans = self._orphans(app, prepared)
             targets = self._prunable(app, orphans)
             pruned = prune.prune(cluster, targets, applyset)
-            record["pruned"] = tuple(str(p.ref) for p in pruned if p.error is None)
+            record[Action.PRUNED.value] = tuple(str(p.ref) for p in pruned if p.error is None)
             failed = tuple(ObjectError(str(p.ref), p.error) for p in pruned if p.error)
             if failed:
                 raise SyncError("prune", [f.error for f in failed], failed, record)
