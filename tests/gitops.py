@@ -143,3 +143,30 @@ def write_config(gitops: GitOps, path: Path) -> Path:
         )
     )
     return config
+
+
+def widget_crd(group: str, spec_schema: dict[str, Any]) -> dict[str, Any]:
+    """A namespaced CustomResourceDefinition of kind ``Widget`` in ``group`` (v1 only)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": {"type": "object", **spec_schema}},
+                        }
+                    },
+                }
+            ],
+        },
+    }

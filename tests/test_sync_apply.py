@@ -7,7 +7,7 @@ import uuid
 import pytest
 from kubernetes.dynamic import DynamicClient
 
-from tests.gitops import GitOps, cm, dump, live, service
+from tests.gitops import GitOps, cm, dump, live, service, widget_crd
 from webhook.kube.applyset import GROUP_KINDS, ID_LABEL, PART_OF, applyset_id
 from webhook.settings import HelmConfig
 
@@ -82,34 +82,7 @@ def test_a_crd_and_its_custom_resource_apply_in_one_sync(
     gitops: GitOps, dyn: DynamicClient
 ) -> None:
     group = f"t{uuid.uuid4().hex[:8]}.example.com"
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"widgets.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "x-kubernetes-preserve-unknown-fields": True,
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    crd = widget_crd(group, {"x-kubernetes-preserve-unknown-fields": True})
     widget = {
         "apiVersion": f"{group}/v1",
         "kind": "Widget",
