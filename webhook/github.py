@@ -1,4 +1,4 @@
-"""GitHub's REST API, with ``github_app.py`` the only modules that import PyGithub: statuses,
+"""GitHub's REST API (with github_app.py and github_errors.py the only PyGithub users): statuses,
 PR comments, deployments, and who we are (only our own comments are ever edited).
 
 Owns: credentials (a token, or a GitHub App installation), the mapping of GitHub's answers
@@ -13,19 +13,20 @@ Must not touch: the queue, the cluster, the config file. Never logs a token.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
 
-from webhook.errors import Rejected, Unavailable
+from webhook.errors import Unavailable
 from webhook.github_app import TOKEN_REFRESH_MARGIN as TOKEN_REFRESH_MARGIN  # re-exported
 from webhook.github_app import InstallationClients, InstallationTokens
+from webhook.github_errors import GitHubRejected as GitHubRejected  # re-exported
+from webhook.github_errors import classify
 from webhook.settings import Environment
 from webhook.text import cut
 
@@ -40,65 +41,6 @@ MAX_DESCRIPTION = 140
 MAX_COMMENT = 65536
 #: Seconds to wait for GitHub's answer; a write that times out is retried by the caller.
 TIMEOUT = 15
-
-
-class _RedactTokens(logging.Filter):
-    """PyGithub logs response bodies at DEBUG: an access-token answer holds the token."""
-
-    _TOKEN = re.compile(r"""(['"]token['"]\s*:\s*['"])[^'"]*""")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self._TOKEN.sub(r"\1(removed)", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-logging.getLogger("github.Requester").addFilter(_RedactTokens())
-
-
-class GitHubRejected(Rejected):
-    """GitHub refused the request itself (4xx): sending it again will not help."""
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name:
-            return str(value)
-    return None
-
-
-def classify(exc: GithubException, *, now: float | None = None) -> Unavailable | GitHubRejected:
-    """Turn PyGithub's exception into ours: is a later retry worth it, and when?"""
-    status = exc.status
-    headers = exc.headers
-    retry_after: float | None = None
-    if (raw := _header(headers, "retry-after")) is not None:
-        try:
-            retry_after = max(0.0, float(raw))
-        except ValueError:
-            retry_after = None
-    remaining = _header(headers, "x-ratelimit-remaining")
-    reset = _header(headers, "x-ratelimit-reset")
-    if retry_after is None and remaining == "0" and reset is not None:
-        try:
-            retry_after = max(0.0, float(reset) - (time.time() if now is None else now))
-        except ValueError:
-            retry_after = None
-    message = exc.data.get("message") if isinstance(exc.data, dict) else None
-    text = f"GitHub answered {status}: {message or 'no message'}"
-    rate_limited = status == 403 and (remaining == "0" or retry_after is not None)
-    if status == 429 or status >= 500 or rate_limited:
-        return Unavailable(text, retry_after=retry_after)
-    if status == 401:
-        # Revoked or expired credentials: an operator fixes them; the reports must wait.
-        return Unavailable(text)
-    return GitHubRejected(text, status=status)
 
 
 @dataclass(frozen=True)
