@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.test_guard_properties import json_scalars, json_values
 from webhook.guard import GuardError, check
 from webhook.pod_security import TEMPLATES, pod_spec_violations, violations
 from webhook.render import Rendered
@@ -335,12 +336,6 @@ def test_pod_security_takes_only_the_two_levels() -> None:
 
 # -- never anything but a list of lines ---------------------------------------------------------
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
-    max_leaves=10,
-)
 keys = st.sampled_from(
     [
         "securityContext", "privileged", "capabilities", "add", "hostPort", "ports", "name",
