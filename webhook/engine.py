@@ -272,6 +272,9 @@ class SyncEngine:
         refs = [ref_of(o) for o in prepared.desired]
         api_versions = {ref_of(o): str(o["apiVersion"]) for o in prepared.desired}
         parent = self._get(cluster, applyset.ref, "v1")
+        refused = self._ownership(app, prepared).parent_refusal(parent)
+        if refused:  # before any write: a ConfigMap of that name is never taken over
+            raise SyncError("apply", [f"{applyset.ref} {refused}"])
         recorded = applyset.recorded(parent)
         current = applyset.inventory_of(refs)
         latest = {"parent": parent}

@@ -5,7 +5,8 @@ guard sees, so it denies by default whatever would let an app reach past its nam
 Owns: the shape of each object (apiVersion, kind, names and namespaces valid per kind, so a
 name like ``../../kube-system/configmaps/x`` never reaches an API path), defaulting the
 namespace of namespaced objects, allowed namespaces, allowed cluster-scoped kinds (Namespace
-included), Pod Security labels, bindings to everyone, forged ApplySet labels, duplicates.
+included), Pod Security labels, bindings to everyone, forged ApplySet labels, duplicates,
+and (through ``webhook.pod_security``) the baseline Pod Security level of every pod template.
 Every problem is collected, so one sync reports all of them at once.
 Must not touch: the cluster (scope knowledge comes in as a callable), git, the queue.
 """
@@ -17,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from webhook import pod_security
 from webhook.errors import Rejected
 from webhook.kube.applyset import ApplySet
 from webhook.objects import Manifest, ObjectRef, defined_kinds, group_of, ref_of
@@ -228,6 +230,8 @@ def check(
                 f"allowed_cluster_kinds of app {app.name}"
             )
         problems = ([problem] if problem else []) + _escalations(app, ref, body)
+        if app.pod_security == "baseline":
+            problems += pod_security.violations(ref.group, ref.kind, body)
         if problems:
             errors += [f"{label}: {p}" for p in problems]
             continue

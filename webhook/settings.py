@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -120,6 +120,10 @@ class AppConfig(_Strict):
     #: Let this app set ``pod-security.kubernetes.io/*`` labels on Namespaces. Off: a repo
     #: cannot lift its namespace's Pod Security level (``enforce: privileged``).
     allow_pod_security_labels: bool = False
+    #: ``baseline``: every pod template this app renders must meet the Pod Security Standards'
+    #: baseline level, whatever its namespace's labels (no privileged, hostPath, host network).
+    #: ``privileged``: no check, for apps that really run node agents.
+    pod_security: Literal["baseline", "privileged"] = "baseline"
 
     @field_validator("repo")
     @classmethod
