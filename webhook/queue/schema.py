@@ -86,7 +86,8 @@ class Migration:
     def __str__(self) -> str:
         if self.before == self.after:
             return f"store schema at version {self.after}: nothing to do"
-        return f"store schema migrated from version {self.before} to {self.after}"
+        found = self.before or "0 (none recorded: a new store, or one from before versions)"
+        return f"store schema migrated from version {found} to {self.after}"
 
 
 def _run(cur: Cursor, text: str, types: Mapping[str, str]) -> None:

@@ -33,8 +33,12 @@ class SqlStore:
 
     def __init__(self, database: Database[Any]) -> None:
         self.database = database
-        #: What opening the store did to its schema (``schema.migrate``).
-        self.migration = migrate(database)
+        try:
+            #: What opening the store did to its schema (``schema.migrate``).
+            self.migration = migrate(database)
+        except BaseException:  # a schema too new: leave no connection behind
+            database.close()
+            raise
         self.outbox = Outbox(database)
 
     # -- writes ---------------------------------------------------------------
