@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import requests
 
 from tests.github.deliveries import Delivery
@@ -12,14 +11,6 @@ from tests.github.examples import branch_push
 from tests.processes import DeployerProcess
 
 SECRET = b"faults test secret"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'deployer.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 def test_a_web_process_killed_right_after_202_keeps_the_job(

@@ -27,14 +27,6 @@ from webhook.queue import (
 FIXTURES = Path(__file__).parent / "fixtures" / "store-6d300ff"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'deployer.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 def load_old_release(url: str) -> None:
     """The fixture dump of the matching database, loaded as the old release left it."""
     if url.startswith("sqlite:///"):
@@ -81,15 +73,15 @@ def run_all(store: SqlStore) -> list[Job]:
     return claimed
 
 
-def test_a_store_of_the_previous_release_is_migrated_and_its_jobs_run(empty_url: str) -> None:
-    load_old_release(empty_url)
-    done = cli("migrate", url=empty_url)
+def test_a_store_of_the_previous_release_is_migrated_and_its_jobs_run(database_url: str) -> None:
+    load_old_release(database_url)
+    done = cli("migrate", url=database_url)
     assert done.returncode == 0, done.stderr
     assert f"to {SCHEMA_VERSION}" in done.stdout
-    again = cli("migrate", url=empty_url)
+    again = cli("migrate", url=database_url)
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
-    store = open_store(empty_url)
+    store = open_store(database_url)
     assert stamped(store) == list(range(1, SCHEMA_VERSION + 1))
     assert store.get(1) is not None and store.get(1).state is JobState.SUCCEEDED  # type: ignore[union-attr]
     # The running job's worker is gone with the old release: its lease lapsed, and it is
@@ -110,13 +102,13 @@ def test_a_store_of_the_previous_release_is_migrated_and_its_jobs_run(empty_url:
     store.close()
 
 
-def test_a_new_store_is_stamped_with_the_version_this_release_knows(empty_url: str) -> None:
-    store = open_store(empty_url)
+def test_a_new_store_is_stamped_with_the_version_this_release_knows(database_url: str) -> None:
+    store = open_store(database_url)
     assert (store.migration.before, store.migration.after) == (0, SCHEMA_VERSION)
     assert stamped(store) == list(range(1, SCHEMA_VERSION + 1))
     assert store.database.columns("jobs") == schema.JOB_COLUMNS
     store.close()
-    reopened = open_store(empty_url)
+    reopened = open_store(database_url)
     assert (reopened.migration.before, reopened.migration.after) == (SCHEMA_VERSION,) * 2
     reopened.close()
 
@@ -129,11 +121,11 @@ def test_a_new_job_field_needs_a_new_schema_version() -> None:
     )
 
 
-def test_processes_starting_together_migrate_once(empty_url: str) -> None:
+def test_processes_starting_together_migrate_once(database_url: str) -> None:
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "webhook.cli", "migrate"],
-            env={**os.environ, "DEPLOYER_DATABASE_URL": empty_url, "GITHUB_WEBHOOK_SECRET": "s"},
+            env={**os.environ, "DEPLOYER_DATABASE_URL": database_url, "GITHUB_WEBHOOK_SECRET": "s"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -144,27 +136,27 @@ def test_processes_starting_together_migrate_once(empty_url: str) -> None:
     assert [code for code, _, _ in results] == [0] * 4, results
     outputs = sorted(out for _, out, _ in results)
     assert sum("migrated" in out for out in outputs) == 1, outputs
-    store = open_store(empty_url)
+    store = open_store(database_url)
     assert stamped(store) == list(range(1, SCHEMA_VERSION + 1))
     store.close()
 
 
 def test_a_store_migrated_by_a_newer_release_is_refused_with_one_line(
-    empty_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
-    store = open_store(empty_url)
+    store = open_store(database_url)
     with store.database.write() as cur:
         cur.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (99, 0.0))
     store.close()
     with pytest.raises(SchemaTooNew, match="version 99, newer than this release knows"):
-        open_store(empty_url)
+        open_store(database_url)
     config = tmp_path / "deployer.yaml"
     config.write_text("apps: []\n")
     for command in (["migrate"], ["worker", "--config", str(config)]):
-        refused = cli(*command, url=empty_url)
+        refused = cli(*command, url=database_url)
         assert refused.returncode == 2, refused.stderr
         assert refused.stderr.splitlines() == [
             f"error: the store's schema is version 99, newer than this release knows "
             f"({SCHEMA_VERSION}): run the release that migrated it, or a newer one"
         ]
-    assert raw_versions(empty_url) == [*range(1, SCHEMA_VERSION + 1), 99]  # nothing changed
+    assert raw_versions(database_url) == [*range(1, SCHEMA_VERSION + 1), 99]  # nothing changed
