@@ -280,6 +280,8 @@ class Environment:
     """Every environment variable the deployer reads, validated once; ``repr`` hides secrets."""
 
     webhook_secret: bytes = field(repr=False)
+    #: The secret being rotated out, still accepted until it is unset (optional).
+    webhook_secret_previous: bytes | None = field(default=None, repr=False)
     database_url: str = DEFAULT_DATABASE_URL
     github_token: str | None = field(default=None, repr=False)
     github_app_id: str | None = None
@@ -306,6 +308,7 @@ class Environment:
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Environment:
         errors: list[str] = []
         secret = environ.get("GITHUB_WEBHOOK_SECRET", "")
+        previous = environ.get("GITHUB_WEBHOOK_SECRET_PREVIOUS", "")
         if not secret:
             errors.append(
                 "GITHUB_WEBHOOK_SECRET is not set: refusing to accept unverifiable deliveries"
@@ -338,6 +341,7 @@ class Environment:
             raise ConfigError(errors)
         return cls(
             webhook_secret=secret.encode("utf-8"),
+            webhook_secret_previous=previous.encode("utf-8") or None,
             database_url=environ.get("DEPLOYER_DATABASE_URL") or DEFAULT_DATABASE_URL,
             github_token=environ.get("GITHUB_TOKEN") or None,
             github_app_id=environ.get("GITHUB_APP_ID") or None,
@@ -353,6 +357,12 @@ class Environment:
             log_level=level,
             request_timeout=timeout,
         )
+
+    @property
+    def webhook_secrets(self) -> tuple[tuple[str, bytes], ...]:
+        """The secrets a delivery may be signed with, by name, the current one first."""
+        previous = self.webhook_secret_previous
+        return (("current", self.webhook_secret),) + ((("previous", previous),) if previous else ())
 
     def configure_logging(self) -> None:
         """Log at ``log_level`` to stderr; in a process that set up logging already (gunicorn
