@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.plugins.cluster",
     "tests.plugins.gitops",
+    "tests.plugins.pipeline",
     "tests.plugins.postgres",
     "tests.plugins.sinkhole",
 ]
