@@ -12,16 +12,10 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from tests.test_drift_and_cli import write_config
-from tests.test_engine import GitOps, cm, dump, make_gitops
+from tests.gitops import GitOps, cm, dump, write_config
 from webhook.cli import main
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def gitops(tmp_path: Path, kubeconfig: Path, namespace: str) -> GitOps:
-    return make_gitops(tmp_path, kubeconfig, namespace)
 
 
 class Diff:

@@ -4,127 +4,14 @@ with the real engine, the reporter, and the local OpenAPI-validated GitHub serve
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from flask.testing import FlaskClient
 from kubernetes import client as k8s
 
-from tests import gitrepo
-from tests.conftest import SECRET
-from tests.github.api_server import GitHubApiServer, client_for
-from tests.github.deliveries import Delivery
-from tests.github.examples import branch_push, example, merged_pull_request
-from webhook.engine import SyncEngine
-from webhook.queue import SqlStore, sqlite_store
-from webhook.reporter import Reporter
-from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
-from webhook.steps import worker_step
-from webhook.web import create_app
-from webhook.worker import Worker
+from tests.github.examples import example
+from tests.pipeline import CONTEXT, REPO, Deployer, cm
 
 pytestmark = pytest.mark.cluster
-REPO = "Codertocat/Hello-World"
-CONTEXT = "deploy/shop"
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def cm(name: str, value: str = "1") -> str:
-    return yaml.safe_dump(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"v": value}}
-    )
-
-
-@dataclass
-class Deployer:
-    """Everything a delivery passes through, wired as ``webhook-deployer serve`` wires it."""
-
-    origin: Path
-    web: FlaskClient
-    store: SqlStore
-    worker: Worker
-    reporter: Reporter
-    github: GitHubApiServer
-    clock: Clock
-
-    def git(self, *args: str) -> str:
-        return gitrepo.git(self.origin, *args)
-
-    def commit(self, text: str) -> str:
-        path = self.origin / "apps" / "shop" / "app.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        self.git("add", "-A")
-        self.git("commit", "--quiet", "-m", "change")
-        return self.git("rev-parse", "HEAD")
-
-    def deliver(self, event: str, payload: dict[str, Any]) -> None:
-        delivery = Delivery(event, payload, SECRET)
-        answer = self.web.post("/webhooks/github", data=delivery.body, headers=delivery.headers())
-        assert answer.status_code == 202, answer.get_json()
-
-    def merge(self, sha: str, head_sha: str) -> None:
-        """A merge, as GitHub announces it: a push to the base branch and a closed PR."""
-        push = branch_push()
-        push.update(after=sha, created=False)
-        push["commits"][0].update(id=sha, added=[], modified=["apps/shop/app.yaml"], removed=[])
-        self.deliver("push", push)
-        payload = merged_pull_request(sha)
-        payload["pull_request"]["head"]["sha"] = head_sha
-        self.deliver("pull_request", payload)
-
-    def work(self) -> None:
-        while self.worker.run_once() is not None:
-            pass
-
-    def report(self) -> None:
-        for _ in range(20):
-            if not self.reporter.deliver_pending():
-                return
-
-
-@pytest.fixture
-def deployer(tmp_path: Path, kubeconfig: Path, namespace: str) -> Iterator[Deployer]:
-    origin = tmp_path / "origin"
-    origin.mkdir()
-    github = GitHubApiServer()
-    app = AppConfig(name="shop", repo=REPO, branch="master", path="apps/shop", namespace=namespace)
-    config = DeployerConfig(
-        apps=(app,),
-        repos={REPO: RepoConfig(clone_url=f"file://{origin}")},
-        public_url="https://deployer.example",
-    )
-    env = Environment(
-        webhook_secret=SECRET,
-        database_url=f"sqlite:///{tmp_path / 'deployer.db'}",
-        github_token="ghs_e2e-token",
-        github_api_url=github.url,
-    )
-    store = sqlite_store(tmp_path / "deployer.db")
-    clock = Clock(store.clock())
-    store.clock = clock  # type: ignore[method-assign]
-    engine = SyncEngine(config, env, cache_dir=tmp_path / "cache", kubeconfig=kubeconfig)
-    worker = Worker(store, worker_step(engine, store), lease_seconds=600)
-    reporter = Reporter(store, config, client_for(github), clock=clock)
-    web = create_app(config, env, store).test_client()
-    deployer = Deployer(origin, web, store, worker, reporter, github, clock)
-    deployer.git("init", "--quiet", "--initial-branch=master")
-    yield deployer
-    github.close()
-    store.close()
-    assert github.failures == []
-    assert all("ghs_e2e-token" not in repr(call) for call in github.calls)
 
 
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"

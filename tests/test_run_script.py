@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_engine import GitOps, cm, dump, make_gitops
+from tests.gitops import GitOps, cm, dump
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[1]
@@ -42,24 +42,24 @@ def path_without_render_tools() -> str:
 
 
 @pytest.fixture
-def gitops(tmp_path: Path, kubeconfig: Path, namespace: str) -> GitOps:
-    ops = make_gitops(tmp_path, kubeconfig, namespace)
-    ops.commit({**CHART, **KUSTOMIZATION})
-    return ops
+def repo(gitops: GitOps) -> GitOps:
+    """The test repository with a Helm app and a Kustomize app."""
+    gitops.commit({**CHART, **KUSTOMIZATION})
+    return gitops
 
 
 @pytest.mark.parametrize(
     ("app", "expected"), [("chart", "chart-settings"), ("kust", "dev-settings")]
 )
 def test_scripts_run_renders_helm_and_kustomize_apps_without_them_on_path(
-    gitops: GitOps, tmp_path: Path, kubeconfig: Path, app: str, expected: str
+    repo: GitOps, tmp_path: Path, kubeconfig: Path, app: str, expected: str
 ) -> None:
     config = tmp_path / "deployer.yaml"
     apps = [
-        {"name": name, "repo": "acme/gitops", "path": f"apps/{name}", "namespace": gitops.namespace}
+        {"name": name, "repo": "acme/gitops", "path": f"apps/{name}", "namespace": repo.namespace}
         for name in ("chart", "kust")
     ]
-    repos = {"acme/gitops": {"clone_url": f"file://{gitops.origin}"}}
+    repos = {"acme/gitops": {"clone_url": f"file://{repo.origin}"}}
     config.write_text(yaml.safe_dump({"apps": apps, "repos": repos}))
     proc = subprocess.run(
         [str(REPO / "scripts" / "run"), "diff", "--config", str(config), app, "-o", "json"],
@@ -77,6 +77,6 @@ def test_scripts_run_renders_helm_and_kustomize_apps_without_them_on_path(
     assert proc.returncode == 1, proc.stderr  # rendered, and the object is still to create
     [change] = json.loads(proc.stdout)
     assert (change["object"], change["action"]) == (
-        f"ConfigMap {gitops.namespace}/{expected}",
+        f"ConfigMap {repo.namespace}/{expected}",
         "create",
     )

@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from webhook.text import cut
+
+#: The one-line summary's bound (it feeds statuses and the page).
+MAX_SUMMARY = 500
+
 
 @dataclass(frozen=True)
 class ObjectError:
@@ -75,7 +80,7 @@ class SyncResult:
     def summary(self) -> str:
         """One line: "14 objects, 3 changed, healthy in 6.2s", or the first cause."""
         if self.error is not None:
-            return self.error.splitlines()[0][:500]
+            return cut(self.error.splitlines()[0], MAX_SUMMARY)
         if self.dry_run:
             return (
                 f"dry run: {self.total} objects, {len(self.created)} to create, "

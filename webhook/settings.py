@@ -11,10 +11,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from webhook import logs
 
@@ -29,6 +37,26 @@ DEFAULT_BIND = "127.0.0.1:8080"
 #: GitHub's: the web server closes it instead of keeping its memory.
 DEFAULT_REQUEST_TIMEOUT = 30.0
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _dns_label(value: str) -> str:
+    if not DNS1123_LABEL.fullmatch(value):
+        raise ValueError("must be a DNS-1123 label (lowercase letters, digits, '-'; 63 at most)")
+    return value
+
+
+def _service_account(value: str) -> str:
+    namespace, _, name = value.rpartition(":")
+    valid_name = len(name) <= 253 and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name)
+    if not valid_name or (namespace and not DNS1123_LABEL.fullmatch(namespace)):
+        raise ValueError("must be a ServiceAccount name, or 'namespace:name'")
+    return value
+
+
+#: App names and namespaces: they become label values, object names and API paths.
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+#: ``name`` (in the app's namespace) or ``namespace:name``.
+ServiceAccount = Annotated[str, AfterValidator(_service_account)]
 
 
 class ConfigError(Exception):
@@ -62,22 +90,22 @@ class KustomizeConfig(_Strict):
 class AppConfig(_Strict):
     """One app: a folder of manifests in a repo branch, synced to one cluster namespace."""
 
-    name: str
+    name: DnsLabel
     repo: str
     branch: str = "main"
     path: str
-    namespace: str
+    namespace: DnsLabel
     #: kubeconfig context; ``in-cluster`` for the pod's service account; None: current context.
     cluster: str | None = None
     auto_sync: bool = True
     prune: bool = False
     #: Namespaces and CRDs are pruned only when this is also set: losing them loses data.
     prune_cluster_scoped: bool = False
-    allowed_namespaces: tuple[str, ...] = ()
+    allowed_namespaces: tuple[DnsLabel, ...] = ()
     #: Cluster-scoped kinds this app may manage, as ``Kind`` or ``Kind.group``.
     allowed_cluster_kinds: tuple[str, ...] = ()
     #: Impersonate this ServiceAccount (``name`` in the app namespace, or ``ns:name``).
-    service_account: str | None = None
+    service_account: ServiceAccount | None = None
     #: Seconds to wait for health; five minutes covers a typical rolling update.
     health_timeout: float = Field(default=300.0, gt=0)
     #: Take over fields other managers own; our objects are ours to set.
@@ -93,20 +121,10 @@ class AppConfig(_Strict):
     #: Let this app set ``pod-security.kubernetes.io/*`` labels on Namespaces. Off: a repo
     #: cannot lift its namespace's Pod Security level (``enforce: privileged``).
     allow_pod_security_labels: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _name_is_dns_label(cls, value: str) -> str:
-        if not DNS1123_LABEL.match(value):
-            raise ValueError("must be a DNS-1123 label (lowercase letters, digits, '-')")
-        return value
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace_is_dns_label(cls, value: str) -> str:
-        if not DNS1123_LABEL.match(value):
-            raise ValueError("must be a DNS-1123 label")
-        return value
+    #: ``baseline``: every pod template this app renders must meet the Pod Security Standards'
+    #: baseline level, whatever its namespace's labels (no privileged, hostPath, host network).
+    #: ``privileged``: no check, for apps that really run node agents.
+    pod_security: Literal["baseline", "privileged"] = "baseline"
 
     @field_validator("repo")
     @classmethod
@@ -171,16 +189,7 @@ class DeployerConfig(_Strict):
     #: without their own ``service_account``, as Flux's ``--default-service-account``: an app
     #: then holds only what that account holds, and RBAC stops it granting more.
     #: None: such apps use the deployer's own identity.
-    default_service_account: str | None = None
-
-    @field_validator("default_service_account")
-    @classmethod
-    def _account_is_name_or_ns_name(cls, value: str | None) -> str | None:
-        namespace, _, name = (value or "x").rpartition(":")
-        valid_name = len(name) <= 253 and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name)
-        if not valid_name or (namespace and not DNS1123_LABEL.fullmatch(namespace)):
-            raise ValueError("must be a ServiceAccount name, or 'namespace:name'")
-        return value
+    default_service_account: ServiceAccount | None = None
 
     @model_validator(mode="after")
     def _names_unique(self) -> DeployerConfig:
@@ -272,6 +281,8 @@ class Environment:
     """Every environment variable the deployer reads, validated once; ``repr`` hides secrets."""
 
     webhook_secret: bytes = field(repr=False)
+    #: The secret being rotated out, still accepted until it is unset (optional).
+    webhook_secret_previous: bytes | None = field(default=None, repr=False)
     database_url: str = DEFAULT_DATABASE_URL
     github_token: str | None = field(default=None, repr=False)
     github_app_id: str | None = None
@@ -300,6 +311,7 @@ class Environment:
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Environment:
         errors: list[str] = []
         secret = environ.get("GITHUB_WEBHOOK_SECRET", "")
+        previous = environ.get("GITHUB_WEBHOOK_SECRET_PREVIOUS", "")
         if not secret:
             errors.append(
                 "GITHUB_WEBHOOK_SECRET is not set: refusing to accept unverifiable deliveries"
@@ -338,6 +350,7 @@ class Environment:
             raise ConfigError(errors)
         return cls(
             webhook_secret=secret.encode("utf-8"),
+            webhook_secret_previous=previous.encode("utf-8") or None,
             database_url=database_url,
             github_token=environ.get("GITHUB_TOKEN") or None,
             github_app_id=environ.get("GITHUB_APP_ID") or None,
@@ -355,12 +368,17 @@ class Environment:
             log_format=log_format,
         )
 
+    @property
+    def webhook_secrets(self) -> tuple[tuple[str, bytes], ...]:
+        """The secrets a delivery may be signed with, by name, the current one first."""
+        previous = self.webhook_secret_previous
+        return (("current", self.webhook_secret),) + ((("previous", previous),) if previous else ())
+
     def configure_logging(self) -> None:
         """Log at ``log_level`` in ``log_format`` to stderr, masking this process's secrets."""
-        secrets = (self.github_token, self.admin_token, self.github_app_private_key)
-        logs.configure(
-            self.log_level, self.log_format, (self.webhook_secret.decode("utf-8"), *secrets)
-        )
+        secrets: list[str | None] = [s.decode("utf-8", "replace") for _, s in self.webhook_secrets]
+        secrets += [self.github_token, self.admin_token, self.github_app_private_key]
+        logs.configure(self.log_level, self.log_format, secrets)
 
 
 def _driver_missing(database_url: str) -> list[str]:

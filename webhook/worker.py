@@ -20,6 +20,7 @@ from typing import Protocol
 from webhook import logs
 from webhook.model import Job, JobState, StepOutcome
 from webhook.queue import JobStore
+from webhook.text import cut
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ SyncStep = Callable[[Job], StepOutcome]
 #: Long enough to ride out a stalled store write, short enough that a dead worker's job
 #: restarts within a minute.
 DEFAULT_LEASE_SECONDS = 60.0
+#: An internal error's message is cut to this before it is stored and reported.
+MAX_MESSAGE = 500
 
 
 class JobListener(Protocol):
@@ -93,7 +96,7 @@ class Worker:
             log.error("job %s: step raised\n%s", job.id, traceback.format_exc())
             outcome = StepOutcome(
                 state=JobState.FAILED,
-                message=f"internal error: {type(exc).__name__}: {exc}"[:500],
+                message=cut(f"internal error: {type(exc).__name__}: {exc}", MAX_MESSAGE),
                 result={"error_kind": "infrastructure"},
             )
         finally:

@@ -85,11 +85,20 @@ def receive() -> tuple[Response, int]:
         return _refuse(413, f"body over {env.max_body_bytes} bytes")
 
     signature = request.headers.get("X-Hub-Signature-256")
-    if not signatures.verify(env.webhook_secret, body, signature):
+    signed_with = signatures.match(env.webhook_secrets, body, signature)
+    if signed_with is None:
         reason = "missing X-Hub-Signature-256" if not signature else "signature does not match"
         delivery = request.headers.get("X-GitHub-Delivery")
         log.warning("refused delivery %s: %s", delivery, reason, extra={"delivery": delivery})
         return _refuse(401, reason)
+    if signed_with == "previous":
+        delivery = request.headers.get("X-GitHub-Delivery")
+        log.warning(
+            "delivery %s is signed with the previous webhook secret: set the current one "
+            "on the hook before GITHUB_WEBHOOK_SECRET_PREVIOUS is removed",
+            delivery,
+            extra={"delivery": delivery},
+        )
 
     event = request.headers.get("X-GitHub-Event", "").strip()
     delivery = request.headers.get("X-GitHub-Delivery", "").strip()
@@ -126,7 +135,7 @@ def receive() -> tuple[Response, int]:
 
     hook_id = request.headers.get("X-GitHub-Hook-ID", "").strip() or "-"
     result = deployer().store.enqueue(
-        decision, delivery=DeliveryKey(hook_id=hook_id, delivery=delivery)
+        decision, delivery=DeliveryKey(hook_id=hook_id, delivery=delivery, signed_with=signed_with)
     )
     if result.duplicate:
         log.info("delivery %s (%s) already accepted", delivery, event, extra=known)
