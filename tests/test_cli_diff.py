@@ -23,7 +23,7 @@ class Diff:
 
     def __init__(self, gitops: GitOps, tmp: Path, kubeconfig: Path) -> None:
         self.config = write_config(gitops, tmp)
-        # prune on: objects that left git show as "prune"
+        # prune on: objects that left git show as "pruned"
         settings = yaml.safe_load(self.config.read_text())
         settings["apps"][0]["prune"] = True
         self.config.write_text(yaml.safe_dump(settings))
@@ -76,9 +76,9 @@ def test_diff_as_data_lists_object_action_and_diff(
     gitops.commit({"apps/shop/app.yaml": dump(cm("settings", "v2"), cm("new"))})
     changes = {c["object"].rsplit("/", 1)[-1]: c for c in run_diff.data(output)}
     assert {name: c["action"] for name, c in changes.items()} == {
-        "settings": "configure",
-        "new": "create",
-        "old": "prune",
+        "settings": "configured",
+        "new": "created",
+        "old": "pruned",
     }
     assert all(set(c) == {"object", "action", "diff"} for c in changes.values())
     assert "+  value: v2\n" in changes["settings"]["diff"]

@@ -78,5 +78,5 @@ def test_scripts_run_renders_helm_and_kustomize_apps_without_them_on_path(
     [change] = json.loads(proc.stdout)
     assert (change["object"], change["action"]) == (
         f"ConfigMap {repo.namespace}/{expected}",
-        "create",
+        "created",
     )

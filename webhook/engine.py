@@ -134,7 +134,7 @@ class SyncEngine:
             found = [
                 ObjectDiff(
                     str(p.ref),
-                    "create" if p.action == "create" else "configure",
+                    p.action,
                     diff.unified(p.ref, p.live, p.result if p.result is not None else p.body),
                 )
                 for p in self._plan(app, prepared).changes()
@@ -142,7 +142,7 @@ class SyncEngine:
             if app.prune:
                 for ref, api_version in self._prunable(app, self._orphans(app, prepared)):
                     live = self._get(prepared.cluster, ref, api_version)
-                    found.append(ObjectDiff(str(ref), "prune", diff.unified(ref, live, None)))
+                    found.append(ObjectDiff(str(ref), Action.PRUNED, diff.unified(ref, live, None)))
         return found
 
     def diff(self, app: AppConfig, revision: str) -> str:

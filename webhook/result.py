@@ -8,8 +8,9 @@ status page, the CLI and the GitHub reporter alike, so they cannot disagree (as 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
+from webhook.objects import Action
 from webhook.text import cut
 
 #: The one-line summary's bound (it feeds statuses and the page).
@@ -37,11 +38,12 @@ class ObjectDiff:
     only in redacted values."""
 
     object: str
-    action: Literal["create", "configure", "prune"]
+    #: ``created``, ``configured`` or ``pruned``: what a sync would do to it.
+    action: Action
     diff: str
 
     def to_dict(self) -> dict[str, str]:
-        return asdict(self)
+        return {"object": self.object, "action": self.action.value, "diff": self.diff}
 
 
 @dataclass(frozen=True, kw_only=True)
