@@ -74,6 +74,7 @@ def main() -> None:
                             "path": "apps/shop",
                             "namespace": "shop",
                             "allowed_namespaces": ["shop"],
+                            "allowed_cluster_kinds": ["Namespace"],
                         }
                     ],
                     "repos": {REPO: {"clone_url": f"file://{repo}"}},

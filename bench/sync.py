@@ -117,6 +117,8 @@ def main() -> None:
                 repo="bench/gitops",
                 path=f"apps/engine-{i}",
                 namespace=f"engine-{i}",
+                # Each app creates its own Namespace: a cluster-scoped kind it must be allowed.
+                allowed_cluster_kinds=("Namespace",),
             )
             for i in range(n)
         )
