@@ -20,8 +20,6 @@ from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError, NotFou
 
 from tests.plugins.cluster import ControlPlane
 
-pytestmark = pytest.mark.cluster
-
 
 def wait_until(what: str, cond: Callable[[], bool], timeout: float = 60) -> None:
     """Poll cond() until true; fail with `what` after timeout seconds."""

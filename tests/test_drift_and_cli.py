@@ -18,8 +18,6 @@ from webhook.queue import sqlite_store
 from webhook.steps import run_job
 from webhook.worker import Worker
 
-pytestmark = pytest.mark.cluster
-
 
 @pytest.fixture
 def gitops(tmp_path: Path, kubeconfig: Path, namespace: str) -> GitOps:

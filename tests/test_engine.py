@@ -25,8 +25,6 @@ from webhook.model import Job, JobState, Trigger
 from webhook.settings import AppConfig, DeployerConfig, Environment, HelmConfig, RepoConfig
 from webhook.steps import run_job
 
-pytestmark = pytest.mark.cluster
-
 
 def cm(name: str, value: str = "1", **meta: Any) -> dict[str, Any]:
     return {

@@ -27,7 +27,6 @@ from webhook.steps import worker_step
 from webhook.web import create_app
 from webhook.worker import Worker
 
-pytestmark = pytest.mark.cluster
 REPO = "Codertocat/Hello-World"
 CONTEXT = "deploy/shop"
 

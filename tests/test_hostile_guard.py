@@ -26,7 +26,6 @@ from webhook.kube.client import Cluster
 from webhook.render import ObjectRef
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
 
-pytestmark = pytest.mark.cluster
 # The engine tests' fixtures: a git repo with an engine, and an admin DynamicClient.
 gitops, dyn = test_engine.gitops, test_engine.dyn
 RBAC = "rbac.authorization.k8s.io"

@@ -12,8 +12,6 @@ from tests.test_engine import GitOps, cm, dump, make_gitops
 from webhook.model import Job, JobState, PullRequestRef, Trigger
 from webhook.steps import run_job
 
-pytestmark = pytest.mark.cluster
-
 
 def preview_job(sha: str, trigger: Trigger = Trigger.PREVIEW) -> Job:
     return Job(
