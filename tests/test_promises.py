@@ -1,0 +1,109 @@
+"""README promises that had no test of their own: each one here, against the real part."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from tests.test_engine import cm, dump, job, make_gitops
+from webhook.model import JobState
+from webhook.queue import open_store
+from webhook.render import RenderError, kustomize
+from webhook.settings import DeployerConfig, Environment
+from webhook.steps import run_job
+from webhook.web import create_app
+
+
+def test_readyz_is_503_once_the_store_is_unreachable(
+    postgres_server: str, config: DeployerConfig, env: Environment
+) -> None:
+    name = "readyz_gone"
+    with psycopg.connect(postgres_server.format(db="postgres"), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        store = open_store(postgres_server.format(db=name))
+        client = create_app(config, env, store).test_client()
+        assert client.get("/readyz").status_code == 200
+        # The database goes away under the running app: its connection is cut too.
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")  # type: ignore[arg-type]
+        for _ in range(2):  # the broken connection, then a reconnect that fails
+            answer = client.get("/readyz")
+            assert answer.status_code == 503
+            assert answer.get_json()["status"] == "unavailable"
+    store.close()
+
+
+def _exec_plugin(tmp_path: Path, script: str) -> Path:
+    path = tmp_path / "plugin"
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_a_failing_kubeconfig_exec_plugin_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    """An exec plugin (AKS's kubelogin, say) that fails: the kubernetes client only logs it,
+    so the deployer must say so itself, as a failed sync, not an internal error."""
+    plugin = _exec_plugin(tmp_path, 'echo "login expired: run kubelogin" >&2\nexit 1')
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin)}}
+    kubeconfig = tmp_path / "exec.kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "aks", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [{"name": "aks", "context": {"cluster": "aks", "user": "u"}}],
+                "current-context": "aks",
+            }
+        )
+    )
+    ops = make_gitops(tmp_path, kubeconfig, "shop")
+    sha = ops.commit({"apps/shop/a.yaml": dump(cm("a"))})
+    outcome = run_job(ops.engine(), job(sha))
+    assert outcome.state is JobState.FAILED
+    assert outcome.result["error_kind"] == "infrastructure"
+    assert "no credentials (did its exec plugin fail?)" in outcome.message
+    assert "Traceback" not in outcome.message and "internal error" not in outcome.message
+
+
+EXEC_FUNCTION = """\
+apiVersion: example.com/v1
+kind: Evil
+metadata:
+  name: run
+  annotations:
+    config.kubernetes.io/function: |
+      exec:
+        path: {plugin}
+"""
+
+
+@pytest.mark.usefixtures("tools")
+def test_kustomize_runs_without_exec_plugins_even_past_the_pre_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pre-check refuses KRM functions (test_hostile_render); behind it, kustomize
+    itself runs without --enable-alpha-plugins/--enable-exec, so an exec function that got
+    past the check still never runs."""
+    ran = tmp_path / "ran"
+    plugin = _exec_plugin(tmp_path, f"touch {ran}\ncat")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "cm.yaml").write_text(json.dumps(cm("a")))
+    (app / "fn.yaml").write_text(EXEC_FUNCTION.format(plugin=plugin))
+    (app / "kustomization.yaml").write_text("resources: [cm.yaml]\ntransformers: [fn.yaml]\n")
+    # The threat is real: kustomize with exec plugins enabled runs the repository's program.
+    enabled = ["kustomize", "build", "--enable-alpha-plugins", "--enable-exec", str(app)]
+    subprocess.run(enabled, capture_output=True, check=True)
+    assert ran.exists()
+    ran.unlink()
+    monkeypatch.setattr(kustomize, "check_kustomizations", lambda *a, **k: None)
+    with pytest.raises(RenderError, match="`kustomize` failed"):
+        kustomize.render_kustomize(app, "apps/x", boundary=tmp_path)
+    assert not ran.exists(), "kustomize ran the repository's exec plugin"
