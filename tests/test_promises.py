@@ -11,7 +11,8 @@ import psycopg
 import pytest
 import yaml
 
-from tests.test_engine import cm, dump, job, make_gitops
+from tests.audit import AuditLog
+from tests.test_engine import cm, dump, job, make_gitops, service
 from webhook.model import JobState
 from webhook.queue import open_store
 from webhook.render import RenderError, kustomize
@@ -107,3 +108,30 @@ def test_kustomize_runs_without_exec_plugins_even_past_the_pre_check(
     with pytest.raises(RenderError, match="`kustomize` failed"):
         kustomize.render_kustomize(app, "apps/x", boundary=tmp_path)
     assert not ran.exists(), "kustomize ran the repository's exec plugin"
+
+
+def test_prune_deletes_in_reverse_apply_order(
+    tmp_path: Path, kubeconfig: Path, namespace: str, api_audit: AuditLog
+) -> None:
+    """What was applied first (a ServiceAccount, then a Role, ...) is deleted last, as the
+    API server saw the requests."""
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "r"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+    }
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}}
+    ops = make_gitops(tmp_path, kubeconfig, namespace)
+    # Listed against the apply order, so neither order is the file's.
+    files = {"apps/shop/all.yaml": dump(service("s"), cm("c"), role, account, cm("keep"))}
+    mark = api_audit.mark()
+    assert ops.sync(ops.commit(files), prune=True).ok
+    applied = [(r.resource, r.name) for r in api_audit.since(mark) if r.write]
+    mark = api_audit.mark()
+    result = ops.sync(ops.commit({"apps/shop/all.yaml": dump(cm("keep"))}), prune=True)
+    assert result.ok, result.error
+    deleted = [(r.resource, r.name) for r in api_audit.since(mark) if r.verb == "delete"]
+    gone = [("serviceaccounts", "sa"), ("roles", "r"), ("configmaps", "c"), ("services", "s")]
+    assert [ref for ref in applied if ref in gone] == gone
+    assert deleted == gone[::-1]
