@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import stat
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -12,7 +16,10 @@ import pytest
 import yaml
 
 from tests.audit import AuditLog
+from tests.github.deliveries import Delivery
+from tests.github.examples import branch_push
 from tests.test_engine import cm, dump, job, make_gitops, service
+from tests.test_serve import SECRET, Server
 from webhook.model import JobState
 from webhook.queue import open_store
 from webhook.render import RenderError, kustomize
@@ -135,3 +142,36 @@ def test_prune_deletes_in_reverse_apply_order(
     gone = [("serviceaccounts", "sa"), ("roles", "r"), ("configmaps", "c"), ("services", "s")]
     assert [ref for ref in applied if ref in gone] == gone
     assert deleted == gone[::-1]
+
+
+def test_the_web_and_worker_commands_each_do_their_half(tmp_path: Path) -> None:
+    """``web`` alone accepts and queues but runs nothing; ``worker`` alone, on the same
+    database, runs what is queued and stops cleanly on SIGTERM."""
+    web = Server(tmp_path)
+    web.start("web")
+    try:
+        accepted = web.deliver(Delivery("push", branch_push(), SECRET))
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["jobs"][0]["id"]
+        time.sleep(1.0)  # long enough for a worker, had the web process started one
+        assert web.get(f"/api/jobs/{job_id}")["state"] == "queued"
+        log = (tmp_path / "worker.log").open("ab")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "webhook.cli", "worker", "--config", str(web.config)],
+            env={**os.environ, **web.env()},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while web.get(f"/api/jobs/{job_id}")["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+            time.sleep(0.1)
+        # No cluster is reachable: the real sync step ran and recorded why it failed.
+        job = web.get(f"/api/jobs/{job_id}")
+        assert job["state"] == "failed" and job["message"].startswith("infrastructure: ")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+        log.close()
+    finally:
+        web.kill(signal.SIGTERM)
