@@ -525,20 +525,25 @@ def test_drift_is_detected_and_a_resync_repairs_it(
 # -- infrastructure -------------------------------------------------------------------
 
 
-def test_an_unreachable_cluster_is_an_infrastructure_failure(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "dead.kubeconfig"
-    kubeconfig.write_text(
+def dead_kubeconfig(path: Path, user: dict[str, Any]) -> Path:
+    """A kubeconfig for a server nobody listens on (port 1), with ``user``'s credentials."""
+    path.write_text(
         yaml.safe_dump(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
                 "clusters": [{"name": "dead", "cluster": {"server": "https://127.0.0.1:1"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
+                "users": [{"name": "u", "user": user}],
                 "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "u"}}],
                 "current-context": "dead",
             }
         )
     )
+    return path
+
+
+def test_an_unreachable_cluster_is_an_infrastructure_failure(tmp_path: Path) -> None:
+    kubeconfig = dead_kubeconfig(tmp_path / "dead.kubeconfig", {"token": "t"})
     ops = make_gitops(tmp_path, kubeconfig, "shop")
     sha = ops.commit({"apps/shop/a.yaml": dump(cm("a"))})
     outcome = run_job(ops.engine(), job(sha))

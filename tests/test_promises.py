@@ -13,12 +13,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import yaml
 
 from tests.audit import AuditLog
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push
-from tests.test_engine import cm, dump, job, make_gitops, service
+from tests.test_engine import cm, dead_kubeconfig, dump, job, make_gitops, service
 from tests.test_serve import SECRET, Server
 from webhook.model import JobState
 from webhook.queue import open_store
@@ -58,19 +57,7 @@ def test_a_failing_kubeconfig_exec_plugin_is_reported_not_a_traceback(tmp_path: 
     so the deployer must say so itself, as a failed sync, not an internal error."""
     plugin = _exec_plugin(tmp_path, 'echo "login expired: run kubelogin" >&2\nexit 1')
     user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin)}}
-    kubeconfig = tmp_path / "exec.kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "aks", "cluster": {"server": "https://127.0.0.1:1"}}],
-                "users": [{"name": "u", "user": user}],
-                "contexts": [{"name": "aks", "context": {"cluster": "aks", "user": "u"}}],
-                "current-context": "aks",
-            }
-        )
-    )
+    kubeconfig = dead_kubeconfig(tmp_path / "exec.kubeconfig", user)
     ops = make_gitops(tmp_path, kubeconfig, "shop")
     sha = ops.commit({"apps/shop/a.yaml": dump(cm("a"))})
     outcome = run_job(ops.engine(), job(sha))
