@@ -1,3 +1,9 @@
 """Repository-wide pytest plugins: the real Kubernetes control-plane fixtures."""
 
-pytest_plugins = ["tests.plugins.cluster", "tests.plugins.postgres", "tests.plugins.sinkhole"]
+pytest_plugins = [
+    "tests.plugins.cluster",
+    "tests.plugins.gitops",
+    "tests.plugins.pipeline",
+    "tests.plugins.postgres",
+    "tests.plugins.sinkhole",
+]

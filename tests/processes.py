@@ -70,3 +70,59 @@ def wait_ready(
 
 def _tail(log: Path | None) -> str:
     return log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+
+
+def write_config(tmp: Path, apps: Sequence[str] = ("web", "db")) -> Path:
+    """A config for the example payloads' repository (Codertocat/Hello-World, master) whose
+    clone URL does not exist: jobs are accepted, and fail if a worker runs them."""
+    import yaml
+
+    path = tmp / "deployer.yaml"
+    repo = "Codertocat/Hello-World"
+    apps_config = [
+        {"name": a, "repo": repo, "branch": "master", "path": f"apps/{a}", "namespace": a}
+        for a in apps
+    ]
+    repos = {repo: {"clone_url": f"file://{tmp}/missing.git"}}
+    path.write_text(yaml.safe_dump({"resync_interval": 0, "apps": apps_config, "repos": repos}))
+    return path
+
+
+class DeployerProcess:
+    """One ``webhook-deployer web`` (or ``serve``) process in its own session, logging to
+    ``log_path``, so a test can kill it like an operator or the kernel would."""
+
+    def __init__(self, tmp: Path, env: Mapping[str, str], command: str = "web") -> None:
+        self.tmp, self.command = tmp, command
+        self.env = {"DEPLOYER_CACHE_DIR": str(tmp / "cache"), **env}
+        self.config = write_config(tmp)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp / f"{command}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = spawn(
+                self.command, self.config, self.port, self.env, log=log, new_session=True
+            )
+        wait_ready(self.url, self.proc, self.log_path)
+
+    def kill9(self) -> None:
+        """SIGKILL to the whole process group: gunicorn's master and workers at once."""
+        import signal
+
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> int:
+        import signal
+
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")

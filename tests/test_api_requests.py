@@ -6,17 +6,8 @@ and a change must write exactly what its plan says, dry runs aside.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from tests.audit import AuditLog
-from tests.test_engine import GitOps, cm, dump, make_gitops, service
-
-
-@pytest.fixture
-def gitops(tmp_path: Path, kubeconfig: Path, namespace: str) -> GitOps:
-    return make_gitops(tmp_path, kubeconfig, namespace)
+from tests.gitops import GitOps, cm, dump, service
 
 
 def test_a_no_op_sync_sends_no_write(gitops: GitOps, api_audit: AuditLog) -> None:

@@ -192,8 +192,9 @@ def test_names_are_cut_to_63_characters() -> None:
         ("persistence.sise=5Gi", "additional properties 'sise' not allowed"),
         ("config.apps[0].auto_synk=false", "additional properties 'auto_synk' not allowed"),
         ("image.pullPolicy=Sometimes", "pullPolicy"),
+        ("config.apps[0].pod_security=restricted", "must be one of 'baseline', 'privileged'"),
     ],
-    ids=["top-level", "nested", "config-app-key", "enum"],
+    ids=["top-level", "nested", "config-app-key", "enum", "pod-security-level"],
 )
 def test_schema_rejects_a_typo(override: str, message: str) -> None:
     error = render_error(scenario("default"), override)

@@ -18,6 +18,7 @@ from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError, NotFoundError
 
+from tests.gitops import widget_crd
 from tests.plugins.cluster import ControlPlane
 
 
@@ -124,34 +125,7 @@ def test_crd_established_then_custom_resource(dyn: DynamicClient, namespace: str
     group = f"t{uuid.uuid4().hex[:10]}.test.webhook-deployer.dev"  # cluster-scoped: unique
     crd_name = f"widgets.{group}"
     crds = dyn.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": crd_name},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "properties": {"size": {"type": "integer", "minimum": 1}},
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    crd = widget_crd(group, {"properties": {"size": {"type": "integer", "minimum": 1}}})
     dyn.server_side_apply(crds, body=crd, field_manager="deployer")
     try:
 

@@ -11,7 +11,7 @@ from webhook.engine import ObjectError, ObjectHealth, SyncResult
 from webhook.kube.apply import KIND_ORDER, tier_of
 from webhook.kube.applyset import ApplySet, applyset_id
 from webhook.kube.diff import LAST_APPLIED, redact, same, unified
-from webhook.render import ObjectRef
+from webhook.objects import ObjectRef
 
 
 def b64(value: str) -> str:

@@ -16,8 +16,8 @@ from kubernetes import client
 
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push
+from tests.gitops import cm, dump, make_gitops
 from tests.processes import free_port, spawn, wait_ready
-from tests.test_engine import cm, dump, make_gitops
 
 SECRET = b"flow secret"
 REPO = "Codertocat/Hello-World"

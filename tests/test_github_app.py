@@ -21,7 +21,7 @@ from webhook.github import (
     TOKEN_REFRESH_MARGIN,
     GitHubClient,
     GitHubRejected,
-    GitHubUnavailable,
+    Unavailable,
     git_token_provider,
 )
 from webhook.settings import DeployerConfig, Environment
@@ -125,13 +125,13 @@ def test_statuses_are_posted_with_the_installation_token_not_the_jwt(
 
 def test_a_jwt_signed_by_another_key_is_refused(github_api: GitHubApiServer, clock: Clock) -> None:
     client = _client(app_env(github_api, key_pair()[0]), clock)
-    with pytest.raises(GitHubUnavailable, match="401"):
+    with pytest.raises(Unavailable, match="401"):
         _status(client)
     assert _seen(github_api) == [
         ("POST", f"/app/installations/{INSTALLATION}/access_tokens", "bad-jwt", 401)
     ]
     assert github_api.issued == [] and github_api.statuses == {}
-    with pytest.raises(GitHubUnavailable, match="401"):
+    with pytest.raises(Unavailable, match="401"):
         client.git_token_for(REPO)
 
 
@@ -211,18 +211,18 @@ def test_no_token_key_or_jwt_reaches_logs_or_error_messages(
     errors: list[str] = []
     client = _client(app_env(github_api, app_key[0], installation=None), clock)
     github_api.fail_next(status=500, method="POST", after_apply=True)
-    with pytest.raises(GitHubUnavailable) as unavailable:
+    with pytest.raises(Unavailable) as unavailable:
         client.git_token_for(REPO)  # the token was issued, its answer lost
     errors.append(str(unavailable.value))
     _status(client)
     github_api.fail_next(status=502)
-    with pytest.raises(GitHubUnavailable) as failed:
+    with pytest.raises(Unavailable) as failed:
         _status(client)
     errors.append(str(failed.value))
     clock.now = github_api.issued[-1].expires_at + 1
     client.upsert_comment(REPO, 1, "<!-- m -->", "plan")
     bad = _client(app_env(github_api, key_pair()[0]), clock)
-    with pytest.raises(GitHubUnavailable) as refused:
+    with pytest.raises(Unavailable) as refused:
         _status(bad)
     errors.append(str(refused.value))
 

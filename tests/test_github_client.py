@@ -9,7 +9,8 @@ import time
 import pytest
 
 from tests.github.api_server import GitHubApiServer, client_for
-from webhook.github import GitHubClient, GitHubRejected, GitHubUnavailable
+from webhook.errors import Unavailable
+from webhook.github import GitHubClient, GitHubRejected
 from webhook.settings import Environment
 
 REPO = "Codertocat/Hello-World"
@@ -65,7 +66,7 @@ def test_outages_and_rate_limits_are_unavailable_with_githubs_wait(
     retry_after: float | None,
 ) -> None:
     github_api.fail_next(status=status, headers=headers)
-    with pytest.raises(GitHubUnavailable) as caught:
+    with pytest.raises(Unavailable) as caught:
         client.create_status(REPO, SHA, state="pending", context="deploy/a", description="q")
     assert caught.value.retry_after == retry_after
     assert caught.value.__cause__ is not None
@@ -76,7 +77,7 @@ def test_a_rate_limit_403_waits_until_the_reset(
     github_api: GitHubApiServer, client: GitHubClient
 ) -> None:
     github_api.rate_limit_next(reset_at=time.time() + 120)
-    with pytest.raises(GitHubUnavailable) as caught:
+    with pytest.raises(Unavailable) as caught:
         client.create_status(REPO, SHA, state="pending", context="deploy/a", description="q")
     assert caught.value.retry_after is not None and 100 < caught.value.retry_after <= 121
 
@@ -92,7 +93,7 @@ def test_no_answer_at_all_is_unavailable() -> None:
     server = GitHubApiServer()
     client = client_for(server)
     server.close()
-    with pytest.raises(GitHubUnavailable):
+    with pytest.raises(Unavailable):
         client.create_status(REPO, SHA, state="pending", context="deploy/a", description="q")
 
 
@@ -112,7 +113,7 @@ def test_a_lost_answer_to_a_comment_post_is_not_posted_twice(
     github_api: GitHubApiServer, client: GitHubClient
 ) -> None:
     github_api.fail_next(status=502, after_apply=True, method="POST")
-    with pytest.raises(GitHubUnavailable):
+    with pytest.raises(Unavailable):
         client.upsert_comment(REPO, 1, MARKER, f"{MARKER}\nfirst try")
     client.upsert_comment(REPO, 1, MARKER, f"{MARKER}\nsecond try")
     assert len(github_api.comments[(REPO.lower(), 1)]) == 1
@@ -141,7 +142,7 @@ def test_a_deployment_is_created_once_per_job_even_after_a_lost_answer(
     github_api: GitHubApiServer, client: GitHubClient
 ) -> None:
     github_api.fail_next(status=502, after_apply=True, method="POST")
-    with pytest.raises(GitHubUnavailable):
+    with pytest.raises(Unavailable):
         client.ensure_deployment(REPO, SHA, environment="prod", job_id=7, description="d")
     found = client.ensure_deployment(REPO, SHA, environment="prod", job_id=7, description="d")
     other = client.ensure_deployment(REPO, SHA, environment="prod", job_id=8, description="d")
@@ -158,7 +159,7 @@ def test_the_token_is_sent_only_as_a_header_and_never_logged(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     github_api.fail_next(status=500)
-    with pytest.raises(GitHubUnavailable):
+    with pytest.raises(Unavailable):
         client.create_status(REPO, SHA, state="pending", context="deploy/a", description="q")
     client.upsert_comment(REPO, 2, MARKER, "body")
     assert TOKEN not in caplog.text

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from webhook.guard import GuardError, check, is_namespace_name, name_problem
-from webhook.render import Rendered, group_of
+from webhook.objects import group_of
+from webhook.render import Rendered
 from webhook.settings import AppConfig
 
 APP = AppConfig(

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from webhook.kube.health import Health, Status, assess, wait_until_current
-from webhook.render import ObjectRef, ref_of
+from webhook.objects import ObjectRef, ref_of
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "health").glob("*.yaml"))
 

@@ -22,8 +22,8 @@ from webhook.comments import DEPLOY_MARKER, PREVIEW_MARKER, ZWJ
 from webhook.github import GitHubClient
 from webhook.kube.diff import unified
 from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
-from webhook.queue.sqlite import SqliteStore
-from webhook.render import ObjectRef
+from webhook.objects import ObjectRef
+from webhook.queue import SqlStore
 from webhook.reporter import Reporter
 from webhook.settings import DeployerConfig
 
@@ -106,11 +106,11 @@ def test_who_we_are_is_asked_once_per_client(deployer: Deployer) -> None:
 
 
 @pytest.fixture
-def reporter(store: SqliteStore, config: DeployerConfig, deployer: Deployer) -> Reporter:
+def reporter(store: SqlStore, config: DeployerConfig, deployer: Deployer) -> Reporter:
     return Reporter(store, config, deployer.client)
 
 
-def _finish(store: SqliteStore, request: SyncRequest, outcome: StepOutcome) -> Job:
+def _finish(store: SqlStore, request: SyncRequest, outcome: StepOutcome) -> Job:
     store.enqueue([request])
     job = store.claim("w", lease_seconds=60)
     assert job is not None
@@ -127,7 +127,7 @@ def _request(trigger: Trigger, commit: str, app: str = "guestbook") -> SyncReque
 
 
 def test_a_hostile_error_message_is_inert_in_the_comment_and_the_status(
-    store: SqliteStore, reporter: Reporter, deployer: Deployer
+    store: SqlStore, reporter: Reporter, deployer: Deployer
 ) -> None:
     failed = StepOutcome(state=JobState.FAILED, message=HOSTILE)
     job = _finish(store, _request(Trigger.MERGE, MERGE), failed)
@@ -151,7 +151,7 @@ def test_a_hostile_error_message_is_inert_in_the_comment_and_the_status(
 
 
 def test_a_diff_cannot_close_its_fence_or_fake_a_marker(
-    store: SqliteStore, reporter: Reporter, deployer: Deployer
+    store: SqlStore, reporter: Reporter, deployer: Deployer
 ) -> None:
     diff = f"+  note: |\n+    ````\n+    {DEPLOY_MARKER}\n+    </details> @octocat\n"
     outcome = StepOutcome(
@@ -182,7 +182,7 @@ def _secret(**data: str) -> dict[str, Any]:
 
 
 def test_a_preview_shows_no_oracle_for_a_guessed_secret_value(
-    store: SqliteStore, reporter: Reporter, deployer: Deployer
+    store: SqlStore, reporter: Reporter, deployer: Deployer
 ) -> None:
     """Two PRs' previews against one live Secret: one guesses its value wrong, one right.
 

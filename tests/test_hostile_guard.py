@@ -17,17 +17,15 @@ from kubernetes import client
 from kubernetes.client import rest
 from kubernetes.dynamic import DynamicClient
 
-from tests import test_engine
-from tests.test_engine import GitOps, cm, dump, live
+from tests.gitops import GitOps, cm, dump, live
 from webhook.engine import SyncEngine, SyncResult
 from webhook.kube import prune
 from webhook.kube.applyset import PART_OF, ApplySet
 from webhook.kube.client import Cluster
-from webhook.render import ObjectRef
+from webhook.objects import ObjectRef
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
 
 # The engine tests' fixtures: a git repo with an engine, and an admin DynamicClient.
-gitops, dyn = test_engine.gitops, test_engine.dyn
 RBAC = "rbac.authorization.k8s.io"
 
 

@@ -18,8 +18,9 @@ import pytest
 from tests.gitrepo import commit, git, init
 from webhook import render
 from webhook.checkout import Limits
+from webhook.errors import Unavailable
 from webhook.render import RenderError
-from webhook.sources import Mirrors, Remote, SourceError, SourceUnavailable
+from webhook.sources import Mirrors, Remote, SourceError
 
 #: Folders between the app folder and the link that climbs back out (the issue's d1/…/d15).
 DEPTH = 15
@@ -60,7 +61,7 @@ def refused(
         mirrors.checkout("o/r", remote(origin), sha, path, tree=tree),
     ):
         pass
-    assert not isinstance(caught.value, SourceUnavailable), "a content fault is not a retry"
+    assert not isinstance(caught.value, Unavailable), "a content fault is not a retry"
 
 
 def write_chain(root: Path, secret: Path) -> None:
@@ -299,7 +300,7 @@ def test_crafted_tree_names_are_refused_by_fsck_on_fetch(origin: Path, case: str
     git(origin, "update-ref", "refs/heads/main", sha)
     with pytest.raises(SourceError, match="git refused the repository's objects") as caught:
         Mirrors(origin.parent / "cache").ensure_commit("o/r", remote(origin), sha)
-    assert not isinstance(caught.value, SourceUnavailable)
+    assert not isinstance(caught.value, Unavailable)
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))

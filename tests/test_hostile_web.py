@@ -28,7 +28,7 @@ from tests.github.deliveries import Delivery, github_signature
 from tests.github.examples import branch_push, merged_pull_request
 from tests.processes import free_port, spawn, wait_ready
 from webhook.model import JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
-from webhook.queue.sqlite import SqliteStore
+from webhook.queue import SqlStore
 from webhook.settings import DeployerConfig, Environment
 from webhook.web import create_app
 from webhook.web.context import deployer
@@ -53,7 +53,7 @@ def chunked(body: bytes, size: int = 4096) -> bytes:
     return b"".join(parts) + b"0\r\n\r\n"
 
 
-def all_jobs(store: SqliteStore) -> int:
+def all_jobs(store: SqlStore) -> int:
     return sum(len(store.jobs_for_app(a)) for a in ("guestbook", "redis", "docs", "staging"))
 
 
@@ -62,7 +62,7 @@ def all_jobs(store: SqliteStore) -> int:
 
 @pytest.mark.parametrize("form", [False, True], ids=["json", "form-urlencoded"])
 def test_signed_deeply_nested_json_is_a_400(
-    client: FlaskClient, store: SqliteStore, form: bool
+    client: FlaskClient, store: SqlStore, form: bool
 ) -> None:
     body = nested(100_000)
     if form:
@@ -78,7 +78,7 @@ def test_signed_deeply_nested_json_is_a_400(
 
 @pytest.mark.parametrize("action", [["opened"], {"a": 1}], ids=["list", "object"])
 def test_signed_payload_with_a_field_of_the_wrong_type_is_a_400(
-    client: FlaskClient, store: SqliteStore, action: Any
+    client: FlaskClient, store: SqlStore, action: Any
 ) -> None:
     payload = merged_pull_request("d" * 40)
     payload["action"] = action
@@ -100,7 +100,7 @@ def _chunked_post(client: FlaskClient, body: bytes) -> Any:
 
 
 def test_chunked_body_over_the_limit_is_a_413_not_a_cut_body(
-    client: FlaskClient, store: SqliteStore, app: Flask
+    client: FlaskClient, store: SqlStore, app: Flask
 ) -> None:
     limit = deployer(app).env.max_body_bytes
     # Signed over the first ``limit`` bytes: a receiver that cut the body would accept it.
@@ -117,9 +117,7 @@ def test_chunked_body_over_the_limit_is_a_413_not_a_cut_body(
     assert all_jobs(store) == 0
 
 
-def test_chunked_body_within_the_limit_is_read_whole(
-    client: FlaskClient, store: SqliteStore
-) -> None:
+def test_chunked_body_within_the_limit_is_read_whole(client: FlaskClient, store: SqlStore) -> None:
     body = json.dumps(branch_push()).encode()
     response = _chunked_post(client, body)
     assert response.status_code == 202, response.get_json()
@@ -127,9 +125,7 @@ def test_chunked_body_within_the_limit_is_read_whole(
 
 
 @pytest.mark.parametrize("token", ["tökén", "\u00ff" * 30, "admin-token-for-tests\u00e9"])
-def test_non_ascii_bearer_token_is_a_401(
-    client: FlaskClient, store: SqliteStore, token: str
-) -> None:
+def test_non_ascii_bearer_token_is_a_401(client: FlaskClient, store: SqlStore, token: str) -> None:
     # Header values travel as latin-1; werkzeug hands them to the app as str.
     response = client.post(
         "/api/apps/guestbook/sync",
@@ -140,7 +136,7 @@ def test_non_ascii_bearer_token_is_a_401(
     assert all_jobs(store) == 0
 
 
-def test_sync_body_nested_deep_is_a_400(client: FlaskClient, store: SqliteStore) -> None:
+def test_sync_body_nested_deep_is_a_400(client: FlaskClient, store: SqlStore) -> None:
     response = client.post("/api/apps/guestbook/sync", headers=ADMIN, data=nested(100_000))
     assert response.status_code == 400
     assert all_jobs(store) == 0
@@ -203,7 +199,7 @@ def origin(tmp_path: Path) -> Origin:
 
 @pytest.fixture
 def manual_client(
-    config: DeployerConfig, env: Environment, store: SqliteStore, origin: Origin
+    config: DeployerConfig, env: Environment, store: SqlStore, origin: Origin
 ) -> FlaskClient:
     raw = config.model_dump()
     raw["repos"] = {"Codertocat/Hello-World": {"clone_url": f"file://{origin.path}"}}
@@ -213,7 +209,7 @@ def manual_client(
 
 
 def test_approval_without_revision_deploys_the_branch_head_not_a_newer_preview(
-    manual_client: FlaskClient, store: SqliteStore, origin: Origin
+    manual_client: FlaskClient, store: SqlStore, origin: Origin
 ) -> None:
     store.enqueue(
         [
@@ -235,7 +231,7 @@ def test_approval_without_revision_deploys_the_branch_head_not_a_newer_preview(
 
 
 def test_approving_a_pr_head_not_on_the_branch_is_a_409(
-    manual_client: FlaskClient, store: SqliteStore, origin: Origin
+    manual_client: FlaskClient, store: SqlStore, origin: Origin
 ) -> None:
     response = manual_client.post(
         "/api/apps/guestbook/sync", headers=ADMIN, json={"revision": origin.pr_head}
@@ -247,7 +243,7 @@ def test_approving_a_pr_head_not_on_the_branch_is_a_409(
 
 
 def test_approving_a_commit_unknown_to_the_repository_is_a_409(
-    manual_client: FlaskClient, store: SqliteStore
+    manual_client: FlaskClient, store: SqlStore
 ) -> None:
     response = manual_client.post(
         "/api/apps/guestbook/sync", headers=ADMIN, json={"revision": "e" * 40}
@@ -257,7 +253,7 @@ def test_approving_a_commit_unknown_to_the_repository_is_a_409(
 
 
 def test_approving_an_older_commit_on_the_branch_is_a_202(
-    manual_client: FlaskClient, store: SqliteStore, origin: Origin
+    manual_client: FlaskClient, store: SqlStore, origin: Origin
 ) -> None:
     response = manual_client.post(
         "/api/apps/guestbook/sync", headers=ADMIN, json={"revision": origin.old}

@@ -131,13 +131,12 @@ def test_a_git_token_github_will_not_give_is_an_infrastructure_fault(
     repo: Path, tmp_path: Path, config: DeployerConfig
 ) -> None:
     from webhook.errors import Unavailable
-    from webhook.github import GitHubUnavailable
 
     sha = commit(repo, {"apps/redis/r.yaml": "r"})
     config = config.model_copy(update={"repos": {REPO: RepoConfig(clone_url=f"file://{repo}")}})
 
     def no_token(repo_name: str) -> str | None:
-        raise GitHubUnavailable("GitHub answered 503: no message")
+        raise Unavailable("GitHub answered 503: no message")
 
     engine = SyncEngine(
         config, Environment(webhook_secret=b"-"), cache_dir=tmp_path / "c", token_for=no_token

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
-import pytest
 from kubernetes import client as k8s
 
-from tests.test_engine import GitOps, cm, dump, make_gitops
+from tests.gitops import GitOps, cm, dump
 from webhook.model import Job, JobState, PullRequestRef, Trigger
 from webhook.steps import run_job
 
@@ -24,11 +22,6 @@ def preview_job(sha: str, trigger: Trigger = Trigger.PREVIEW) -> Job:
         state=JobState.RUNNING,
         pull_requests=(PullRequestRef(number=2, head_sha=sha),),
     )
-
-
-@pytest.fixture
-def gitops(tmp_path: Path, kubeconfig: Path, namespace: str) -> GitOps:
-    return make_gitops(tmp_path, kubeconfig, namespace)
 
 
 def secret(name: str, value: str) -> dict[str, object]:

@@ -17,7 +17,7 @@ import pytest
 from tests.audit import AuditLog
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push
-from tests.test_engine import cm, dead_kubeconfig, dump, job, make_gitops, service
+from tests.gitops import cm, dead_kubeconfig, dump, job, make_gitops, service
 from tests.test_serve import SECRET, Server
 from webhook.model import JobState
 from webhook.queue import open_store

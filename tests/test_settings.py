@@ -94,6 +94,16 @@ def test_the_webhook_secret_is_required_and_never_shown() -> None:
     assert env.database_url == "sqlite:///deployer.db"
 
 
+def test_the_previous_webhook_secret_is_optional_and_never_shown() -> None:
+    alone = Environment.from_environ({"GITHUB_WEBHOOK_SECRET": "new"})
+    assert alone.webhook_secrets == (("current", b"new"),)
+    both = Environment.from_environ(
+        {"GITHUB_WEBHOOK_SECRET": "new", "GITHUB_WEBHOOK_SECRET_PREVIOUS": "old-s3cr3t"}
+    )
+    assert both.webhook_secrets == (("current", b"new"), ("previous", b"old-s3cr3t"))
+    assert "old-s3cr3t" not in repr(both)
+
+
 def test_check_config_exits_non_zero_listing_every_error(tmp_path: Path) -> None:
     path = tmp_path / "deployer.yaml"
     path.write_text(BAD)

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import hmac
+
 import pytest
 
-from webhook.signatures import sign, verify
+from webhook.signatures import match, sign, verify
 
 # GitHub's documented test vector ("Validating webhook deliveries").
 DOC_SECRET = b"It's a Secret to Everybody"
@@ -44,3 +46,36 @@ def test_refuses_anything_but_the_exact_signature(
     secret: bytes, body: bytes, header: str | None
 ) -> None:
     assert not verify(secret, body, header)
+
+
+ROTATION = (("current", b"the new secret"), ("previous", DOC_SECRET))
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [(b"the new secret", "current"), (DOC_SECRET, "previous"), (b"neither", None)],
+    ids=["current", "previous", "neither"],
+)
+def test_a_rotation_accepts_either_secret_and_names_the_one_that_matched(
+    secret: bytes, expected: str | None
+) -> None:
+    assert match(ROTATION, DOC_BODY, sign(secret, DOC_BODY)) == expected
+
+
+def test_an_empty_secret_in_a_rotation_never_matches() -> None:
+    assert (
+        match((("current", DOC_SECRET), ("previous", b"")), DOC_BODY, sign(b"", DOC_BODY)) is None
+    )
+
+
+def test_every_secret_is_compared_even_after_a_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[str] = []
+    real = hmac.compare_digest
+
+    def counting(a: str, b: str) -> bool:
+        compared.append(a)
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", counting)
+    assert match(ROTATION, DOC_BODY, sign(b"the new secret", DOC_BODY)) == "current"
+    assert len(compared) == 2  # the previous secret too: the timing does not tell which

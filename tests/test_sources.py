@@ -8,7 +8,8 @@ import pytest
 
 from tests.gitrepo import commit, git, init
 from webhook.checkout import Limits
-from webhook.sources import Mirrors, Remote, SourceError, SourceUnavailable, branch_head, scrub
+from webhook.errors import Unavailable
+from webhook.sources import Mirrors, Remote, SourceError, branch_head, scrub
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_an_unknown_commit_is_an_error(origin: Path, tmp_path: Path) -> None:
 
 
 def test_an_unreachable_remote_is_an_infrastructure_fault(tmp_path: Path) -> None:
-    with pytest.raises(SourceUnavailable, match="git fetch failed"):
+    with pytest.raises(Unavailable, match="git fetch failed"):
         Mirrors(tmp_path / "c").ensure_commit(
             "o/r", Remote(url=f"file://{tmp_path}/none"), "a" * 40
         )
@@ -149,7 +150,7 @@ def test_branch_head_reads_the_remote_tip(origin: Path) -> None:
 def test_credentials_never_appear_in_errors(tmp_path: Path) -> None:
     token = "ghp_" + "s3cr3t" * 5
     remote = Remote(url="https://user:pw@127.0.0.1:9/o/r.git", token=token)
-    with pytest.raises(SourceUnavailable) as caught:
+    with pytest.raises(Unavailable) as caught:
         Mirrors(tmp_path / "c").ensure_commit("o/r", remote, "a" * 40)
     message = str(caught.value)
     assert token not in message and "pw@" not in message

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from webhook.errors import Rejected
+
 #: Any single file above this is refused: manifests are text, not artefacts.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 #: The whole extracted tree above this is refused.
@@ -43,7 +45,7 @@ _CHUNK = 64 * 1024
 _MODES = {"100644": 0o644, "100755": 0o755, "120000": 0, "160000": 0}
 
 
-class TreeError(Exception):
+class TreeError(Rejected):
     """The tree cannot be written as it is; the message names the path, the commit and why."""
 
 

@@ -1,4 +1,4 @@
-"""The ``webhook-deployer`` command: serve, web, worker, sync, diff, check-config."""
+"""The ``webhook-deployer`` command: serve, web, worker, sync, diff, check-config, migrate."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import NoReturn
 
 import click
 
+from webhook.queue import SqlStore
 from webhook.settings import (
     AppConfig,
     ConfigError,
@@ -59,6 +60,17 @@ def _load(
     return config, env
 
 
+def _open_store(env: Environment) -> SqlStore:
+    """The store, migrated to this release's schema; one clear line and exit 2 when it
+    cannot be (a schema newer than this release, an unknown URL)."""
+    from webhook.queue import SchemaTooNew, open_store
+
+    try:
+        return open_store(env.database_url)
+    except (SchemaTooNew, ValueError) as exc:
+        _fail([str(exc)])
+
+
 @click.group()
 @click.version_option(package_name="webhook-deployer")
 def main() -> None:
@@ -84,6 +96,7 @@ def web(config_file: str | None, bind: str | None, workers: int, threads: int) -
 
     config, env = _load(config_file)
     env.configure_logging()
+    _open_store(env).close()  # migrate once, here, before the gunicorn processes open it
     serve_web(config, env, bind=bind or env.bind, workers=workers, threads=threads)
 
 
@@ -99,10 +112,9 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     env.configure_logging()
     concurrency = concurrency or env.worker_concurrency
     lease_seconds = lease_seconds or env.lease_seconds
-    from webhook.drift import DriftWatcher
+    from webhook.drift import DriftPoller
     from webhook.engine import SyncEngine
     from webhook.github import GitHubClient, git_token_provider
-    from webhook.queue import open_store
     from webhook.reporter import Reporter
     from webhook.steps import worker_step
     from webhook.worker import Worker
@@ -111,7 +123,7 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     github = GitHubClient.from_env(env)
     token_for = github.git_token_for if github is not None else git_token_provider(env)
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=token_for)
-    store = open_store(env.database_url)
+    store = _open_store(env)
     reporter = Reporter(store, config, github) if github is not None else None
     runner = Worker(
         store,
@@ -134,7 +146,7 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if config.resync_interval > 0:
-        drift = DriftWatcher(config, store, engine, config.resync_interval)
+        drift = DriftPoller(config, store, engine, config.resync_interval)
         threading.Thread(target=drift.run, args=(runner.stopping,), daemon=True).start()
     log.info("worker %s: %s app(s), concurrency %s", runner.owner, len(config.apps), concurrency)
     runner.run()
@@ -169,6 +181,20 @@ def serve(config_file: str | None, bind: str | None) -> None:
     forward(signal.SIGTERM, None)
     codes = [child.wait() for child in children]
     sys.exit(0 if stopping.is_set() and all(c in (0, -signal.SIGTERM) for c in codes) else 1)
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the store ($DEPLOYER_DATABASE_URL) to this release's schema; every process
+    also does so when it starts. Refuses a store migrated by a newer release."""
+    environ = {"GITHUB_WEBHOOK_SECRET": "unused-by-this-command", **os.environ}
+    try:
+        env = Environment.from_environ(environ)
+    except ConfigError as exc:
+        _fail(exc.errors)
+    store = _open_store(env)
+    click.echo(str(store.migration))
+    store.close()
 
 
 def _app(config: DeployerConfig, name: str) -> AppConfig:
@@ -208,21 +234,62 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
 @CONFIG_OPTION
 @click.argument("app_name", metavar="APP")
 @click.option("--revision", help="Commit SHA (default: the branch head).")
-def diff(config_file: str | None, app_name: str, revision: str | None) -> None:
-    """Print a unified diff per object, live against desired (Secret data redacted)."""
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json", "yaml"]),
+    default="text",
+    show_default=True,
+    help="text: unified diffs; json/yaml: a list of {object, action, diff}.",
+)
+def diff(config_file: str | None, app_name: str, revision: str | None, output: str) -> None:
+    """Show what a sync would change, live against desired (Secret data redacted).
+
+    Exit status as kubectl diff: 0 no differences, 1 differences, 2 an error.
+    """
     from webhook.engine import SyncEngine, SyncError
-    from webhook.errors import Unavailable
+    from webhook.errors import DeployerError
     from webhook.github import git_token_provider
 
     config, env = _load(config_file, need_secret=False)
     app = _app(config, app_name)
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=git_token_provider(env))
     try:
-        click.echo(engine.diff(app, revision or engine.head(app)), nl=False)
+        changes = engine.changes(app, revision or engine.head(app))
     except SyncError as exc:
         _fail([f"{app.name}: {line}" for line in (exc.errors or [str(exc)])])
-    except Unavailable as exc:
+    except DeployerError as exc:
         _fail([f"{app.name}: {exc}"])
+    except Exception as exc:  # exit 1 means "differences": any other failure must be 2
+        _fail([f"{app.name}: internal error: {type(exc).__name__}: {exc}"])
+    if output == "text":
+        for change in changes:
+            click.echo(
+                change.diff or f"# {change.object}: {change.action} (redacted values)\n", nl=False
+            )
+    else:
+        click.echo(_data([change.to_dict() for change in changes], output), nl=False)
+    sys.exit(1 if changes else 0)
+
+
+def _data(data: object, output: str) -> str:
+    """``data`` as JSON, or as YAML with multi-line strings (diffs) in readable blocks."""
+    import json
+
+    import yaml
+
+    if output == "json":
+        return json.dumps(data, indent=2) + "\n"
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return yaml.dump(data, Dumper=Dumper, sort_keys=False)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 from webhook.github import MAX_COMMENT
 from webhook.model import Job, JobState
+from webhook.objects import Action
+from webhook.text import cut
 
 DEPLOY_MARKER = "<!-- webhook-deployer -->"
 PREVIEW_MARKER = "<!-- webhook-deployer:preview -->"
@@ -79,7 +81,7 @@ def _cell(text: str, limit: int = 300) -> str:
     """Markdown table cell: one escaped line, bounded (cut before escaping, so an escape
     or an entity is never cut in half)."""
     flat = _line(text)
-    return escape(flat if len(flat) <= limit else flat[: limit - 1] + "…")
+    return escape(cut(flat, limit))
 
 
 def _link(job: Job, public_url: str | None) -> str:
@@ -90,7 +92,11 @@ def _changes(job: Job) -> str:
     result = job.result or {}
     counts = [
         (len(result.get(key) or ()), word)
-        for key, word in (("created", "created"), ("configured", "changed"), ("pruned", "pruned"))
+        for key, word in (
+            (Action.CREATED, "created"),
+            (Action.CONFIGURED, "changed"),
+            (Action.PRUNED, "pruned"),
+        )
     ]
     parts = [f"{n} {word}" for n, word in counts if n]
     if parts:

@@ -26,7 +26,7 @@ class DriftProbe(Protocol):
     def live_drift(self, app: AppConfig, revision: str) -> bool: ...
 
 
-class DriftWatcher:
+class DriftPoller:
     def __init__(
         self, config: DeployerConfig, store: JobStore, probe: DriftProbe, interval: float
     ) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,13 @@ from webhook.errors import Rejected, Unavailable
 from webhook.kube import apply, diff, health, prune
 from webhook.kube.applyset import ApplySet, Inventory, Ownership
 from webhook.kube.client import Cluster, KubeError, service_account_user
-from webhook.render import Manifest, ObjectRef, ref_of
-from webhook.result import ObjectError, ObjectHealth, SyncResult
+from webhook.objects import Action, Manifest, ObjectRef, ref_of
+from webhook.result import ObjectDiff, ObjectError, ObjectHealth, SyncResult
 from webhook.settings import AppConfig, DeployerConfig, Environment
 
 log = logging.getLogger(__name__)
 __all__ = [
+    "ObjectDiff",
     "ObjectError",
     "ObjectHealth",
     "SyncEngine",
@@ -63,6 +64,18 @@ class SyncError(Rejected):
         self.kind, self.errors, self.failed = kind, errors, failed
         #: What was already done when a failure came after writes.
         self.partial = partial or {}
+
+
+#: What a plan decides for each object; the record keeps one tuple per action.
+PLANNED = (Action.CREATED, Action.CONFIGURED, Action.UNCHANGED)
+
+
+def _by_action(
+    items: Iterable[apply.Planned | apply.Applied], actions: Iterable[Action]
+) -> dict[str, Any]:
+    """``{"created": ("ConfigMap ns/a", ...), ...}``: the record's fields, one per action."""
+    listed = list(items)
+    return {a.value: tuple(str(i.ref) for i in listed if i.action is a) for a in actions}
 
 
 class SyncEngine:
@@ -105,8 +118,6 @@ class SyncEngine:
             record.update(failure.partial)
             if failure.failed:
                 record["failed"] = failure.failed
-        except Unavailable:
-            raise
         except KubeError as exc:
             record.update(error=str(exc), errors=(str(exc),), error_kind="kubernetes")
         record["duration"] = round(time.monotonic() - start, 3)
@@ -116,19 +127,27 @@ class SyncEngine:
         )
         return result
 
-    def diff(self, app: AppConfig, revision: str) -> str:
-        """Unified diffs, live against desired, for every object that would change."""
+    def changes(self, app: AppConfig, revision: str) -> list[ObjectDiff]:
+        """Every object a sync at ``revision`` would change, with its diff, live against
+        desired: creates and changes in apply order, then prunes (when ``prune`` is on)."""
         with self._prepared(app, revision) as prepared:
-            the_plan = self._plan(app, prepared)
-            chunks = [
-                diff.unified(p.ref, p.live, p.result if p.result is not None else p.body)
-                for p in the_plan.changes()
+            found = [
+                ObjectDiff(
+                    str(p.ref),
+                    p.action,
+                    diff.unified(p.ref, p.live, p.result if p.result is not None else p.body),
+                )
+                for p in self._plan(app, prepared).changes()
             ]
             if app.prune:
                 for ref, api_version in self._prunable(app, self._orphans(app, prepared)):
                     live = self._get(prepared.cluster, ref, api_version)
-                    chunks.append(diff.unified(ref, live, None))
-        return "".join(chunks)
+                    found.append(ObjectDiff(str(ref), Action.PRUNED, diff.unified(ref, live, None)))
+        return found
+
+    def diff(self, app: AppConfig, revision: str) -> str:
+        """Unified diffs, live against desired, for every object that would change."""
+        return "".join(change.diff for change in self.changes(app, revision))
 
     def head(self, app: AppConfig) -> str:
         """The branch head on the remote (``git ls-remote``), for drift checks."""
@@ -136,8 +155,6 @@ class SyncEngine:
             return sources.branch_head(
                 self.config.clone_url(app.repo), app.branch, self._remote(app).token
             )
-        except Unavailable:
-            raise
         except sources.SourceError as exc:
             raise SyncError("source", [str(exc)]) from exc
 
@@ -160,8 +177,6 @@ class SyncEngine:
         remote = self._remote(app)
         try:
             paths = self.mirrors.changed_paths(app.repo, remote, base, revision)
-        except Unavailable:
-            raise
         except sources.SourceError as exc:
             raise SyncError("source", [str(exc)]) from exc
         prefix = app.path.rstrip("/") + "/"
@@ -186,8 +201,6 @@ class SyncEngine:
                         allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
                         enable_helm=app.kustomize.enable_helm,
                     )
-            except Unavailable:
-                raise
             except sources.SourceError as exc:
                 raise SyncError("source", [str(exc)]) from exc
             except render.RenderError as exc:
@@ -215,8 +228,6 @@ class SyncEngine:
                 kubeconfig=self.kubeconfig,
                 impersonate=impersonate,
             )
-        except Unavailable:
-            raise
         except KubeError as exc:
             raise Unavailable(str(exc)) from exc
 
@@ -259,12 +270,9 @@ class SyncEngine:
         the_plan = self._plan(app, prepared)
         if dry_run:
             orphans = self._prunable(app, self._orphans(app, prepared)) if app.prune else []
-            return {
-                "created": tuple(str(p.ref) for p in the_plan.items if p.action == "create"),
-                "configured": tuple(str(p.ref) for p in the_plan.items if p.action == "configure"),
-                "unchanged": tuple(str(p.ref) for p in the_plan.items if p.action == "unchanged"),
-                "pruned": tuple(str(ref) for ref, _ in orphans),
-            }
+            record = _by_action(the_plan.items, PLANNED)
+            record[Action.PRUNED.value] = tuple(str(ref) for ref, _ in orphans)
+            return record
         return self._apply(app, prepared, the_plan)
 
     def _apply(self, app: AppConfig, prepared: _Prepared, the_plan: apply.Plan) -> dict[str, Any]:
@@ -273,6 +281,9 @@ class SyncEngine:
         refs = [ref_of(o) for o in prepared.desired]
         api_versions = {ref_of(o): str(o["apiVersion"]) for o in prepared.desired}
         parent = self._get(cluster, applyset.ref, "v1")
+        refused = self._ownership(app, prepared).parent_refusal(parent)
+        if refused:  # before any write: a ConfigMap of that name is never taken over
+            raise SyncError("apply", [f"{applyset.ref} {refused}"])
         recorded = applyset.recorded(parent)
         current = applyset.inventory_of(refs)
         latest = {"parent": parent}
@@ -297,21 +308,11 @@ class SyncEngine:
                 ownership=self._ownership(app, prepared),
                 after_tier=after_tier,
             )
-        except Unavailable:
-            raise
         except KubeError as exc:
             raise SyncError("apply", [str(exc)]) from exc
-        record: dict[str, Any] = {
-            action: tuple(str(a.ref) for a in outcome if a.action == key)
-            for action, key in (
-                ("created", "create"),
-                ("configured", "configure"),
-                ("unchanged", "unchanged"),
-                ("skipped", "skipped"),
-            )
-        }
+        record = _by_action(outcome, (*PLANNED, Action.SKIPPED))
         failed = tuple(
-            ObjectError(str(a.ref), a.error or "") for a in outcome if a.action == "failed"
+            ObjectError(str(a.ref), a.error or "") for a in outcome if a.action is Action.FAILED
         )
         if failed:
             raise SyncError("apply", [f.error for f in failed], failed, record)
@@ -319,7 +320,7 @@ class SyncEngine:
             orphans = self._orphans(app, prepared)
             targets = self._prunable(app, orphans)
             pruned = prune.prune(cluster, targets, applyset)
-            record["pruned"] = tuple(str(p.ref) for p in pruned if p.error is None)
+            record[Action.PRUNED.value] = tuple(str(p.ref) for p in pruned if p.error is None)
             failed = tuple(ObjectError(str(p.ref), p.error) for p in pruned if p.error)
             if failed:
                 raise SyncError("prune", [f.error for f in failed], failed, record)

@@ -16,6 +16,7 @@ from typing import Any
 
 from webhook.model import PullRequestRef, SyncRequest, Trigger
 from webhook.settings import AppConfig
+from webhook.text import is_commit_sha
 
 ZERO_SHA = "0" * 40
 #: GitHub lists at most this many commits in a push; a full list may have been cut.
@@ -111,12 +112,6 @@ def _repo_name(payload: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _is_sha(value: object) -> bool:
-    return (
-        isinstance(value, str) and len(value) == 40 and all(c in "0123456789abcdef" for c in value)
-    )
-
-
 def _requests(
     apps: Iterable[AppConfig],
     trigger: Trigger,
@@ -146,7 +141,7 @@ def decide_push(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> D
     after = payload.get("after")
     if payload.get("deleted") or after == ZERO_SHA:
         return Ignored(f"branch {branch} was deleted")
-    if not _is_sha(after):
+    if not is_commit_sha(after):
         raise ValueError("push payload lacks a commit SHA in 'after'")
     apps = index.on_branch(repo, branch)
     if not apps:
@@ -161,7 +156,7 @@ def decide_push(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> D
     fast_forward = not payload.get("forced") and not payload.get("created")
     diff_base = (
         str(before)
-        if files is None and fast_forward and _is_sha(before) and before != ZERO_SHA
+        if files is None and fast_forward and is_commit_sha(before) and before != ZERO_SHA
         else None
     )
     return _requests(touched, Trigger.PUSH, str(after), ref, delivery, diff_base=diff_base)
@@ -187,12 +182,14 @@ def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: s
     branch = base.get("ref") if isinstance(base, Mapping) else None
     head_sha = head.get("sha") if isinstance(head, Mapping) else None
     merge_sha = pull.get("merge_commit_sha")
-    if not isinstance(branch, str) or not _is_sha(merge_sha) or not isinstance(number, int):
+    if not isinstance(branch, str) or not is_commit_sha(merge_sha) or not isinstance(number, int):
         raise ValueError("merged pull_request lacks base.ref, number or merge_commit_sha")
     apps = index.on_branch(repo, branch)
     if not apps:
         return Ignored(f"branch {branch} of {repo} is not tracked by any app")
-    prs = (PullRequestRef(number=number, head_sha=str(head_sha)),) if _is_sha(head_sha) else ()
+    prs = (
+        (PullRequestRef(number=number, head_sha=str(head_sha)),) if is_commit_sha(head_sha) else ()
+    )
     # The payload has no file list: the worker diffs the merge against its first parent.
     ref = f"refs/heads/{branch}"
     return _requests(apps, Trigger.MERGE, str(merge_sha), ref, delivery, prs, "parent")
@@ -205,7 +202,7 @@ def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str)
     if not isinstance(base, Mapping) or not isinstance(head, Mapping):
         raise ValueError("pull_request lacks base or head")
     branch, head_sha = base.get("ref"), head.get("sha")
-    if not isinstance(branch, str) or not _is_sha(head_sha) or not isinstance(number, int):
+    if not isinstance(branch, str) or not is_commit_sha(head_sha) or not isinstance(number, int):
         raise ValueError("pull_request lacks number, base.ref or head.sha")
     head_repo, base_repo = head.get("repo"), base.get("repo")
     head_name = head_repo.get("full_name") if isinstance(head_repo, Mapping) else None
@@ -219,7 +216,7 @@ def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str)
     prs = (PullRequestRef(number=number, head_sha=str(head_sha)),)
     base_sha = base.get("sha")
     # The worker diffs the head against where it left the base branch.
-    diff_base = str(base_sha) if _is_sha(base_sha) else None
+    diff_base = str(base_sha) if is_commit_sha(base_sha) else None
     ref = f"refs/pull/{number}/head"
     return _requests(apps, Trigger.PREVIEW, str(head_sha), ref, delivery, prs, diff_base)
 

@@ -1,11 +1,11 @@
-"""GitHub's REST API, with ``github_app.py`` the only modules that import PyGithub: statuses,
+"""GitHub's REST API (with github_app.py and github_errors.py the only PyGithub users): statuses,
 PR comments, deployments, and who we are (only our own comments are ever edited).
 
 Owns: credentials (a token, or a GitHub App installation), the mapping of GitHub's answers
 onto two project errors, and the size limits GitHub enforces (140-character status
 descriptions, 65,536-character comments). Each call sends at most one write: PyGithub's own
 retry is off (it re-POSTs), and retrying is the caller's business, driven by
-``GitHubUnavailable.retry_after``. Writes that must never be doubled (comments, deployments)
+``Unavailable.retry_after``. Writes that must never be doubled (comments, deployments)
 look for their earlier result first, so a retry after an ambiguous answer finds it.
 Must not touch: the queue, the cluster, the config file. Never logs a token.
 """
@@ -13,10 +13,9 @@ Must not touch: the queue, the cluster, the config file. Never logs a token.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -26,7 +25,10 @@ from github import Auth, Github, GithubException, GithubIntegration
 from webhook.errors import Unavailable
 from webhook.github_app import TOKEN_REFRESH_MARGIN as TOKEN_REFRESH_MARGIN  # re-exported
 from webhook.github_app import InstallationClients, InstallationTokens
+from webhook.github_errors import GitHubRejected as GitHubRejected  # re-exported
+from webhook.github_errors import classify
 from webhook.settings import Environment
+from webhook.text import cut
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,82 +41,6 @@ MAX_DESCRIPTION = 140
 MAX_COMMENT = 65536
 #: Seconds to wait for GitHub's answer; a write that times out is retried by the caller.
 TIMEOUT = 15
-
-
-class _RedactTokens(logging.Filter):
-    """PyGithub logs response bodies at DEBUG: an access-token answer holds the token."""
-
-    _TOKEN = re.compile(r"""(['"]token['"]\s*:\s*['"])[^'"]*""")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self._TOKEN.sub(r"\1(removed)", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-logging.getLogger("github.Requester").addFilter(_RedactTokens())
-
-
-class GitHubError(Exception):
-    """GitHub did not do what was asked."""
-
-
-class GitHubUnavailable(GitHubError, Unavailable):
-    """Worth trying again later: 5xx, 429, a rate-limit 403, bad credentials, no answer.
-
-    ``retry_after`` is GitHub's own word (``Retry-After`` or ``X-RateLimit-Reset``) in
-    seconds, or None when it said nothing and the caller picks a backoff.
-    """
-
-
-class GitHubRejected(GitHubError):
-    """GitHub refused the request itself (4xx): sending it again will not help."""
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def cut(text: str, limit: int) -> str:
-    """``text`` within ``limit`` characters, marked with an ellipsis when it was cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name:
-            return str(value)
-    return None
-
-
-def classify(exc: GithubException, *, now: float | None = None) -> GitHubError:
-    """Turn PyGithub's exception into ours: is a later retry worth it, and when?"""
-    status = exc.status
-    headers = exc.headers
-    retry_after: float | None = None
-    if (raw := _header(headers, "retry-after")) is not None:
-        try:
-            retry_after = max(0.0, float(raw))
-        except ValueError:
-            retry_after = None
-    remaining = _header(headers, "x-ratelimit-remaining")
-    reset = _header(headers, "x-ratelimit-reset")
-    if retry_after is None and remaining == "0" and reset is not None:
-        try:
-            retry_after = max(0.0, float(reset) - (time.time() if now is None else now))
-        except ValueError:
-            retry_after = None
-    message = exc.data.get("message") if isinstance(exc.data, dict) else None
-    text = f"GitHub answered {status}: {message or 'no message'}"
-    rate_limited = status == 403 and (remaining == "0" or retry_after is not None)
-    if status == 429 or status >= 500 or rate_limited:
-        return GitHubUnavailable(text, retry_after=retry_after)
-    if status == 401:
-        # Revoked or expired credentials: an operator fixes them; the reports must wait.
-        return GitHubUnavailable(text)
-    return GitHubRejected(text, status=status)
 
 
 @dataclass(frozen=True)
@@ -266,7 +192,7 @@ class GitHubClient:
 
     def identity(self) -> Identity:
         """Who we are: ``GET /user`` for a token, ``GET /app`` (with the App's JWT) for a
-        GitHub App, asked once per client. Raises GitHubUnavailable or GitHubRejected."""
+        GitHub App, asked once per client. Raises Unavailable or GitHubRejected."""
         with self._identity_lock:
             if self._identity is None:
                 self._identity = self._call("who am I", self._whoami)
@@ -276,7 +202,7 @@ class GitHubClient:
         """The token git uses to fetch ``repo``: the installation's (cached, renewed before
         it expires) for a GitHub App, else ``GITHUB_TOKEN``. For ``SyncEngine(token_for=)``.
 
-        Raises GitHubUnavailable or GitHubRejected when GitHub will not give one.
+        Raises Unavailable or GitHubRejected when GitHub will not give one.
         """
         tokens = self._tokens
         if tokens is None:
@@ -295,7 +221,7 @@ class GitHubClient:
             log.warning("%s: %s", what, error)
             raise error from exc
         except requests.RequestException as exc:
-            raise GitHubUnavailable(f"{what}: no answer from GitHub: {type(exc).__name__}") from exc
+            raise Unavailable(f"{what}: no answer from GitHub: {type(exc).__name__}") from exc
 
     # -- commit statuses -----------------------------------------------------------------
 

@@ -5,7 +5,8 @@ guard sees, so it denies by default whatever would let an app reach past its nam
 Owns: the shape of each object (apiVersion, kind, names and namespaces valid per kind, so a
 name like ``../../kube-system/configmaps/x`` never reaches an API path), defaulting the
 namespace of namespaced objects, allowed namespaces, allowed cluster-scoped kinds (Namespace
-included), Pod Security labels, bindings to everyone, forged ApplySet labels, duplicates.
+included), Pod Security labels, bindings to everyone, forged ApplySet labels, duplicates,
+and (through ``webhook.pod_security``) the baseline Pod Security level of every pod template.
 Every problem is collected, so one sync reports all of them at once.
 Must not touch: the cluster (scope knowledge comes in as a callable), git, the queue.
 """
@@ -17,14 +18,16 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from webhook import pod_security
+from webhook.errors import Rejected
 from webhook.kube.applyset import ApplySet
-from webhook.render import Manifest, ObjectRef, Rendered, group_of, ref_of
+from webhook.objects import Manifest, ObjectRef, defined_kinds, group_of, ref_of
+from webhook.render import Rendered
 from webhook.settings import AppConfig
 
 #: ``(apiVersion, kind) -> True`` (namespaced), ``False`` (cluster-scoped), ``None`` (unknown).
 ScopeLookup = Callable[[str, str], "bool | None"]
 
-CRD_GROUP = "apiextensions.k8s.io"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 BINDINGS = frozenset({"RoleBinding", "ClusterRoleBinding"})
 #: Subjects that stand for everyone (or for unlimited power): a binding to them is refused.
@@ -42,7 +45,7 @@ API_VERSION = re.compile(rf"({DNS1123_SUBDOMAIN.pattern}/)?{_LABEL}")
 KIND = re.compile(r"[A-Za-z][A-Za-z0-9]{0,62}")
 
 
-class GuardError(Exception):
+class GuardError(Rejected):
     """Objects break the app's guardrails; ``errors`` holds one line per problem."""
 
     def __init__(self, errors: list[str]) -> None:
@@ -77,24 +80,6 @@ def name_problem(group: str, kind: str, name: str) -> str | None:
 
 def is_namespace_name(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 63 and bool(DNS1123_LABEL.fullmatch(value))
-
-
-def _crd_scopes(objects: Sequence[Rendered]) -> dict[tuple[str, str], bool]:
-    """(group, kind) -> namespaced, for CRDs in this same sync (their kinds are not served yet)."""
-    scopes: dict[tuple[str, str], bool] = {}
-    for item in objects:
-        body = item.body
-        if not isinstance(body, dict) or body.get("kind") != "CustomResourceDefinition":
-            continue
-        if group_of(str(body.get("apiVersion", ""))) != CRD_GROUP:
-            continue
-        spec = body.get("spec")
-        spec = spec if isinstance(spec, dict) else {}
-        names = spec.get("names")
-        names = names if isinstance(names, dict) else {}
-        if isinstance(spec.get("group"), str) and isinstance(names.get("kind"), str):
-            scopes[(spec["group"], names["kind"])] = spec.get("scope") != "Cluster"
-    return scopes
 
 
 def _cluster_kind_allowed(app: AppConfig, ref: ObjectRef) -> bool:
@@ -208,7 +193,7 @@ def check(
     Every cluster-scoped kind, Namespace included, must be listed in ``allowed_cluster_kinds``.
     """
     allowed = app.effective_allowed_namespaces
-    crd_scopes = _crd_scopes(objects)
+    crd_scopes = defined_kinds(item.body for item in objects)
     errors: list[str] = []
     seen: dict[ObjectRef, str] = {}
     out: list[Manifest] = []
@@ -245,6 +230,8 @@ def check(
                 f"allowed_cluster_kinds of app {app.name}"
             )
         problems = ([problem] if problem else []) + _escalations(app, ref, body)
+        if app.pod_security == "baseline":
+            problems += pod_security.violations(ref.group, ref.kind, body)
         if problems:
             errors += [f"{label}: {p}" for p in problems]
             continue

@@ -30,19 +30,19 @@ from webhook.comments import (
     plain_text,
     preview_comment,
 )
+from webhook.errors import Unavailable
 from webhook.github import (
     DeploymentState,
     GitHubClient,
     GitHubRejected,
-    GitHubUnavailable,
     StatusState,
-    cut,
 )
 from webhook.model import Job, JobState, Trigger
 from webhook.posted_statuses import PostedStatuses, SqlPostedStatuses
 from webhook.queue import JobStore
 from webhook.queue.base import Report
 from webhook.settings import DeployerConfig
+from webhook.text import cut
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class Reporter:
                 continue
             try:
                 self._deliver(job, retry=report.attempts > 0)
-            except GitHubUnavailable as exc:
+            except Unavailable as exc:
                 delay = self._delay(exc, report)
                 self.resume_at = self.clock() + delay
                 self.store.report_retry(report.id, delay=delay)
@@ -176,7 +176,7 @@ class Reporter:
         return done
 
     @staticmethod
-    def _delay(exc: GitHubUnavailable, report: Report) -> float:
+    def _delay(exc: Unavailable, report: Report) -> float:
         if exc.retry_after is not None:
             return min(max(exc.retry_after, 1.0), 3600.0)
         return float(min(BASE_BACKOFF * 2.0**report.attempts, MAX_BACKOFF))

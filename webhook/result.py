@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from webhook.objects import Action
+from webhook.text import cut
+
+#: The one-line summary's bound (it feeds statuses and the page).
+MAX_SUMMARY = 500
+
 
 @dataclass(frozen=True)
 class ObjectError:
@@ -22,6 +28,22 @@ class ObjectHealth:
     object: str
     status: str
     message: str
+
+
+@dataclass(frozen=True)
+class ObjectDiff:
+    """One object a sync would change: which, how, and its unified diff (Secrets redacted).
+
+    The CLI's ``diff -o json|yaml`` prints these; ``diff`` is empty when the change lies
+    only in redacted values."""
+
+    object: str
+    #: ``created``, ``configured`` or ``pruned``: what a sync would do to it.
+    action: Action
+    diff: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"object": self.object, "action": self.action.value, "diff": self.diff}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +82,7 @@ class SyncResult:
     def summary(self) -> str:
         """One line: "14 objects, 3 changed, healthy in 6.2s", or the first cause."""
         if self.error is not None:
-            return self.error.splitlines()[0][:500]
+            return cut(self.error.splitlines()[0], MAX_SUMMARY)
         if self.dry_run:
             return (
                 f"dry run: {self.total} objects, {len(self.created)} to create, "

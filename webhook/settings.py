@@ -6,16 +6,25 @@ them without reading code. Secrets come only from the environment, never from th
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from webhook import logs
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -32,6 +41,26 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 #: a minute. Not a bound on a sync (``webhook.worker.HEARTBEATS_PER_LEASE``).
 DEFAULT_LEASE = 60.0
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _dns_label(value: str) -> str:
+    if not DNS1123_LABEL.fullmatch(value):
+        raise ValueError("must be a DNS-1123 label (lowercase letters, digits, '-'; 63 at most)")
+    return value
+
+
+def _service_account(value: str) -> str:
+    namespace, _, name = value.rpartition(":")
+    valid_name = len(name) <= 253 and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name)
+    if not valid_name or (namespace and not DNS1123_LABEL.fullmatch(namespace)):
+        raise ValueError("must be a ServiceAccount name, or 'namespace:name'")
+    return value
+
+
+#: App names and namespaces: they become label values, object names and API paths.
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+#: ``name`` (in the app's namespace) or ``namespace:name``.
+ServiceAccount = Annotated[str, AfterValidator(_service_account)]
 
 
 class ConfigError(Exception):
@@ -65,22 +94,22 @@ class KustomizeConfig(_Strict):
 class AppConfig(_Strict):
     """One app: a folder of manifests in a repo branch, synced to one cluster namespace."""
 
-    name: str
+    name: DnsLabel
     repo: str
     branch: str = "main"
     path: str
-    namespace: str
+    namespace: DnsLabel
     #: kubeconfig context; ``in-cluster`` for the pod's service account; None: current context.
     cluster: str | None = None
     auto_sync: bool = True
     prune: bool = False
     #: Namespaces and CRDs are pruned only when this is also set: losing them loses data.
     prune_cluster_scoped: bool = False
-    allowed_namespaces: tuple[str, ...] = ()
+    allowed_namespaces: tuple[DnsLabel, ...] = ()
     #: Cluster-scoped kinds this app may manage, as ``Kind`` or ``Kind.group``.
     allowed_cluster_kinds: tuple[str, ...] = ()
     #: Impersonate this ServiceAccount (``name`` in the app namespace, or ``ns:name``).
-    service_account: str | None = None
+    service_account: ServiceAccount | None = None
     #: Seconds to wait for health; five minutes covers a typical rolling update. May exceed
     #: the job lease (60 s): the heartbeat keeps the lease while the wait runs.
     health_timeout: float = Field(default=300.0, gt=0)
@@ -97,20 +126,10 @@ class AppConfig(_Strict):
     #: Let this app set ``pod-security.kubernetes.io/*`` labels on Namespaces. Off: a repo
     #: cannot lift its namespace's Pod Security level (``enforce: privileged``).
     allow_pod_security_labels: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _name_is_dns_label(cls, value: str) -> str:
-        if not DNS1123_LABEL.match(value):
-            raise ValueError("must be a DNS-1123 label (lowercase letters, digits, '-')")
-        return value
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace_is_dns_label(cls, value: str) -> str:
-        if not DNS1123_LABEL.match(value):
-            raise ValueError("must be a DNS-1123 label")
-        return value
+    #: ``baseline``: every pod template this app renders must meet the Pod Security Standards'
+    #: baseline level, whatever its namespace's labels (no privileged, hostPath, host network).
+    #: ``privileged``: no check, for apps that really run node agents.
+    pod_security: Literal["baseline", "privileged"] = "baseline"
 
     @field_validator("repo")
     @classmethod
@@ -175,16 +194,7 @@ class DeployerConfig(_Strict):
     #: without their own ``service_account``, as Flux's ``--default-service-account``: an app
     #: then holds only what that account holds, and RBAC stops it granting more.
     #: None: such apps use the deployer's own identity.
-    default_service_account: str | None = None
-
-    @field_validator("default_service_account")
-    @classmethod
-    def _account_is_name_or_ns_name(cls, value: str | None) -> str | None:
-        namespace, _, name = (value or "x").rpartition(":")
-        valid_name = len(name) <= 253 and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name)
-        if not valid_name or (namespace and not DNS1123_LABEL.fullmatch(namespace)):
-            raise ValueError("must be a ServiceAccount name, or 'namespace:name'")
-        return value
+    default_service_account: ServiceAccount | None = None
 
     @model_validator(mode="after")
     def _names_unique(self) -> DeployerConfig:
@@ -276,6 +286,8 @@ class Environment:
     """Every environment variable the deployer reads, validated once; ``repr`` hides secrets."""
 
     webhook_secret: bytes = field(repr=False)
+    #: The secret being rotated out, still accepted until it is unset (optional).
+    webhook_secret_previous: bytes | None = field(default=None, repr=False)
     database_url: str = DEFAULT_DATABASE_URL
     github_token: str | None = field(default=None, repr=False)
     github_app_id: str | None = None
@@ -298,11 +310,14 @@ class Environment:
     log_level: str = "INFO"
     #: Seconds the web server waits for a whole request (headers and body) to arrive.
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    #: ``json`` lines for log pipelines (the default, as in a cluster), or ``text``.
+    log_format: logs.LogFormat = "json"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Environment:
         errors: list[str] = []
         secret = environ.get("GITHUB_WEBHOOK_SECRET", "")
+        previous = environ.get("GITHUB_WEBHOOK_SECRET_PREVIOUS", "")
         if not secret:
             errors.append(
                 "GITHUB_WEBHOOK_SECRET is not set: refusing to accept unverifiable deliveries"
@@ -319,6 +334,12 @@ class Environment:
         if level not in _LOG_LEVELS:
             errors.append(f"DEPLOYER_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
             level = "INFO"
+        raw_format = (environ.get("DEPLOYER_LOG_FORMAT") or "json").strip().lower()
+        if raw_format not in logs.LOG_FORMATS:
+            errors.append(f"DEPLOYER_LOG_FORMAT must be one of {', '.join(logs.LOG_FORMATS)}")
+        log_format: logs.LogFormat = "text" if raw_format == "text" else "json"
+        database_url = environ.get("DEPLOYER_DATABASE_URL") or DEFAULT_DATABASE_URL
+        errors.extend(_driver_missing(database_url))
         installation: int | None = None
         if raw_inst := environ.get("GITHUB_APP_INSTALLATION_ID"):
             try:
@@ -335,7 +356,8 @@ class Environment:
             raise ConfigError(errors)
         return cls(
             webhook_secret=secret.encode("utf-8"),
-            database_url=environ.get("DEPLOYER_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            webhook_secret_previous=previous.encode("utf-8") or None,
+            database_url=database_url,
             github_token=environ.get("GITHUB_TOKEN") or None,
             github_app_id=environ.get("GITHUB_APP_ID") or None,
             github_app_private_key=key or None,
@@ -349,13 +371,32 @@ class Environment:
             cache_dir=Path(environ.get("DEPLOYER_CACHE_DIR") or _default_cache_dir(environ)),
             log_level=level,
             request_timeout=timeout,
+            log_format=log_format,
         )
 
+    @property
+    def webhook_secrets(self) -> tuple[tuple[str, bytes], ...]:
+        """The secrets a delivery may be signed with, by name, the current one first."""
+        previous = self.webhook_secret_previous
+        return (("current", self.webhook_secret),) + ((("previous", previous),) if previous else ())
+
     def configure_logging(self) -> None:
-        """Log at ``log_level`` to stderr; in a process that set up logging already (gunicorn
-        under another entry point), only set the ``webhook`` loggers' level."""
-        logging.getLogger("webhook").setLevel(self.log_level)
-        if not logging.getLogger().handlers:
-            logging.basicConfig(
-                level=self.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-            )
+        """Log at ``log_level`` in ``log_format`` to stderr, masking this process's secrets."""
+        secrets: list[str | None] = [s.decode("utf-8", "replace") for _, s in self.webhook_secrets]
+        secrets += [self.github_token, self.admin_token, self.github_app_private_key]
+        logs.configure(self.log_level, self.log_format, secrets)
+
+
+def _driver_missing(database_url: str) -> list[str]:
+    """One clear line, at start-up, when a PostgreSQL URL meets an install without psycopg
+    (instead of an import error in every process that opens the store)."""
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        return []
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return [
+            "DEPLOYER_DATABASE_URL is a PostgreSQL URL but the driver is not installed: "
+            "pip install 'psycopg[binary]'"
+        ]
+    return []

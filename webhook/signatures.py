@@ -1,6 +1,8 @@
 """Verify that a delivery came from GitHub: HMAC-SHA256 of the raw body, keyed by the secret.
 
-Only ``X-Hub-Signature-256`` is accepted; the legacy SHA-1 header alone is refused.
+Only ``X-Hub-Signature-256`` is accepted; the legacy SHA-1 header alone is refused. During a
+secret rotation two secrets are accepted (``match``): each is compared in constant time, and
+all of them always, so the answer's timing tells nothing about which one matched.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 
 _SIGNATURE = re.compile(r"^sha256=([0-9a-f]{64})$")
 
@@ -22,10 +25,18 @@ def verify(secret: bytes, body: bytes, header: str | None) -> bool:
 
     The comparison is constant-time so the digest cannot be guessed byte by byte.
     """
-    if not header or not secret:
-        return False
-    match = _SIGNATURE.match(header.strip().lower())
-    if match is None:
-        return False
-    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, match.group(1))
+    return match([("secret", secret)], body, header) is not None
+
+
+def match(secrets: Sequence[tuple[str, bytes]], body: bytes, header: str | None) -> str | None:
+    """The name of the first of ``secrets`` (name, secret) under which ``header`` signs
+    ``body``, or None. Empty secrets never match."""
+    found = _SIGNATURE.match(header.strip().lower()) if header else None
+    if found is None:
+        return None
+    matched: str | None = None
+    for name, secret in secrets:
+        expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+        if hmac.compare_digest(expected, found.group(1)) and secret and matched is None:
+            matched = name
+    return matched

@@ -23,24 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from webhook.checkout import Limits, TreeError, extract, show
-from webhook.errors import Unavailable
+from webhook.errors import Rejected, Unavailable
+from webhook.text import is_commit_sha
 
 #: Seconds a git network operation may take before the remote counts as unreachable.
 GIT_TIMEOUT = 300.0
 
-_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 #: What git prints when ``fetch.fsckObjects`` rejects a pack: the repository's content is bad,
 #: not the network, so a retry cannot help.
 _FSCK_REFUSED = re.compile(r"^error: object [0-9a-f]+: .*$", re.MULTILINE)
 
 
-class SourceError(Exception):
+class SourceError(Rejected):
     """The commit cannot be used as it is (missing folder, hostile content, unknown commit)."""
-
-
-class SourceUnavailable(SourceError, Unavailable):
-    """The remote could not be reached or refused us: an infrastructure fault, worth a retry."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,7 +92,7 @@ def _git(
         )
     except subprocess.TimeoutExpired as exc:
         url = scrub(remote.url) if remote else "git"
-        raise SourceUnavailable(f"{url}: git {args[0]} took longer than {timeout:.0f}s") from exc
+        raise Unavailable(f"{url}: git {args[0]} took longer than {timeout:.0f}s") from exc
 
 
 def _failure(proc: subprocess.CompletedProcess[bytes], remote: Remote | None) -> str:
@@ -111,7 +107,7 @@ def branch_head(url: str, branch: str, token: str | None = None) -> str:
         ["ls-remote", "--", url, f"refs/heads/{branch}"], remote=remote, timeout=GIT_TIMEOUT
     )
     if proc.returncode != 0:
-        raise SourceUnavailable(f"{scrub(url)}: git ls-remote failed: {_failure(proc, remote)}")
+        raise Unavailable(f"{scrub(url)}: git ls-remote failed: {_failure(proc, remote)}")
     for line in proc.stdout.decode("ascii", "replace").splitlines():
         sha, _, ref = line.partition("\t")
         if ref == f"refs/heads/{branch}":
@@ -147,7 +143,7 @@ class Mirrors:
 
     def ensure_commit(self, repo: str, remote: Remote, sha: str) -> Path:
         """Make sure the mirror of ``repo`` holds ``sha``; fetch only when it does not."""
-        if not _SHA.match(sha):
+        if not is_commit_sha(sha):
             raise SourceError(f"{repo}: {sha!r} is not a full commit SHA")
         mirror = self._mirror(repo)
         with self._locked(mirror):
@@ -170,7 +166,7 @@ class Mirrors:
                 )
                 _refuse_malformed(repo, proc)
                 if proc.returncode != 0:
-                    raise SourceUnavailable(
+                    raise Unavailable(
                         f"{scrub(remote.url)}: git fetch failed: {_failure(proc, remote)}"
                     )
             if not self._has_commit(mirror, sha):

@@ -22,6 +22,7 @@ from webhook.errors import Unavailable
 from webhook.model import Job, JobState, StepOutcome, Trigger
 from webhook.result import SyncResult
 from webhook.settings import AppConfig
+from webhook.text import cut
 from webhook.worker import SyncStep
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def _outcome(state: JobState, message: str, result: SyncResult) -> StepOutcome:
 
 
 def _unavailable(exc: Unavailable, *, dry_run: bool) -> StepOutcome:
-    message = f"infrastructure: {exc}"[:MAX_MESSAGE_CHARS]
+    message = cut(f"infrastructure: {exc}", MAX_MESSAGE_CHARS)
     record: dict[str, Any] = {"error_kind": "infrastructure", "error": message}
     if dry_run:
         record["dry_run"] = True

@@ -17,9 +17,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from webhook import logs
 from webhook.model import Job, JobState, StepOutcome
 from webhook.queue import JobStore
 from webhook.settings import DEFAULT_LEASE
+from webhook.text import cut
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ SyncStep = Callable[[Job], StepOutcome]
 #: must hold: the interval (lease / 3) stays well under the lease, so two beats in a row
 #: may fail or stall before the lease lapses.
 HEARTBEATS_PER_LEASE = 3
+#: An internal error's message is cut to this before it is stored and reported.
+MAX_MESSAGE = 500
 
 
 class JobListener(Protocol):
@@ -77,6 +81,11 @@ class Worker:
         job = self.store.claim(self.owner, lease_seconds=self.lease_seconds)
         if job is None:
             return None
+        # Every line logged while this job runs (engine, steps, listeners) names it.
+        with logs.bound(job=job.id, app=job.app, commit=job.commit, delivery=job.delivery):
+            return self._run(job)
+
+    def _run(self, job: Job) -> Job | None:
         log.info("job %s: %s at %s (attempt %s)", job.id, job.app, job.commit[:7], job.attempts)
         self._notify(job)
         lost = threading.Event()
@@ -91,7 +100,7 @@ class Worker:
             log.error("job %s: step raised\n%s", job.id, traceback.format_exc())
             outcome = StepOutcome(
                 state=JobState.FAILED,
-                message=f"internal error: {type(exc).__name__}: {exc}"[:500],
+                message=cut(f"internal error: {type(exc).__name__}: {exc}", MAX_MESSAGE),
                 result={"error_kind": "infrastructure"},
             )
         finally:

@@ -80,3 +80,12 @@ def postgres_server() -> Iterator[str]:
 def postgres_url(postgres_server: str) -> str:
     """A fresh, empty database on the session's server."""
     return create_database(postgres_server)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new store's URL, once an SQLite file and once a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'deployer.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

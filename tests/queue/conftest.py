@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -11,12 +10,10 @@ from tests.queue.support import Clock
 from webhook.queue import SqlStore, open_store
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'queue.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+@pytest.fixture
+def store_url(database_url: str) -> str:
+    """Each queue test on an SQLite file and on a fresh PostgreSQL database."""
+    return database_url
 
 
 @pytest.fixture

@@ -14,19 +14,19 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from webhook.kube.applyset import Ownership
-from webhook.kube.client import Cluster, ClusterUnavailable, KubeError, UnknownKind
+from webhook.kube.client import Cluster, KubeError, UnknownKind
 from webhook.kube.diff import same
-from webhook.render import Manifest, ObjectRef, ref_of
+from webhook.objects import CRD_GROUP, CRD_KIND, Action, Manifest, ObjectRef, defined_kinds, ref_of
 
 #: Objects applied concurrently within one tier.
 MAX_PARALLEL = 8
 #: Seconds to wait for a new CRD to become Established before its resources are applied.
 CRD_ESTABLISHED_TIMEOUT = 60.0
 
-CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
+CRD = (CRD_GROUP, CRD_KIND)
 RBAC = "rbac.authorization.k8s.io"
 
 #: The apply order, after Helm's ``kind_sorter.go`` and gitops-engine's ``kindOrder``: what
@@ -72,8 +72,6 @@ OTHER_TIER = len(KIND_ORDER) - 2
 CUSTOM_TIER = len(KIND_ORDER) - 1
 BUILTIN_GROUPS = frozenset({"", "apps", "batch", "autoscaling", "policy", "extensions"})
 
-Action = Literal["create", "configure", "unchanged"]
-
 
 def tier_of(ref: ObjectRef) -> int:
     """Index into KIND_ORDER."""
@@ -92,7 +90,7 @@ class Planned:
     body: Manifest
     live: Manifest | None = None
     result: Manifest | None = None
-    action: Action = "create"
+    action: Action = Action.CREATED
     #: Why the dry run had to wait (its namespace or CRD is created by this same sync).
     deferred: str | None = None
     error: str | None = None
@@ -107,7 +105,7 @@ class Plan:
         return [p.error for p in self.items if p.error]
 
     def changes(self) -> list[Planned]:
-        return [p for p in self.items if p.action != "unchanged"]
+        return [p for p in self.items if p.action is not Action.UNCHANGED]
 
 
 def _plan_one(
@@ -120,12 +118,12 @@ def _plan_one(
         if refusal:
             return replace(item, live=live, error=f"{item.ref} {refusal}")
         result = cluster.apply(resource, item.body, dry_run=True, force=force)
-    except ClusterUnavailable:
-        raise
     except KubeError as exc:
         return replace(item, error=str(exc))
-    action: Action = (
-        "create" if live is None else ("unchanged" if same(live, result) else "configure")
+    action = (
+        Action.CREATED
+        if live is None
+        else (Action.UNCHANGED if same(live, result) else Action.CONFIGURED)
     )
     return replace(item, live=live, result=result, action=action)
 
@@ -136,11 +134,7 @@ def plan(
     """Dry-run every object; nothing is written. Errors are per object, in ``Plan.errors``:
     among them every live object ``ownership`` does not let this app take over."""
     items = sorted((Planned(ref_of(b), b) for b in desired), key=lambda p: tier_of(p.ref))
-    new_kinds = {
-        (b["spec"].get("group"), (b["spec"].get("names") or {}).get("kind"))
-        for b in desired
-        if (ref_of(b).group, ref_of(b).kind) == CRD and isinstance(b.get("spec"), dict)
-    }
+    new_kinds = defined_kinds(desired)
     out: list[Planned] = []
     new_namespaces: set[str] = set()
     with ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="dry-run") as pool:
@@ -174,7 +168,7 @@ class Applied:
     """What happened to one object."""
 
     ref: ObjectRef
-    action: Action | Literal["failed", "skipped"]
+    action: Action
     error: str | None = None
 
 
@@ -186,13 +180,11 @@ def _apply_one(cluster: Cluster, item: Planned, force: bool, ownership: Ownershi
         if item.deferred:
             live = cluster.get(resource, meta["name"], meta.get("namespace"))
             if refusal := ownership.refusal(live):
-                return Applied(item.ref, "failed", f"{item.ref} {refusal}")
+                return Applied(item.ref, Action.FAILED, f"{item.ref} {refusal}")
         cluster.apply(resource, item.body, dry_run=False, force=force)
-    except ClusterUnavailable:
-        raise
     except KubeError as exc:
-        return Applied(item.ref, "failed", str(exc))
-    return Applied(item.ref, "create" if live is None else item.action)
+        return Applied(item.ref, Action.FAILED, str(exc))
+    return Applied(item.ref, Action.CREATED if live is None else item.action)
 
 
 def wait_established(cluster: Cluster, names: Sequence[str], timeout: float) -> list[str]:
@@ -234,13 +226,17 @@ def execute(
         for tier, (tier_name, _) in enumerate(KIND_ORDER):
             batch = [p for p in the_plan.items if tier_of(p.ref) == tier]
             if failed:
-                results += [Applied(p.ref, "skipped", "an earlier object failed") for p in batch]
+                results += [
+                    Applied(p.ref, Action.SKIPPED, "an earlier object failed") for p in batch
+                ]
                 continue
-            results += [Applied(p.ref, "unchanged") for p in batch if p.action == "unchanged"]
-            todo = [p for p in batch if p.action != "unchanged"]
+            results += [
+                Applied(p.ref, Action.UNCHANGED) for p in batch if p.action is Action.UNCHANGED
+            ]
+            todo = [p for p in batch if p.action is not Action.UNCHANGED]
             done = list(pool.map(lambda p: _apply_one(cluster, p, force, ownership), todo))
             results += done
-            failed = any(a.action == "failed" for a in done)
+            failed = any(a.action is Action.FAILED for a in done)
             if tier_name == "crds" and not failed:
                 new = [a.ref for a in done]
                 if new:
@@ -249,7 +245,7 @@ def execute(
                     )
                     error = f"not Established after {CRD_ESTABLISHED_TIMEOUT:.0f}s"
                     results = [
-                        Applied(a.ref, "failed", f"{a.ref}: {error}")
+                        Applied(a.ref, Action.FAILED, f"{a.ref}: {error}")
                         if a.ref in new and a.ref.name in late
                         else a
                         for a in results

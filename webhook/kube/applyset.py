@@ -4,7 +4,8 @@ Owns: the parent object (a ConfigMap ``applyset-<app>`` in the app's namespace),
 computed as kubectl does, its tooling / contains-group-kinds / additional-namespaces
 annotations, the ``applyset.kubernetes.io/part-of`` label on members, and who owns a live
 object (``Ownership``): an app writes only objects that carry its own label, never another
-app's, and objects of nobody only when it adopts them explicitly.
+app's, and objects of nobody only when it adopts them explicitly; its parent only when it
+is absent or carries its own id label.
 Must not touch: applying or deleting members (apply.py and prune.py do that).
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 
-from webhook.render import Manifest, ObjectRef
+from webhook.objects import Manifest, ObjectRef
 
 PART_OF = "applyset.kubernetes.io/part-of"
 ID_LABEL = "applyset.kubernetes.io/id"
@@ -154,3 +155,23 @@ class Ownership:
         if part_of in self.apps:
             return f"belongs to {self._owner(part_of)}: never taken over"
         return None if self.adopt else f"belongs to {self._owner(part_of)}{hint}"
+
+    def parent_refusal(self, live: Manifest | None) -> str | None:
+        """Why this app may not write ``live`` as its ApplySet parent (None: it may).
+
+        The parent is written with force, so a ConfigMap of the same name that this deployer
+        did not create for this app (someone's data, another app's object) would be taken
+        over, and its data would then describe our inventory."""
+        labels = labels_of(live or {})
+        if live is None or labels.get(ID_LABEL) == self.id:
+            return None
+        part_of = labels.get(PART_OF)
+        owner = (
+            f"; it belongs to {self._owner(part_of)}"
+            if isinstance(part_of, str) and part_of
+            else ""
+        )
+        return (
+            f"exists and is not this app's ApplySet parent (no {ID_LABEL}={self.id} label"
+            f"{owner}): never taken over; remove or rename it"
+        )

@@ -25,9 +25,8 @@ from kubernetes import config as k8s_config
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic import exceptions as dyn_errors
 
-from webhook.errors import Unavailable
-
-Manifest = dict[str, Any]
+from webhook.errors import Rejected, Unavailable
+from webhook.objects import Manifest
 
 FIELD_MANAGER = "webhook-deployer"
 #: Sent with every request, so the API server's audit log and its metrics name us.
@@ -38,12 +37,9 @@ log = logging.getLogger(__name__)
 IN_CLUSTER = "in-cluster"
 
 
-class KubeError(Exception):
-    """Something the cluster said or did not say."""
-
-
-class ClusterUnavailable(KubeError, Unavailable):
-    """The cluster cannot be reached or we cannot authenticate: an infrastructure fault."""
+class KubeError(Rejected):
+    """The cluster refused or could not serve a request on its merits (an unreachable
+    cluster raises ``errors.Unavailable`` instead)."""
 
 
 class ApiError(KubeError):
@@ -83,12 +79,12 @@ def translated(what: str) -> Iterator[None]:
     except dyn_errors.DynamicApiError as exc:
         message, reason = _message(exc)
         if exc.status in (401, 502, 503, 504) or exc.status is None or exc.status == 0:
-            raise ClusterUnavailable(f"{what}: {exc.status} {message}") from exc
+            raise Unavailable(f"{what}: {exc.status} {message}") from exc
         raise ApiError(f"{what}: {message}", status=int(exc.status), reason=reason) from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise ClusterUnavailable(f"{what}: cluster unreachable: {exc}") from exc
+        raise Unavailable(f"{what}: cluster unreachable: {exc}") from exc
     except k8s_config.ConfigException as exc:
-        raise ClusterUnavailable(f"{what}: {exc}") from exc
+        raise Unavailable(f"{what}: {exc}") from exc
 
 
 def service_account_user(service_account: str, namespace: str) -> str:
@@ -117,7 +113,7 @@ def _configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.C
     )
     if not has_credentials:
         # Exec plugins (kubelogin) only log their failures: check the result ourselves.
-        raise ClusterUnavailable(
+        raise Unavailable(
             f"cluster {context or '(current context)'}: the kubeconfig yielded no credentials "
             "(did its exec plugin fail?)"
         )

@@ -14,7 +14,7 @@ import difflib
 
 import yaml
 
-from webhook.render import Manifest, ObjectRef
+from webhook.objects import Manifest, ObjectRef
 
 #: metadata fields the server owns; a difference in them is not a difference we caused.
 SERVER_METADATA = (

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from webhook.render import Manifest, ObjectRef
+from webhook.objects import Manifest, ObjectRef
 
 
 class Status(StrEnum):
@@ -225,10 +225,6 @@ def assess(ref: ObjectRef, obj: Manifest | None) -> Health:
         return Health(Status.NOT_FOUND, f"{label}: not found")
     verdict = _generic(obj) or RULES.get((ref.group, ref.kind), _other)(obj)
     return Health(verdict[0], f"{label}: {verdict[1]}")
-
-
-class HealthTimeout(Exception):
-    """Objects did not become Current in time; the message names each of them."""
 
 
 #: Watches one object: given its last seen state and the seconds left, yields each new state

@@ -18,8 +18,8 @@ from typing import Any
 
 from webhook.kube.apply import CRD, tier_of
 from webhook.kube.applyset import PART_OF, ApplySet, Inventory, labels_of, split_group_kind
-from webhook.kube.client import ApiError, Cluster, ClusterUnavailable, KubeError
-from webhook.render import ObjectRef, group_of
+from webhook.kube.client import ApiError, Cluster, KubeError
+from webhook.objects import ObjectRef, group_of
 
 #: Losing one of these loses data: pruned only with ``prune_cluster_scoped``.
 PROTECTED = frozenset({("", "Namespace"), CRD})
@@ -116,8 +116,6 @@ def prune(
             resource = cluster.resource(api_version, ref.kind)
             if not _delete_if_ours(cluster, resource, ref, applyset):
                 continue
-        except ClusterUnavailable:
-            raise
         except KubeError as exc:
             out.append(Pruned(ref, str(exc)))
             continue

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from webhook.queue.base import DeliveryKey, Enqueued, EnqueueResult, JobStore, Report
 from webhook.queue.database import Database
+from webhook.queue.schema import SCHEMA_VERSION, Migration, SchemaTooNew
 from webhook.queue.stats import StoreStats
 from webhook.queue.store import SqlStore
 
@@ -32,12 +33,15 @@ def open_store(url: str) -> SqlStore:
 
 
 __all__ = [
+    "SCHEMA_VERSION",
     "Database",
     "DeliveryKey",
     "EnqueueResult",
     "Enqueued",
     "JobStore",
+    "Migration",
     "Report",
+    "SchemaTooNew",
     "SqlStore",
     "StoreStats",
     "open_store",

@@ -30,6 +30,9 @@ class DeliveryKey:
 
     hook_id: str
     delivery: str
+    #: Which webhook secret signed it (``current`` or ``previous``): kept beside the key,
+    #: not part of it, for the rotation metric.
+    signed_with: str = "current"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -79,12 +79,9 @@ class Database(Generic[C]):
 
     def create(self, schema: str) -> None:
         """Run the ``;``-separated statements of ``schema`` with the dialect's column types."""
-        for name, sql_type in self.dialect.types.items():
-            schema = schema.replace("{" + name + "}", sql_type)
         with self.write() as cur:
-            for statement in schema.split(";"):
-                if statement.strip():
-                    cur.execute(statement)
+            for statement in statements(schema, self.dialect.types):
+                cur.execute(statement)
 
     def columns(self, table: str) -> set[str]:
         """The column names ``table`` has today."""
@@ -98,6 +95,13 @@ class Database(Generic[C]):
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def statements(schema: str, types: Mapping[str, str]) -> list[str]:
+    """The ``;``-separated statements of ``schema``, ``{real}`` and friends filled in."""
+    for name, sql_type in types.items():
+        schema = schema.replace("{" + name + "}", sql_type)
+    return [statement for statement in schema.split(";") if statement.strip()]
 
 
 def insert(cur: Cursor, table: str, values: Mapping[str, Any]) -> int:

@@ -2,7 +2,8 @@
 
 The store writes a row with every state change, in the same transaction as the change
 (``record``), so a report survives a crash or a GitHub outage; the reporter reads and
-acknowledges them through the store's ``pending_reports`` and friends.
+acknowledges them through the store's ``pending_reports`` and friends. ``schema.py``
+creates the table with the rest of the store's schema.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ class Outbox:
 
     def __init__(self, db: Database[Any]) -> None:
         self.db = db
-        db.create(SCHEMA)
 
     @staticmethod
     def record(cur: Cursor, job: Job, now: float) -> None:

@@ -20,6 +20,8 @@ class StoreStats:
 
     jobs: dict[tuple[str, str], int]
     deliveries: int
+    #: Accepted deliveries by the webhook secret that signed them (``current``, ``previous``).
+    signed_with: dict[str, int]
     reports_pending: int
     oldest_report_at: float | None
     last_finished: dict[str, Job]
@@ -32,6 +34,8 @@ def count(db: Database[Any]) -> StoreStats:
         jobs = {(str(r["app"]), str(r["state"])): int(r["n"]) for r in cur.fetchall()}
         cur.execute("SELECT COUNT(*) AS n FROM deliveries")
         deliveries = int(cur.fetchone()["n"])
+        cur.execute("SELECT secret, COUNT(*) AS n FROM deliveries GROUP BY secret")
+        signed_with = {str(r["secret"]): int(r["n"]) for r in cur.fetchall()}
         cur.execute(
             "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE delivered_at IS NULL"
         )
@@ -45,6 +49,7 @@ def count(db: Database[Any]) -> StoreStats:
     return StoreStats(
         jobs=jobs,
         deliveries=deliveries,
+        signed_with=signed_with,
         reports_pending=int(outbox["n"]),
         oldest_report_at=float(oldest) if oldest is not None else None,
         last_finished={job.app: job for job in finished},

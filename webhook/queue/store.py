@@ -18,20 +18,8 @@ from webhook.queue import records
 from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey, Enqueued, EnqueueResult, Report
 from webhook.queue.database import Cursor, Database, insert
 from webhook.queue.outbox import Outbox
+from webhook.queue.schema import migrate
 from webhook.queue.stats import StoreStats, count
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    hook_id TEXT NOT NULL,
-    delivery TEXT NOT NULL,
-    received_at {real} NOT NULL,
-    PRIMARY KEY (hook_id, delivery)
-);
-CREATE INDEX IF NOT EXISTS jobs_lane_state ON jobs (lane, state);
-CREATE INDEX IF NOT EXISTS jobs_app_commit ON jobs (app, commit_sha);
-CREATE INDEX IF NOT EXISTS jobs_repo_commit ON jobs (repo, commit_sha);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id)
-"""
 
 JOBS = records.JOB_COLUMNS
 _DEDUPED_TRIGGERS = (Trigger.PUSH.value, Trigger.MERGE.value)
@@ -45,9 +33,12 @@ class SqlStore:
 
     def __init__(self, database: Database[Any]) -> None:
         self.database = database
-        database.create(records.jobs_table())
-        missing = records.missing_job_columns(database.columns("jobs"))
-        database.create(";".join([*missing, SCHEMA]))
+        try:
+            #: What opening the store did to its schema (``schema.migrate``).
+            self.migration = migrate(database)
+        except BaseException:  # a schema too new: leave no connection behind
+            database.close()
+            raise
         self.outbox = Outbox(database)
 
     # -- writes ---------------------------------------------------------------
@@ -65,8 +56,9 @@ class SqlStore:
                 if cur.fetchone() is not None:
                     return EnqueueResult(duplicate=True)
                 cur.execute(
-                    "INSERT INTO deliveries (hook_id, delivery, received_at) VALUES (?, ?, ?)",
-                    (delivery.hook_id, delivery.delivery, now),
+                    "INSERT INTO deliveries (hook_id, delivery, received_at, secret) "
+                    "VALUES (?, ?, ?, ?)",
+                    (delivery.hook_id, delivery.delivery, now, delivery.signed_with),
                 )
             results: list[Enqueued] = []
             superseded: list[Job] = []

@@ -18,21 +18,17 @@ from webhook.render import limits
 from webhook.render.documents import load_json, load_yaml_documents, objects_of, parse_stream
 from webhook.render.helm import HELM_KUBE_VERSION, render_helm
 from webhook.render.kustomize import KUSTOMIZATION_FILES, kustomization_in, render_kustomize
-from webhook.render.objects import Manifest, ObjectRef, Rendered, RenderError, group_of, ref_of
+from webhook.render.output import Rendered, RenderError
 
 __all__ = [
     "HELM_KUBE_VERSION",
     "KUSTOMIZATION_FILES",
     "MANIFEST_SUFFIXES",
-    "Manifest",
-    "ObjectRef",
     "RenderError",
     "Rendered",
-    "group_of",
     "load_json",
     "load_yaml_documents",
     "parse_stream",
-    "ref_of",
     "render",
     "render_plain",
 ]

@@ -20,7 +20,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from webhook.render import limits
-from webhook.render.objects import Rendered, RenderError
+from webhook.render.output import Rendered, RenderError
 
 _TAG = "tag:yaml.org,2002:"
 _JSON_TAGS = ("null", "bool", "int", "float", "str", "seq", "map")

@@ -17,7 +17,7 @@ from typing import Any
 
 from webhook.render import limits, tools
 from webhook.render.documents import load_yaml_documents, parse_stream
-from webhook.render.objects import Rendered, RenderError
+from webhook.render.output import Rendered, RenderError
 
 #: The Kubernetes version helm templates against (helm alone assumes v1.20).
 HELM_KUBE_VERSION = "1.34"

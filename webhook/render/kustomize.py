@@ -19,7 +19,7 @@ from typing import Any
 
 from webhook.render import limits, remote, tools
 from webhook.render.documents import load_yaml_documents, parse_stream
-from webhook.render.objects import Rendered, RenderError
+from webhook.render.output import Rendered, RenderError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 #: Annotations that make kustomize run a KRM function (a container or an executable).

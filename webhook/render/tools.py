@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from webhook.render import limits
-from webhook.render.objects import RenderError
+from webhook.render.output import RenderError
 
 #: Only these survive from the deployer's environment; tokens, KUBECONFIG, proxies do not.
 PASSED_VARIABLES = ("PATH", "LANG")

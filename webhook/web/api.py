@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -17,11 +16,11 @@ from flask import Blueprint, Response, jsonify, request
 from webhook.model import SyncRequest, Trigger
 from webhook.queue import JobStore
 from webhook.settings import DeployerConfig
+from webhook.text import is_commit_sha
 from webhook.web.approvals import RevisionRefused, RevisionUnavailable, approved_revision
 from webhook.web.context import deployer
 
 bp = Blueprint("api", __name__)
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 def _store() -> JobStore:
@@ -114,7 +113,7 @@ def sync(name: str) -> tuple[Response, int]:
     if not isinstance(body, dict):
         return _error(400, 'body must be a JSON object such as {"revision": "<sha>"}')
     revision = body.get("revision")
-    if revision is not None and (not isinstance(revision, str) or not _SHA.match(revision)):
+    if revision is not None and (not isinstance(revision, str) or not is_commit_sha(revision)):
         return _error(400, "'revision' must be a full 40-character commit SHA")
     try:
         commit = approved_revision(app, _config(), deployer().env, revision)

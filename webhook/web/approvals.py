@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import subprocess
 
+from webhook.errors import Unavailable
 from webhook.settings import AppConfig, DeployerConfig, Environment
 from webhook.sources import (
     GIT_TIMEOUT,
     Mirrors,
     Remote,
     SourceError,
-    SourceUnavailable,
     branch_head,
 )
 
@@ -42,7 +42,7 @@ def approved_revision(
         mirrors = Mirrors(env.cache_dir)
         mirror = mirrors.ensure_commit(app.repo, remote, head)
         mirrors.ensure_commit(app.repo, remote, revision)
-    except SourceUnavailable as exc:
+    except Unavailable as exc:
         raise RevisionUnavailable(f"{app.repo}: cannot read the repository: {exc}") from exc
     except SourceError as exc:
         raise RevisionRefused(f"{app.name}: {exc}") from exc

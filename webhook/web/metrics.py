@@ -48,6 +48,15 @@ class StoreCollector(Collector):
         )
         deliveries.add_metric([], stats.deliveries)
         yield deliveries
+        signed = CounterMetricFamily(
+            "deployer_webhook_signatures",
+            "GitHub deliveries accepted, by the webhook secret whose signature matched: "
+            "'previous' still counting up means a hook still signs with the old secret.",
+            labels=["secret"],
+        )
+        for secret in ("current", "previous"):
+            signed.add_metric([secret], stats.signed_with.get(secret, 0))
+        yield signed
         reports = GaugeMetricFamily(
             "deployer_github_reports_pending", "Job state changes not yet reported to GitHub."
         )

@@ -85,10 +85,20 @@ def receive() -> tuple[Response, int]:
         return _refuse(413, f"body over {env.max_body_bytes} bytes")
 
     signature = request.headers.get("X-Hub-Signature-256")
-    if not signatures.verify(env.webhook_secret, body, signature):
+    signed_with = signatures.match(env.webhook_secrets, body, signature)
+    if signed_with is None:
         reason = "missing X-Hub-Signature-256" if not signature else "signature does not match"
-        log.warning("refused delivery %s: %s", request.headers.get("X-GitHub-Delivery"), reason)
+        delivery = request.headers.get("X-GitHub-Delivery")
+        log.warning("refused delivery %s: %s", delivery, reason, extra={"delivery": delivery})
         return _refuse(401, reason)
+    if signed_with == "previous":
+        delivery = request.headers.get("X-GitHub-Delivery")
+        log.warning(
+            "delivery %s is signed with the previous webhook secret: set the current one "
+            "on the hook before GITHUB_WEBHOOK_SECRET_PREVIOUS is removed",
+            delivery,
+            extra={"delivery": delivery},
+        )
 
     event = request.headers.get("X-GitHub-Event", "").strip()
     delivery = request.headers.get("X-GitHub-Delivery", "").strip()
@@ -104,7 +114,10 @@ def receive() -> tuple[Response, int]:
     if not isinstance(payload, dict):
         return _refuse(400, "event payload must be a JSON object")
 
-    log.debug("delivery %s (%s): %d bytes, signature verified", delivery, event, len(body))
+    known = {"delivery": delivery, "event": event}
+    log.debug(
+        "delivery %s (%s): %d bytes, signature verified", delivery, event, len(body), extra=known
+    )
     try:
         decision = decide(event, payload, deployer().index, delivery)
     except ValueError as exc:
@@ -112,24 +125,24 @@ def receive() -> tuple[Response, int]:
     except (TypeError, AttributeError, KeyError, RecursionError) as exc:
         # A field of the wrong JSON type that events.decide did not check (an ``action``
         # that is a list, say): still the sender's fault, so a 400 naming it, not a 500.
-        log.warning("delivery %s (%s): malformed payload: %r", delivery, event, exc)
+        log.warning("delivery %s (%s): malformed payload: %r", delivery, event, exc, extra=known)
         return _refuse(400, f"event payload has a field of the wrong type: {type(exc).__name__}")
     if isinstance(decision, Pong):
         return jsonify({"pong": True}), 200
     if isinstance(decision, Ignored):
-        log.info("delivery %s (%s) ignored: %s", delivery, event, decision.reason)
+        log.info("delivery %s (%s) ignored: %s", delivery, event, decision.reason, extra=known)
         return jsonify({"ignored": decision.reason}), 202
 
     hook_id = request.headers.get("X-GitHub-Hook-ID", "").strip() or "-"
     result = deployer().store.enqueue(
-        decision, delivery=DeliveryKey(hook_id=hook_id, delivery=delivery)
+        decision, delivery=DeliveryKey(hook_id=hook_id, delivery=delivery, signed_with=signed_with)
     )
     if result.duplicate:
-        log.info("delivery %s (%s) already accepted", delivery, event)
+        log.info("delivery %s (%s) already accepted", delivery, event, extra=known)
         return jsonify({"duplicate": True, "delivery": delivery, "jobs": []}), 200
     jobs = [
         {"id": e.job.id, "app": e.job.app, "commit": e.job.commit, "created": e.created}
         for e in result.jobs
     ]
-    log.info("delivery %s (%s): %s", delivery, event, jobs)
+    log.info("delivery %s (%s): %s", delivery, event, jobs, extra={**known, "jobs": jobs})
     return jsonify({"delivery": delivery, "jobs": jobs}), 202

@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from webhook import logs
 from webhook.settings import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_REQUEST_TIMEOUT,
@@ -196,6 +198,35 @@ def _fields(head: bytes) -> dict[bytes, bytes]:
     return fields
 
 
+class DeployerLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's own lines in the deployer's format; one access line per request with its
+    fields apart (never the query string, credentials or any other header but the
+    delivery id, so no token reaches the log)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in (*self.error_log.handlers, *self.access_log.handlers):
+            handler.setFormatter(logs.formatter())
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not getattr(self, "access_log_enabled", self.cfg.accesslog):  # gunicorn < 24
+            return
+        status = str(resp.status).split(None, 1)[0]
+        method, path = environ.get("REQUEST_METHOD", "-"), environ.get("PATH_INFO", "-")
+        fields = {
+            "method": method,
+            "path": path,
+            "status": int(status) if status.isdigit() else status,
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 1),
+            "remote": environ.get("REMOTE_ADDR", "-"),
+            "user_agent": environ.get("HTTP_USER_AGENT", "-"),
+            "delivery": environ.get("HTTP_X_GITHUB_DELIVERY"),
+        }
+        extra = {k: v for k, v in fields.items() if v is not None}
+        self.access_log.info("%s %s %s", method, path, status, extra=extra)
+
+
 def serve(
     config: DeployerConfig, env: Environment, *, bind: str, workers: int, threads: int
 ) -> None:
@@ -213,6 +244,7 @@ def serve(
             self.cfg.set("worker_class", f"{__name__}.BufferingWorker")
             self.cfg.set("graceful_timeout", 20)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("logger_class", f"{__name__}.DeployerLogger")
             self.cfg.set("loglevel", env.log_level.lower())
 
         def load(self) -> Any:

@@ -1,27 +1,17 @@
-"""Drift checks through the queue and worker, and the ``sync``/``diff`` commands, on the real
-control plane with real git repos."""
+"""Drift polling through the queue and worker, on the real control plane with real git repos."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-import yaml
-from click.testing import CliRunner
 from kubernetes import client
 
-from tests.test_engine import GitOps, cm, dump, make_gitops
-from webhook.cli import main
-from webhook.drift import DriftWatcher
+from tests.gitops import GitOps, cm, dump
+from webhook.drift import DriftPoller
 from webhook.model import JobState, Trigger
 from webhook.queue import sqlite_store
 from webhook.steps import run_job
 from webhook.worker import Worker
-
-
-@pytest.fixture
-def gitops(tmp_path: Path, kubeconfig: Path, namespace: str) -> GitOps:
-    return make_gitops(tmp_path, kubeconfig, namespace)
 
 
 def test_drift_finds_a_lost_delivery_and_a_hand_edit_and_the_worker_repairs_both(
@@ -32,26 +22,26 @@ def test_drift_finds_a_lost_delivery_and_a_hand_edit_and_the_worker_repairs_both
     first = gitops.commit({"apps/shop/app.yaml": dump(cm("settings", "v1"))})
     engine = gitops.engine()
     store = sqlite_store(tmp_path / "q.db")
-    watcher = DriftWatcher(engine.config, store, engine, interval=300)
+    poller = DriftPoller(engine.config, store, engine, interval=300)
     worker = Worker(store, lambda job: run_job(engine, job))
 
     # No job has ever run: the head commit is queued as drift (a delivery that never came).
-    [request] = watcher.check_all()
+    [request] = poller.check_all()
     assert (request.commit, request.trigger) == (first, Trigger.DRIFT)
     done = worker.run_once()
     assert done is not None and done.state is JobState.SUCCEEDED, done
-    assert watcher.check_all() == []  # git and cluster agree with the record
+    assert poller.check_all() == []  # git and cluster agree with the record
 
     # Someone edits the object by hand: drift, repaired by the next job.
     core.patch_namespaced_config_map("settings", ns, {"data": {"value": "hacked"}})
-    [repair] = watcher.check_all()
+    [repair] = poller.check_all()
     assert repair.commit == first
     assert worker.run_once().state is JobState.SUCCEEDED  # type: ignore[union-attr]
     assert core.read_namespaced_config_map("settings", ns).data == {"value": "v1"}
 
     # A commit lands without a delivery: the new head is queued.
     second = gitops.commit({"apps/shop/app.yaml": dump(cm("settings", "v2"))})
-    [catch_up] = watcher.check_all()
+    [catch_up] = poller.check_all()
     assert catch_up.commit == second
     worker.run_once()
     assert core.read_namespaced_config_map("settings", ns).data == {"value": "v2"}
@@ -67,72 +57,18 @@ def test_drift_of_a_manual_app_is_reported_not_repaired(
     assert gitops.sync(sha).ok
     engine = gitops.engine(auto_sync=False)
     store = sqlite_store(tmp_path / "q.db")
-    watcher = DriftWatcher(engine.config, store, engine, interval=300)
+    poller = DriftPoller(engine.config, store, engine, interval=300)
     worker = Worker(store, lambda job: run_job(engine, job))
-    watcher.check_all()
+    poller.check_all()
     assert worker.run_once().state is JobState.SUCCEEDED  # type: ignore[union-attr]
     core.patch_namespaced_config_map("settings", ns, {"data": {"value": "hacked"}})
-    watcher.check_all()
+    poller.check_all()
     job = worker.run_once()
     assert job is not None and job.state is JobState.OUT_OF_SYNC
     assert "1 to change" in job.message and "awaiting approval" in job.message
     assert core.read_namespaced_config_map("settings", ns).data == {"value": "hacked"}
-    assert watcher.check_all() == []  # reported once; waits for approval
+    assert poller.check_all() == []  # reported once; waits for approval
     store.close()
-
-
-def write_config(gitops: GitOps, path: Path) -> Path:
-    config = path / "deployer.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "apps": [
-                    {
-                        "name": "shop",
-                        "repo": "acme/gitops",
-                        "path": "apps/shop",
-                        "namespace": gitops.namespace,
-                    }
-                ],
-                "repos": {"acme/gitops": {"clone_url": f"file://{gitops.origin}"}},
-            }
-        )
-    )
-    return config
-
-
-def test_sync_and_diff_commands(
-    gitops: GitOps, tmp_path: Path, kubeconfig: Path, k8s_api_client: client.ApiClient
-) -> None:
-    core = client.CoreV1Api(k8s_api_client)
-    ns = gitops.namespace
-    config = write_config(gitops, tmp_path)
-    env = {"KUBECONFIG": str(kubeconfig), "DEPLOYER_CACHE_DIR": str(tmp_path / "cache")}
-    runner = CliRunner()
-    gitops.commit({"apps/shop/app.yaml": dump(cm("settings", "v1"))})
-
-    dry = runner.invoke(main, ["sync", "--config", str(config), "shop", "--dry-run"], env=env)
-    assert dry.exit_code == 0, dry.output
-    assert core.list_namespaced_config_map(ns, field_selector="metadata.name=settings").items == []
-
-    real = runner.invoke(main, ["sync", "--config", str(config), "shop"], env=env)
-    assert real.exit_code == 0, real.output
-    assert core.read_namespaced_config_map("settings", ns).data == {"value": "v1"}
-
-    newer = gitops.commit({"apps/shop/app.yaml": dump(cm("settings", "v2"))})
-    diff = runner.invoke(
-        main, ["diff", "--config", str(config), "shop", "--revision", newer], env=env
-    )
-    assert diff.exit_code == 0, diff.output
-    assert "-  value: v1" in diff.output and "+  value: v2" in diff.output
-
-    broken = gitops.commit({"apps/shop/app.yaml": "kind: [\n"})
-    failed = runner.invoke(
-        main, ["sync", "--config", str(config), "shop", "--revision", broken], env=env
-    )
-    assert failed.exit_code == 1
-    assert "apps/shop/app.yaml" in failed.output
-    assert core.read_namespaced_config_map("settings", ns).data == {"value": "v1"}
 
 
 def test_one_ls_remote_per_repo_and_branch_per_round(tmp_path: Path) -> None:
@@ -158,6 +94,6 @@ def test_one_ls_remote_per_repo_and_branch_per_round(tmp_path: Path) -> None:
 
     probe = CountingProbe()
     store = sqlite_store(tmp_path / "q.db")
-    requests = DriftWatcher(config, store, probe, interval=300).check_all()
+    requests = DriftPoller(config, store, probe, interval=300).check_all()
     assert len(requests) == 50 and probe.heads == 1
     store.close()
