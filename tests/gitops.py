@@ -16,8 +16,9 @@ from kubernetes.dynamic import DynamicClient
 
 from tests import gitrepo
 from webhook.engine import SyncEngine, SyncResult
-from webhook.model import Job, JobState, Trigger
+from webhook.model import Job, JobState, StepOutcome, Trigger
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
+from webhook.steps import run_job
 
 
 def cm(name: str, value: str = "1", **meta: Any) -> dict[str, Any]:
@@ -94,9 +95,11 @@ class GitOps:
         return engine.sync(self.app, sha)
 
 
-def dead_kubeconfig(path: Path, user: dict[str, Any]) -> Path:
-    """A kubeconfig for a server nobody listens on (port 1), with ``user``'s credentials."""
-    path.write_text(
+def sync_on_a_dead_cluster(tmp_path: Path, user: dict[str, Any]) -> StepOutcome:
+    """One job of a one-ConfigMap app, through the real step, against a server nobody
+    listens on (port 1) with ``user``'s credentials: the outcome."""
+    kubeconfig = tmp_path / "dead.kubeconfig"
+    kubeconfig.write_text(
         yaml.safe_dump(
             {
                 "apiVersion": "v1",
@@ -108,7 +111,9 @@ def dead_kubeconfig(path: Path, user: dict[str, Any]) -> Path:
             }
         )
     )
-    return path
+    ops = make_gitops(tmp_path, kubeconfig, "shop")
+    sha = ops.commit({"apps/shop/a.yaml": dump(cm("a"))})
+    return run_job(ops.engine(), job(sha))
 
 
 def make_gitops(tmp_path: Path, kubeconfig: Path, namespace: str) -> GitOps:

@@ -17,13 +17,12 @@ import pytest
 from tests.audit import AuditLog
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push
-from tests.gitops import cm, dead_kubeconfig, dump, job, make_gitops, service
+from tests.gitops import cm, dump, make_gitops, service, sync_on_a_dead_cluster
 from tests.test_serve import SECRET, Server
 from webhook.model import JobState
 from webhook.queue import open_store
 from webhook.render import RenderError, kustomize
 from webhook.settings import DeployerConfig, Environment
-from webhook.steps import run_job
 from webhook.web import create_app
 
 
@@ -57,10 +56,7 @@ def test_a_failing_kubeconfig_exec_plugin_is_reported_not_a_traceback(tmp_path: 
     so the deployer must say so itself, as a failed sync, not an internal error."""
     plugin = _exec_plugin(tmp_path, 'echo "login expired: run kubelogin" >&2\nexit 1')
     user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin)}}
-    kubeconfig = dead_kubeconfig(tmp_path / "exec.kubeconfig", user)
-    ops = make_gitops(tmp_path, kubeconfig, "shop")
-    sha = ops.commit({"apps/shop/a.yaml": dump(cm("a"))})
-    outcome = run_job(ops.engine(), job(sha))
+    outcome = sync_on_a_dead_cluster(tmp_path, user)
     assert outcome.state is JobState.FAILED
     assert outcome.result["error_kind"] == "infrastructure"
     assert "no credentials (did its exec plugin fail?)" in outcome.message
