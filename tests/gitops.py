@@ -16,8 +16,9 @@ from kubernetes.dynamic import DynamicClient
 
 from tests import gitrepo
 from webhook.engine import SyncEngine, SyncResult
-from webhook.model import Job, JobState, Trigger
+from webhook.model import Job, JobState, StepOutcome, Trigger
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
+from webhook.steps import run_job
 
 
 def cm(name: str, value: str = "1", **meta: Any) -> dict[str, Any]:
@@ -92,6 +93,27 @@ class GitOps:
     def sync(self, sha: str, **app_changes: Any) -> SyncResult:
         engine = self.engine(**app_changes)
         return engine.sync(self.app, sha)
+
+
+def sync_on_a_dead_cluster(tmp_path: Path, user: dict[str, Any]) -> StepOutcome:
+    """One job of a one-ConfigMap app, through the real step, against a server nobody
+    listens on (port 1) with ``user``'s credentials: the outcome."""
+    kubeconfig = tmp_path / "dead.kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "dead", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "u"}}],
+                "current-context": "dead",
+            }
+        )
+    )
+    ops = make_gitops(tmp_path, kubeconfig, "shop")
+    sha = ops.commit({"apps/shop/a.yaml": dump(cm("a"))})
+    return run_job(ops.engine(), job(sha))
 
 
 def make_gitops(tmp_path: Path, kubeconfig: Path, namespace: str) -> GitOps:

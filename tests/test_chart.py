@@ -32,6 +32,8 @@ SCENARIO_IDS = [p.name.removesuffix("-values.yaml") for p in SCENARIOS]
 WEBHOOK_SECRET = "install test: not a real secret"
 
 Manifest = dict[str, Any]
+# Every test here runs helm (or kubectl) from the test tools.
+pytestmark = pytest.mark.usefixtures("tools")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -12,6 +12,9 @@ import pytest
 
 from tests.test_chart import only, render, render_error, scenario
 
+# Every test here runs helm from the test tools.
+pytestmark = pytest.mark.usefixtures("tools")
+
 
 def routes(*sets: str, name: str = "ingress") -> list[tuple[str, str]]:
     ingress = only(render(scenario(name), *sets), "Ingress")

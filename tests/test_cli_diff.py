@@ -15,8 +15,6 @@ from click.testing import CliRunner, Result
 from tests.gitops import GitOps, cm, dump, write_config
 from webhook.cli import main
 
-pytestmark = pytest.mark.cluster
-
 
 class Diff:
     """Runs ``diff`` for the gitops app with a config file and a cluster."""

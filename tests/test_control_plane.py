@@ -21,8 +21,6 @@ from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError, NotFou
 from tests.gitops import widget_crd
 from tests.plugins.cluster import ControlPlane
 
-pytestmark = pytest.mark.cluster
-
 
 def wait_until(what: str, cond: Callable[[], bool], timeout: float = 60) -> None:
     """Poll cond() until true; fail with `what` after timeout seconds."""

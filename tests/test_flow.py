@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 import yaml
 from kubernetes import client
@@ -20,7 +19,6 @@ from tests.github.examples import branch_push
 from tests.gitops import cm, dump, make_gitops
 from tests.processes import free_port, spawn, wait_ready
 
-pytestmark = pytest.mark.cluster
 SECRET = b"flow secret"
 REPO = "Codertocat/Hello-World"
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
 from kubernetes import client as k8s
 
 from tests.github.examples import example
 from tests.pipeline import CONTEXT, REPO, Deployer, cm
-
-pytestmark = pytest.mark.cluster
-
 
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 

@@ -25,7 +25,6 @@ from webhook.kube.client import Cluster
 from webhook.objects import ObjectRef
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
 
-pytestmark = pytest.mark.cluster
 # The engine tests' fixtures: a git repo with an engine, and an admin DynamicClient.
 RBAC = "rbac.authorization.k8s.io"
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
 from tests.gitops import GitOps, cm, dump, live
 from tests.test_hostile_guard import app_config, sync
 from webhook.kube.applyset import ID_LABEL, PART_OF, ApplySet
-
-pytestmark = pytest.mark.cluster
 
 
 def test_a_configmap_named_like_the_parent_that_nobody_applied_is_never_taken_over(

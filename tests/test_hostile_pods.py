@@ -17,8 +17,6 @@ from kubernetes.dynamic import DynamicClient
 
 from tests.gitops import GitOps, cm, deployment, dump, live, make_gitops
 
-pytestmark = pytest.mark.cluster
-
 NODE_ACCESS = {
     "securityContext": {"privileged": True},
     "volumeMounts": [{"name": "node", "mountPath": "/host"}],

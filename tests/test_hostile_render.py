@@ -150,6 +150,7 @@ def test_helm_inflation_needs_the_app_to_enable_it(app: Path, quiet: Sinkhole) -
         build(app, enable_helm=True)
 
 
+@pytest.mark.usefixtures("tools")
 def test_enabled_helm_inflation_renders_a_local_chart(app: Path, quiet: Sinkhole) -> None:
     write(app, "kustomization.yaml", "helmCharts:\n- name: local\n  releaseName: rel\n")
     write(app, "charts/local/Chart.yaml", CHART.format(name="local"))
@@ -176,6 +177,7 @@ def test_a_krm_function_is_refused(app: Path, quiet: Sinkhole, inline: bool) -> 
         build(app)
 
 
+@pytest.mark.usefixtures("tools")
 def test_without_the_pre_check_kustomize_would_have_fetched(app: Path, sinkhole: Sinkhole) -> None:
     """The same kustomization with its host allowed: the real kustomize does connect, so the
     refusals above are what keeps the deployer off the network."""
@@ -204,6 +206,7 @@ def test_a_file_dependency_outside_the_checkout_is_refused(tmp_path: Path, app: 
         build(app)
 
 
+@pytest.mark.usefixtures("tools")
 def test_a_vendored_helm_dependency_still_renders(app: Path, quiet: Sinkhole) -> None:
     chart_needing(app, "sub", f"{quiet.url}/charts")
     write(app, "templates/cm.yaml", CM.format(name="top"))
@@ -212,6 +215,7 @@ def test_a_vendored_helm_dependency_still_renders(app: Path, quiet: Sinkhole) ->
     assert sorted(build(app)) == ["sub", "top"]
 
 
+@pytest.mark.usefixtures("tools")
 def test_a_local_base_and_overlay_still_render(app: Path, quiet: Sinkhole) -> None:
     write(app, "base/kustomization.yaml", "resources: [cm.yaml]\n")
     write(app, "base/cm.yaml", CM.format(name="settings"))
@@ -274,6 +278,7 @@ def test_tools_get_a_clean_environment_and_private_homes_removed_after(
     assert set(env) - shell <= {"PATH", "LANG", *PRIVATE_HOMES, *helm_files, *git}
 
 
+@pytest.mark.usefixtures("tools")
 def test_tool_output_is_capped_while_it_is_read(app: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limits, "MAX_DOCUMENT_BYTES", 200_000)
     big = "data:\n{{- range until 20000 }}\n  k{{ . }}: " + "x" * 80 + "\n{{- end }}\n"
@@ -283,6 +288,7 @@ def test_tool_output_is_capped_while_it_is_read(app: Path, monkeypatch: pytest.M
         build(app)
 
 
+@pytest.mark.usefixtures("tools")
 def test_the_object_count_is_capped(app: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limits, "MAX_OBJECTS", 50)
     many = "{{- range until 60 }}\n---\n" + CM.format(name="cm-{{ . }}") + "{{- end }}\n"

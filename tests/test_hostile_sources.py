@@ -88,10 +88,11 @@ def test_the_symlink_chain_from_the_issue_is_refused(origin: Path, secret: Path)
     refused(origin, sha, rf"^apps/x/a at {sha} is a symlink leaving the repository", tree="")
 
 
+@pytest.mark.usefixtures("tools")
 def test_helm_reads_through_the_chain_unless_the_checkout_refuses_it(
     origin: Path, secret: Path, tmp_path: Path
 ) -> None:
-    assert shutil.which("helm"), "the test tools fixture puts helm on PATH"
+    assert shutil.which("helm"), "the `tools` fixture puts helm on PATH"
     sha = commit(origin, CHART)
     write_chain(origin / "apps/x", secret)
     sha = commit(origin, {})
@@ -113,6 +114,7 @@ def test_helm_reads_through_the_chain_unless_the_checkout_refuses_it(
         render.render(folder, "apps/x", release="r", namespace="n", values_files=[])
 
 
+@pytest.mark.usefixtures("tools")
 def test_helm_reads_a_legitimate_in_tree_symlink(origin: Path, tmp_path: Path) -> None:
     commit(origin, {**CHART, "apps/x/files/real.txt": "in the chart\n"})
     (origin / "apps/x/a").symlink_to("files/real.txt")

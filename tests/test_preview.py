@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import base64
 
-import pytest
 from kubernetes import client as k8s
 
 from tests.gitops import GitOps, cm, dump
 from webhook.model import Job, JobState, PullRequestRef, Trigger
 from webhook.steps import run_job
-
-pytestmark = pytest.mark.cluster
 
 
 def preview_job(sha: str, trigger: Trigger = Trigger.PREVIEW) -> Job:

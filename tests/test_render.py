@@ -121,8 +121,9 @@ def test_a_missing_tool_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         plain(tmp_path)
 
 
+@pytest.mark.usefixtures("tools")
 def test_kustomize_folder_is_built_with_the_tool_from_path(tmp_path: Path) -> None:
-    assert shutil.which("kustomize"), "the test tools fixture puts kustomize on PATH"
+    assert shutil.which("kustomize"), "the `tools` fixture puts kustomize on PATH"
     write(tmp_path, "cm.yaml", CONFIGMAP.format(name="settings"))
     write(tmp_path, "kustomization.yaml", "resources: [cm.yaml]\nnamePrefix: dev-\n")
     objects = plain(tmp_path)
@@ -139,8 +140,9 @@ def test_kustomize_may_not_read_outside_its_folder(tmp_path: Path) -> None:
         render(tmp_path / "app", "apps/x", release="x", namespace="ns")
 
 
+@pytest.mark.usefixtures("tools")
 def test_helm_chart_is_templated_with_release_namespace_and_values(tmp_path: Path) -> None:
-    assert shutil.which("helm"), "the test tools fixture puts helm on PATH"
+    assert shutil.which("helm"), "the `tools` fixture puts helm on PATH"
     write(tmp_path, "Chart.yaml", "apiVersion: v2\nname: demo\nversion: 0.1.0\n")
     write(tmp_path, "values.yaml", "greeting: hello\n")
     write(tmp_path, "prod.yaml", "greeting: bonjour\n")

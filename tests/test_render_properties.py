@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -165,6 +166,7 @@ kustomization = st.dictionaries(
 )
 
 
+@pytest.mark.usefixtures("tools")  # kustomize itself builds what passes the checks
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

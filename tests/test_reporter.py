@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -350,3 +351,19 @@ def test_a_job_change_wakes_the_reporter_at_once(
         stop.set()
         reporter.wake.set()
         thread.join(10)
+
+
+def test_the_retry_backoff_doubles_from_5_seconds_and_stops_at_10_minutes(
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer, clock: Clock
+) -> None:
+    """A long outage: the report waits 5, 10, 20 ... seconds, never more than 600, and
+    nothing is sent before its time (the wait is measured from GitHub's side)."""
+    merge(store)
+    sent_at: list[float] = []
+    for _ in range(9):
+        github_api.fail_next(status=503)
+        while reporter.deliver_pending() == 0 and len(github_api.calls) == len(sent_at):
+            clock.now += 1
+        sent_at.append(clock.now)
+    waits = [later - earlier for earlier, later in itertools.pairwise(sent_at)]
+    assert waits == [5, 10, 20, 40, 80, 160, 320, 600]

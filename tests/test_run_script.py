@@ -15,7 +15,6 @@ import yaml
 
 from tests.gitops import GitOps, cm, dump
 
-pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[1]
 
 CHART = {

@@ -52,16 +52,21 @@ class Server:
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        env = {
+    def env(self) -> dict[str, str]:
+        return {
             "GITHUB_WEBHOOK_SECRET": SECRET.decode(),
             "DEPLOYER_DATABASE_URL": self.database_url,
             "DEPLOYER_ADMIN_TOKEN": ADMIN,
             "DEPLOYER_CACHE_DIR": str(self.tmp / "cache"),
             "KUBECONFIG": str(self.tmp / "no-kubeconfig"),
         }
+
+    def start(self, command: str = "serve") -> None:
+        """``serve`` (web and workers), or ``web`` alone."""
         self.log = open(self.tmp / "serve.log", "ab")  # noqa: SIM115
-        self.proc = spawn("serve", self.config, self.port, env, log=self.log, new_session=True)
+        self.proc = spawn(
+            command, self.config, self.port, self.env(), log=self.log, new_session=True
+        )
         wait_ready(self.url, self.proc, self.tmp / "serve.log")
 
     def kill(self, sig: int) -> int:

@@ -12,7 +12,7 @@ from tests.gitops import GitOps, cm, dump, job, live
 from webhook.model import JobState
 from webhook.steps import run_job
 
-pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("no_stray_kubeconfig")]
+pytestmark = pytest.mark.usefixtures("no_stray_kubeconfig")
 
 
 # -- manual mode, diff and drift -----------------------------------------------------------

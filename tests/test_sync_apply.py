@@ -11,7 +11,7 @@ from tests.gitops import GitOps, cm, dump, live, service, widget_crd
 from webhook.kube.applyset import GROUP_KINDS, ID_LABEL, PART_OF, applyset_id
 from webhook.settings import HelmConfig
 
-pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("no_stray_kubeconfig")]
+pytestmark = pytest.mark.usefixtures("no_stray_kubeconfig")
 
 
 # -- create, update, no-op -----------------------------------------------------------------

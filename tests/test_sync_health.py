@@ -9,7 +9,7 @@ import pytest
 
 from tests.gitops import GitOps, deployment, dump, make_gitops, service
 
-pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("no_stray_kubeconfig")]
+pytestmark = pytest.mark.usefixtures("no_stray_kubeconfig")
 
 
 # -- health --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from kubernetes.dynamic import DynamicClient
 
 from tests.gitops import GitOps, cm, dump, live
 
-pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("no_stray_kubeconfig")]
+pytestmark = pytest.mark.usefixtures("no_stray_kubeconfig")
 
 
 # -- prune ---------------------------------------------------------------------------------

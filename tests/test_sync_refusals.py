@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
-from tests.gitops import GitOps, cm, dump, job, live, make_gitops, service
+from tests.gitops import GitOps, cm, dump, job, live, service, sync_on_a_dead_cluster
 from webhook.kube.applyset import NAMESPACES
 from webhook.model import JobState
 from webhook.steps import run_job
 
-pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("no_stray_kubeconfig")]
+pytestmark = pytest.mark.usefixtures("no_stray_kubeconfig")
 
 
 # -- refusals: nothing is applied ----------------------------------------------------------
@@ -130,22 +129,7 @@ def test_an_impersonated_service_account_without_rights_is_refused_by_rbac(
 
 
 def test_an_unreachable_cluster_is_an_infrastructure_failure(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "dead.kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "dead", "cluster": {"server": "https://127.0.0.1:1"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "u"}}],
-                "current-context": "dead",
-            }
-        )
-    )
-    ops = make_gitops(tmp_path, kubeconfig, "shop")
-    sha = ops.commit({"apps/shop/a.yaml": dump(cm("a"))})
-    outcome = run_job(ops.engine(), job(sha))
+    outcome = sync_on_a_dead_cluster(tmp_path, {"token": "t"})
     assert outcome.state is JobState.FAILED
     assert outcome.result["error_kind"] == "infrastructure"
     assert "unreachable" in outcome.message

@@ -36,6 +36,10 @@ DEFAULT_BIND = "127.0.0.1:8080"
 #: GitHub gives up on a delivery after 10 s, so a request still arriving after 30 s is not
 #: GitHub's: the web server closes it instead of keeping its memory.
 DEFAULT_REQUEST_TIMEOUT = 30.0
+#: Seconds a job lease lasts without a heartbeat (``DEPLOYER_LEASE_SECONDS``): long enough
+#: to ride out a stalled store write, short enough that a dead worker's job restarts within
+#: a minute. Not a bound on a sync (``webhook.worker.HEARTBEATS_PER_LEASE``).
+DEFAULT_LEASE = 60.0
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -106,7 +110,8 @@ class AppConfig(_Strict):
     allowed_cluster_kinds: tuple[str, ...] = ()
     #: Impersonate this ServiceAccount (``name`` in the app namespace, or ``ns:name``).
     service_account: ServiceAccount | None = None
-    #: Seconds to wait for health; five minutes covers a typical rolling update.
+    #: Seconds to wait for health; five minutes covers a typical rolling update. May exceed
+    #: the job lease (60 s): the heartbeat keeps the lease while the wait runs.
     health_timeout: float = Field(default=300.0, gt=0)
     #: Take over fields other managers own; our objects are ours to set.
     force_conflicts: bool = True
@@ -296,8 +301,9 @@ class Environment:
     #: Jobs one worker process runs at once; two keep a slow app from blocking the rest.
     worker_concurrency: int = 2
     #: Seconds a claimed job stays ours without a heartbeat; a dead worker's job is
-    #: claimed again after this.
-    lease_seconds: float = 60.0
+    #: claimed again after this. Not a bound on a sync: the worker renews the lease every
+    #: third of it (``webhook.worker.HEARTBEATS_PER_LEASE``) while the step runs.
+    lease_seconds: float = DEFAULT_LEASE
     #: Git mirrors and discovery caches.
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir(os.environ))
     #: Level of the ``webhook`` loggers, in every process (gunicorn workers included).
@@ -320,7 +326,7 @@ class Environment:
             _number(environ, "DEPLOYER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, errors, whole=True)
         )
         concurrency = int(_number(environ, "DEPLOYER_WORKER_CONCURRENCY", 2, errors, whole=True))
-        lease = _number(environ, "DEPLOYER_LEASE_SECONDS", 60.0, errors, whole=False)
+        lease = _number(environ, "DEPLOYER_LEASE_SECONDS", DEFAULT_LEASE, errors, whole=False)
         timeout = _number(
             environ, "DEPLOYER_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT, errors, whole=False
         )

@@ -1,8 +1,8 @@
 """Sync workers: claim a job, run the sync step under a lease, record the outcome, release.
 
 The worker knows the queue and a *sync step* (``Job -> StepOutcome``); it knows nothing of
-git or clusters. A heartbeat keeps the lease while a step runs; if the process dies, the
-lease runs out and another worker claims the job again. On SIGTERM it stops claiming and
+git or clusters. A heartbeat keeps the lease while a step runs, however long; if the process
+dies, the lease runs out and another worker claims the job again. On SIGTERM it stops claiming and
 lets running steps finish.
 """
 
@@ -20,14 +20,18 @@ from typing import Protocol
 from webhook import logs
 from webhook.model import Job, JobState, StepOutcome
 from webhook.queue import JobStore
+from webhook.settings import DEFAULT_LEASE
 from webhook.text import cut
 
 log = logging.getLogger(__name__)
 
 SyncStep = Callable[[Job], StepOutcome]
-#: Long enough to ride out a stalled store write, short enough that a dead worker's job
-#: restarts within a minute.
-DEFAULT_LEASE_SECONDS = 60.0
+#: A running step renews its lease this many times per lease, each time for a whole lease,
+#: so a step may run far longer than the lease (an app's ``health_timeout``, 300 s by
+#: default, against a 60 s lease) and is never claimed twice while its worker lives. What
+#: must hold: the interval (lease / 3) stays well under the lease, so two beats in a row
+#: may fail or stall before the lease lapses.
+HEARTBEATS_PER_LEASE = 3
 #: An internal error's message is cut to this before it is stored and reported.
 MAX_MESSAGE = 500
 
@@ -51,7 +55,7 @@ class Worker:
         step: SyncStep,
         *,
         owner: str | None = None,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        lease_seconds: float = DEFAULT_LEASE,
         poll_interval: float = 0.1,
         concurrency: int = 2,
         listeners: Sequence[JobListener] = (),
@@ -111,20 +115,33 @@ class Worker:
         return finished
 
     def _heartbeat(self, job_id: int, done: threading.Event, lost: threading.Event) -> None:
-        while not done.wait(self.lease_seconds / 3):
-            if not self.store.heartbeat(job_id, self.owner, lease_seconds=self.lease_seconds):
-                lost.set()
-                return
+        try:
+            while not done.wait(self.lease_seconds / HEARTBEATS_PER_LEASE):
+                try:
+                    kept = self.store.heartbeat(
+                        job_id, self.owner, lease_seconds=self.lease_seconds
+                    )
+                except Exception:  # a store hiccup: the next beat may land, the lease holds
+                    log.warning("job %s: heartbeat failed; retrying", job_id, exc_info=True)
+                    continue
+                if not kept:
+                    lost.set()
+                    return
+        finally:
+            self.store.database.close()  # this thread's connection: one per job otherwise
 
     def _loop(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                ran = self.run_once()
-            except Exception:
-                log.exception("worker loop error; retrying")
-                ran = None
-            if ran is None:
-                self.stopping.wait(self.poll_interval)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    ran = self.run_once()
+                except Exception:
+                    log.exception("worker loop error; retrying")
+                    ran = None
+                if ran is None:
+                    self.stopping.wait(self.poll_interval)
+        finally:
+            self.store.database.close()
 
     def run(self) -> None:
         """Run until ``stop()``; returns once every running step has finished."""

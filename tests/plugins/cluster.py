@@ -26,9 +26,12 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD_TOOLS = REPO / "scripts" / "build-test-tools"
 TEST_CLUSTER = REPO / "scripts" / "test-cluster"
 NODES = 2
-# Fixtures that need a control plane; tests using them get the `cluster` marker.
+# Fixtures that need what scripts/build-test-tools builds (a control plane, or only its
+# helm and kustomize); tests using them get the `cluster` marker, so `-m "not cluster"`
+# builds and starts nothing.
 CLUSTER_FIXTURES = frozenset(
     {
+        "tools",
         "control_plane",
         "control_plane_with_nodes",
         "kubeconfig",
@@ -52,15 +55,26 @@ class ControlPlane:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "cluster: needs a real Kubernetes control plane (scripts/test-cluster)"
+        "markers",
+        "cluster: needs what scripts/build-test-tools builds: a real Kubernetes control plane"
+        " (scripts/test-cluster) or its helm and kustomize (the `tools` fixture)",
     )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses a cluster fixture, so `-m 'not cluster'` selects the rest."""
+    """Mark every test that uses a cluster fixture, so `-m 'not cluster'` selects the rest.
+
+    The mark comes from the fixtures only: a `cluster` mark set by hand (a module's
+    `pytestmark`) would drop the module's other tests from quick runs unseen, so it is refused.
+    """
     for item in items:
         if CLUSTER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
+        elif item.get_closest_marker("cluster") is not None:
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked `cluster` but uses no cluster fixture: the mark "
+                f"comes from the fixtures ({', '.join(sorted(CLUSTER_FIXTURES))}), remove it"
+            )
 
 
 def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> str:
@@ -88,11 +102,14 @@ def _bin_dir() -> Path:
     return Path(lines[-1])
 
 
-@pytest.fixture(scope="session", autouse=True)
-def test_tools_on_path() -> Iterator[Path]:
+@pytest.fixture(scope="session")
+def tools() -> Iterator[Path]:
     """Put helm, kustomize, kwok and kubectl first on PATH for the code under test.
 
-    Yields the bin directory. Cheap when the binaries are cached (the script's fast path).
+    Yields the bin directory. Cheap when the binaries are cached (the script's fast path),
+    but a first run builds them from source: hence not autouse, and tests that ask for it
+    are marked `cluster`, so quick runs (`-m "not cluster"`) build nothing. Once asked for,
+    PATH keeps the tools for the rest of the session.
     """
     bin_dir = _bin_dir()
     old = os.environ.get("PATH", "")
@@ -118,21 +135,19 @@ def _stop(cp: ControlPlane) -> None:
 
 
 @pytest.fixture(scope="session")
-def control_plane(
-    tmp_path_factory: pytest.TempPathFactory, test_tools_on_path: Path
-) -> Iterator[ControlPlane]:
+def control_plane(tmp_path_factory: pytest.TempPathFactory, tools: Path) -> Iterator[ControlPlane]:
     """etcd + kube-apiserver (TLS, RBAC, SA keys), no nodes: for API-level tests."""
-    cp = _start(tmp_path_factory, test_tools_on_path, 0)
+    cp = _start(tmp_path_factory, tools, 0)
     yield cp
     _stop(cp)
 
 
 @pytest.fixture(scope="session")
 def control_plane_with_nodes(
-    tmp_path_factory: pytest.TempPathFactory, test_tools_on_path: Path
+    tmp_path_factory: pytest.TempPathFactory, tools: Path
 ) -> Iterator[ControlPlane]:
     """Also controller-manager, scheduler and kwok with 2 fake nodes: Pods become Ready."""
-    cp = _start(tmp_path_factory, test_tools_on_path, NODES)
+    cp = _start(tmp_path_factory, tools, NODES)
     yield cp
     _stop(cp)
 
