@@ -71,3 +71,21 @@ def test_the_apps_own_parent_is_written_again_on_the_next_sync(
     parent = live(dyn, "ConfigMap", "applyset-shop", ns)
     assert parent["metadata"]["labels"][ID_LABEL] == ApplySet("shop", ns).id
     assert live(dyn, "ConfigMap", "two", ns) is not None
+
+
+def test_a_plan_reports_a_configmap_named_like_the_parent_and_writes_nothing(
+    gitops: GitOps, dyn: DynamicClient, k8s_api_client: client.ApiClient
+) -> None:
+    ns = gitops.namespace
+    client.CoreV1Api(k8s_api_client).create_namespaced_config_map(
+        ns,
+        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="applyset-shop"), data={"k": "v"}),
+    )
+    sha = gitops.commit({"apps/shop/app.yaml": dump(cm("fine"))})
+    engine = gitops.engine()
+    result = engine.sync(gitops.app, sha, dry_run=True)  # a preview's or a manual app's plan
+    assert result.error_kind == "dry-run"
+    assert f"ConfigMap {ns}/applyset-shop exists and is not this app's ApplySet parent" in (
+        result.error or ""
+    )
+    assert live(dyn, "ConfigMap", "fine", ns) is None

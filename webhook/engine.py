@@ -243,6 +243,15 @@ class SyncEngine:
             raise SyncError("dry-run", the_plan.errors, failed)
         return the_plan
 
+    def _parent(self, app: AppConfig, prepared: _Prepared, step: str) -> Manifest | None:
+        """The live ApplySet parent; a ConfigMap of its name that this app's parent is not
+        fails ``step`` before any write (it is never taken over), and a plan reports it."""
+        parent = self._get(prepared.cluster, prepared.applyset.ref, "v1")
+        refused = self._ownership(app, prepared).parent_refusal(parent)
+        if refused:
+            raise SyncError(step, [f"{prepared.applyset.ref} {refused}"])
+        return parent
+
     def _ownership(self, app: AppConfig, prepared: _Prepared) -> Ownership:
         apps = {ApplySet(a.name, a.namespace).id: a.name for a in self.config.apps}
         return Ownership(prepared.applyset.id, apps, adopt=app.adopt)
@@ -269,6 +278,7 @@ class SyncEngine:
     def _sync(self, app: AppConfig, prepared: _Prepared, *, dry_run: bool) -> dict[str, Any]:
         the_plan = self._plan(app, prepared)
         if dry_run:
+            self._parent(app, prepared, "dry-run")
             orphans = self._prunable(app, self._orphans(app, prepared)) if app.prune else []
             record = _by_action(the_plan.items, PLANNED)
             record[Action.PRUNED.value] = tuple(str(ref) for ref, _ in orphans)
@@ -280,10 +290,7 @@ class SyncEngine:
         cluster, applyset = prepared.cluster, prepared.applyset
         refs = [ref_of(o) for o in prepared.desired]
         api_versions = {ref_of(o): str(o["apiVersion"]) for o in prepared.desired}
-        parent = self._get(cluster, applyset.ref, "v1")
-        refused = self._ownership(app, prepared).parent_refusal(parent)
-        if refused:  # before any write: a ConfigMap of that name is never taken over
-            raise SyncError("apply", [f"{applyset.ref} {refused}"])
+        parent = self._parent(app, prepared, "apply")
         recorded = applyset.recorded(parent)
         current = applyset.inventory_of(refs)
         latest = {"parent": parent}
