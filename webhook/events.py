@@ -164,6 +164,8 @@ def decide_push(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> D
 
 def decide_pull_request(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:
     action = payload.get("action")
+    if not isinstance(action, str):
+        raise ValueError(f"pull_request 'action' has the wrong type ({type(action).__name__})")
     pull = payload.get("pull_request")
     repo = _repo_name(payload)
     if not isinstance(pull, Mapping) or repo is None:
