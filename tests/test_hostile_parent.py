@@ -18,14 +18,19 @@ from tests.test_hostile_guard import app_config, sync
 from webhook.kube.applyset import ID_LABEL, PART_OF, ApplySet
 
 
+def plant_parent_namesake(api: client.ApiClient, namespace: str) -> None:
+    """A ConfigMap named like app shop's ApplySet parent, created by hand (nobody applied it)."""
+    client.CoreV1Api(api).create_namespaced_config_map(
+        namespace,
+        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="applyset-shop"), data={"k": "v"}),
+    )
+
+
 def test_a_configmap_named_like_the_parent_that_nobody_applied_is_never_taken_over(
     gitops: GitOps, dyn: DynamicClient, k8s_api_client: client.ApiClient
 ) -> None:
     ns = gitops.namespace
-    client.CoreV1Api(k8s_api_client).create_namespaced_config_map(
-        ns,
-        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="applyset-shop"), data={"k": "v"}),
-    )
+    plant_parent_namesake(k8s_api_client, ns)
     before = live(dyn, "ConfigMap", "applyset-shop", ns)
     sha = gitops.commit({"apps/shop/app.yaml": dump(cm("fine"))})
     result = gitops.sync(sha, adopt=True)  # adopt is about members, never about the parent
@@ -77,10 +82,7 @@ def test_a_plan_reports_a_configmap_named_like_the_parent_and_writes_nothing(
     gitops: GitOps, dyn: DynamicClient, k8s_api_client: client.ApiClient
 ) -> None:
     ns = gitops.namespace
-    client.CoreV1Api(k8s_api_client).create_namespaced_config_map(
-        ns,
-        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="applyset-shop"), data={"k": "v"}),
-    )
+    plant_parent_namesake(k8s_api_client, ns)
     sha = gitops.commit({"apps/shop/app.yaml": dump(cm("fine"))})
     engine = gitops.engine()
     result = engine.sync(gitops.app, sha, dry_run=True)  # a preview's or a manual app's plan
