@@ -173,6 +173,16 @@ class Mirrors:
                 raise SourceError(f"{repo}: commit {sha} does not exist")
         return mirror
 
+    def reaches(self, repo: str, remote: Remote, head: str, sha: str) -> bool:
+        """Whether commit ``head`` has ``sha`` in its history (``sha`` is ``head`` or an
+        ancestor); both are fetched into the mirror first. A missing commit is SourceError."""
+        mirror = self.ensure_commit(repo, remote, head)
+        self.ensure_commit(repo, remote, sha)
+        proc = _git(["merge-base", "--is-ancestor", sha, head], cwd=mirror, timeout=GIT_TIMEOUT)
+        if proc.returncode not in (0, 1):
+            raise SourceError(f"{repo}: cannot compare {sha} with {head}: {_failure(proc, None)}")
+        return proc.returncode == 0
+
     def changed_paths(self, repo: str, remote: Remote, base: str, sha: str) -> list[str]:
         """Paths changed on the way from ``base`` to ``sha``.
 

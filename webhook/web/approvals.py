@@ -8,18 +8,9 @@ whatever a lane had run last, a PR preview included: unreviewed code to a manual
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 from webhook.errors import Unavailable
 from webhook.settings import AppConfig, DeployerConfig, Environment
-from webhook.sources import (
-    GIT_TIMEOUT,
-    Mirrors,
-    Remote,
-    SourceError,
-    branch_head,
-)
+from webhook.sources import Mirrors, Remote, SourceError, branch_head
 
 
 class RevisionRefused(Exception):
@@ -39,31 +30,14 @@ def approved_revision(
         head = branch_head(remote.url, app.branch, remote.token)
         if revision is None or revision == head:
             return head
-        mirrors = Mirrors(env.cache_dir)
-        mirror = mirrors.ensure_commit(app.repo, remote, head)
-        mirrors.ensure_commit(app.repo, remote, revision)
+        on_branch = Mirrors(env.cache_dir).reaches(app.repo, remote, head, revision)
     except Unavailable as exc:
         raise RevisionUnavailable(f"{app.repo}: cannot read the repository: {exc}") from exc
     except SourceError as exc:
         raise RevisionRefused(f"{app.name}: {exc}") from exc
-    proc = subprocess.run(
-        ["git", "merge-base", "--is-ancestor", revision, head],
-        cwd=mirror,
-        env={**_plain_env(), "GIT_CONFIG_NOSYSTEM": "1"},
-        capture_output=True,
-        timeout=GIT_TIMEOUT,
-        check=False,
-    )
-    if proc.returncode == 1:
+    if not on_branch:
         raise RevisionRefused(
             f"{app.name}: commit {revision} is not on branch {app.branch!r} of {app.repo} "
             f"(head {head}); only commits the branch reaches can be approved"
         )
-    if proc.returncode != 0:
-        raise RevisionUnavailable(f"{app.repo}: git merge-base failed (exit {proc.returncode})")
     return revision
-
-
-def _plain_env() -> dict[str, str]:
-    """This process's environment without GIT_* variables that could redirect git."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
