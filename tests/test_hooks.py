@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from typing import Any
 
 import pytest
 
+from webhook import comments
 from webhook.hooks import Phase, Policy, keeps_on_prune, problems, recreates, split
+from webhook.model import Job, JobState, Trigger
+from webhook.result import HookRun
 
 
 def obj(name: str, kind: str = "Job", **annotations: str) -> dict[str, Any]:
@@ -113,3 +117,26 @@ def test_bad_values_are_named() -> None:
         "helm.sh/hook 'pre-instal' is not a Helm hook",
         "helm.sh/hook-weight 'x' is not an integer",
     ]
+
+
+def _job(state: JobState, result: dict[str, Any]) -> Job:
+    return Job(
+        id=7,
+        app="shop",
+        repo="acme/gitops",
+        commit="a" * 40,
+        ref="refs/heads/main",
+        trigger=Trigger.PUSH,
+        state=state,
+        message="ok",
+        result=result,
+    )
+
+
+def test_comments_show_hooks_run_and_a_preview_names_its_hooks() -> None:
+    hook = HookRun("Job shop/migrate", "PreSync", "succeeded")
+    ran = _job(JobState.SUCCEEDED, {"created": ["Deployment shop/web"], "hooks": [asdict(hook)]})
+    assert "| 1 created, 1 hooks run |" in comments.deployment_comment(3, [ran], None)
+    planned = asdict(replace(hook, status="planned", object="Job shop/<b>x</b>"))
+    preview = comments.preview_comment(3, [_job(JobState.SUCCEEDED, {"hooks": [planned]})], None)
+    assert "Hooks (run on merge, not in the diff): PreSync Job shop/&lt;b&gt;x&lt;/b&gt;" in preview

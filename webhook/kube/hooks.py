@@ -6,8 +6,8 @@ server-side dry run of a hook (a create with ``generateName``, so that an existi
 the same name does not get in the way), BeforeHookCreation (the previous object of the same
 name is deleted, and gone, before the new one is created), waiting for a Job to complete (a
 Pod to succeed, any other kind to be Current), the reason a failed Job's Pod gave, and the
-HookSucceeded / HookFailed deletions. A live object of the hook's name that is not a hook of
-this app is never deleted or written: the hook fails instead.
+HookSucceeded / HookFailed deletions. A live object of the hook's name that is neither a hook
+nor a member of this app is never deleted or written: the hook fails instead.
 Must not touch: the order hooks run in (phases.py), git, rendering.
 """
 
@@ -154,7 +154,11 @@ def run(cluster: Cluster, hook: Hook, phase: Phase, *, applyset_id: str, timeout
             made = cluster.create(resource, body, dry_run=False)
         else:
             live = cluster.get(resource, ref.name, ref.namespace)
-            if live is not None and labels_of(live).get(HOOK_OF) != applyset_id:
+            # Ours: a hook of this app, or a member of it that has become a hook.
+            if live is not None and applyset_id not in (
+                labels_of(live).get(HOOK_OF),
+                labels_of(live).get(PART_OF),
+            ):
                 problem = "exists and is not a hook of this app: never replaced"
                 return HookRun(str(ref), phase.value, "failed", f"{ref} {problem}")
             if live is not None and Policy.BEFORE_HOOK_CREATION in hook.policies:
