@@ -141,3 +141,21 @@ def test_a_hook_the_api_server_refuses_fails_the_dry_run_before_anything_is_writ
     assert (result.error or "").startswith(f"hook Job {gitops.namespace}/migrate: ")
     assert "backoffLimit" in (result.error or "")
     assert [r for r in api_audit.since(mark) if r.write] == []
+
+
+def test_a_services_new_cluster_ip_fails_naming_the_field(gitops: GitOps) -> None:
+    def service(ip: str) -> str:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "db"},
+            "spec": {"clusterIP": ip, "ports": [{"port": 5432}], "selector": {"app": "db"}},
+        }
+        return dump(body)
+
+    assert gitops.sync(gitops.commit({"apps/shop/db.yaml": service("10.0.0.77")})).ok
+    result = gitops.sync(gitops.commit({"apps/shop/db.yaml": service("10.0.0.78")}))
+    assert result.error_kind == "dry-run"
+    assert (result.error or "").startswith(
+        f"Service {gitops.namespace}/db: spec.clusterIPs[0] cannot change in place"
+    ), result.error

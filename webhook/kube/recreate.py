@@ -19,6 +19,8 @@ from webhook.objects import ObjectRef
 
 #: Seconds to wait for a deleted object to be gone before creating it again.
 GONE_TIMEOUT = 60.0
+#: How the API server's validation words an immutable field (most kinds; Service IPs).
+IMMUTABLE = ("field is immutable", "may not change once set")
 #: One cause in a 422 Status message: "spec.selector: Invalid value: ...".
 _CAUSE = re.compile(r"([A-Za-z][\w.\[\]-]*): (?:Invalid value|Forbidden|Unsupported value)")
 
@@ -26,14 +28,16 @@ _CAUSE = re.compile(r"([A-Za-z][\w.\[\]-]*): (?:Invalid value|Forbidden|Unsuppor
 def immutable_fields(error: KubeError) -> list[str]:
     """The fields a 422 answer calls immutable (empty: the error is about something else)."""
     message = str(error)
-    if not isinstance(error, ApiError) or error.status != 422 or "immutable" not in message:
+    if not isinstance(error, ApiError) or error.status != 422:
+        return []
+    if not any(words in message for words in IMMUTABLE):
         return []
     causes = list(_CAUSE.finditer(message))
+    ends = [c.start() for c in causes[1:]] + [len(message)]
     fields = [
         cause.group(1)
-        for index, cause in enumerate(causes)
-        if "immutable"
-        in message[cause.end() : causes[index + 1].start() if index + 1 < len(causes) else None]
+        for cause, end in zip(causes, ends, strict=True)
+        if any(words in message[cause.end() : end] for words in IMMUTABLE)
     ]
     return fields or ["a field"]
 
