@@ -1,9 +1,11 @@
 """Sync options on the real control plane (no nodes needed): immutable fields named or
-recreated, Prune=false, and hooks in a dry run (reported as hooks, checked, never written)."""
+recreated, Prune=false, hooks in a dry run (reported as hooks, checked, never written), Sync
+hooks within their wave, and a hook that meets someone else's object."""
 
 from __future__ import annotations
 
 import pytest
+from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
 from tests.audit import AuditLog
@@ -159,3 +161,46 @@ def test_a_services_new_cluster_ip_fails_naming_the_field(gitops: GitOps) -> Non
     assert (result.error or "").startswith(
         f"Service {gitops.namespace}/db: spec.clusterIPs[0] cannot change in place"
     ), result.error
+
+
+def test_sync_hooks_run_within_their_wave_after_its_members(
+    gitops: GitOps, dyn: DynamicClient, api_audit: AuditLog
+) -> None:
+    wave = "argocd.argoproj.io/sync-wave"
+    hook = cm(
+        "marker",
+        annotations={
+            "argocd.argoproj.io/hook": "Sync",
+            "argocd.argoproj.io/hook-delete-policy": "HookSucceeded",
+            wave: "0",
+        },
+    )
+    sha = gitops.commit(
+        {"apps/shop/app.yaml": dump(cm("b", annotations={wave: "1"}), hook, cm("a"))}
+    )
+    mark = api_audit.mark()
+    result = gitops.sync(sha)
+    assert result.ok, result.error
+    writes = [
+        (r.verb, r.name) for r in api_audit.since(mark) if r.write and r.name != "applyset-shop"
+    ]
+    assert writes == [("patch", "a"), ("create", "marker"), ("delete", "marker"), ("patch", "b")]
+    assert [(h.phase, h.status, h.deleted) for h in result.hooks] == [("Sync", "succeeded", True)]
+    assert live(dyn, "ConfigMap", "marker", gitops.namespace) is None
+
+
+def test_a_hook_never_replaces_an_object_that_is_not_this_apps(
+    gitops: GitOps, dyn: DynamicClient, k8s_api_client: client.ApiClient
+) -> None:
+    ns = gitops.namespace
+    client.CoreV1Api(k8s_api_client).create_namespaced_config_map(
+        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="theirs"), data={"v": "1"})
+    )
+    hook = cm("theirs", annotations={"argocd.argoproj.io/hook": "PreSync"})
+    result = gitops.sync(gitops.commit({"apps/shop/app.yaml": dump(hook, cm("a"))}))
+    assert result.error_kind == "hook"
+    assert result.error == (
+        f"ConfigMap {ns}/theirs exists and is not a hook of this app: never replaced"
+    )
+    assert live(dyn, "ConfigMap", "theirs", ns)["data"] == {"v": "1"}
+    assert live(dyn, "ConfigMap", "a", ns) is None
