@@ -1,6 +1,7 @@
 """The sync engine: one app at one commit -> objects applied, pruned, healthy, and a record.
 
-Owns: the order source -> render -> guard -> dry run -> (plan, or apply -> prune -> health)
+Owns: the order source -> render -> guard -> dry run (members and hooks) -> (plan, or the
+rollout of ``phases``: hooks, waves, prune, health)
 and the ``SyncResult`` record every caller stores and shows. A failure in the commit or in
 the cluster's answers ends in the record (``error_kind`` names the step); an unreachable git
 remote or cluster raises ``errors.Unavailable`` out of ``sync``/``diff``/``head``/
