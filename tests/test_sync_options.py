@@ -4,6 +4,8 @@ hooks within their wave, and a hook that meets someone else's object."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
@@ -96,7 +98,7 @@ def test_objects_annotated_prune_false_or_prune_disabled_are_never_pruned(
     assert live(dyn, "ConfigMap", "flux", ns) is not None
 
 
-def hook_job(name: str, phase: str, **spec: object) -> dict[str, object]:
+def hook_job(name: str, phase: str, **spec: object) -> dict[str, Any]:
     template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "x", "image": "x"}]}}
     return {
         "apiVersion": "batch/v1",
@@ -203,4 +205,20 @@ def test_a_hook_never_replaces_an_object_that_is_not_this_apps(
         f"ConfigMap {ns}/theirs exists and is not a hook of this app: never replaced"
     )
     assert live(dyn, "ConfigMap", "theirs", ns)["data"] == {"v": "1"}
+    assert live(dyn, "ConfigMap", "a", ns) is None
+
+
+def test_a_hook_that_does_not_finish_in_time_fails_and_hook_failed_deletes_it(
+    gitops: GitOps, dyn: DynamicClient
+) -> None:
+    stuck = hook_job("migrate", "PreSync")  # no nodes here: its Pod is never scheduled
+    stuck["metadata"]["annotations"]["argocd.argoproj.io/hook-delete-policy"] = "HookFailed"
+    result = gitops.sync(
+        gitops.commit({"apps/shop/app.yaml": dump(cm("a"), stuck)}), health_timeout=1
+    )
+    ns = gitops.namespace
+    assert result.error_kind == "hook"
+    assert result.error == f"Job {ns}/migrate: not done after 1s (Job migrate: not started)"
+    assert [(h.status, h.deleted) for h in result.hooks] == [("failed", True)]
+    assert live(dyn, "Job", "migrate", ns, "batch/v1") is None
     assert live(dyn, "ConfigMap", "a", ns) is None
