@@ -189,6 +189,11 @@ def test_sync_hooks_run_within_their_wave_after_its_members(
     assert writes == [("patch", "a"), ("create", "marker"), ("delete", "marker"), ("patch", "b")]
     assert [(h.phase, h.status, h.deleted) for h in result.hooks] == [("Sync", "succeeded", True)]
     assert live(dyn, "ConfigMap", "marker", gitops.namespace) is None
+    # Nothing to do the second time (a redelivery, a resync): no hook runs, nothing is written.
+    mark = api_audit.mark()
+    again = gitops.sync(sha)
+    assert again.ok and again.hooks == ()
+    assert [r for r in api_audit.since(mark) if r.write] == []
 
 
 def test_a_hook_never_replaces_an_object_that_is_not_this_apps(

@@ -6,13 +6,18 @@ tier (``apply.KIND_ORDER``), its Sync hooks run, and every wave but the last wai
 healthy before the next; then prune, the ApplySet parent's final inventory and the health
 wait of every member; then PostSync hooks. When any of it fails, the SyncFail hooks run and
 the failure stands. Also the dry run of the hooks, so that the all-or-nothing dry run that
-comes before any write covers them too, and the record's fields per action.
+comes before any write covers them too, and the record's fields per action. Hooks run only
+when the sync has something to do (a member to create, change or prune, or hooks unlike those
+of the last successful sync, whose digest the ApplySet parent keeps in ``HOOKS_DIGEST``), so a
+no-op sync (a redelivery, a drift check's resync) writes nothing and reruns no migration.
 Must not touch: rendering, git, the queue; planning and applying one tier (kube.apply),
 pruning (kube.prune), running one hook (kube.hooks).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +34,14 @@ from webhook.settings import AppConfig
 #: What a plan decides for each object; the record keeps one tuple per action.
 PLANNED = (Action.CREATED, Action.CONFIGURED, Action.UNCHANGED)
 Orphans = list[tuple[ObjectRef, str]]
+#: On the ApplySet parent: the digest of the hooks of the last successful sync.
+HOOKS_DIGEST = "webhook-deployer.io/hooks-digest"
+
+
+def hooks_digest(order: Order) -> str:
+    """A digest of every hook as rendered ("" without hooks)."""
+    bodies = sorted(json.dumps(h.body, sort_keys=True) for h in order.hooks)
+    return hashlib.sha256("\n".join(bodies).encode()).hexdigest() if bodies else ""
 
 
 def by_action(
@@ -96,6 +109,10 @@ class Rollout:
     orphans: Callable[[], Orphans]
     prunable: Callable[[Orphans], Orphans]
     ran: list[HookRun] = field(default_factory=list)
+    #: Whether hooks run at all: not when the sync has nothing to do.
+    hooks_on: bool = True
+    #: The digest the parent carries: the last successful sync's, until this one succeeds.
+    digest: str = ""
 
     def run(self, the_plan: apply.Plan) -> dict[str, Any]:
         try:
@@ -109,7 +126,7 @@ class Rollout:
 
     def _hooks(self, phase: Phase, wave: int | None = None) -> list[str]:
         """Run the phase's hooks one by one; stop at the first failure (its message)."""
-        for hook in self.order.hooks_in(phase, wave):
+        for hook in self.order.hooks_in(phase, wave) if self.hooks_on else []:
             run = kube_hooks.run(
                 self.cluster,
                 hook,
@@ -130,6 +147,8 @@ class Rollout:
 
     def _write_parent(self, inventory: Inventory) -> None:
         body = self.applyset.parent(inventory)
+        if self.digest:
+            body["metadata"].setdefault("annotations", {})[HOOKS_DIGEST] = self.digest
         resource = self.cluster.resource("v1", "ConfigMap")
         result = self.cluster.apply(resource, body, dry_run=True, force=True)
         if not diff.same(self.parent, result):
@@ -140,6 +159,9 @@ class Rollout:
         recorded = self.applyset.recorded(self.parent)
         current = self.applyset.inventory_of(refs)
         record: dict[str, Any] = by_action([], (*PLANNED, Action.SKIPPED))
+        notes = (self.parent or {}).get("metadata", {}).get("annotations") or {}
+        self.digest, digest = str(notes.get(HOOKS_DIGEST, "")), hooks_digest(self.order)
+        self.hooks_on = self._has_work(the_plan, digest)
         self._phase(Phase.PRE_SYNC, record)
 
         def after_tier(name: str) -> None:
@@ -191,8 +213,16 @@ class Rollout:
         self._write_parent(final)
         self._healthy(refs, record)
         self._phase(Phase.POST_SYNC, record)
+        self.digest = digest
+        self._write_parent(final)
         record["hooks"] = tuple(self.ran)
         return record
+
+    def _has_work(self, the_plan: apply.Plan, digest: str) -> bool:
+        """Whether this sync changes anything: hooks, a member, or a prune."""
+        if digest != self.digest or any(p.action is not Action.UNCHANGED for p in the_plan.items):
+            return True
+        return self.app.prune and bool(self.prunable(self.orphans()))
 
     def _healthy(self, refs: list[ObjectRef], record: dict[str, Any], what: str = "") -> None:
         """Wait until ``refs`` are Current; Failed("health") when they are not."""
