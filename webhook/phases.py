@@ -122,7 +122,7 @@ class Rollout:
             for problem in self._hooks(Phase.SYNC_FAIL):
                 failure.errors.append(f"SyncFail hook: {problem}")
             failure.record["hooks"] = tuple(self.ran)
-            raise failure from exc
+            raise failure from (None if failure is exc else exc)
 
     def _hooks(self, phase: Phase, wave: int | None = None) -> list[str]:
         """Run the phase's hooks one by one; stop at the first failure (its message)."""

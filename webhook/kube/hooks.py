@@ -65,11 +65,14 @@ def _job_failure(cluster: Cluster, job: Manifest, ref: ObjectRef) -> str:
     if failed.get("message"):
         why[0] += f" ({failed['message']})"
     uid = (job.get("metadata") or {}).get("uid")
-    pods = cluster.list(
-        cluster.resource("v1", "Pod"),
-        namespace=ref.namespace,
-        label_selector=f"batch.kubernetes.io/controller-uid={uid}",
-    )
+    try:
+        pods = cluster.list(
+            cluster.resource("v1", "Pod"),
+            namespace=ref.namespace,
+            label_selector=f"batch.kubernetes.io/controller-uid={uid}",
+        )
+    except KubeError as exc:  # e.g. an app's service account may not list Pods
+        return f"{why[0]}; its pods could not be read: {exc}"
     for pod in pods:
         status = pod.get("status") or {}
         if status.get("phase") != "Failed":
