@@ -189,7 +189,9 @@ def test_sync_hooks_run_within_their_wave_after_its_members(
     assert writes == [("patch", "a"), ("create", "marker"), ("delete", "marker"), ("patch", "b")]
     assert [(h.phase, h.status, h.deleted) for h in result.hooks] == [("Sync", "succeeded", True)]
     assert live(dyn, "ConfigMap", "marker", gitops.namespace) is None
-    # Nothing to do the second time (a redelivery, a resync): no hook runs, nothing is written.
+    # Nothing to do the second time (a redelivery, a resync): no hook runs, nothing is written;
+    # and a plan says so.
+    assert gitops.engine().sync(gitops.app, sha, dry_run=True).hooks == ()
     mark = api_audit.mark()
     again = gitops.sync(sha)
     assert again.ok and again.hooks == ()

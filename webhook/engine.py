@@ -282,11 +282,13 @@ class SyncEngine:
         except phases.Failed as failure:
             raise SyncError(failure.kind, failure.errors) from None
         if dry_run:
-            self._parent(app, prepared, "dry-run")
+            parent = self._parent(app, prepared, "dry-run")
             orphans = self._prunable(app, self._orphans(app, prepared)) if app.prune else []
             record = _by_action(the_plan.items, PLANNED)
             record[Action.PRUNED.value] = tuple(str(ref) for ref, _ in orphans)
-            record["hooks"] = planned_hooks
+            # Hooks a sync would run: none when it has nothing to do.
+            work = phases.has_work(parent, prepared.order, the_plan, bool(orphans))
+            record["hooks"] = planned_hooks if work else ()
             return record
         return self._apply(app, prepared, the_plan)
 

@@ -44,6 +44,19 @@ def hooks_digest(order: Order) -> str:
     return hashlib.sha256("\n".join(bodies).encode()).hexdigest() if bodies else ""
 
 
+def recorded_digest(parent: Manifest | None) -> str:
+    notes = ((parent or {}).get("metadata") or {}).get("annotations") or {}
+    return str(notes.get(HOOKS_DIGEST, ""))
+
+
+def has_work(parent: Manifest | None, order: Order, the_plan: apply.Plan, prunes: bool) -> bool:
+    """Whether a sync changes anything, so that its hooks run: a member to create or change,
+    one to prune, or hooks unlike those of the last successful sync."""
+    if prunes or recorded_digest(parent) != hooks_digest(order):
+        return True
+    return any(p.action is not Action.UNCHANGED for p in the_plan.items)
+
+
 def by_action(
     items: Iterable[apply.Planned | apply.Applied], actions: Iterable[Action]
 ) -> dict[str, Any]:
@@ -159,9 +172,10 @@ class Rollout:
         recorded = self.applyset.recorded(self.parent)
         current = self.applyset.inventory_of(refs)
         record: dict[str, Any] = by_action([], (*PLANNED, Action.SKIPPED))
-        notes = (self.parent or {}).get("metadata", {}).get("annotations") or {}
-        self.digest, digest = str(notes.get(HOOKS_DIGEST, "")), hooks_digest(self.order)
-        self.hooks_on = self._has_work(the_plan, digest)
+        self.digest, digest = recorded_digest(self.parent), hooks_digest(self.order)
+        self.hooks_on = has_work(self.parent, self.order, the_plan, False) or (
+            self.app.prune and bool(self.prunable(self.orphans()))
+        )
         self._phase(Phase.PRE_SYNC, record)
 
         def after_tier(name: str) -> None:
@@ -217,12 +231,6 @@ class Rollout:
         self._write_parent(final)
         record["hooks"] = tuple(self.ran)
         return record
-
-    def _has_work(self, the_plan: apply.Plan, digest: str) -> bool:
-        """Whether this sync changes anything: hooks, a member, or a prune."""
-        if digest != self.digest or any(p.action is not Action.UNCHANGED for p in the_plan.items):
-            return True
-        return self.app.prune and bool(self.prunable(self.orphans()))
 
     def _healthy(self, refs: list[ObjectRef], record: dict[str, Any], what: str = "") -> None:
         """Wait until ``refs`` are Current; Failed("health") when they are not."""
