@@ -99,6 +99,8 @@ def _changes(job: Job) -> str:
         )
     ]
     parts = [f"{n} {word}" for n, word in counts if n]
+    if hooks := result.get("hooks"):
+        parts.append(f"{len(hooks)} hooks run")
     if parts:
         return ", ".join(parts)
     return "no changes" if job.state is JobState.SUCCEEDED else "—"
@@ -140,6 +142,10 @@ def preview_comment(
         sha = job.commit[:7]
         state = _RESULT[job.state] if job.state is not JobState.SUCCEEDED else "📋 plan"
         section = [f"#### {_cell(job.app)} at `{sha}`: {state}", "", _cell(job.message, 1000), ""]
+        hooks = [h for h in (job.result or {}).get("hooks") or () if isinstance(h, dict)]
+        if hooks:
+            listed = ", ".join(f"{h.get('phase')} {h.get('object')}" for h in hooks)
+            section += [f"Hooks (run on merge, not in the diff): {_cell(listed)}", ""]
         diff = str((job.result or {}).get("diff") or "")
         if diff:
             shown = diff if len(diff) <= budget else diff[:budget] + "\n… (cut to fit)\n"

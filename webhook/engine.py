@@ -1,6 +1,7 @@
 """The sync engine: one app at one commit -> objects applied, pruned, healthy, and a record.
 
-Owns: the order source -> render -> guard -> dry run -> (plan, or apply -> prune -> health)
+Owns: the order source -> render -> guard -> dry run (members and hooks) -> (plan, or the
+rollout of ``phases``: hooks, waves, prune, health)
 and the ``SyncResult`` record every caller stores and shows. A failure in the commit or in
 the cluster's answers ends in the record (``error_kind`` names the step); an unreachable git
 remote or cluster raises ``errors.Unavailable`` out of ``sync``/``diff``/``head``/
@@ -14,15 +15,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webhook import guard, render, sources
+from webhook import guard, hooks, phases, render, sources
 from webhook.errors import Rejected, Unavailable
-from webhook.kube import apply, diff, health, prune
-from webhook.kube.applyset import ApplySet, Inventory, Ownership
+from webhook.kube import apply, diff, prune
+from webhook.kube.applyset import ApplySet, Ownership
 from webhook.kube.client import Cluster, KubeError, service_account_user
 from webhook.objects import Action, Manifest, ObjectRef, ref_of
 from webhook.result import ObjectDiff, ObjectError, ObjectHealth, SyncResult
@@ -45,6 +46,11 @@ class _Prepared:
     applyset: ApplySet
     desired: list[Manifest]
 
+    @property
+    def order(self) -> hooks.Order:
+        """Members by wave apart from hooks (``desired`` holds both)."""
+        return hooks.split(self.desired)
+
 
 class SyncError(Rejected):
     """A sync (or diff) failed for a reason in the commit or the cluster's answers.
@@ -66,16 +72,8 @@ class SyncError(Rejected):
         self.partial = partial or {}
 
 
-#: What a plan decides for each object; the record keeps one tuple per action.
-PLANNED = (Action.CREATED, Action.CONFIGURED, Action.UNCHANGED)
-
-
-def _by_action(
-    items: Iterable[apply.Planned | apply.Applied], actions: Iterable[Action]
-) -> dict[str, Any]:
-    """``{"created": ("ConfigMap ns/a", ...), ...}``: the record's fields, one per action."""
-    listed = list(items)
-    return {a.value: tuple(str(i.ref) for i in listed if i.action is a) for a in actions}
+PLANNED = phases.PLANNED
+_by_action = phases.by_action
 
 
 class SyncEngine:
@@ -234,7 +232,7 @@ class SyncEngine:
     def _plan(self, app: AppConfig, prepared: _Prepared) -> apply.Plan:
         the_plan = apply.plan(
             prepared.cluster,
-            prepared.desired,
+            prepared.order.resources,
             force=app.force_conflicts,
             ownership=self._ownership(app, prepared),
         )
@@ -263,7 +261,7 @@ class SyncEngine:
     def _orphans(self, app: AppConfig, prepared: _Prepared) -> list[tuple[ObjectRef, str]]:
         """Members that left git, protected kinds included (see ``prune.may_prune``)."""
         cluster, applyset = prepared.cluster, prepared.applyset
-        refs = [ref_of(o) for o in prepared.desired]
+        refs = [ref_of(o) for o in prepared.order.resources]
         parent = self._get(cluster, applyset.ref, "v1")
         inventory = applyset.recorded(parent).union(applyset.inventory_of(refs))
         return prune.orphans(cluster, applyset, inventory, set(refs))
@@ -277,87 +275,36 @@ class SyncEngine:
 
     def _sync(self, app: AppConfig, prepared: _Prepared, *, dry_run: bool) -> dict[str, Any]:
         the_plan = self._plan(app, prepared)
+        try:
+            planned_hooks = phases.plan_hooks(
+                prepared.cluster, prepared.order, prepared.applyset.id, the_plan
+            )
+        except phases.Failed as failure:
+            raise SyncError(failure.kind, failure.errors) from None
         if dry_run:
-            self._parent(app, prepared, "dry-run")
+            parent = self._parent(app, prepared, "dry-run")
             orphans = self._prunable(app, self._orphans(app, prepared)) if app.prune else []
             record = _by_action(the_plan.items, PLANNED)
             record[Action.PRUNED.value] = tuple(str(ref) for ref, _ in orphans)
+            # Hooks a sync would run: none when it has nothing to do.
+            work = phases.has_work(parent, prepared.order, the_plan, bool(orphans))
+            record["hooks"] = planned_hooks if work else ()
             return record
         return self._apply(app, prepared, the_plan)
 
     def _apply(self, app: AppConfig, prepared: _Prepared, the_plan: apply.Plan) -> dict[str, Any]:
-        """Apply in order, keep the ApplySet parent current, prune, wait for health."""
-        cluster, applyset = prepared.cluster, prepared.applyset
-        refs = [ref_of(o) for o in prepared.desired]
-        api_versions = {ref_of(o): str(o["apiVersion"]) for o in prepared.desired}
-        parent = self._parent(app, prepared, "apply")
-        recorded = applyset.recorded(parent)
-        current = applyset.inventory_of(refs)
-        latest = {"parent": parent}
-
-        def write_parent(inventory: Inventory) -> None:
-            body = applyset.parent(inventory)
-            resource = cluster.resource("v1", "ConfigMap")
-            result = cluster.apply(resource, body, dry_run=True, force=True)
-            if not diff.same(latest["parent"], result):
-                latest["parent"] = cluster.apply(resource, body, dry_run=False, force=True)
-
-        def after_tier(name: str) -> None:
-            # Before any member exists, the parent lists every group-kind we may own.
-            if name == "namespaces":
-                write_parent(recorded.union(current))
-
+        """Hooks, waves, prune and health in the order the manifests ask (``phases``)."""
+        rollout = phases.Rollout(
+            cluster=prepared.cluster,
+            app=app,
+            applyset=prepared.applyset,
+            ownership=self._ownership(app, prepared),
+            order=prepared.order,
+            parent=self._parent(app, prepared, "apply"),
+            orphans=lambda: self._orphans(app, prepared),
+            prunable=lambda orphans: self._prunable(app, orphans),
+        )
         try:
-            outcome = apply.execute(
-                cluster,
-                the_plan,
-                force=app.force_conflicts,
-                ownership=self._ownership(app, prepared),
-                after_tier=after_tier,
-            )
-        except KubeError as exc:
-            raise SyncError("apply", [str(exc)]) from exc
-        record = _by_action(outcome, (*PLANNED, Action.SKIPPED))
-        failed = tuple(
-            ObjectError(str(a.ref), a.error or "") for a in outcome if a.action is Action.FAILED
-        )
-        if failed:
-            raise SyncError("apply", [f.error for f in failed], failed, record)
-        if app.prune:
-            orphans = self._orphans(app, prepared)
-            targets = self._prunable(app, orphans)
-            pruned = prune.prune(cluster, targets, applyset)
-            record[Action.PRUNED.value] = tuple(str(p.ref) for p in pruned if p.error is None)
-            failed = tuple(ObjectError(str(p.ref), p.error) for p in pruned if p.error)
-            if failed:
-                raise SyncError("prune", [f.error for f in failed], failed, record)
-            # Members left in place (protected kinds) stay in the parent's inventory.
-            kept = [ref for ref, version in orphans if (ref, version) not in targets]
-            final = current.union(applyset.inventory_of(kept))
-        else:
-            final = recorded.union(current)
-        write_parent(final)
-        verdicts = health.wait_until_current(
-            refs,
-            lambda ref: self._get(cluster, ref, api_versions[ref]),
-            timeout=app.health_timeout,
-            watch=lambda ref, seen, seconds: cluster.watch(
-                cluster.resource(api_versions[ref], ref.kind),
-                ref.name,
-                ref.namespace,
-                resource_version=((seen or {}).get("metadata") or {}).get("resourceVersion"),
-                seconds=seconds,
-            ),
-        )
-        record["health"] = tuple(
-            ObjectHealth(str(ref), v.status.value, v.message) for ref, v in verdicts.items()
-        )
-        bad = [v for v in verdicts.values() if v.status is not health.Status.CURRENT]
-        if bad:
-            failing = [v for v in bad if v.status is health.Status.FAILED]
-            if failing:
-                errors = [f"unhealthy: {v.message}" for v in failing]
-            else:
-                errors = [f"not healthy after {app.health_timeout:g}s: {v.message}" for v in bad]
-            raise SyncError("health", errors, (), record)
-        return record
+            return rollout.run(the_plan)
+        except phases.Failed as failure:
+            raise SyncError(failure.kind, failure.errors, failure.failed, failure.record) from None

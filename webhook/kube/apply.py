@@ -4,7 +4,9 @@ Owns: the kind order table, the dry-run plan that decides create / configure / u
 object, server-side apply tier by tier with a bounded pool, waiting for CRDs to be Established
 and refreshing discovery. An object whose dry-run result equals the live object is not
 written; a live object this app may not take over (see ``applyset.Ownership``) fails the
-plan, so nothing is written.
+plan, so nothing is written. A change to an immutable field fails the plan with a message
+that says so, unless the object asks to be recreated (``Replace=true``, Flux ``force``):
+then the apply deletes it, waits until it is gone and creates it again.
 Must not touch: pruning (prune.py), health (health.py), git, rendering, the queue.
 """
 
@@ -16,9 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from webhook.hooks import recreates
 from webhook.kube.applyset import Ownership
 from webhook.kube.client import Cluster, KubeError, UnknownKind
 from webhook.kube.diff import same
+from webhook.kube.recreate import delete_and_wait, immutable_fields, immutable_message
 from webhook.objects import CRD_GROUP, CRD_KIND, Action, Manifest, ObjectRef, defined_kinds, ref_of
 
 #: Objects applied concurrently within one tier.
@@ -94,6 +98,8 @@ class Planned:
     #: Why the dry run had to wait (its namespace or CRD is created by this same sync).
     deferred: str | None = None
     error: str | None = None
+    #: An immutable field changed and the object asks to be recreated (``Replace=true``).
+    recreate: bool = False
 
 
 @dataclass
@@ -119,6 +125,11 @@ def _plan_one(
             return replace(item, live=live, error=f"{item.ref} {refusal}")
         result = cluster.apply(resource, item.body, dry_run=True, force=force)
     except KubeError as exc:
+        fields = immutable_fields(exc)
+        if fields and recreates(item.body):
+            return replace(item, live=live, action=Action.CONFIGURED, recreate=True)
+        if fields:
+            return replace(item, error=immutable_message(item.ref, fields))
         return replace(item, error=str(exc))
     action = (
         Action.CREATED
@@ -181,6 +192,8 @@ def _apply_one(cluster: Cluster, item: Planned, force: bool, ownership: Ownershi
             live = cluster.get(resource, meta["name"], meta.get("namespace"))
             if refusal := ownership.refusal(live):
                 return Applied(item.ref, Action.FAILED, f"{item.ref} {refusal}")
+        if item.recreate and live is not None:
+            delete_and_wait(cluster, resource, item.ref, str(live["metadata"]["uid"]))
         cluster.apply(resource, item.body, dry_run=False, force=force)
     except KubeError as exc:
         return Applied(item.ref, Action.FAILED, str(exc))

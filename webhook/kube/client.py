@@ -213,6 +213,23 @@ class Cluster:
             )
         return _plain(result)
 
+    def create(self, resource: Any, body: Manifest, *, dry_run: bool) -> Manifest:
+        """POST a new object (``generateName`` hooks, recreated objects); 409 if it exists."""
+        meta = body["metadata"]
+        namespace = meta.get("namespace") if resource.namespaced else None
+        what = f"{'dry-run ' if dry_run else ''}create {resource.kind} "
+        name = meta.get("name") or f"{meta.get('generateName')}*"
+        what += f"{namespace + '/' if namespace else ''}{name}"
+        with translated(what):
+            result = resource.create(
+                body=body,
+                namespace=namespace,
+                field_manager=FIELD_MANAGER,
+                dry_run="All" if dry_run else None,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        return _plain(result)
+
     def watch(
         self,
         resource: Any,
