@@ -22,9 +22,9 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.resolver import Resolver
 
 try:
-    from yaml.cyaml import CParser as _CParser
+    from yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined]
 except ImportError:  # PyYAML built without libyaml: the pure-Python loader does it all
-    _CParser = None  # type: ignore[assignment,misc]
+    _CParser = None
 
 from webhook.render import limits
 from webhook.render.output import Rendered, RenderError
@@ -194,9 +194,9 @@ class _FastJsonLoader(_JsonLoader):
 
     def __init__(self, stream: str) -> None:
         self._events = _CParser(stream)
-        Composer.__init__(self)  # type: ignore[no-untyped-call]
-        SafeConstructor.__init__(self)  # type: ignore[no-untyped-call]
-        Resolver.__init__(self)  # type: ignore[no-untyped-call]
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
         self._sizes, self._depths, self._nesting = {}, {}, 0
 
     def check_event(self, *choices: Any) -> bool:
