@@ -24,7 +24,7 @@ from yaml.resolver import Resolver
 try:
     from yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined]
 except ImportError:  # PyYAML built without libyaml: the pure-Python loader does it all
-    _CParser = None
+    _CParser = None  # type: ignore[assignment,misc]
 
 from webhook.render import limits
 from webhook.render.output import Rendered, RenderError
