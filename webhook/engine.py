@@ -21,7 +21,7 @@ from typing import Any
 
 from webhook import guard, render, sources
 from webhook.errors import Rejected, Unavailable
-from webhook.kube import apply, diff, health, prune
+from webhook.kube import apply, diff, health, live, prune
 from webhook.kube.applyset import ApplySet, Inventory, Ownership
 from webhook.kube.client import Cluster, KubeError, service_account_user
 from webhook.objects import Action, Manifest, ObjectRef, ref_of
@@ -231,12 +231,34 @@ class SyncEngine:
         except KubeError as exc:
             raise Unavailable(str(exc)) from exc
 
+    def _ledger(self, prepared: _Prepared) -> live.Ledger:
+        key = f"{prepared.cluster.identity}|{prepared.applyset.id}"
+        return live.Ledger(self.cache_dir / "applied", key)
+
+    def _remember(
+        self,
+        app: AppConfig,
+        prepared: _Prepared,
+        items: Iterable[tuple[ObjectRef, Manifest | None]],
+    ) -> None:
+        """Record, per object, the resourceVersion at which it was proven to equal its body
+        (see ``live``): the next resync skips its dry run while nothing has changed."""
+        bodies = {ref_of(o): o for o in prepared.desired}
+        entries = {}
+        for ref, seen in items:
+            version = live.version_of(seen)
+            if version and ref in bodies:
+                entries[str(ref)] = (live.digest(bodies[ref], force=app.force_conflicts), version)
+        self._ledger(prepared).save(entries)
+
     def _plan(self, app: AppConfig, prepared: _Prepared) -> apply.Plan:
         the_plan = apply.plan(
             prepared.cluster,
             prepared.desired,
             force=app.force_conflicts,
             ownership=self._ownership(app, prepared),
+            known=live.read(prepared.cluster, prepared.desired, prepared.applyset.id),
+            proven=self._ledger(prepared).load(),
         )
         if the_plan.errors:
             failed = tuple(ObjectError(str(p.ref), p.error) for p in the_plan.items if p.error)
@@ -282,6 +304,11 @@ class SyncEngine:
             orphans = self._prunable(app, self._orphans(app, prepared)) if app.prune else []
             record = _by_action(the_plan.items, PLANNED)
             record[Action.PRUNED.value] = tuple(str(ref) for ref, _ in orphans)
+            self._remember(
+                app,
+                prepared,
+                ((p.ref, p.live) for p in the_plan.items if p.action is Action.UNCHANGED),
+            )
             return record
         return self._apply(app, prepared, the_plan)
 
@@ -323,6 +350,7 @@ class SyncEngine:
         )
         if failed:
             raise SyncError("apply", [f.error for f in failed], failed, record)
+        self._remember(app, prepared, ((a.ref, a.result) for a in outcome))
         if app.prune:
             orphans = self._orphans(app, prepared)
             targets = self._prunable(app, orphans)
@@ -340,6 +368,7 @@ class SyncEngine:
         verdicts = health.wait_until_current(
             refs,
             lambda ref: self._get(cluster, ref, api_versions[ref]),
+            known={a.ref: a.result for a in outcome if a.result is not None},
             timeout=app.health_timeout,
             watch=lambda ref, seen, seconds: cluster.watch(
                 cluster.resource(api_versions[ref], ref.kind),
