@@ -17,7 +17,9 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ from kubernetes import client, config
 from bench.cluster import ROOT, running_cluster
 from tests.gitrepo import commit, init
 from webhook.engine import SyncEngine
+from webhook.kube import apply as apply_module
+from webhook.kube.client import Cluster
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
 
 KINDS = ("ConfigMap", "Secret", "ServiceAccount", "Service")
@@ -79,7 +83,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profile", help="write a pyinstrument HTML profile of engine syncs")
+    parser.add_argument("--profile", help="write a pyinstrument profile (.html or .txt)")
+    parser.add_argument(
+        "--parallel",
+        default=str(apply_module.MAX_PARALLEL),
+        help="comma-separated apply/dry-run concurrencies to compare (engine-N per value)",
+    )
     args = parser.parse_args()
     kubectl = str(tools_bin() / "kubectl")
     work = Path(tempfile.mkdtemp(prefix="bench-big-"))
@@ -92,26 +101,35 @@ def main() -> None:
         api = config.new_client_from_config(config_file=str(kubeconfig))
         core = client.CoreV1Api(api)
         times: dict[str, list[float]] = {}
-        writes: dict[str, list[int]] = {"engine": [], "kubectl": []}
+        writes: dict[str, list[int]] = {"kubectl": [], "floor": []}
         profiler: Any = None
         if args.profile:
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.002)
+        widths = [int(w) for w in args.parallel.split(",")]
+        engines = [f"engine-{w}" for w in widths]
+        writes.update({e: [] for e in engines})
         for r in range(args.rounds):
-            ns = {"engine": f"eng-{r}", "kubectl": f"kc-{r}"}
+            ns = {**{e: f"{e}-{r}" for e in engines}, "kubectl": f"kc-{r}", "floor": f"fl-{r}"}
             for name in ns.values():
                 core.create_namespace({"metadata": {"name": name}})
-            app = AppConfig(name=f"big-{r}", repo="bench/big", path="app", namespace=ns["engine"])
-            engine = SyncEngine(
-                DeployerConfig(
-                    apps=(app,), repos={"bench/big": RepoConfig(clone_url=f"file://{repo}")}
-                ),
-                Environment(webhook_secret=b"-"),
-                cache_dir=work / "cache",
-                kubeconfig=kubeconfig,
-            )
-            (work / "kubectl" / "objects.yaml").write_text(
+            runs: dict[str, Callable[[], object]] = {}
+            for width, label in zip(widths, engines, strict=True):
+                app = AppConfig(
+                    name=f"big-{width}-{r}", repo="bench/big", path="app", namespace=ns[label]
+                )
+                engine = SyncEngine(
+                    DeployerConfig(
+                        apps=(app,), repos={"bench/big": RepoConfig(clone_url=f"file://{repo}")}
+                    ),
+                    Environment(webhook_secret=b"-"),
+                    cache_dir=work / "cache",
+                    kubeconfig=kubeconfig,
+                )
+                runs[label] = partial(engine_sync, engine, app, sha, width, profiler)
+            path = work / "kubectl" / f"objects-{r}.yaml"
+            path.write_text(
                 yaml.safe_dump_all(
                     [
                         {**d, "metadata": {**d["metadata"], "namespace": ns["kubectl"]}}
@@ -119,35 +137,16 @@ def main() -> None:
                     ]
                 )
             )
-            apply = [
-                kubectl,
-                "--kubeconfig",
-                str(kubeconfig),
-                "apply",
-                "--server-side",
-                "--field-manager",
-                "kubectl-bench",
-                "-f",
-                str(work / "kubectl" / "objects.yaml"),
-            ]
-
-            def engine_sync(engine: SyncEngine = engine, app: AppConfig = app) -> None:
-                if profiler is not None:
-                    profiler.start()
-                try:
-                    result = engine.sync(app, sha)
-                finally:
-                    if profiler is not None:
-                        profiler.stop()
-                assert result.ok, result.error
-
-            def kubectl_sync(apply: list[str] = apply) -> None:
-                subprocess.run(apply, check=True, capture_output=True)
-
+            apply = [kubectl, "--kubeconfig", str(kubeconfig), "apply", "--server-side"]
+            apply += ["--field-manager", "kubectl-bench", "-f", str(path)]
+            runs["kubectl"] = partial(subprocess.run, apply, check=True, capture_output=True)
+            runs["floor"] = partial(
+                bare_applies, kubeconfig, work / "cache", manifests(args.objects), ns["floor"]
+            )
             for phase in ("cold", "no-op"):
                 before = {k: resource_versions(api, v) for k, v in ns.items()}
-                times.setdefault(f"{phase}/engine", []).append(timed(engine_sync))
-                times.setdefault(f"{phase}/kubectl", []).append(timed(kubectl_sync))
+                for label, run in runs.items():
+                    times.setdefault(f"{phase}/{label}", []).append(timed(run))
                 if phase == "no-op":
                     for k, v in ns.items():
                         after = resource_versions(api, v)
@@ -157,15 +156,45 @@ def main() -> None:
             text = profiler.output_html() if out.suffix == ".html" else profiler.output_text()
             out.write_text(text)
     print(f"one app of {args.objects} objects ({', '.join(KINDS)}), {args.rounds} rounds")
-    print("| phase | engine median s | kubectl median s | engine/kubectl |")
+    print("| phase | variant | median s | / kubectl |")
     print("|---|---|---|---|")
     for phase in ("cold", "no-op"):
-        e = statistics.median(times[f"{phase}/engine"])
         k = statistics.median(times[f"{phase}/kubectl"])
-        print(f"| {phase} | {e:.2f} | {k:.2f} | {e / k:.2f}x |")
+        for label in (*engines, "kubectl", "floor"):
+            m = statistics.median(times[f"{phase}/{label}"])
+            print(f"| {phase} | {label} | {m:.2f} | {m / k:.2f}x |")
     for key, values in times.items():
         print(key, " ".join(f"{v:.2f}" for v in values))
-    print(f"objects rewritten by the no-op: engine {writes['engine']}, kubectl {writes['kubectl']}")
+    print("objects rewritten by the no-op:", writes)
+
+
+def bare_applies(kubeconfig: Path, cache: Path, bodies: list[dict[str, Any]], ns: str) -> None:
+    """The API server's own floor: the same server-side applies, 16 at a time, through the
+    engine's client, with no reads, no dry run, no ordering and no health wait."""
+    cluster = Cluster(context=None, cache_dir=cache, kubeconfig=kubeconfig)
+    try:
+        resources = {k: cluster.resource("v1", k) for k in KINDS}
+
+        def one(body: dict[str, Any]) -> None:
+            body = {**body, "metadata": {**body["metadata"], "namespace": ns}}
+            cluster.apply(resources[body["kind"]], body, dry_run=False, force=True)
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(one, bodies))
+    finally:
+        cluster.close()
+
+
+def engine_sync(engine: SyncEngine, app: AppConfig, sha: str, width: int, profiler: Any) -> None:
+    apply_module.MAX_PARALLEL = width
+    if profiler is not None:
+        profiler.start()
+    try:
+        result = engine.sync(app, sha)
+    finally:
+        if profiler is not None:
+            profiler.stop()
+    assert result.ok, result.error
 
 
 if __name__ == "__main__":
