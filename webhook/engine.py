@@ -15,14 +15,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from webhook import guard, hooks, phases, render, sources
 from webhook.errors import Rejected, Unavailable
-from webhook.kube import apply, diff, prune
+from webhook.kube import apply, diff, live, prune
 from webhook.kube.applyset import ApplySet, Ownership
 from webhook.kube.client import Cluster, KubeError, service_account_user
 from webhook.objects import Action, Manifest, ObjectRef, ref_of
@@ -229,12 +229,34 @@ class SyncEngine:
         except KubeError as exc:
             raise Unavailable(str(exc)) from exc
 
+    def _ledger(self, prepared: _Prepared) -> live.Ledger:
+        key = f"{prepared.cluster.identity}|{prepared.applyset.id}"
+        return live.Ledger(self.cache_dir / "applied", key)
+
+    def _remember(
+        self,
+        app: AppConfig,
+        prepared: _Prepared,
+        items: Iterable[tuple[ObjectRef, Manifest | None]],
+    ) -> None:
+        """Record, per object, the resourceVersion at which it was proven to equal its body
+        (see ``live``): the next resync skips its dry run while nothing has changed."""
+        bodies = {ref_of(o): o for o in prepared.order.resources}
+        entries = {}
+        for ref, seen in items:
+            version = live.version_of(seen)
+            if version and ref in bodies:
+                entries[str(ref)] = (live.digest(bodies[ref], force=app.force_conflicts), version)
+        self._ledger(prepared).save(entries)
+
     def _plan(self, app: AppConfig, prepared: _Prepared) -> apply.Plan:
         the_plan = apply.plan(
             prepared.cluster,
             prepared.order.resources,
             force=app.force_conflicts,
             ownership=self._ownership(app, prepared),
+            known=live.read(prepared.cluster, prepared.order.resources, prepared.applyset.id),
+            proven=self._ledger(prepared).load(),
         )
         if the_plan.errors:
             failed = tuple(ObjectError(str(p.ref), p.error) for p in the_plan.items if p.error)
@@ -289,6 +311,11 @@ class SyncEngine:
             # Hooks a sync would run: none when it has nothing to do.
             work = phases.has_work(parent, prepared.order, the_plan, bool(orphans))
             record["hooks"] = planned_hooks if work else ()
+            self._remember(
+                app,
+                prepared,
+                ((p.ref, p.live) for p in the_plan.items if p.action is Action.UNCHANGED),
+            )
             return record
         return self._apply(app, prepared, the_plan)
 
@@ -303,6 +330,7 @@ class SyncEngine:
             parent=self._parent(app, prepared, "apply"),
             orphans=lambda: self._orphans(app, prepared),
             prunable=lambda orphans: self._prunable(app, orphans),
+            remember=lambda seen: self._remember(app, prepared, seen),
         )
         try:
             return rollout.run(the_plan)

@@ -107,6 +107,18 @@ def plan_hooks(
     )
 
 
+def _carries(live: Manifest | None, body: Manifest) -> bool:
+    """Whether the live parent already has every label and annotation ``body`` sets."""
+    if live is None:
+        return False
+    have, want = live.get("metadata") or {}, body.get("metadata") or {}
+    return all(
+        (have.get(key) or {}).get(name) == value
+        for key in ("labels", "annotations")
+        for name, value in (want.get(key) or {}).items()
+    )
+
+
 @dataclass
 class Rollout:
     """One sync's writes after its dry run passed; ``run`` returns the record's fields."""
@@ -126,6 +138,12 @@ class Rollout:
     hooks_on: bool = True
     #: The digest the parent carries: the last successful sync's, until this one succeeds.
     digest: str = ""
+    #: Told each member as the apply left it, once every wave is applied (the engine's
+    #: apply ledger: ``kube.live``).
+    remember: Callable[[Iterable[tuple[ObjectRef, Manifest | None]]], None] | None = None
+    #: Members as the API server last answered (apply results, live when unchanged):
+    #: health starts from them instead of reading every object again.
+    seen: dict[ObjectRef, Manifest] = field(default_factory=dict)
 
     def run(self, the_plan: apply.Plan) -> dict[str, Any]:
         try:
@@ -162,6 +180,8 @@ class Rollout:
         body = self.applyset.parent(inventory)
         if self.digest:
             body["metadata"].setdefault("annotations", {})[HOOKS_DIGEST] = self.digest
+        if _carries(self.parent, body):
+            return  # labels and annotations already as they would be set: no request
         resource = self.cluster.resource("v1", "ConfigMap")
         result = self.cluster.apply(resource, body, dry_run=True, force=True)
         if not diff.same(self.parent, result):
@@ -198,6 +218,7 @@ class Rollout:
             except KubeError as exc:
                 raise Failed("apply", [str(exc)], (), record) from exc
             record = by_action(outcome, (*PLANNED, Action.SKIPPED))
+            self.seen.update((a.ref, a.result) for a in outcome if a.result is not None)
             failed = tuple(
                 ObjectError(str(a.ref), a.error or "") for a in outcome if a.action is Action.FAILED
             )
@@ -210,6 +231,8 @@ class Rollout:
             self._phase(Phase.SYNC, record, wave)
             if index < len(waves) - 1:
                 self._healthy([r for r in refs if r in members], record, f"wave {wave} ")
+        if self.remember is not None:
+            self.remember((a.ref, a.result) for a in outcome)
         record[Action.PRUNED.value] = ()
         if self.app.prune:
             orphans = self.orphans()
@@ -242,6 +265,7 @@ class Rollout:
                 cluster.resource(versions[ref], ref.kind), ref.name, ref.namespace
             ),
             timeout=self.app.health_timeout,
+            known=self.seen,
             watch=lambda ref, seen, seconds: cluster.watch(
                 cluster.resource(versions[ref], ref.kind),
                 ref.name,

@@ -13,7 +13,7 @@ Must not touch: pruning (prune.py), health (health.py), git, rendering, the queu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,6 +22,7 @@ from webhook.hooks import recreates
 from webhook.kube.applyset import Ownership
 from webhook.kube.client import Cluster, KubeError, UnknownKind
 from webhook.kube.diff import same
+from webhook.kube.live import Snapshot, digest, version_of
 from webhook.kube.recreate import delete_and_wait, immutable_fields, immutable_message
 from webhook.objects import CRD_GROUP, CRD_KIND, Action, Manifest, ObjectRef, defined_kinds, ref_of
 
@@ -115,14 +116,29 @@ class Plan:
 
 
 def _plan_one(
-    cluster: Cluster, item: Planned, resource: Any, force: bool, ownership: Ownership
+    cluster: Cluster,
+    item: Planned,
+    resource: Any,
+    force: bool,
+    ownership: Ownership,
+    known: Snapshot,
+    proven: Mapping[str, tuple[str, str]],
 ) -> Planned:
     meta = item.body["metadata"]
     try:
-        live = cluster.get(resource, meta["name"], meta.get("namespace"))
+        if known.knows(item.ref):
+            live = known.live.get(item.ref)
+        else:
+            live = cluster.get(resource, meta["name"], meta.get("namespace"))
         refusal = ownership.refusal(live)
         if refusal:
             return replace(item, live=live, error=f"{item.ref} {refusal}")
+        if live is not None and proven.get(str(item.ref)) == (
+            digest(item.body, force=force),
+            version_of(live),
+        ):
+            # Applied at this very resourceVersion with this very body: no dry run needed.
+            return replace(item, live=live, result=live, action=Action.UNCHANGED)
         result = cluster.apply(resource, item.body, dry_run=True, force=force)
     except KubeError as exc:
         fields = immutable_fields(exc)
@@ -140,10 +156,22 @@ def _plan_one(
 
 
 def plan(
-    cluster: Cluster, desired: Sequence[Manifest], *, force: bool, ownership: Ownership
+    cluster: Cluster,
+    desired: Sequence[Manifest],
+    *,
+    force: bool,
+    ownership: Ownership,
+    known: Snapshot | None = None,
+    proven: Mapping[str, tuple[str, str]] | None = None,
 ) -> Plan:
     """Dry-run every object; nothing is written. Errors are per object, in ``Plan.errors``:
-    among them every live object ``ownership`` does not let this app take over."""
+    among them every live object ``ownership`` does not let this app take over.
+
+    ``known``: live state already read in bulk (``live.read``), so those objects are not
+    read again. ``proven``: the ledger; an object whose body digest and live
+    ``resourceVersion`` match its entry is unchanged without a dry run."""
+    known = known or Snapshot()
+    proven = proven or {}
     items = sorted((Planned(ref_of(b), b) for b in desired), key=lambda p: tier_of(p.ref))
     new_kinds = defined_kinds(desired)
     out: list[Planned] = []
@@ -165,7 +193,9 @@ def plan(
                     else:
                         out.append(replace(item, error=str(exc)))
                     continue
-                jobs.append(pool.submit(_plan_one, cluster, item, resource, force, ownership))
+                jobs.append(
+                    pool.submit(_plan_one, cluster, item, resource, force, ownership, known, proven)
+                )
             planned = [job.result() for job in jobs]
             out.extend(planned)
             new_namespaces |= {
@@ -181,6 +211,9 @@ class Applied:
     ref: ObjectRef
     action: Action
     error: str | None = None
+    #: The object as the API server answered the apply (the live object when unchanged):
+    #: health starts from it instead of reading every object again.
+    result: Manifest | None = None
 
 
 def _apply_one(cluster: Cluster, item: Planned, force: bool, ownership: Ownership) -> Applied:
@@ -194,10 +227,10 @@ def _apply_one(cluster: Cluster, item: Planned, force: bool, ownership: Ownershi
                 return Applied(item.ref, Action.FAILED, f"{item.ref} {refusal}")
         if item.recreate and live is not None:
             delete_and_wait(cluster, resource, item.ref, str(live["metadata"]["uid"]))
-        cluster.apply(resource, item.body, dry_run=False, force=force)
+        result = cluster.apply(resource, item.body, dry_run=False, force=force)
     except KubeError as exc:
         return Applied(item.ref, Action.FAILED, str(exc))
-    return Applied(item.ref, Action.CREATED if live is None else item.action)
+    return Applied(item.ref, Action.CREATED if live is None else item.action, result=result)
 
 
 def wait_established(cluster: Cluster, names: Sequence[str], timeout: float) -> list[str]:
@@ -244,7 +277,9 @@ def execute(
                 ]
                 continue
             results += [
-                Applied(p.ref, Action.UNCHANGED) for p in batch if p.action is Action.UNCHANGED
+                Applied(p.ref, Action.UNCHANGED, result=p.live)
+                for p in batch
+                if p.action is Action.UNCHANGED
             ]
             todo = [p for p in batch if p.action is not Action.UNCHANGED]
             done = list(pool.map(lambda p: _apply_one(cluster, p, force, ownership), todo))

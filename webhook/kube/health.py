@@ -9,7 +9,7 @@ callable), git, rendering. Messages name the object: "Deployment web: 1/3 availa
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -244,8 +244,13 @@ def wait_until_current(
     max_interval: float = 2.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    known: Mapping[ObjectRef, Manifest] | None = None,
 ) -> dict[ObjectRef, Health]:
     """Wait until every object is Current, one has Failed, or ``timeout`` seconds pass.
+
+    ``known`` holds objects as the caller last saw them (the apply's answers): an object
+    Current there is not read again, so ConfigMaps and their like cost no request; any
+    other is read and watched as usual.
 
     With ``watch``, each object still in progress is watched in turn, so its end is seen the
     moment it happens (the others have usually settled by the time their turn comes, and a
@@ -259,8 +264,11 @@ def wait_until_current(
             refs, fetch, deadline, interval, fast_interval, fast_for, max_interval, clock, sleep
         )
     verdicts: dict[ObjectRef, Health] = {}
+    known = known or {}
     for ref in refs:
-        seen = fetch(ref)
+        seen = known.get(ref)
+        if seen is None or assess(ref, seen).status is not Status.CURRENT:
+            seen = fetch(ref)
         verdict = assess(ref, seen)
         if verdict.status not in _SETTLED and clock() < deadline:
             for update in watch(ref, seen, deadline - clock()):
