@@ -13,6 +13,7 @@ from tests.conftest import REPO
 from tests.github.api_server import GitHubApiServer, client_for
 from tests.github.examples import branch_push, example, merged_pull_request
 from tests.gitrepo import commit, git, init
+from webhook.affected import RecordedInputs, inputs_key
 from webhook.engine import SyncEngine
 from webhook.events import AppIndex, decide
 from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
@@ -108,6 +109,9 @@ def test_a_merge_syncs_and_reports_only_the_apps_it_touched(
             for app in ("guestbook", "redis", "docs")
         ]
     )
+    for app_config in config.apps:  # each app's last render read only its own folder
+        known = RecordedInputs(key=inputs_key(app_config), commit=merge_sha, paths=())
+        store.record_inputs(app_config.name, known)
     reporter = Reporter(store, config, client_for(github_api))
     reporter.deliver_pending()  # queued, scope unknown: nothing to say yet
     assert github_api.calls == []
@@ -144,6 +148,6 @@ def test_a_git_token_github_will_not_give_is_an_infrastructure_fault(
     app = config.app("redis")
     assert app is not None
     with pytest.raises(Unavailable, match="no git token for Codertocat/Hello-World"):
-        engine.touches(app, sha, "parent")
+        engine.touches(app, sha, "parent", None)
     with pytest.raises(Unavailable):
         engine.head(app)

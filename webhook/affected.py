@@ -104,9 +104,12 @@ class Changes:
         return any(pattern.fullmatch(name) for name in self.files)
 
 
-def watches(app: AppConfig, recorded: RecordedInputs | None, changes: Changes) -> bool:
-    """Whether ``changes`` touch ``app`` (see the module doc); ``recorded`` as stored."""
-    if recorded is None or recorded.key != inputs_key(app):
+def watches(
+    app: AppConfig, recorded: RecordedInputs | None, changes: Changes, key: str | None = None
+) -> bool:
+    """Whether ``changes`` touch ``app`` (see the module doc); ``recorded`` as stored;
+    ``key``: the app's ``inputs_key``, when the caller keeps it."""
+    if recorded is None or recorded.key != (key or inputs_key(app)):
         return True
     if changes.hit(app.path) or any(changes.hit(name) for name in recorded.paths):
         return True
@@ -116,9 +119,15 @@ def watches(app: AppConfig, recorded: RecordedInputs | None, changes: Changes) -
 
 
 def touched(
-    apps: Iterable[AppConfig], recorded: Mapping[str, RecordedInputs], files: Iterable[str]
+    apps: Iterable[AppConfig],
+    recorded: Mapping[str, RecordedInputs],
+    files: Iterable[str],
+    keys: Mapping[str, str] | None = None,
 ) -> list[AppConfig]:
     """The apps among ``apps`` that ``files`` touch, in their order; ``recorded`` by app name
-    (an app missing from it has unknown inputs)."""
+    (an app missing from it has unknown inputs); ``keys``: ``inputs_key`` by app name."""
     changes = Changes(files)
-    return [app for app in apps if watches(app, recorded.get(app.name), changes)]
+    known = keys or {}
+    return [
+        app for app in apps if watches(app, recorded.get(app.name), changes, known.get(app.name))
+    ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from webhook.affected import RecordedInputs, touched
+from webhook.affected import RecordedInputs, inputs_key, touched
 from webhook.model import PullRequestRef, SyncRequest, Trigger
 from webhook.settings import AppConfig
 from webhook.text import is_commit_sha
@@ -65,7 +65,9 @@ class AppIndex:
         self.inputs = inputs
         self._by_branch: dict[tuple[str, str], list[AppConfig]] = defaultdict(list)
         self._repos: set[str] = set()
+        self._keys: dict[str, str] = {}
         for app in apps:
+            self._keys[app.name] = inputs_key(app)
             repo = app.repo.lower()
             self._repos.add(repo)
             self._by_branch[(repo, app.branch)].append(app)
@@ -82,7 +84,7 @@ class AppIndex:
         if not apps:
             return []
         recorded = self.inputs([app.name for app in apps]) if self.inputs else {}
-        return touched(apps, recorded, files)
+        return touched(apps, recorded, files, self._keys)
 
 
 def _changed_files(payload: Mapping[str, Any]) -> list[str] | None:

@@ -48,21 +48,18 @@ def recorded(
 ) -> dict[str, RecordedInputs]:
     """The recorded inputs of ``apps`` that have some and (``unless_waiting``) no deploy job
     waiting to run. The worker narrowing a running job passes False: that job is its own."""
-    if not apps:
+    wanted = set(apps)
+    if not wanted:
         return {}
-    marks = ", ".join("?" for _ in apps)
+    # Whole-table reads: one row per configured app, and the few waiting deploy jobs
+    # (``jobs_state`` index); cheaper than long IN lists for thousands of apps.
     with db.read() as cur:
-        cur.execute(
-            f"SELECT app, inputs_key, commit_sha, paths FROM app_inputs WHERE app IN ({marks})",
-            tuple(apps),
-        )
-        rows = cur.fetchall()
+        cur.execute("SELECT app, inputs_key, commit_sha, paths FROM app_inputs")
+        rows = [row for row in cur.fetchall() if row["app"] in wanted]
         pending: set[str] = set()
         if unless_waiting:
             cur.execute(
-                f"SELECT DISTINCT app FROM jobs WHERE app IN ({marks}) AND lane = app "
-                "AND state IN (?, ?)",
-                (*apps, *_PENDING),
+                "SELECT DISTINCT app FROM jobs WHERE state IN (?, ?) AND lane = app", _PENDING
             )
             pending = {row["app"] for row in cur.fetchall()}
     found: dict[str, RecordedInputs] = {}
