@@ -170,3 +170,11 @@ def test_a_symlink_in_a_base_leading_out_of_the_tree_is_refused(tmp_path: Path) 
         RenderError, match=r"^apps/base/podinfo/service\.yaml: symbolic link leads outside"
     ):
         build(repo, "apps/production")
+
+
+def test_where_a_link_in_the_app_folder_leads_is_an_input(tmp_path: Path) -> None:
+    repo = write(tmp_path / "repo", {"shared/config/cm.yaml": CM.format(name="shared")})
+    write(repo, {"apps/plain/own.yaml": CM.format(name="own")})
+    (repo / "apps/plain/shared.yaml").symlink_to("../../shared/config/cm.yaml")
+    assert sorted(o["metadata"]["name"] for o in build(repo, "apps/plain")) == ["own", "shared"]  # type: ignore[index]
+    assert inputs_of(repo / "apps/plain", "apps/plain", boundary=repo) == ("shared/config/cm.yaml",)

@@ -87,18 +87,28 @@ def inputs_of(
     Call it after ``render`` succeeded with the same arguments: it reads the same files and
     refuses the same things (RenderError), but runs no tool. ``("",)``: too many to list.
     """
+    # Plain files and charts read their whole folder, links included: where links lead counts.
+    read = set(_link_targets(root))
     if kustomization_in(root) is not None:
-        read = check_kustomizations(
+        read |= check_kustomizations(
             root,
             label,
             boundary=boundary,
             allowed_remote_hosts=tuple(allowed_remote_hosts),
             enable_helm=enable_helm,
         )
-        return _relative(read, boundary)
-    if (root / "Chart.yaml").is_file():
+    elif (root / "Chart.yaml").is_file():
         try:
-            return _relative(_chart_inputs(root, values_files, label), boundary)
+            read.update(_chart_inputs(root, values_files, label))
         except (OSError, RecursionError) as exc:
             raise RenderError(f"{label}: cannot list the chart's inputs: {exc}") from exc
-    return ()
+    return _relative(read, boundary)
+
+
+def _link_targets(root: Path) -> Iterator[Path]:
+    """Where the symlinks under the app folder lead (the checkout keeps them in the tree)."""
+    for folder, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            path = Path(folder, name)
+            if path.is_symlink():
+                yield path.resolve()
