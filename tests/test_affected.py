@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from tests.github.examples import branch_push
 from webhook.affected import Changes, RecordedInputs, inputs_key, touched, watches
 from webhook.events import AppIndex, Ignored, decide
-from webhook.model import SyncRequest, Trigger
 from webhook.queue import SqlStore
 from webhook.settings import AppConfig, HelmConfig
 
@@ -95,26 +94,6 @@ def test_paths_entries_are_files_folders_or_globs(entry: str, changed: str, hit:
 def test_paths_that_leave_the_repository_are_refused(entry: str) -> None:
     with pytest.raises(ValidationError, match="must be a path or glob in the repo"):
         app("web", "apps/web", paths=(entry,))
-
-
-def test_the_store_keeps_forgets_and_hides_inputs_while_a_deploy_waits(store: SqlStore) -> None:
-    store.record_inputs("production", known(PRODUCTION, "apps/base/"))
-    store.record_inputs("other", known(OTHER))
-    assert store.recorded_inputs(["production", "other", "staging"]) == {
-        "production": known(PRODUCTION, "apps/base/"),
-        "other": known(OTHER),
-    }
-    store.record_inputs("other", None)
-    assert store.recorded_inputs(["other"]) == {}
-    # A deploy job waiting to render may change the inputs: until it ran, they are unknown
-    # to the receiver, but the worker narrowing that very job still reads them.
-    store.enqueue(
-        [SyncRequest(app="production", repo=REPO, commit="d" * 40, ref="r", trigger=Trigger.PUSH)]
-    )
-    assert store.recorded_inputs(["production"]) == {}
-    assert store.recorded_inputs(["production"], unless_waiting=False) == {
-        "production": known(PRODUCTION, "apps/base/")
-    }
 
 
 def test_the_receivers_index_reads_the_store(store: SqlStore) -> None:
