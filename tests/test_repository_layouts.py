@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,10 @@ from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push, merged_pull_request
 from tests.gitops import live
 from webhook.engine import SyncEngine
-from webhook.model import Job, JobState
+from webhook.model import Job, JobState, PullRequestRef, Trigger
 from webhook.queue import SqlStore, sqlite_store
 from webhook.settings import AppConfig, DeployerConfig, Environment, HelmConfig, RepoConfig
-from webhook.steps import worker_step
+from webhook.steps import run_job, worker_step
 from webhook.web import create_app
 from webhook.worker import Worker
 
@@ -238,3 +238,36 @@ def test_reaching_outside_the_tree_is_refused_and_nothing_is_applied(
     assert result.inputs is None
     assert live(dyn, "ConfigMap", "prod-podinfo", fleet.namespace) is None
     assert live(dyn, "Service", "prod-podinfo", fleet.namespace) is None
+
+
+def test_a_preview_records_no_inputs_and_a_sync_does(fleet: Fleet) -> None:
+    """A pull request's head is not the branch: what it reads must not steer the index."""
+    sha = fleet.commit(TREE)
+    app = fleet.engine.config.app("production")
+    assert app is not None
+    preview = Job(
+        id=1,
+        app="production",
+        repo=REPO,
+        commit=sha,
+        ref="refs/pull/7/head",
+        trigger=Trigger.PREVIEW,
+        state=JobState.RUNNING,
+        pull_requests=(PullRequestRef(number=7, head_sha=sha),),
+    )
+    assert run_job(fleet.engine, preview, fleet.store).state is JobState.SUCCEEDED
+    assert fleet.store.recorded_inputs(["production"]) == {}
+    pushed = replace(preview, trigger=Trigger.PUSH, ref="refs/heads/master", pull_requests=())
+    assert run_job(fleet.engine, pushed, fleet.store).state is JobState.SUCCEEDED
+    assert fleet.store.recorded_inputs(["production"])["production"].paths == (
+        "apps/base/podinfo/",
+        "apps/base/podinfo/Kustomization",
+        "apps/base/podinfo/configmap.yaml",
+        "apps/base/podinfo/kustomization.yaml",
+        "apps/base/podinfo/kustomization.yml",
+        "apps/base/podinfo/service.yaml",
+        "apps/production/Kustomization",
+        "apps/production/kustomization.yaml",
+        "apps/production/kustomization.yml",
+        "apps/production/podinfo-values.yaml",
+    )
