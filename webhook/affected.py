@@ -93,6 +93,9 @@ class Changes:
                 name = name.rpartition("/")[0]
                 folders.add(name)
         self.folders = frozenset(folders)
+        #: Every name a recorded input may have that a change hits: a file, or a folder
+        #: holding a changed file (with and without its ``/``).
+        self.names = self.files | self.folders | {f"{folder}/" for folder in folders}
 
     def hit(self, entry: str) -> bool:
         """Whether ``entry`` (a file, or a folder with or without ``/``) changed."""
@@ -111,7 +114,7 @@ def watches(
     ``key``: the app's ``inputs_key``, when the caller keeps it."""
     if recorded is None or recorded.key != (key or inputs_key(app)):
         return True
-    if changes.hit(app.path) or any(changes.hit(name) for name in recorded.paths):
+    if app.path in changes.folders or any(map(changes.names.__contains__, recorded.paths)):
         return True
     return any(
         changes.matched(entry) if is_glob(entry) else changes.hit(entry) for entry in app.paths

@@ -41,6 +41,7 @@ class SqlStore:
             database.close()
             raise
         self.outbox = Outbox(database)
+        self.inputs = inputs.InputsTable(database)
 
     # -- writes ---------------------------------------------------------------
 
@@ -266,7 +267,7 @@ class SqlStore:
 
     def record_inputs(self, app: str, recorded: RecordedInputs | None) -> None:
         """Keep what ``app``'s last render read; None: unknown (``queue/inputs.py``)."""
-        inputs.record(self.database, app, recorded, self.clock())
+        self.inputs.record(app, recorded, self.clock())
 
     # -- reads ----------------------------------------------------------------
 
@@ -274,7 +275,7 @@ class SqlStore:
         self, apps: Sequence[str], *, unless_waiting: bool = True
     ) -> dict[str, RecordedInputs]:
         """Recorded inputs of ``apps``, without those whose deploy is waiting to run."""
-        return inputs.recorded(self.database, apps, unless_waiting=unless_waiting)
+        return self.inputs.recorded(apps, unless_waiting=unless_waiting)
 
     @staticmethod
     def _all(cur: Cursor, where: str, params: Sequence[Any] = ()) -> list[Job]:
