@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from webhook.affected import RecordedInputs, inputs_key
 from webhook.model import SyncRequest, Trigger
-from webhook.queue import SqlStore
+from webhook.queue import SqlStore, open_store
 from webhook.settings import AppConfig
 
 REPO = "Codertocat/Hello-World"
@@ -42,3 +42,18 @@ def test_a_new_record_replaces_the_old_one(store: SqlStore) -> None:
     assert store.recorded_inputs(["production"]) == {
         "production": known(PRODUCTION, "shared/", "a b/ünï.yaml")
     }
+
+
+def test_a_reader_sees_what_another_process_wrote(store: SqlStore, store_url: str) -> None:
+    """The receiver keeps parsed rows between deliveries; a worker's write must show."""
+    worker = open_store(store_url)
+    try:
+        assert store.recorded_inputs(["production"]) == {}
+        worker.record_inputs("production", known(PRODUCTION, "apps/base/"))
+        assert store.recorded_inputs(["production"]) == {
+            "production": known(PRODUCTION, "apps/base/")
+        }
+        worker.record_inputs("production", None)
+        assert store.recorded_inputs(["production"]) == {}
+    finally:
+        worker.close()
