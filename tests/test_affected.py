@@ -81,6 +81,8 @@ def test_a_whole_tree_record_is_touched_by_any_change() -> None:
         ("config/prod-?.yaml", "config/prod-ab.yaml", False),
         ("config/[ab].yaml", "config/b.yaml", True),
         ("config/[!ab].yaml", "config/b.yaml", False),
+        ("config/v[0-9].yaml", "config/v7.yaml", True),
+        ("config/v[0-9].yaml", "config/vx.yaml", False),
         ("shared/*", "shared/base/kustomization.yaml", True),
     ],
     ids=lambda value: str(value),

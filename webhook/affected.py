@@ -69,7 +69,8 @@ def _pattern(glob: str) -> re.Pattern[str]:
             end = glob.index("]", i + 2)
             body = glob[i + 1 : end]
             negate = body.startswith("!")
-            out.append(f"[{'^' if negate else ''}{re.escape(body.lstrip('!'))}]")
+            chars = re.escape(body.removeprefix("!")).replace("\\-", "-")  # ranges stay
+            out.append(f"[{'^' if negate else ''}{chars}]")
             i = end + 1
             continue
         else:
