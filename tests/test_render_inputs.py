@@ -178,3 +178,19 @@ def test_where_a_link_in_the_app_folder_leads_is_an_input(tmp_path: Path) -> Non
     (repo / "apps/plain/shared.yaml").symlink_to("../../shared/config/cm.yaml")
     assert sorted(o["metadata"]["name"] for o in build(repo, "apps/plain")) == ["own", "shared"]  # type: ignore[index]
     assert inputs_of(repo / "apps/plain", "apps/plain", boundary=repo) == ("shared/config/cm.yaml",)
+
+
+def test_helm_inflation_records_its_chart_home_and_values(tmp_path: Path) -> None:
+    repo = write(
+        tmp_path / "repo",
+        {
+            "apps/web/kustomization.yaml": "resources: [../../bases/web]\n",
+            "bases/web/kustomization.yaml": (
+                "helmCharts:\n- name: web\n  valuesFile: ../../values/web.yaml\n"
+            ),
+            "bases/web/charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+            "values/web.yaml": "v: 1\n",
+        },
+    )
+    inputs = inputs_of(repo / "apps/web", "apps/web", boundary=repo, enable_helm=True)
+    assert {"bases/web/charts/", "values/web.yaml", "bases/web/"} <= set(inputs)

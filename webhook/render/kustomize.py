@@ -145,6 +145,8 @@ def _check_helm(walk: _Walk, data: dict[str, Any], here: Path, where: str) -> No
             "(kustomize.enable_helm)"
         )
     globals_ = data.get("helmGlobals") or {}
+    if not (isinstance(globals_, dict) and globals_.get("chartHome")):
+        walk.read.add(here / "charts")  # kustomize's default chart home
     charts = _entries(data, "helmCharts", where) + _entries(
         data, "helmChartInflationGenerator", where
     )
