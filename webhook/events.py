@@ -1,11 +1,12 @@
 """GitHub event -> sync requests: which apps a delivery touches, at which commit.
 
-Pure functions over the payload and the app index: no I/O, so the receiver stays fast and
+Functions over the payload and the app index, whose only I/O is reading the apps' recorded
+inputs through the reader it was given (the store, never git): the receiver stays fast and
 these rules are tested without a server. A merged pull request deploys its merge commit; an
 opened, synchronized or reopened one asks for a preview of its head commit (never applied),
 except from a fork unless the index allows it: a fork's manifests are untrusted.
 Which apps a push touches follows ``webhook.affected``: an app's folder, what its last render
-read (the index asks its ``inputs`` reader, the store, in one query) and its ``paths:``.
+read (the index asks its ``inputs`` reader for them) and its ``paths:``.
 """
 
 from __future__ import annotations
