@@ -151,3 +151,24 @@ def test_a_git_token_github_will_not_give_is_an_infrastructure_fault(
         engine.touches(app, sha, "parent", None)
     with pytest.raises(Unavailable):
         engine.head(app)
+
+
+def test_narrowing_follows_recorded_inputs_and_paths(
+    repo: Path, tmp_path: Path, config: DeployerConfig
+) -> None:
+    """The worker's diff uses the receiver's rule: folder, recorded inputs, ``paths:``."""
+    commit(repo, {"apps/redis/r.yaml": "r", "bases/redis/k.yaml": "k", "config/redis.env": "a"})
+    base_change = commit(repo, {"bases/redis/k.yaml": "k2"})
+    env_change = commit(repo, {"config/redis.env": "b"})
+    config = config.model_copy(update={"repos": {REPO: RepoConfig(clone_url=f"file://{repo}")}})
+    engine = SyncEngine(config, Environment(webhook_secret=b"-"), cache_dir=tmp_path / "cache")
+    redis = config.app("redis")
+    assert redis is not None
+    with_paths = redis.model_copy(update={"paths": ("config/*.env",)})
+    folder_only = RecordedInputs(key=inputs_key(redis), commit=base_change, paths=())
+    reads_base = RecordedInputs(key=inputs_key(redis), commit=base_change, paths=("bases/redis/",))
+    assert not engine.touches(redis, base_change, "parent", folder_only)
+    assert engine.touches(redis, base_change, "parent", reads_base)
+    assert engine.touches(redis, base_change, "parent", None)  # unknown inputs
+    assert not engine.touches(redis, env_change, "parent", reads_base)
+    assert engine.touches(with_paths, env_change, "parent", reads_base)
