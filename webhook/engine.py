@@ -17,10 +17,10 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from webhook import guard, hooks, phases, render, sources
+from webhook import affected, guard, hooks, phases, render, sources
 from webhook.errors import Rejected, Unavailable
 from webhook.kube import apply, diff, live, prune
 from webhook.kube.applyset import ApplySet, Ownership
@@ -105,7 +105,7 @@ class SyncEngine:
         start = time.monotonic()
         record: dict[str, Any] = {"app": app.name, "commit": revision, "dry_run": dry_run}
         try:
-            with self._prepared(app, revision) as prepared:
+            with self._prepared(app, revision, record) as prepared:
                 record.update(self._sync(app, prepared, dry_run=dry_run))
         except SyncError as failure:
             record.update(
@@ -170,26 +170,33 @@ class SyncEngine:
             raise Unavailable(f"no git token for {app.repo}: {exc}") from exc
         return sources.Remote(url=self.config.clone_url(app.repo), token=token)
 
-    def touches(self, app: AppConfig, revision: str, base: str) -> bool:
-        """Whether the change from ``base`` to ``revision`` touches ``app``'s folder."""
+    def touches(
+        self, app: AppConfig, revision: str, base: str, recorded: affected.RecordedInputs | None
+    ) -> bool:
+        """Whether the change from ``base`` to ``revision`` touches ``app``: its folder, its
+        ``recorded`` inputs (None: unknown, so touched) or its ``paths:`` (``affected``)."""
         remote = self._remote(app)
         try:
             paths = self.mirrors.changed_paths(app.repo, remote, base, revision)
         except sources.SourceError as exc:
             raise SyncError("source", [str(exc)]) from exc
-        prefix = app.path.rstrip("/") + "/"
-        return any(path.startswith(prefix) for path in paths)
+        return affected.watches(app, recorded, affected.Changes(paths))
 
     # -- steps ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _prepared(self, app: AppConfig, revision: str) -> Iterator[_Prepared]:
-        """Connect, fetch, render and guard; yield what an apply or a plan needs."""
+    def _prepared(
+        self, app: AppConfig, revision: str, record: dict[str, Any] | None = None
+    ) -> Iterator[_Prepared]:
+        """Connect, fetch, render and guard; yield what an apply or a plan needs. The whole
+        tree of the commit is checked out; the app renders from its folder and may read
+        anything in the tree. What it read goes to ``record["inputs"]``."""
         cluster = self._connect(app)
         try:
             remote = self._remote(app)
             try:
-                with self.mirrors.checkout(app.repo, remote, revision, app.path) as folder:
+                with self.mirrors.checkout(app.repo, remote, revision, app.path, tree="") as folder:
+                    tree = folder.parents[len(PurePosixPath(app.path).parts) - 1]
                     rendered = render.render(
                         folder,
                         app.path,
@@ -198,7 +205,18 @@ class SyncEngine:
                         values_files=app.helm.values_files,
                         allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
                         enable_helm=app.kustomize.enable_helm,
+                        checkout_root=tree,
                     )
+                    if record is not None:
+                        inputs = render.inputs_of(
+                            folder,
+                            app.path,
+                            boundary=tree,
+                            values_files=app.helm.values_files,
+                            allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
+                            enable_helm=app.kustomize.enable_helm,
+                        )
+                        record["inputs"] = inputs
             except sources.SourceError as exc:
                 raise SyncError("source", [str(exc)]) from exc
             except render.RenderError as exc:

@@ -1,19 +1,23 @@
 """GitHub event -> sync requests: which apps a delivery touches, at which commit.
 
-Pure functions over the payload and the app index: no I/O, so the receiver stays fast and
+Functions over the payload and the app index, whose only I/O is reading the apps' recorded
+inputs through the reader it was given (the store, never git): the receiver stays fast and
 these rules are tested without a server. A merged pull request deploys its merge commit; an
 opened, synchronized or reopened one asks for a preview of its head commit (never applied),
 except from a fork unless the index allows it: a fork's manifests are untrusted.
+Which apps a push touches follows ``webhook.affected``: an app's folder, what its last render
+read (the index asks its ``inputs`` reader for them) and its ``paths:``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from webhook.affected import RecordedInputs, inputs_key, touched
 from webhook.model import PullRequestRef, SyncRequest, Trigger
 from webhook.settings import AppConfig
 from webhook.text import is_commit_sha
@@ -42,24 +46,32 @@ class Pong:
 
 
 Decision = list[SyncRequest] | Ignored | Pong
+#: Recorded render inputs by app name, for the named apps (the store's ``recorded_inputs``).
+InputsReader = Callable[[Sequence[str]], Mapping[str, RecordedInputs]]
 
 
 class AppIndex:
-    """Apps by (repo, branch) and by folder, so a file lookup walks its parents, not every app."""
+    """Apps by (repo, branch), and which of them a set of changed files touches."""
 
-    def __init__(self, apps: Iterable[AppConfig], *, preview_forks: bool = False) -> None:
-        """``preview_forks``: preview pull requests from forks too (``config.preview_forks``)."""
+    def __init__(
+        self,
+        apps: Iterable[AppConfig],
+        *,
+        preview_forks: bool = False,
+        inputs: InputsReader | None = None,
+    ) -> None:
+        """``preview_forks``: preview pull requests from forks too (``config.preview_forks``).
+        ``inputs``: reads apps' recorded render inputs; None: every app's are unknown."""
         self.preview_forks = preview_forks
+        self.inputs = inputs
         self._by_branch: dict[tuple[str, str], list[AppConfig]] = defaultdict(list)
-        self._by_folder: dict[tuple[str, str, str], list[AppConfig]] = defaultdict(list)
         self._repos: set[str] = set()
-        self._position: dict[str, int] = {}
-        for position, app in enumerate(apps):
-            self._position[app.name] = position
+        self._keys: dict[str, str] = {}
+        for app in apps:
+            self._keys[app.name] = inputs_key(app)
             repo = app.repo.lower()
             self._repos.add(repo)
             self._by_branch[(repo, app.branch)].append(app)
-            self._by_folder[(repo, app.branch, app.path)].append(app)
 
     def has_repo(self, repo: str) -> bool:
         return repo.lower() in self._repos
@@ -68,16 +80,12 @@ class AppIndex:
         return self._by_branch.get((repo.lower(), branch), ())
 
     def touched(self, repo: str, branch: str, files: Iterable[str]) -> list[AppConfig]:
-        """Apps with at least one of ``files`` under their folder, in config order."""
-        key_repo = repo.lower()
-        found: dict[str, AppConfig] = {}
-        for name in files:
-            folder = name
-            while "/" in folder:  # each parent folder, deepest first
-                folder = folder.rpartition("/")[0]
-                for app in self._by_folder.get((key_repo, branch, folder), ()):
-                    found.setdefault(app.name, app)
-        return sorted(found.values(), key=lambda app: self._position[app.name])
+        """Apps of the branch that ``files`` touch (``webhook.affected``), in config order."""
+        apps = self.on_branch(repo, branch)
+        if not apps:
+            return []
+        recorded = self.inputs([app.name for app in apps]) if self.inputs else {}
+        return touched(apps, recorded, files, self._keys)
 
 
 def _changed_files(payload: Mapping[str, Any]) -> list[str] | None:
@@ -149,7 +157,7 @@ def decide_push(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> D
     files = _changed_files(payload)
     touched = list(apps) if files is None else index.touched(repo, branch, files)
     if not touched:
-        return Ignored(f"no app's folder changed in {str(after)[:7]}")
+        return Ignored(f"no app's folder, inputs or paths changed in {str(after)[:7]}")
     before = payload.get("before")
     # Lists cut short: the worker diffs before..after. A forced push or a new branch has no
     # such base (what it dropped matters too): every app of the branch syncs.

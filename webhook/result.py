@@ -82,6 +82,9 @@ class SyncResult:
     errors: tuple[str, ...] = ()
     #: source | render | guard | dry-run | hook | apply | prune | health | infrastructure
     error_kind: str | None = None
+    #: What the render read (``render.inputs_of``): None when it did not get that far. The
+    #: worker keeps it beside the job, not in the job's record (``to_dict`` leaves it out).
+    inputs: tuple[str, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -114,6 +117,7 @@ class SyncResult:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        del out["inputs"]
         out["summary"] = self.summary()
         for key, value in out.items():
             if isinstance(value, tuple):

@@ -117,6 +117,10 @@ class AppConfig(_Strict):
     force_conflicts: bool = True
     helm: HelmConfig = HelmConfig()
     kustomize: KustomizeConfig = KustomizeConfig()
+    #: More repository paths whose change deploys this app, beside its folder and what its
+    #: last render read: files, folders, or globs (``*``, ``?``, ``[...]`` within a name,
+    #: ``**`` across folders), relative to the repository root.
+    paths: tuple[str, ...] = ()
     #: Create a GitHub Deployment per sync in this environment (None: no deployments).
     deployment_environment: str | None = None
     #: Take over live objects that exist without this app's ApplySet label (and that no
@@ -155,6 +159,15 @@ class AppConfig(_Strict):
         if normal in ("", "."):
             raise ValueError("must not be empty or '.'")
         return normal
+
+    @field_validator("paths")
+    @classmethod
+    def _paths_stay_in_the_repo(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            posix = PurePosixPath(entry)
+            if not entry.strip() or posix.is_absolute() or ".." in posix.parts:
+                raise ValueError(f"{entry!r}: must be a path or glob in the repo, without '..'")
+        return value
 
     @model_validator(mode="after")
     def _namespace_is_allowed(self) -> AppConfig:

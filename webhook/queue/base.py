@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from webhook.affected import RecordedInputs
 from webhook.model import Job, JobState, StepOutcome, SyncRequest
 from webhook.queue.database import Database
 from webhook.queue.stats import StoreStats
@@ -95,6 +96,14 @@ class JobStore(Protocol):
 
     def resolve_scope(self, job_id: int) -> Job | None:
         """Clear ``diff_base`` (the app is touched) and report the job's current state."""
+
+    def record_inputs(self, app: str, recorded: RecordedInputs | None) -> None:
+        """Keep what ``app``'s last render read; None forgets it (inputs unknown)."""
+
+    def recorded_inputs(
+        self, apps: Sequence[str], *, unless_waiting: bool = True
+    ) -> dict[str, RecordedInputs]:
+        """The recorded inputs of ``apps`` (none for an app whose deploy waits to run)."""
 
     def pending_reports(self, *, limit: int = 100) -> list[Report]:
         """State changes not yet reported to GitHub; written with the change itself."""

@@ -13,8 +13,9 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from webhook.affected import RecordedInputs
 from webhook.model import Job, JobState, StepOutcome, SyncRequest, Trigger
-from webhook.queue import records
+from webhook.queue import inputs, records
 from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey, Enqueued, EnqueueResult, Report
 from webhook.queue.database import Cursor, Database, insert
 from webhook.queue.outbox import Outbox
@@ -40,6 +41,7 @@ class SqlStore:
             database.close()
             raise
         self.outbox = Outbox(database)
+        self.inputs = inputs.InputsTable(database)
 
     # -- writes ---------------------------------------------------------------
 
@@ -263,7 +265,17 @@ class SqlStore:
             self.outbox.record(cur, changed, now)
         return changed
 
+    def record_inputs(self, app: str, recorded: RecordedInputs | None) -> None:
+        """Keep what ``app``'s last render read; None: unknown (``queue/inputs.py``)."""
+        self.inputs.record(app, recorded, self.clock())
+
     # -- reads ----------------------------------------------------------------
+
+    def recorded_inputs(
+        self, apps: Sequence[str], *, unless_waiting: bool = True
+    ) -> dict[str, RecordedInputs]:
+        """Recorded inputs of ``apps``, without those whose deploy is waiting to run."""
+        return self.inputs.recorded(apps, unless_waiting=unless_waiting)
 
     @staticmethod
     def _all(cur: Cursor, where: str, params: Sequence[Any] = ()) -> list[Job]:

@@ -5,6 +5,9 @@ place they came from). The folder is untrusted (a pull request's author writes i
 documents hold JSON types only within bounds (documents.py, limits.py); kustomize and helm
 run offline with a clean environment (tools.py), after their inputs were checked for remote
 references, plugins and paths leaving the checkout (kustomize.py, helm.py, remote.py).
+The checkout is the commit's whole tree: an app renders from its folder and may read any
+file in the tree (bases, components, values files), none outside it; ``inputs_of`` lists
+what it read (inputs.py).
 Must not touch: git, the cluster, the queue. It knows nothing of namespaces or guardrails.
 """
 
@@ -17,6 +20,7 @@ from pathlib import Path
 from webhook.render import limits
 from webhook.render.documents import load_json, load_yaml_documents, objects_of, parse_stream
 from webhook.render.helm import HELM_KUBE_VERSION, render_helm
+from webhook.render.inputs import inputs_of
 from webhook.render.kustomize import KUSTOMIZATION_FILES, kustomization_in, render_kustomize
 from webhook.render.output import Rendered, RenderError
 
@@ -26,6 +30,7 @@ __all__ = [
     "MANIFEST_SUFFIXES",
     "RenderError",
     "Rendered",
+    "inputs_of",
     "load_json",
     "load_yaml_documents",
     "parse_stream",
@@ -37,18 +42,22 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def _links_stay_inside(root: Path, boundary: Path, label: str) -> None:
-    """Refuse a symlink under ``root`` that resolves (through other links) outside the checkout.
+    """Refuse a symlink anywhere in the checkout that resolves (through other links) outside.
 
     The source step refuses these too; a renderer checks again because helm and kustomize
-    follow links, and reading outside the checkout is what this module must never do.
+    follow links (in bases and charts elsewhere in the tree too), and reading outside the
+    checkout is what this module must never do.
     """
     fence = boundary.resolve()
-    for folder, dirs, files in os.walk(root):
+    for folder, dirs, files in os.walk(boundary):
         for name in (*dirs, *files):
             path = Path(folder, name)
             if path.is_symlink() and not path.resolve().is_relative_to(fence):
-                shown = path.relative_to(root).as_posix()
-                raise RenderError(f"{label}/{shown}: symbolic link leads outside the checkout")
+                if path.is_relative_to(root):
+                    shown = f"{label}/{path.relative_to(root).as_posix()}"
+                else:
+                    shown = path.relative_to(boundary).as_posix()
+                raise RenderError(f"{shown}: symbolic link leads outside the checkout")
 
 
 def _manifest_files(root: Path) -> list[Path]:
@@ -89,7 +98,9 @@ def render(
 ) -> list[Rendered]:
     """Render the folder ``root`` (shown to people as ``label``) the way its files ask.
 
-    ``checkout_root``: nothing outside it is read (default: ``root``, the app folder).
+    ``checkout_root``: nothing outside it is read (default: ``root``, the app folder); the
+    engine passes the root of the commit's tree, so bases and values files elsewhere in the
+    repository may be read. Helm ``values_files`` are relative to ``root``.
     ``allowed_remote_hosts``, ``enable_helm``: the app's ``kustomize:`` options.
     """
     boundary = checkout_root or root

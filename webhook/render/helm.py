@@ -112,8 +112,8 @@ def render_helm(
     argv += ["--kube-version", HELM_KUBE_VERSION]
     for values in values_files:
         resolved = (root / values).resolve()
-        if not resolved.is_relative_to(root.resolve()) or not resolved.is_file():
-            raise RenderError(f"{label}: values file {values!r} is not a file in the app folder")
+        if not resolved.is_relative_to(boundary.resolve()) or not resolved.is_file():
+            raise RenderError(f"{label}: values file {values!r} is not a file in the checkout")
         argv += ["-f", str(resolved)]
     text = tools.run_tool(argv, root, label)
     out: list[Rendered] = []

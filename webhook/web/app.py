@@ -31,7 +31,9 @@ def create_app(
     Deployer(
         env=env,
         config=config,
-        index=AppIndex(config.apps, preview_forks=config.preview_forks),
+        index=AppIndex(
+            config.apps, preview_forks=config.preview_forks, inputs=store.recorded_inputs
+        ),
         store=store,
     ).init_app(app)
     for blueprint in (receiver.bp, api.bp, pages.bp, metrics.bp):
