@@ -21,7 +21,7 @@ from typing import Any
 
 from webhook import guard, render, sources
 from webhook.errors import Rejected, Unavailable
-from webhook.kube import apply, diff, health, prune
+from webhook.kube import apply, diff, health, ignore, prune
 from webhook.kube.applyset import ApplySet, Inventory, Ownership
 from webhook.kube.client import Cluster, KubeError, service_account_user
 from webhook.objects import Action, Manifest, ObjectRef, ref_of
@@ -200,6 +200,7 @@ class SyncEngine:
                         values_files=app.helm.values_files,
                         allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
                         enable_helm=app.kustomize.enable_helm,
+                        helm=self._helm_options(app, cluster),
                     )
             except sources.SourceError as exc:
                 raise SyncError("source", [str(exc)]) from exc
@@ -209,10 +210,32 @@ class SyncEngine:
                 objects = guard.check(rendered, app, cluster.is_namespaced)
             except guard.GuardError as exc:
                 raise SyncError("guard", exc.errors) from exc
+            objects = self._respect_ignored(app, cluster, objects)
             applyset = ApplySet(app.name, app.namespace)
             yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects])
         finally:
             cluster.close()
+
+    def _helm_options(self, app: AppConfig, cluster: Cluster) -> render.HelmOptions:
+        """Capabilities from the cluster's (cached) discovery, the allowed repositories."""
+        kube_version, api_versions = cluster.capabilities()
+        return render.HelmOptions(
+            capabilities=render.Capabilities(kube_version, api_versions),
+            repositories=self.config.helm_repositories,
+            chart=app.helm.chart,
+            cache_dir=self.cache_dir / "charts",
+        )
+
+    def _respect_ignored(
+        self, app: AppConfig, cluster: Cluster, objects: list[Manifest]
+    ) -> list[Manifest]:
+        """``ignore_differences``: matching objects take those fields from the live ones."""
+        out = []
+        for obj in objects:
+            rules = ignore.matching(ref_of(obj), app.ignore_differences)
+            live = self._get(cluster, ref_of(obj), str(obj["apiVersion"])) if rules else None
+            out.append(ignore.respect(obj, live, rules))
+        return out
 
     def _connect(self, app: AppConfig) -> Cluster:
         """The app's view of its cluster: as its ``service_account``, else as the global
@@ -348,6 +371,7 @@ class SyncEngine:
                 resource_version=((seen or {}).get("metadata") or {}).get("resourceVersion"),
                 seconds=seconds,
             ),
+            checks=app.health_checks,
         )
         record["health"] = tuple(
             ObjectHealth(str(ref), v.status.value, v.message) for ref, v in verdicts.items()

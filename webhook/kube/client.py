@@ -174,6 +174,21 @@ class Cluster:
         preferred = [r for r in found if r.preferred]
         return (preferred or found or [None])[0]
 
+    def capabilities(self) -> tuple[str, tuple[str, ...]]:
+        """The server's version and every served ``group/version`` and
+        ``group/version/Kind`` (what Helm's ``.Capabilities`` holds), from the discovery
+        cache: after the first full read, a sync asks the server nothing for this."""
+        with self._discovery_lock, translated("discovery"):
+            version = str(((self.dynamic.version or {}).get("kubernetes") or {}).get("gitVersion"))
+            found: set[str] = set()
+            for resource in self.dynamic.resources:
+                name = getattr(resource, "name", None) or ""
+                if not name or "/" in name or not getattr(resource, "kind", None):
+                    continue  # subresources and the ResourceList pseudo-kinds
+                found.add(resource.group_version)
+                found.add(f"{resource.group_version}/{resource.kind}")
+        return version, tuple(sorted(found))
+
     def refresh_discovery(self) -> None:
         with self._discovery_lock, translated("discovery"):
             self.dynamic.resources.invalidate_cache()
