@@ -181,12 +181,13 @@ class Cluster:
         with self._discovery_lock, translated("discovery"):
             version = str(((self.dynamic.version or {}).get("kubernetes") or {}).get("gitVersion"))
             found: set[str] = set()
-            for resource in self.dynamic.resources:
-                name = getattr(resource, "name", None) or ""
-                if not name or "/" in name or not getattr(resource, "kind", None):
-                    continue  # subresources and the ResourceList pseudo-kinds
-                found.add(resource.group_version)
-                found.add(f"{resource.group_version}/{resource.kind}")
+            for entry in self.dynamic.resources:  # one list of resources per kind
+                for resource in entry if isinstance(entry, list) else [entry]:
+                    name = getattr(resource, "name", None) or ""
+                    if not name or "/" in name or not getattr(resource, "kind", None):
+                        continue  # subresources and the ResourceList pseudo-kinds
+                    found.add(resource.group_version)
+                    found.add(f"{resource.group_version}/{resource.kind}")
         return version, tuple(sorted(found))
 
     def refresh_discovery(self) -> None:

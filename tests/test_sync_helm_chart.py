@@ -1,0 +1,103 @@
+"""A public-style Helm chart (tests/fixtures/helm/platform) synced on the real control plane
+with kwok nodes: its CRD before its custom resource, its test Pod never created, its
+Capabilities the cluster's, and its CRD left in place when it leaves the chart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import config
+from kubernetes.dynamic import DynamicClient
+
+from tests.audit import AuditLog
+from tests.gitops import GitOps, live, make_gitops
+from webhook.settings import HelmConfig
+
+PLATFORM = Path(__file__).parent / "fixtures" / "helm" / "platform"
+CRD_NAME = "widgets.platform.example.com"
+
+
+@pytest.fixture
+def cluster_dyn(control_plane_with_nodes: Any) -> Iterator[DynamicClient]:
+    api = config.new_client_from_config(config_file=str(control_plane_with_nodes.kubeconfig))
+    yield DynamicClient(api)
+    api.close()
+
+
+@pytest.fixture
+def ops(
+    tmp_path: Path, control_plane_with_nodes: Any, namespace_with_nodes: str
+) -> Iterator[GitOps]:
+    yield make_gitops(tmp_path, control_plane_with_nodes.kubeconfig, namespace_with_nodes)
+
+
+def _chart_files(prefix: str = "apps/shop") -> dict[str, str]:
+    return {
+        f"{prefix}/{p.relative_to(PLATFORM).as_posix()}": p.read_text()
+        for p in PLATFORM.rglob("*")
+        if p.is_file()
+    }
+
+
+def _delete_crd(dyn: DynamicClient) -> None:
+    crds = dyn.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+    try:
+        crds.delete(name=CRD_NAME)
+    except Exception as exc:
+        if getattr(exc, "status", None) != 404:
+            raise
+
+
+def test_the_platform_chart_syncs_as_helm_install_would(
+    ops: GitOps, cluster_dyn: DynamicClient, control_plane_with_nodes: Any
+) -> None:
+    audit = AuditLog(
+        control_plane_with_nodes.dir / "audit.log", control_plane_with_nodes.kubeconfig
+    )
+    ns = ops.namespace
+    sha = ops.commit(_chart_files())
+    mark = audit.mark()
+    try:
+        result = ops.sync(
+            sha,
+            helm=HelmConfig(release_name="store"),
+            allowed_cluster_kinds=("CustomResourceDefinition",),
+            health_timeout=120.0,
+        )
+        assert result.ok, result.errors
+        writes = [r for r in audit.since(mark) if r.write]
+        names = [(r.resource, r.name) for r in writes]
+        assert names.index(("customresourcedefinitions", CRD_NAME)) < names.index(
+            ("widgets", "store-platform")
+        )
+        assert not [r for r in audit.since(mark) if r.resource == "pods"]  # no test Pod
+        assert live(cluster_dyn, "Pod", "store-platform-test-connection", ns) is None
+        widget = live(cluster_dyn, "Widget", "store-platform", ns, "platform.example.com/v1")
+        assert widget["spec"] == {"size": 3}
+        version = cluster_dyn.version["kubernetes"]["gitVersion"]
+        seen = live(cluster_dyn, "ConfigMap", "store-platform-capabilities", ns)["data"]
+        assert seen == {
+            "kubeVersion": version,
+            "hasDeployments": "true",
+            "hasWidgets": "true",
+            "hasServiceMonitors": "false",
+            "hasNothing": "false",
+        }
+        assert live(cluster_dyn, "ConfigMap", "store-cache-config", ns)["data"] == {"port": "6379"}
+        hpa = live(cluster_dyn, "HorizontalPodAutoscaler", "store-platform", ns, "autoscaling/v2")
+        assert hpa["spec"]["maxReplicas"] == 5
+
+        # The CRD leaves the chart: with prune on, it stays (prune_cluster_scoped is off).
+        files = _chart_files()
+        gone = [p for p in files if "/crds/" in p]
+        later = ops.commit({}, remove=tuple(gone))
+        again = ops.sync(later, prune=True)
+        assert again.ok, again.errors
+        assert f"CustomResourceDefinition {CRD_NAME}" not in again.pruned
+        crds = "apiextensions.k8s.io/v1"
+        assert live(cluster_dyn, "CustomResourceDefinition", CRD_NAME, None, crds) is not None
+    finally:
+        _delete_crd(cluster_dyn)
