@@ -105,7 +105,7 @@ def test_an_expression_that_does_not_compile_fails_the_config(tmp_path: Path) ->
          "exact chart version"),
         ("", "helm_repositories:\n  - {name: x, url: 'https://u:p@charts.example'}\n",
          "must not hold credentials"),
-        ("", "helm_repositories:\n  - {name: x, url: 'https://c.example', password_env: 's3cr3t!'}\n",
+        ("", "helm_repositories:\n  - {name: x, url: 'https://c.example', password_env: 'a b'}\n",
          "NAME of an environment variable"),
         ("    ignore_differences:\n      - {kind: Deployment, json_pointers: [spec/replicas]}\n",
          "", "must start with '/'"),
