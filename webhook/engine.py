@@ -200,7 +200,7 @@ class SyncEngine:
                         values_files=app.helm.values_files,
                         allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
                         enable_helm=app.kustomize.enable_helm,
-                        helm=self._helm_options(app, cluster),
+                        helm=self._helm_options(app, cluster, folder),
                     )
             except sources.SourceError as exc:
                 raise SyncError("source", [str(exc)]) from exc
@@ -216,11 +216,14 @@ class SyncEngine:
         finally:
             cluster.close()
 
-    def _helm_options(self, app: AppConfig, cluster: Cluster) -> render.HelmOptions:
-        """Capabilities from the cluster's (cached) discovery, the allowed repositories."""
-        kube_version, api_versions = cluster.capabilities()
+    def _helm_options(self, app: AppConfig, cluster: Cluster, folder: Path) -> render.HelmOptions:
+        """Capabilities from the cluster's (cached) discovery, for charts only; the allowed
+        repositories."""
+        capabilities = None
+        if app.helm.chart is not None or (folder / "Chart.yaml").is_file():
+            capabilities = render.Capabilities(*cluster.capabilities())
         return render.HelmOptions(
-            capabilities=render.Capabilities(kube_version, api_versions),
+            capabilities=capabilities,
             repositories=self.config.helm_repositories,
             chart=app.helm.chart,
             cache_dir=self.cache_dir / "charts",
