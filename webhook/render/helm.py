@@ -175,4 +175,4 @@ def _remote_chart(options: HelmOptions, cache: Path, label: str) -> str:
     repository = next((r for r in options.repositories if r.name == source.repo), None)
     if repository is None:
         raise RenderError(f"{label}: helm.chart.repo {source.repo!r} is not in helm_repositories")
-    return str(fetch_chart(repository, source.name, source.version, cache / "charts"))
+    return str(fetch_chart(repository, source.name, source.version, cache))
