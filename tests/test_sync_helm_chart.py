@@ -14,7 +14,10 @@ from kubernetes.dynamic import DynamicClient
 
 from tests.audit import AuditLog
 from tests.gitops import GitOps, live, make_gitops
-from webhook.settings import HelmConfig
+from tests.helm_servers import helm, oci_registry, package, simple_chart
+from webhook.app_options import ChartSource, HelmRepository
+from webhook.engine import SyncEngine
+from webhook.settings import DeployerConfig, Environment, HelmConfig, RepoConfig
 
 PLATFORM = Path(__file__).parent / "fixtures" / "helm" / "platform"
 CRD_NAME = "widgets.platform.example.com"
@@ -101,3 +104,51 @@ def test_the_platform_chart_syncs_as_helm_install_would(
         assert live(cluster_dyn, "CustomResourceDefinition", CRD_NAME, None, crds) is not None
     finally:
         _delete_crd(cluster_dyn)
+
+
+def _engine(ops: GitOps, registries: tuple[HelmRepository, ...] = ()) -> SyncEngine:
+    deployer = DeployerConfig(
+        apps=(ops.app,),
+        repos={"acme/gitops": RepoConfig(clone_url=f"file://{ops.origin}")},
+        helm_repositories=registries,
+    )
+    env = Environment(webhook_secret=b"test")
+    return SyncEngine(deployer, env, cache_dir=ops.cache, kubeconfig=ops.kubeconfig)
+
+
+def test_an_app_takes_its_chart_from_a_registry_and_its_values_from_git(
+    tmp_path: Path, kubeconfig: Path, namespace: str, dyn: DynamicClient
+) -> None:
+    template = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\n"
+        "data:\n  colour: {{ .Values.colour }}\n"
+    )
+    tgz = package(simple_chart(tmp_path / "chart", "shop", "1.0.0", template), tmp_path / "pkg")
+    ops = make_gitops(tmp_path, kubeconfig, namespace)
+    sha = ops.commit({"apps/shop/values-prod.yaml": "colour: green\n"})
+    chart = ChartSource(repo="acr", name="shop", version="1.0.0")
+    ops.app = ops.app.model_copy(
+        update={"helm": HelmConfig(chart=chart, values_files=("values-prod.yaml",))}
+    )
+    with oci_registry() as host:
+        helm("push", str(tgz), f"oci://{host}/charts", "--plain-http")
+        registry = HelmRepository(name="acr", url=f"oci://{host}/charts", plain_http=True)
+        result = _engine(ops, (registry,)).sync(ops.app, sha)
+    assert result.ok, result.errors
+    assert live(dyn, "ConfigMap", "shop-settings", namespace)["data"] == {"colour": "green"}
+    assert list((ops.cache / "charts").glob("sha256-*.tgz"))
+
+
+def test_a_dependency_from_a_repository_not_listed_fails_the_sync_before_any_write(
+    tmp_path: Path, kubeconfig: Path, namespace: str, api_audit: AuditLog
+) -> None:
+    ops = make_gitops(tmp_path, kubeconfig, namespace)
+    files = {k: v for k, v in _chart_files().items() if "/charts/cache/" not in k}
+    sha = ops.commit(files)
+    mark = api_audit.mark()
+    listed = HelmRepository(name="internal", url="https://charts.internal.example")
+    result = _engine(ops, (listed,)).sync(ops.app, sha)
+    assert not result.ok and result.error_kind == "render"
+    assert "dependency 'cache' from https://charts.example.com/stable" in (result.error or "")
+    assert "not in helm_repositories" in (result.error or "")
+    assert not [r for r in api_audit.since(mark) if r.write]

@@ -78,6 +78,10 @@ def test_ignore_differences_keeps_the_live_value_of_a_field_the_manifest_sets(
     _autoscale(dyn, ops.namespace, 3)
     plan = ops.engine().sync(ops.app, sha, dry_run=True)
     assert plan.ok and (plan.changed == 0) is kept, plan
+    diffs = ops.engine().changes(ops.app, sha)
+    assert (diffs == []) is kept
+    if not kept:
+        assert "-  replicas: 3" in diffs[0].diff and "+  replicas: 1" in diffs[0].diff
     again = ops.sync(sha)
     assert again.ok, again.errors
     assert _replicas(dyn, ops.namespace) == (3 if kept else 1)
