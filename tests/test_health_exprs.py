@@ -86,6 +86,27 @@ def _config(tmp_path: Path, app_extra: str, top: str = "") -> Path:
     return path
 
 
+def test_the_new_keys_load_as_the_readme_shows_them(tmp_path: Path) -> None:
+    extra = (
+        "    helm:\n      chart: {repo: acr, name: shop, version: 2.3.1}\n"
+        "      values_files: [values-prod.yaml]\n"
+        "    ignore_differences:\n      - {group: apps, kind: Deployment, json_pointers: "
+        "[/spec/replicas], managed_fields_managers: [kube-controller-manager]}\n"
+        f"    health_checks:\n      - api_version: example.com/v1\n        kind: Database\n"
+        f'        current: "{READY}"\n'
+    )
+    top = (
+        "helm_repositories:\n  - {name: acr, url: 'oci://myregistry.azurecr.io/helm', "
+        "username_env: ACR_USER, password_env: ACR_TOKEN}\n"
+    )
+    config = load_config(_config(tmp_path, extra, top))
+    (app,) = config.apps
+    assert app.helm.chart is not None and app.helm.chart.repo == "acr"
+    assert config.helm_repositories[0].is_oci
+    assert app.ignore_differences[0].json_pointers == ("/spec/replicas",)
+    assert app.health_checks[0].current == READY
+
+
 def test_an_expression_that_does_not_compile_fails_the_config(tmp_path: Path) -> None:
     extra = (
         "    health_checks:\n      - api_version: example.com/v1\n        kind: Database\n"

@@ -114,6 +114,15 @@ def test_a_file_dependency_outside_the_tree_is_refused(tmp_path: Path) -> None:
         _render(root)
 
 
+def test_a_dependency_name_that_is_a_path_is_refused(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    text = (root / "Chart.yaml").read_text().replace("name: common", "name: ../../../../x")
+    (root / "Chart.yaml").write_text(text)
+    with pytest.raises(RenderError, match=r"dependency '../../../../x': not a chart name"):
+        _render(root)
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_vendored_chart_other_than_chart_lock_pins_is_refused(tmp_path: Path) -> None:
     root = _copy(tmp_path)
     lock = (root / "Chart.lock").read_text().replace("version: 1.2.0", "version: 1.3.0")

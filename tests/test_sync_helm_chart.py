@@ -4,6 +4,9 @@ Capabilities the cluster's, and its CRD left in place when it leaves the chart."
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +16,11 @@ from kubernetes import config
 from kubernetes.dynamic import DynamicClient
 
 from tests.audit import AuditLog
-from tests.gitops import GitOps, live, make_gitops
+from tests.gitops import GitOps, live, make_gitops, widget_crd
 from tests.helm_servers import helm, oci_registry, package, simple_chart
 from webhook.app_options import ChartSource, HelmRepository
 from webhook.engine import SyncEngine
+from webhook.kube.client import CAPABILITIES_MAX_AGE
 from webhook.settings import DeployerConfig, Environment, HelmConfig, RepoConfig
 
 PLATFORM = Path(__file__).parent / "fixtures" / "helm" / "platform"
@@ -152,3 +156,35 @@ def test_a_dependency_from_a_repository_not_listed_fails_the_sync_before_any_wri
     assert "dependency 'cache' from https://charts.example.com/stable" in (result.error or "")
     assert "not in helm_repositories" in (result.error or "")
     assert not [r for r in api_audit.since(mark) if r.write]
+
+
+def test_capabilities_come_from_cached_discovery_and_are_read_again_when_old(
+    tmp_path: Path, kubeconfig: Path, namespace: str, dyn: DynamicClient
+) -> None:
+    group = f"t{uuid.uuid4().hex[:8]}.example.com"
+    template = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: seen\ndata:\n  widgets: "
+        f'{{{{ .Capabilities.APIVersions.Has "{group}/v1/Widget" | quote }}}}\n'
+    )
+    ops = make_gitops(tmp_path, kubeconfig, namespace)
+    files = {
+        "apps/shop/Chart.yaml": "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+        "apps/shop/templates/seen.yaml": template,
+    }
+    first = ops.commit(files)
+    assert ops.sync(first).ok
+    assert live(dyn, "ConfigMap", "seen", namespace)["data"] == {"widgets": "false"}
+    crds = dyn.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+    crds.create(body=widget_crd(group, {}))
+    try:
+        second = ops.commit({**files, "apps/shop/values.yaml": "a: 1\n"})
+        assert ops.sync(second).ok  # within the cache's age: the cluster is not asked again
+        assert live(dyn, "ConfigMap", "seen", namespace)["data"] == {"widgets": "false"}
+        old = time.time() - CAPABILITIES_MAX_AGE - 60
+        for cache in (ops.cache / "discovery").glob("*.json"):
+            os.utime(cache, (old, old))
+        third = ops.commit({**files, "apps/shop/values.yaml": "a: 2\n"})
+        assert ops.sync(third).ok
+        assert live(dyn, "ConfigMap", "seen", namespace)["data"] == {"widgets": "true"}
+    finally:
+        crds.delete(name=f"widgets.{group}")

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ USER_AGENT = "webhook-deployer"
 REQUEST_TIMEOUT = (10.0, 60.0)
 log = logging.getLogger(__name__)
 IN_CLUSTER = "in-cluster"
+#: Seconds Helm's view of the cluster (served APIs, version) may come from the discovery
+#: cache before it is read again: an operator installed since shows up within this time.
+CAPABILITIES_MAX_AGE = 600.0
 
 
 class KubeError(Rejected):
@@ -141,6 +145,7 @@ class Cluster:
         key = f"{configuration.host}|{impersonate or ''}"
         cache = cache_dir / "discovery" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
         cache.parent.mkdir(parents=True, exist_ok=True)
+        self._cache_file = cache
         self._discovery_lock = threading.RLock()
         with translated(f"cluster {configuration.host}: discovery"):
             self.dynamic = DynamicClient(self.api, cache_file=str(cache))  # type: ignore[no-untyped-call]
@@ -177,8 +182,16 @@ class Cluster:
     def capabilities(self) -> tuple[str, tuple[str, ...]]:
         """The server's version and every served ``group/version`` and
         ``group/version/Kind`` (what Helm's ``.Capabilities`` holds), from the discovery
-        cache: after the first full read, a sync asks the server nothing for this."""
+        cache: after the first full read, a sync asks the server nothing for this, until
+        the cache is ``CAPABILITIES_MAX_AGE`` seconds old."""
         with self._discovery_lock, translated("discovery"):
+            try:
+                age = time.time() - self._cache_file.stat().st_mtime
+            except OSError:
+                age = 0.0
+            if age > CAPABILITIES_MAX_AGE:
+                self.dynamic.resources.invalidate_cache()
+                self._cache_file.touch()
             version = str(((self.dynamic.version or {}).get("kubernetes") or {}).get("gitVersion"))
             found: set[str] = set()
             for entry in self.dynamic.resources:  # one list of resources per kind

@@ -28,6 +28,8 @@ from webhook.render.output import RenderError
 #: Charts (the app's and its subcharts, all levels) read for one render.
 MAX_CHARTS = 200
 _EXACT = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$")
+#: Helm's chart names; anything else (``../x``) would name a path, and is refused.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _mapping(path: Path, name: str) -> dict[str, Any]:
@@ -132,6 +134,8 @@ def _prepare(work: _Work, folder: Path, origin: Path, shown: str, *, owned: bool
             raise RenderError(f"{shown}/Chart.yaml: a dependency needs a `name`")
         name, reference = dep["name"], str(dep.get("repository") or "")
         where = f"{shown}/Chart.yaml: dependency {name!r}"
+        if not _NAME.match(name) or ".." in name:
+            raise RenderError(f"{where}: not a chart name (letters, digits, '-', '_', '.')")
         pinned = locked.get(name)
         vendored = _vendored_version(folder, name)
         if reference.startswith("file://"):
