@@ -23,7 +23,7 @@ from webhook import guard, render, sources
 from webhook.errors import Rejected, Unavailable
 from webhook.kube import apply, diff, health, ignore, prune
 from webhook.kube.applyset import ApplySet, Inventory, Ownership
-from webhook.kube.client import Cluster, KubeError, service_account_user
+from webhook.kube.client import Cluster, KubeError, UnknownKind, service_account_user
 from webhook.objects import Action, Manifest, ObjectRef, ref_of
 from webhook.result import ObjectDiff, ObjectError, ObjectHealth, SyncResult
 from webhook.settings import AppConfig, DeployerConfig, Environment
@@ -232,11 +232,15 @@ class SyncEngine:
     def _respect_ignored(
         self, app: AppConfig, cluster: Cluster, objects: list[Manifest]
     ) -> list[Manifest]:
-        """``ignore_differences``: matching objects take those fields from the live ones."""
+        """``ignore_differences``: matching objects take those fields from the live ones
+        (none yet for a kind this sync's CRDs bring: such objects are created as written)."""
         out = []
         for obj in objects:
             rules = ignore.matching(ref_of(obj), app.ignore_differences)
-            live = self._get(cluster, ref_of(obj), str(obj["apiVersion"])) if rules else None
+            live = None
+            if rules:
+                with contextlib.suppress(UnknownKind):
+                    live = self._get(cluster, ref_of(obj), str(obj["apiVersion"]))
             out.append(ignore.respect(obj, live, rules))
         return out
 
