@@ -104,6 +104,34 @@ def test_a_file_dependency_elsewhere_in_the_tree_is_used(tmp_path: Path) -> None
     assert not (root / "charts" / "common").exists()  # the checkout is never written
 
 
+def test_a_vendored_subchart_with_a_file_dependency_leaves_the_checkout_unwritten(
+    tmp_path: Path,
+) -> None:
+    root = _copy(tmp_path)
+    cache = root / "charts" / "cache"
+    (cache / "Chart.yaml").write_text(
+        (cache / "Chart.yaml").read_text() + "dependencies:\n  - name: common\n    version: 0.1.0\n"
+        "    repository: file://../../deps/common\n"
+    )
+    (cache / "templates" / "labelled.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: labelled\n  labels:\n"
+        '    {{- include "common.managedBy" . | nindent 4 }}\n'
+    )
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    out = _render(root, HelmOptions(capabilities=CLUSTER))
+    labelled = next(r for r in out if r.body["metadata"]["name"] == "labelled")
+    assert labelled.body["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "Helm"}
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def test_a_file_dependency_on_itself_is_refused(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    text = (root / "Chart.yaml").read_text().replace("file://deps/common", "file://.")
+    (root / "Chart.yaml").write_text(text)
+    with pytest.raises(RenderError, match=r"dependency 'common': 'file://.' depends on itself"):
+        _render(root)
+
+
 def test_a_file_dependency_outside_the_tree_is_refused(tmp_path: Path) -> None:
     root = _copy(tmp_path)
     outside = tmp_path / "elsewhere"

@@ -107,6 +107,7 @@ class _Work:
     cache: Path
     scratch: Path
     charts: int = 0
+    copies: int = 0
 
     def count(self, label: str) -> None:
         self.charts += 1
@@ -114,12 +115,21 @@ class _Work:
             raise RenderError(f"{label}: more than {MAX_CHARTS} charts and subcharts")
 
     def copy(self, source: Path) -> Path:
-        target = self.scratch / f"chart-{self.charts}" / source.name
+        self.copies += 1
+        target = self.scratch / f"copy-{self.copies}" / source.name
         shutil.copytree(source, target, symlinks=False)
         return target
 
 
-def _prepare(work: _Work, folder: Path, origin: Path, shown: str, *, owned: bool) -> Path:
+def _prepare(
+    work: _Work,
+    folder: Path,
+    origin: Path,
+    shown: str,
+    *,
+    owned: bool,
+    ancestors: frozenset[Path] = frozenset(),
+) -> Path:
     """``folder`` (or a copy of it) with every dependency present in its ``charts/``.
 
     ``origin``: where the chart lives in the checkout (``file://`` paths are relative to
@@ -127,6 +137,7 @@ def _prepare(work: _Work, folder: Path, origin: Path, shown: str, *, owned: bool
     """
     work.count(shown)
     fence = work.boundary.resolve()
+    ancestors = ancestors | {origin.resolve()}
     locked = _locked(folder, shown)
     missing: list[tuple[str, Path | tuple[HelmRepository, str]]] = []
     for dep in _dependencies(folder, shown):
@@ -142,6 +153,8 @@ def _prepare(work: _Work, folder: Path, origin: Path, shown: str, *, owned: bool
             target = (origin / reference.removeprefix("file://")).resolve()
             if not target.is_relative_to(fence):
                 raise RenderError(f"{where}: {reference!r} leaves the checkout")
+            if target in ancestors:
+                raise RenderError(f"{where}: {reference!r} depends on itself")
             if vendored is None:
                 if not (target / "Chart.yaml").is_file():
                     raise RenderError(f"{where}: {reference!r} holds no Chart.yaml")
@@ -179,29 +192,33 @@ def _prepare(work: _Work, folder: Path, origin: Path, shown: str, *, owned: bool
             copied = work.copy(source)
             placed = charts / name
             shutil.move(copied, placed)
-            _prepare(work, placed, source, f"{shown}/charts/{name}", owned=True)
+            _prepare(
+                work, placed, source, f"{shown}/charts/{name}", owned=True, ancestors=ancestors
+            )
         else:
             repository, version = source
             fetched = fetch_chart(repository, name, version, work.cache)
             shutil.copyfile(fetched, charts / f"{name}-{version}.tgz")
-    for sub in sorted(charts.glob("*/Chart.yaml")) if charts.is_dir() else []:
-        sub_folder = sub.parent
-        if sub_folder.name in {n for n, s in missing if isinstance(s, Path)}:
+    placed_here = {n for n, source in missing if isinstance(source, Path)}
+    names = sorted(p.parent.name for p in charts.glob("*/Chart.yaml")) if charts.is_dir() else []
+    for sub_name in names:
+        if sub_name in placed_here:
             continue  # prepared above
+        sub_folder = folder / "charts" / sub_name  # in our copy once ``owned``
         if not owned and not sub_folder.resolve().is_relative_to(fence):
-            raise RenderError(f"{shown}/charts/{sub_folder.name}: leaves the checkout")
+            raise RenderError(f"{shown}/charts/{sub_name}: leaves the checkout")
         prepared = _prepare(
             work,
             sub_folder,
-            origin / "charts" / sub_folder.name,
-            f"{shown}/charts/{sub_folder.name}",
+            origin / "charts" / sub_name,
+            f"{shown}/charts/{sub_name}",
             owned=owned,
+            ancestors=ancestors,
         )
         if prepared != sub_folder:  # a vendored subchart needed something: use our copy
-            folder = folder if owned else work.copy(folder)
-            owned = True
-            shutil.rmtree(folder / "charts" / sub_folder.name)
-            shutil.move(prepared, folder / "charts" / sub_folder.name)
+            folder, owned = work.copy(folder), True
+            shutil.rmtree(folder / "charts" / sub_name)
+            shutil.move(prepared, folder / "charts" / sub_name)
     return folder
 
 
