@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -26,9 +27,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
+_HOME = tempfile.TemporaryDirectory(prefix="helm-test-home-")
+
+
 def helm(*args: str, cwd: Path | None = None) -> str:
-    """Run helm from PATH with a private home (the ``tools`` fixture puts it there)."""
-    home = Path(os.environ.get("HELM_TEST_HOME", "/tmp/helm-test-home"))
+    """Run helm from PATH (the ``tools`` fixture puts it there) with a private home."""
+    home = Path(_HOME.name)
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(home),
@@ -69,6 +73,7 @@ class ChartRepo:
 @contextmanager
 def chart_repo(folder: Path, credentials: tuple[str, str] | None = None) -> Iterator[ChartRepo]:
     """Serve ``folder`` (``helm repo index`` run on it here) on 127.0.0.1."""
+    folder.mkdir(parents=True, exist_ok=True)
     repo = ChartRepo("", folder)
     expected = None
     if credentials:

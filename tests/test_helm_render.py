@@ -232,6 +232,32 @@ def test_repository_credentials_never_appear_in_an_error(
     assert served.auth_headers[0] is not None  # the credentials were sent, to that host
 
 
+def test_credentials_go_only_to_the_repositorys_own_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    package(simple_chart(tmp_path / "cache", "cache", "1.4.0", CM), elsewhere)
+    index = tmp_path / "index"
+    monkeypatch.setenv("CHARTS_USER", "deployer")
+    monkeypatch.setenv("CHARTS_PASSWORD", "s3cret-pa55")
+    with (
+        chart_repo(elsewhere) as other,
+        chart_repo(index, ("deployer", "s3cret-pa55")) as served,
+    ):
+        # The repository's index sends the download to another host.
+        text = (elsewhere / "charts" / "index.yaml").read_text()
+        (index / "charts" / "index.yaml").write_text(text)
+        repository = HelmRepository(
+            name="internal", url=served.url, username_env="CHARTS_USER",
+            password_env="CHARTS_PASSWORD",
+        )  # fmt: skip
+        root = _app_with_remote_dependency(tmp_path, served.url)
+        out = _render(root, HelmOptions(repositories=(repository,)))
+    assert {r.body["metadata"]["name"] for r in out} == {"store-cache", "store-shop"}
+    assert other.requests == ["/charts/cache-1.4.0.tgz"]
+    assert other.auth_headers == [None]
+
+
 def test_a_range_without_chart_lock_is_refused(tmp_path: Path) -> None:
     root = _app_with_remote_dependency(tmp_path, "https://charts.internal.example")
     (root / "Chart.lock").unlink()
