@@ -140,3 +140,64 @@ def oci_registry() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@dataclass
+class TokenFront:
+    url: str
+    token_requests: list[str | None] = field(default_factory=list)
+    registry_auth: list[str | None] = field(default_factory=list)
+
+
+@contextmanager
+def token_front(registry: str, credentials: tuple[str, str]) -> Iterator[TokenFront]:
+    """The bearer-token flow of Azure Container Registry and Docker Hub in front of the real
+    registry: /v2/ answers 401 with a ``Bearer realm=…/token`` challenge; /token trades basic
+    credentials for a token; requests with that token are passed to ``registry``. Written
+    here because no token service can run on this machine; the registry behind it is real."""
+    import requests
+
+    front = TokenFront("")
+    basic = "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
+    token = "tok-" + base64.b16encode(os.urandom(8)).decode()
+
+    class Handler(SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            auth = self.headers.get("Authorization")
+            if self.path.startswith("/token"):
+                front.token_requests.append(auth)
+                body = b'{"token": "%s"}' % token.encode() if auth == basic else b"{}"
+                self.send_response(200 if auth == basic else 401)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            front.registry_auth.append(auth)
+            if auth != f"Bearer {token}":
+                self.send_response(401)
+                challenge = f'Bearer realm="{front.url}/token",service="front",scope="pull"'
+                self.send_header("WWW-Authenticate", challenge)
+                self.end_headers()
+                return
+            answer = requests.get(
+                f"http://{registry}{self.path}",
+                headers={"Accept": self.headers.get("Accept", "*/*")},
+                timeout=10,
+            )
+            self.send_response(answer.status_code)
+            self.send_header("Content-Type", answer.headers.get("Content-Type", ""))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    front.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield front
+    finally:
+        server.shutdown()
+        server.server_close()

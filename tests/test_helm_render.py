@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helm_servers import chart_repo, helm, oci_registry, package, simple_chart
+from tests.helm_servers import chart_repo, helm, oci_registry, package, simple_chart, token_front
 from webhook import render
 from webhook.app_options import ChartSource, HelmRepository
 from webhook.render import Capabilities, HelmOptions, RenderError
@@ -292,3 +292,34 @@ def test_a_chart_from_an_oci_registry_with_values_from_git(tmp_path: Path) -> No
         )
         with pytest.raises(RenderError, match=r"'acr'.*shop/manifests/9.9.9\): HTTP 404"):
             _render(values, missing)
+
+
+def test_a_registry_behind_a_token_service_is_pulled_with_its_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tgz = package(simple_chart(tmp_path / "chart", "shop", "0.3.0", CM), tmp_path / "packages")
+    monkeypatch.setenv("ACR_USER", "00000000-0000-0000-0000-000000000000")
+    monkeypatch.setenv("ACR_TOKEN", "acr-pa55word")
+    with (
+        oci_registry() as host,
+        token_front(host, ("00000000-0000-0000-0000-000000000000", "acr-pa55word")) as front,
+    ):
+        helm("push", str(tgz), f"oci://{host}/charts", "--plain-http")
+        registry = HelmRepository(
+            name="acr",
+            url=f"oci://{front.url.removeprefix('http://')}/charts",
+            username_env="ACR_USER",
+            password_env="ACR_TOKEN",
+            plain_http=True,
+        )
+        options = HelmOptions(
+            repositories=(registry,), chart=ChartSource(repo="acr", name="shop", version="0.3.0")
+        )
+        (item,) = _render(tmp_path, options)
+        assert item.body["data"]["colour"] == "blue"
+        monkeypatch.setenv("ACR_TOKEN", "wrong-pa55word")
+        with pytest.raises(RenderError) as caught:
+            _render(tmp_path, options)
+    assert "token: HTTP 401" in str(caught.value) and "pa55word" not in str(caught.value)
+    assert front.token_requests[0] is not None and front.token_requests[0].startswith("Basic ")
+    assert any((a or "").startswith("Bearer ") for a in front.registry_auth)  # the token
