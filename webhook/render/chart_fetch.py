@@ -80,7 +80,10 @@ class _Session:
         with answer:
             if answer.status_code != 200:
                 raise RenderError(f"{self._where('')}: token: HTTP {answer.status_code}")
-            data = answer.json()
+            try:
+                data = answer.json()
+            except ValueError:
+                raise RenderError(f"{self._where('')}: token: the answer is not JSON") from None
         token = data.get("token") or data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise RenderError(f"{self._where('')}: the registry gave no token")
