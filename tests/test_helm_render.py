@@ -175,10 +175,10 @@ def _app_with_remote_dependency(tmp_path: Path, url: str, version: str = "1.4.0"
     simple_chart(root, "shop", "0.1.0", CM)
     (root / "Chart.yaml").write_text(
         "apiVersion: v2\nname: shop\nversion: 0.1.0\ndependencies:\n"
-        f"  - name: cache\n    version: '~1.4'\n    repository: {url}\n"
+        f"  - name: cache\n    version: '~1.4'\n    repository: '{url}'\n"
     )
     (root / "Chart.lock").write_text(
-        f"dependencies:\n- name: cache\n  repository: {url}\n  version: {version}\n"
+        f"dependencies:\n- name: cache\n  repository: '{url}'\n  version: {version}\n"
     )
     return root
 
@@ -256,6 +256,16 @@ def test_credentials_go_only_to_the_repositorys_own_host(
     assert {r.body["metadata"]["name"] for r in out} == {"store-cache", "store-shop"}
     assert other.requests == ["/charts/cache-1.4.0.tgz"]
     assert other.auth_headers == [None]
+
+
+def test_a_dependency_may_name_its_repository_by_its_configured_name(tmp_path: Path) -> None:
+    published = tmp_path / "published"
+    package(simple_chart(tmp_path / "cache", "cache", "1.4.0", CM), published)
+    with chart_repo(published) as served:
+        repository = HelmRepository(name="internal", url=served.url)
+        root = _app_with_remote_dependency(tmp_path, "@internal")
+        out = _render(root, HelmOptions(repositories=(repository,)))
+    assert {r.body["metadata"]["name"] for r in out} == {"store-cache", "store-shop"}
 
 
 def test_a_range_without_chart_lock_is_refused(tmp_path: Path) -> None:
