@@ -22,9 +22,9 @@ from typing import Any
 
 from webhook import affected, guard, hooks, phases, render, sources
 from webhook.errors import Rejected, Unavailable
-from webhook.kube import apply, diff, live, prune
+from webhook.kube import apply, diff, ignore, live, prune
 from webhook.kube.applyset import ApplySet, Ownership
-from webhook.kube.client import Cluster, KubeError, service_account_user
+from webhook.kube.client import Cluster, KubeError, UnknownKind, service_account_user
 from webhook.objects import Action, Manifest, ObjectRef, ref_of
 from webhook.result import ObjectDiff, ObjectError, ObjectHealth, SyncResult
 from webhook.settings import AppConfig, DeployerConfig, Environment
@@ -206,6 +206,7 @@ class SyncEngine:
                         allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
                         enable_helm=app.kustomize.enable_helm,
                         checkout_root=tree,
+                        helm=self._helm_options(app, cluster, folder),
                     )
                     if record is not None:
                         inputs = render.inputs_of(
@@ -225,10 +226,39 @@ class SyncEngine:
                 objects = guard.check(rendered, app, cluster.is_namespaced)
             except guard.GuardError as exc:
                 raise SyncError("guard", exc.errors) from exc
+            objects = self._respect_ignored(app, cluster, objects)
             applyset = ApplySet(app.name, app.namespace)
             yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects])
         finally:
             cluster.close()
+
+    def _helm_options(self, app: AppConfig, cluster: Cluster, folder: Path) -> render.HelmOptions:
+        """Capabilities from the cluster's (cached) discovery, for charts only; the allowed
+        repositories."""
+        capabilities = None
+        if app.helm.chart is not None or (folder / "Chart.yaml").is_file():
+            capabilities = render.Capabilities(*cluster.capabilities())
+        return render.HelmOptions(
+            capabilities=capabilities,
+            repositories=self.config.helm_repositories,
+            chart=app.helm.chart,
+            cache_dir=self.cache_dir / "charts",
+        )
+
+    def _respect_ignored(
+        self, app: AppConfig, cluster: Cluster, objects: list[Manifest]
+    ) -> list[Manifest]:
+        """``ignore_differences``: matching objects take those fields from the live ones
+        (none yet for a kind this sync's CRDs bring: such objects are created as written)."""
+        out = []
+        for obj in objects:
+            rules = ignore.matching(ref_of(obj), app.ignore_differences)
+            live = None
+            if rules:
+                with contextlib.suppress(UnknownKind):
+                    live = self._get(cluster, ref_of(obj), str(obj["apiVersion"]))
+            out.append(ignore.respect(obj, live, rules))
+        return out
 
     def _connect(self, app: AppConfig) -> Cluster:
         """The app's view of its cluster: as its ``service_account``, else as the global

@@ -265,6 +265,7 @@ class Rollout:
                 cluster.resource(versions[ref], ref.kind), ref.name, ref.namespace
             ),
             timeout=self.app.health_timeout,
+            checks=self.app.health_checks,
             known=self.seen,
             watch=lambda ref, seen, seconds: cluster.watch(
                 cluster.resource(versions[ref], ref.kind),

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from webhook import logs
+from webhook.app_options import ChartSource, HealthCheck, HelmRepository, IgnoreDifference
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -79,7 +80,11 @@ class HelmConfig(_Strict):
     """How to render an app whose folder holds a ``Chart.yaml``."""
 
     release_name: str | None = None
+    #: Values files, relative to the app folder (inside the commit's tree).
     values_files: tuple[str, ...] = ()
+    #: The chart from a ``helm_repositories`` entry instead of the app folder, which then
+    #: holds only the values files (Argo CD's multiple sources).
+    chart: ChartSource | None = None
 
 
 class KustomizeConfig(_Strict):
@@ -134,6 +139,10 @@ class AppConfig(_Strict):
     #: baseline level, whatever its namespace's labels (no privileged, hostPath, host network).
     #: ``privileged``: no check, for apps that really run node agents.
     pod_security: Literal["baseline", "privileged"] = "baseline"
+    #: Fields neither applied nor reported as drift (Argo CD's ``ignoreDifferences``).
+    ignore_differences: tuple[IgnoreDifference, ...] = ()
+    #: CEL health rules for kinds that do not follow kstatus (Flux's ``healthCheckExprs``).
+    health_checks: tuple[HealthCheck, ...] = ()
 
     @field_validator("repo")
     @classmethod
@@ -208,6 +217,20 @@ class DeployerConfig(_Strict):
     #: then holds only what that account holds, and RBAC stops it granting more.
     #: None: such apps use the deployer's own identity.
     default_service_account: ServiceAccount | None = None
+    #: The only chart repositories and OCI registries charts may come from (none: no
+    #: chart is ever fetched; dependencies must be vendored in ``charts/``).
+    helm_repositories: tuple[HelmRepository, ...] = ()
+
+    @model_validator(mode="after")
+    def _charts_from_listed_repositories(self) -> DeployerConfig:
+        names = {r.name for r in self.helm_repositories}
+        for app in self.apps:
+            if app.helm.chart is not None and app.helm.chart.repo not in names:
+                raise ValueError(
+                    f"app {app.name!r}: helm.chart.repo {app.helm.chart.repo!r} is not in "
+                    "helm_repositories"
+                )
+        return self
 
     @model_validator(mode="after")
     def _names_unique(self) -> DeployerConfig:

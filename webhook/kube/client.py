@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ IN_CLUSTER = "in-cluster"
 LIST_PAGE = 500
 #: Ask for metadata only: names without specs or data (Secrets' values never travel).
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+#: Seconds Helm's view of the cluster (served APIs, version) may come from the discovery
+#: cache before it is read again: an operator installed since shows up within this time.
+CAPABILITIES_MAX_AGE = 600.0
 
 
 class KubeError(Rejected):
@@ -147,6 +151,7 @@ class Cluster:
         self.identity = key
         cache = cache_dir / "discovery" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
         cache.parent.mkdir(parents=True, exist_ok=True)
+        self._cache_file = cache
         self._discovery_lock = threading.RLock()
         #: Resources found, by (apiVersion, kind): the discoverer's own look-up walks its
         #: whole cache under the lock, which every request of a wide tier would queue on.
@@ -188,6 +193,31 @@ class Cluster:
         found = [r for r in found if r.group == group or (not group and not r.group)]
         preferred = [r for r in found if r.preferred]
         return (preferred or found or [None])[0]
+
+    def capabilities(self) -> tuple[str, tuple[str, ...]]:
+        """The server's version and every served ``group/version`` and
+        ``group/version/Kind`` (what Helm's ``.Capabilities`` holds), from the discovery
+        cache: after the first full read, a sync asks the server nothing for this, until
+        the cache is ``CAPABILITIES_MAX_AGE`` seconds old."""
+        with self._discovery_lock, translated("discovery"):
+            try:
+                age = time.time() - self._cache_file.stat().st_mtime
+            except OSError:
+                age = 0.0
+            if age > CAPABILITIES_MAX_AGE:
+                self._resources.clear()
+                self.dynamic.resources.invalidate_cache()
+                self._cache_file.touch()
+            version = str(((self.dynamic.version or {}).get("kubernetes") or {}).get("gitVersion"))
+            found: set[str] = set()
+            for entry in self.dynamic.resources:  # one list of resources per kind
+                for resource in entry if isinstance(entry, list) else [entry]:
+                    name = getattr(resource, "name", None) or ""
+                    if not name or "/" in name or not getattr(resource, "kind", None):
+                        continue  # subresources and the ResourceList pseudo-kinds
+                    found.add(resource.group_version)
+                    found.add(f"{resource.group_version}/{resource.kind}")
+        return version, tuple(sorted(found))
 
     def refresh_discovery(self) -> None:
         with self._discovery_lock, translated("discovery"):

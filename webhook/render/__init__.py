@@ -19,7 +19,7 @@ from pathlib import Path
 
 from webhook.render import limits
 from webhook.render.documents import load_json, load_yaml_documents, objects_of, parse_stream
-from webhook.render.helm import HELM_KUBE_VERSION, render_helm
+from webhook.render.helm import HELM_KUBE_VERSION, Capabilities, HelmOptions, render_helm
 from webhook.render.inputs import inputs_of
 from webhook.render.kustomize import KUSTOMIZATION_FILES, kustomization_in, render_kustomize
 from webhook.render.output import Rendered, RenderError
@@ -28,6 +28,8 @@ __all__ = [
     "HELM_KUBE_VERSION",
     "KUSTOMIZATION_FILES",
     "MANIFEST_SUFFIXES",
+    "Capabilities",
+    "HelmOptions",
     "RenderError",
     "Rendered",
     "inputs_of",
@@ -95,6 +97,7 @@ def render(
     checkout_root: Path | None = None,
     allowed_remote_hosts: Sequence[str] = (),
     enable_helm: bool = False,
+    helm: HelmOptions | None = None,
 ) -> list[Rendered]:
     """Render the folder ``root`` (shown to people as ``label``) the way its files ask.
 
@@ -102,10 +105,21 @@ def render(
     engine passes the root of the commit's tree, so bases and values files elsewhere in the
     repository may be read. Helm ``values_files`` are relative to ``root``.
     ``allowed_remote_hosts``, ``enable_helm``: the app's ``kustomize:`` options.
+    ``helm``: capabilities, repositories and a chart from a repository (helm.py).
     """
     boundary = checkout_root or root
     _links_stay_inside(root, boundary, label)
-    if kustomization_in(root) is not None:
+    if helm is not None and helm.chart is not None:  # the folder holds only values files
+        out = render_helm(
+            root,
+            label,
+            release=release,
+            namespace=namespace,
+            values_files=values_files,
+            boundary=boundary,
+            options=helm,
+        )
+    elif kustomization_in(root) is not None:
         out = render_kustomize(
             root,
             label,
@@ -121,6 +135,7 @@ def render(
             namespace=namespace,
             values_files=values_files,
             boundary=boundary,
+            options=helm,
         )
     else:
         out = render_plain(root, label)
