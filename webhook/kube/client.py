@@ -27,6 +27,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic import exceptions as dyn_errors
 
 from webhook.errors import Rejected, Unavailable
+from webhook.kube import throttle
 from webhook.objects import Manifest
 
 FIELD_MANAGER = "webhook-deployer"
@@ -143,6 +144,7 @@ class Cluster:
         configuration = _configuration(context, kubeconfig)
         self.api = k8s_client.ApiClient(configuration)
         self.api.user_agent = USER_AGENT
+        throttle.install(self.api)  # a busy API server's 429: wait as it asks, send again
         if impersonate:
             self.api.set_default_header("Impersonate-User", impersonate)  # type: ignore[no-untyped-call]
         self.impersonate = impersonate
