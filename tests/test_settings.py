@@ -137,6 +137,7 @@ def test_every_deployer_variable_is_read_by_environment(tmp_path: Path) -> None:
             "GITHUB_WEBHOOK_SECRET": "s",
             "DEPLOYER_BIND": "0.0.0.0:9000",
             "DEPLOYER_WORKER_CONCURRENCY": "5",
+            "DEPLOYER_WORKER_MAX_CONCURRENCY": "24",
             "DEPLOYER_LEASE_SECONDS": "12.5",
             "DEPLOYER_CACHE_DIR": str(tmp_path),
             "DEPLOYER_LOG_LEVEL": "debug",
@@ -145,6 +146,7 @@ def test_every_deployer_variable_is_read_by_environment(tmp_path: Path) -> None:
     )
     assert (env.bind, env.worker_concurrency, env.lease_seconds) == ("0.0.0.0:9000", 5, 12.5)
     assert (env.cache_dir, env.log_level, env.request_timeout) == (tmp_path, "DEBUG", 7.0)
+    assert env.worker_max_concurrency == 24
     xdg = Environment.from_environ({"GITHUB_WEBHOOK_SECRET": "s", "XDG_CACHE_HOME": "/x"})
     assert xdg.cache_dir == Path("/x/webhook-deployer")
 
@@ -155,13 +157,20 @@ def test_bad_deployer_variables_are_all_listed() -> None:
             {
                 "GITHUB_WEBHOOK_SECRET": "s",
                 "DEPLOYER_WORKER_CONCURRENCY": "many",
+                "DEPLOYER_WORKER_MAX_CONCURRENCY": "0",
                 "DEPLOYER_LEASE_SECONDS": "-1",
                 "DEPLOYER_LOG_LEVEL": "LOUD",
                 "DEPLOYER_REQUEST_TIMEOUT": "nan",
             }
         )
     text = "\n".join(caught.value.errors)
-    for name in ("WORKER_CONCURRENCY", "LEASE_SECONDS", "LOG_LEVEL", "REQUEST_TIMEOUT"):
+    for name in (
+        "WORKER_CONCURRENCY",
+        "WORKER_MAX_CONCURRENCY",
+        "LEASE_SECONDS",
+        "LOG_LEVEL",
+        "REQUEST_TIMEOUT",
+    ):
         assert f"DEPLOYER_{name}" in text
 
 

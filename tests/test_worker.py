@@ -151,3 +151,71 @@ def test_job_of_a_killed_worker_is_run_again_after_its_lease_expires(tmp_path: P
     assert job is not None and job.state is JobState.SUCCEEDED and job.attempts == 2
     assert (tmp_path / "web.deployed").read_text() == SHA
     assert job.result == {"pid": rescuer.pid}
+
+
+class RendezvousStep:
+    """Each job waits until ``width`` jobs run at once (or gives up after 10 s and fails)."""
+
+    def __init__(self, width: int) -> None:
+        self.barrier = threading.Barrier(width, timeout=10)
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, job: Job) -> StepOutcome:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            self.barrier.wait()
+            state = JobState.SUCCEEDED
+        except threading.BrokenBarrierError:
+            state = JobState.FAILED
+        finally:
+            with self.lock:
+                self.running -= 1
+        return StepOutcome(state=state, message="", result={})
+
+
+def _drain(worker: Worker, store: SqlStore, apps: list[str]) -> None:
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if all(store.jobs_for_app(app)[0].state.final for app in apps):
+            break
+        time.sleep(0.05)
+    worker.stop()
+    thread.join(15)
+    assert not thread.is_alive()
+
+
+def test_threads_are_added_while_every_thread_is_busy_up_to_the_ceiling(store: SqlStore) -> None:
+    apps = [f"app{i}" for i in range(8)]
+    for app in apps:
+        enqueue(store, app)
+    step = RendezvousStep(width=4)  # four at once, or every job fails
+    worker = Worker(store, step, poll_interval=0.02, concurrency=1, max_concurrency=4)
+    _drain(worker, store, apps)
+    assert [store.jobs_for_app(app)[0].state for app in apps] == [JobState.SUCCEEDED] * 8
+    assert step.most == 4 == worker.peak  # never past the ceiling
+
+
+def test_no_thread_is_added_while_the_api_server_pushes_back(store: SqlStore) -> None:
+    apps = [f"app{i}" for i in range(2)]
+    for app in apps:
+        enqueue(store, app)
+    answers_429 = iter(range(1, 1000))  # a new 429 every time the worker looks
+    step = RendezvousStep(width=2)
+    worker = Worker(
+        store,
+        step,
+        poll_interval=0.02,
+        concurrency=1,
+        max_concurrency=4,
+        pressure=lambda: next(answers_429),
+    )
+    step.barrier = threading.Barrier(2, timeout=1)
+    _drain(worker, store, apps)
+    assert step.most == 1 == worker.peak
+    assert [store.jobs_for_app(app)[0].state for app in apps] == [JobState.FAILED] * 2

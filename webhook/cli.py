@@ -115,6 +115,7 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     from webhook.drift import DriftPoller
     from webhook.engine import SyncEngine
     from webhook.github import GitHubClient, git_token_provider
+    from webhook.kube.throttle import THROTTLED
     from webhook.reporter import Reporter
     from webhook.steps import worker_step
     from webhook.worker import Worker
@@ -129,6 +130,8 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
         store,
         worker_step(engine, store),
         concurrency=concurrency,
+        max_concurrency=max(concurrency, env.worker_max_concurrency),
+        pressure=lambda: THROTTLED.count,
         lease_seconds=lease_seconds,
         listeners=[reporter] if reporter is not None else [],
     )
@@ -148,7 +151,13 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     if config.resync_interval > 0:
         drift = DriftPoller(config, store, engine, config.resync_interval)
         threading.Thread(target=drift.run, args=(runner.stopping,), daemon=True).start()
-    log.info("worker %s: %s app(s), concurrency %s", runner.owner, len(config.apps), concurrency)
+    log.info(
+        "worker %s: %s app(s), concurrency %s (up to %s)",
+        runner.owner,
+        len(config.apps),
+        concurrency,
+        runner.max_concurrency,
+    )
     runner.run()
 
 

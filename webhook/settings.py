@@ -336,6 +336,9 @@ class Environment:
     bind: str = DEFAULT_BIND
     #: Jobs one worker process runs at once; two keep a slow app from blocking the rest.
     worker_concurrency: int = 2
+    #: Jobs one worker process may run at once while its queue is deep (threads are added
+    #: while all are busy and the API server answers no 429, and end when idle).
+    worker_max_concurrency: int = 16
     #: Seconds a claimed job stays ours without a heartbeat; a dead worker's job is
     #: claimed again after this. Not a bound on a sync: the worker renews the lease every
     #: third of it (``webhook.worker.HEARTBEATS_PER_LEASE``) while the step runs.
@@ -362,6 +365,9 @@ class Environment:
             _number(environ, "DEPLOYER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, errors, whole=True)
         )
         concurrency = int(_number(environ, "DEPLOYER_WORKER_CONCURRENCY", 2, errors, whole=True))
+        max_concurrency = int(
+            _number(environ, "DEPLOYER_WORKER_MAX_CONCURRENCY", 16, errors, whole=True)
+        )
         lease = _number(environ, "DEPLOYER_LEASE_SECONDS", DEFAULT_LEASE, errors, whole=False)
         timeout = _number(
             environ, "DEPLOYER_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT, errors, whole=False
@@ -403,6 +409,7 @@ class Environment:
             max_body_bytes=max_body,
             bind=environ.get("DEPLOYER_BIND") or DEFAULT_BIND,
             worker_concurrency=concurrency,
+            worker_max_concurrency=max_concurrency,
             lease_seconds=lease,
             cache_dir=Path(environ.get("DEPLOYER_CACHE_DIR") or _default_cache_dir(environ)),
             log_level=level,

@@ -47,7 +47,11 @@ def worker_id() -> str:
 
 
 class Worker:
-    """Runs jobs from ``store`` through ``step``, ``concurrency`` at a time (one per app)."""
+    """Runs jobs from ``store`` through ``step``: ``concurrency`` threads always, growing to
+    ``max_concurrency`` while every thread is busy (a fleet's merge queues hundreds of jobs,
+    each mostly waiting on the API server and the rollout), shrinking back when the queue
+    runs dry. ``pressure`` counts the API server's "too busy" answers (429): while it rises,
+    no thread is added, so the fleet's width stays within what the server takes."""
 
     def __init__(
         self,
@@ -58,6 +62,8 @@ class Worker:
         lease_seconds: float = DEFAULT_LEASE,
         poll_interval: float = 0.1,
         concurrency: int = 2,
+        max_concurrency: int | None = None,
+        pressure: Callable[[], int] = lambda: 0,
         listeners: Sequence[JobListener] = (),
     ) -> None:
         self.store = store
@@ -66,6 +72,16 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.concurrency = concurrency
+        self.max_concurrency = max(concurrency, max_concurrency or concurrency)
+        self.pressure = pressure
+        self._pressure_seen = pressure()
+        self._lock = threading.Lock()
+        #: Threads running ``_loop`` under ``run()`` (added ones are dropped once ended).
+        self._threads: list[threading.Thread] = []
+        self._running = False
+        self._busy = 0
+        #: The most threads that ran jobs at once (what a benchmark reports).
+        self.peak = 0
         self.listeners = list(listeners)
         self.stopping = threading.Event()
 
@@ -81,9 +97,14 @@ class Worker:
         job = self.store.claim(self.owner, lease_seconds=self.lease_seconds)
         if job is None:
             return None
-        # Every line logged while this job runs (engine, steps, listeners) names it.
-        with logs.bound(job=job.id, app=job.app, commit=job.commit, delivery=job.delivery):
-            return self._run(job)
+        self._grow()
+        try:
+            # Every line logged while this job runs (engine, steps, listeners) names it.
+            with logs.bound(job=job.id, app=job.app, commit=job.commit, delivery=job.delivery):
+                return self._run(job)
+        finally:
+            with self._lock:
+                self._busy -= 1
 
     def _run(self, job: Job) -> Job | None:
         log.info("job %s: %s at %s (attempt %s)", job.id, job.app, job.commit[:7], job.attempts)
@@ -114,6 +135,26 @@ class Worker:
         self._notify(finished)
         return finished
 
+    def _grow(self) -> None:
+        """One more thread when every thread holds a job and the API server is not pushing
+        back: the next queued job need not wait for a running one's health wait."""
+        with self._lock:
+            self._busy += 1
+            self.peak = max(self.peak, self._busy)
+            self._threads = [t for t in self._threads if t.is_alive()]
+            alive = len(self._threads)
+            pressure = self.pressure()
+            pushed_back, self._pressure_seen = pressure > self._pressure_seen, pressure
+            if pushed_back or self._busy < alive or alive >= self.max_concurrency:
+                return
+            if self.stopping.is_set() or not self._running:
+                return  # run_once() called on its own runs in its caller's thread only
+            thread = threading.Thread(
+                target=self._loop, args=(False,), name=f"sync-{alive}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
     def _heartbeat(self, job_id: int, done: threading.Event, lost: threading.Event) -> None:
         try:
             while not done.wait(self.lease_seconds / HEARTBEATS_PER_LEASE):
@@ -130,7 +171,9 @@ class Worker:
         finally:
             self.store.database.close()  # this thread's connection: one per job otherwise
 
-    def _loop(self) -> None:
+    def _loop(self, steady: bool = True) -> None:
+        """Claim and run jobs until stopped; an added (not ``steady``) thread ends once it
+        finds the queue empty."""
         try:
             while not self.stopping.is_set():
                 try:
@@ -139,19 +182,29 @@ class Worker:
                     log.exception("worker loop error; retrying")
                     ran = None
                 if ran is None:
+                    if not steady:
+                        return
                     self.stopping.wait(self.poll_interval)
         finally:
             self.store.database.close()
 
     def run(self) -> None:
         """Run until ``stop()``; returns once every running step has finished."""
-        threads = [
-            threading.Thread(target=self._loop, name=f"sync-{i}", daemon=True)
-            for i in range(self.concurrency)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
+        with self._lock:
+            steady = [
+                threading.Thread(target=self._loop, name=f"sync-{i}", daemon=True)
+                for i in range(self.concurrency)
+            ]
+            self._threads = list(steady)
+            self._running = True
+            for thread in steady:
+                thread.start()
+        for thread in steady:
+            thread.join()
+        with self._lock:  # stopping is set: no thread is added any more
+            self._running = False
+            added = list(self._threads)
+        for thread in added:
             thread.join()
 
     def stop(self) -> None:
