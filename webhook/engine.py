@@ -195,7 +195,12 @@ class SyncEngine:
         try:
             remote = self._remote(app)
             try:
-                with self.mirrors.checkout(app.repo, remote, revision, app.path, tree="") as folder:
+                # One extraction per commit for all its apps; kustomize's Helm inflation
+                # writes into the tree (charts/), so such an app gets its own.
+                shared = not app.kustomize.enable_helm
+                with self.mirrors.checkout(
+                    app.repo, remote, revision, app.path, tree="", shared=shared
+                ) as folder:
                     tree = folder.parents[len(PurePosixPath(app.path).parts) - 1]
                     rendered = render.render(
                         folder,

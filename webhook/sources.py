@@ -24,6 +24,7 @@ from pathlib import Path
 
 from webhook.checkout import Limits, TreeError, extract, show
 from webhook.errors import Rejected, Unavailable
+from webhook.shared_trees import SharedTrees
 from webhook.text import is_commit_sha
 
 #: Seconds a git network operation may take before the remote counts as unreachable.
@@ -122,6 +123,8 @@ class Mirrors:
         self.root = cache_dir / "git"
         self.limits = limits or Limits()
         self.root.mkdir(parents=True, exist_ok=True)
+        #: Whole trees shared by the jobs of one commit (``checkout(..., shared=True)``).
+        self.trees = SharedTrees()
 
     def _mirror(self, repo: str) -> Path:
         digest = hashlib.sha256(repo.encode()).hexdigest()[:12]
@@ -206,7 +209,14 @@ class Mirrors:
 
     @contextlib.contextmanager
     def checkout(
-        self, repo: str, remote: Remote, sha: str, path: str, *, tree: str | None = None
+        self,
+        repo: str,
+        remote: Remote,
+        sha: str,
+        path: str,
+        *,
+        tree: str | None = None,
+        shared: bool = False,
     ) -> Iterator[Path]:
         """Yield a temporary directory holding ``path`` of commit ``sha``; removed afterwards.
 
@@ -214,12 +224,29 @@ class Mirrors:
         repository; it must contain ``path``): symlinks are confined to it, so rendering from
         ``path`` may read anything in ``tree`` and nothing outside. The yielded directory sits
         at ``path`` under a temporary root, so names relative to the repository still hold.
+        ``shared`` (whole trees only): the tree is extracted once per commit and handed to
+        every caller of that commit at once (``webhook.shared_trees``): the caller must not
+        write into it.
         """
         path = _folder(repo, path)
         tree = path if tree is None else _folder(repo, tree)
         if tree and path != tree and not path.startswith(tree + "/"):
             raise SourceError(f"{repo}: {show(path)} is not inside {show(tree)}")
         mirror = self.ensure_commit(repo, remote, sha)
+        if shared and not tree:
+
+            def whole(root: Path) -> None:
+                try:
+                    extract(mirror, sha, "", root, limits=self.limits, env=_git_env(None))
+                except TreeError as exc:
+                    raise SourceError(str(exc)) from exc
+
+            with self.trees.checkout(repo, sha, whole) as root:
+                folder = Path(root, path)
+                if not folder.is_dir():
+                    raise SourceError(f"{show(path)} does not exist at {sha}")
+                yield folder
+            return
         with tempfile.TemporaryDirectory(prefix="webhook-deployer-") as tmp:
             root = Path(tmp, tree)
             root.mkdir(parents=True, exist_ok=True)
