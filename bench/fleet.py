@@ -228,15 +228,16 @@ def run(apps: int, max_concurrency: int) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> str:
+    peak = result["rss_peak_mb"]
     rows = [
-        ("apps × objects", f"{result['apps']} × 4 ({result['nodes']} kwok nodes)"),
+        ("apps x objects", f"{result['apps']} x 4 ({result['nodes']} kwok nodes)"),
         ("push delivery answered", f"{result['delivery_answered_s']} s"),
         ("every app synced and healthy", f"{result['all_final_s']} s"),
         ("job states", json.dumps(result["jobs"])),
         ("API requests (audit log)", str(result["api_requests"])),
         ("by verb", json.dumps(result["api_requests_by_verb"])),
         ("429 answers met", str(result["throttled_429"])),
-        ("RSS idle / peak, all serve processes", f"{result['rss_idle_mb']} / {result['rss_peak_mb']} MB"),
+        ("RSS idle / peak, all serve processes", f"{result['rss_idle_mb']} / {peak} MB"),
     ]
     return "\n".join(["| fleet | |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])
 

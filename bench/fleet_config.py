@@ -202,7 +202,8 @@ def main() -> None:
     s1, sn = r["startup_s"]["1"], r["startup_s"][n]
     print(f"| serve start-up to /readyz, s | {s1} | {sn} | {sn / s1:.2f}x |")
     for size, mb in r["rss_idle_mb"].items():
-        print(f"| RSS idle, all serve processes, {size} apps, MB | {r['rss_idle_mb']['1']} | {mb} | |")
+        one_mb = r["rss_idle_mb"]["1"]
+        print(f"| RSS idle, all serve processes, {size} apps, MB | {one_mb} | {mb} | |")
     print(
         f"| drift round over {n} apps | | {d['seconds']} s, {d['ls_remote']} ls-remote "
         f"({d['repos']} repos), {d['drift_jobs']} drift jobs | |"
