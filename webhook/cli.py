@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
-import time
 from types import FrameType
 from typing import NoReturn
 
@@ -169,27 +167,12 @@ def serve(config_file: str | None, bind: str | None) -> None:
     _, env = _load(config_file)  # fail fast, with every error, before starting anything
     env.configure_logging()
     bind = bind or env.bind
-    base = [sys.executable, "-m", "webhook.cli"]
     extra = ["--config", config_file] if config_file else []
-    children = [
-        subprocess.Popen([*base, "web", *extra, "--bind", bind]),
-        subprocess.Popen([*base, "worker", *extra]),
-    ]
-    stopping = threading.Event()
-
-    def forward(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    while not stopping.is_set() and all(child.poll() is None for child in children):
-        time.sleep(0.2)
-    forward(signal.SIGTERM, None)
-    codes = [child.wait() for child in children]
-    sys.exit(0 if stopping.is_set() and all(c in (0, -signal.SIGTERM) for c in codes) else 1)
+    # The checks are done: become the small supervisor (same PID, so signals still reach
+    # it), leaving behind everything they loaded.
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "webhook.supervise", bind, *extra])
 
 
 @main.command()
