@@ -13,7 +13,6 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-import cel
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -130,11 +129,20 @@ class IgnoreDifference(_Strict):
         )
 
 
+def _compile(expression: str) -> Any:
+    """A compiled CEL program. Imported here, not at the top: the ``cel`` package loads its
+    command line (prompt_toolkit, typer, rich: about 25 MB resident) with it, and only a
+    config with ``health_checks`` needs it (every process loads this module)."""
+    import cel
+
+    return cel.compile(expression)
+
+
 def _compiles(expression: str | None) -> str | None:
     if expression is None:
         return None
     try:
-        cel.compile(expression)
+        _compile(expression)
     except Exception as exc:  # the library raises ValueError; any failure is a config error
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"CEL expression {expression!r} does not compile: {first}") from exc
@@ -159,6 +167,6 @@ class HealthCheck(_Strict):
     def programs(self) -> dict[str, Any]:
         """Compiled expressions by state name, in Flux's order of evaluation."""
         named = (("InProgress", self.in_progress), ("Failed", self.failed))
-        out = {state: cel.compile(src) for state, src in named if src}
-        out["Current"] = cel.compile(self.current)
+        out = {state: _compile(src) for state, src in named if src}
+        out["Current"] = _compile(self.current)
         return out
