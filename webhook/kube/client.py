@@ -102,7 +102,39 @@ def service_account_user(service_account: str, namespace: str) -> str:
     return f"system:serviceaccount:{ns or namespace}:{name}"
 
 
+#: Seconds a kubeconfig read stays in use (its file unchanged): credentials an exec plugin
+#: issued are fetched again at least this often (tokens also refresh on expiry by themselves).
+CONFIG_MAX_AGE = 300.0
+_configs: dict[tuple[str | None, str, int, int], tuple[float, k8s_client.Configuration]] = {}
+_configs_lock = threading.Lock()
+
+
 def _configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.Configuration:
+    """The client configuration for ``context``; a kubeconfig file is read once while it is
+    unchanged and younger than ``CONFIG_MAX_AGE`` (reading and parsing it took 120 ms of
+    every sync). In-cluster configuration is always read afresh (its token rotates)."""
+    path = Path(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config").expanduser()
+    try:
+        stat = path.stat()
+    except OSError:
+        return _read_configuration(context, kubeconfig)
+    key = (context, str(path), stat.st_mtime_ns, stat.st_size)
+    now = time.monotonic()
+    with _configs_lock:
+        cached = _configs.get(key)
+    if cached is not None and now - cached[0] < CONFIG_MAX_AGE:
+        return cached[1]
+    configuration = _read_configuration(context, kubeconfig)
+    if configuration.host and "KUBERNETES_SERVICE_HOST" not in os.environ:
+        with _configs_lock:
+            _configs.clear()  # one kubeconfig in use at a time, in practice
+            _configs[key] = (now, configuration)
+    return configuration
+
+
+def _read_configuration(
+    context: str | None, kubeconfig: Path | None
+) -> k8s_client.Configuration:
     configuration = k8s_client.Configuration()
     with translated(f"cluster {context or '(current context)'}"):
         path = kubeconfig or Path(os.environ.get("KUBECONFIG") or "~/.kube/config")
