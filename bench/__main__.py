@@ -65,7 +65,7 @@ def merged(results: dict[str, Any]) -> str:
             header = table["header"]
             for row in table["rows"]:
                 values = ", ".join(
-                    f"{h}: {v}" if h else v for h, v in zip(header[1:], row[1:], strict=False)
+                    f"{h}: {v}" if h else v for h, v in zip(header[1:], row[1:], strict=False) if v
                 )
                 lines.append(f"| {name} | {row[0]} | {values} |")
     return "\n".join(lines)
