@@ -132,9 +132,7 @@ def _configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.C
     return configuration
 
 
-def _read_configuration(
-    context: str | None, kubeconfig: Path | None
-) -> k8s_client.Configuration:
+def _read_configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.Configuration:
     configuration = k8s_client.Configuration()
     with translated(f"cluster {context or '(current context)'}"):
         path = kubeconfig or Path(os.environ.get("KUBECONFIG") or "~/.kube/config")
