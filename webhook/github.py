@@ -21,6 +21,8 @@ from typing import Any, Literal, TypeVar
 
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
+from github.CommitStatus import CommitStatus
+from github.PaginatedList import PaginatedList
 
 from webhook.errors import Unavailable
 from webhook.github_app import TOKEN_REFRESH_MARGIN as TOKEN_REFRESH_MARGIN  # re-exported
@@ -41,6 +43,8 @@ MAX_DESCRIPTION = 140
 MAX_COMMENT = 65536
 #: Seconds to wait for GitHub's answer; a write that times out is retried by the caller.
 TIMEOUT = 15
+#: Statuses asked for per page when looking one up (GitHub gives at most 100).
+STATUS_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -251,17 +255,22 @@ class GitHubClient:
 
         For a retry after an ambiguous answer: was the status posted after all? (PyGithub's
         ``Commit.get_statuses`` calls an endpoint GitHub's description does not list, so
-        this asks ``GET /repos/{repo}/commits/{sha}/statuses`` directly; newest first.)
+        this asks ``GET /repos/{repo}/commits/{sha}/statuses`` directly; newest first.) The
+        pages are followed (GitHub's ``Link`` header) until ``context`` turns up: a commit
+        with many apps, or statuses from other tools, holds more than one page.
         """
         requester = self._connect(repo).requester
 
         def newest() -> tuple[str, str] | None:
-            _, data = requester.requestJsonAndCheck(
-                "GET", f"/repos/{repo}/commits/{sha}/statuses", parameters={"per_page": 100}
+            statuses = PaginatedList(
+                CommitStatus,
+                requester,
+                f"/repos/{repo}/commits/{sha}/statuses",
+                {"per_page": STATUS_PAGE},
             )
-            for status in data if isinstance(data, list) else []:
-                if isinstance(status, dict) and status.get("context") == context:
-                    return str(status.get("state")), str(status.get("description") or "")
+            for status in statuses:
+                if status.context == context:
+                    return str(status.state), str(status.description or "")
             return None
 
         return self._call(f"statuses of {repo}@{sha[:7]}", newest)

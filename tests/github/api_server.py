@@ -6,7 +6,10 @@ Every request is checked against GitHub's published OpenAPI description (npm
 a wrong method or an invalid body is answered as GitHub would (404/422) *and* recorded in
 ``failures``, which the ``github_api`` fixture turns into a failed test. On top of the
 schema it enforces GitHub's documented limits that the schema leaves out (140-character
-status descriptions, 65,536-character comments). It keeps the state the deployer touches
+status descriptions, 65,536-character comments). Every 2xx answer is checked in turn against
+the operation's response schema (a mismatch is a failure too), and lists are paginated as
+GitHub paginates them (``per_page``, default 30 and at most 100, ``page``, a ``Link`` header
+with ``next``/``last``; see ``shapes.page``). It keeps the state the deployer touches
 (commit statuses, issue comments, deployments and their statuses), records every call, and
 answers 5xx, 429 with ``Retry-After`` or a rate-limit 403 on demand, optionally *after*
 doing the write (a lost answer: the case that tempts a client to write twice).
@@ -43,9 +46,11 @@ from typing import Any
 
 import jwt
 from openapi_core import OpenAPI
-from openapi_core.testing import MockRequest
+from openapi_core.testing import MockRequest, MockResponse
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.github import shapes
 
 ROOT = Path(__file__).resolve().parents[2]
 GITHUB = "https://api.github.com"
@@ -231,14 +236,51 @@ class GitHubApiServer:
             if fault is None or fault.after_apply:
                 caller = self._caller(request)
                 status, payload = self._route(request.method, request.path, query, body, caller)
+            link = None
+            if fault is None and request.method == "GET" and isinstance(payload, list):
+                paged = shapes.page(payload, self.url + request.path, query)
+                if isinstance(paged, str):
+                    status, payload = 422, {"message": paged}
+                else:
+                    payload, link = paged
             if fault is not None:
                 status, payload = fault.status, {"message": _reason(fault.status)}
             self.calls.append(Call(request.method, request.path, query, body, status, credential))
         response = _json(payload, status)
+        if link is not None:
+            response.headers["Link"] = link
         if fault is not None:
             for key, value in fault.headers.items():
                 response.headers[key] = value
+        elif 200 <= status < 300 and (problem := self._check_answer(request, raw, response)):
+            with self._lock:
+                self.failures.append(problem)
         return response
+
+    def _check_answer(self, request: Request, raw: bytes, response: Response) -> str | None:
+        """Whether GitHub could have answered this: the 2xx body against its schema."""
+        mock = MockRequest(
+            GITHUB,
+            request.method.lower(),
+            request.path,
+            args=request.args,
+            data=raw or None,
+            content_type=request.mimetype or "application/json",
+        )
+        answer = MockResponse(
+            response.get_data(),
+            status_code=response.status_code,
+            headers=dict(response.headers),
+            content_type="application/json",
+        )
+        try:
+            openapi().validate_response(mock, answer)
+        except Exception as exc:
+            detail = str(exc)
+            if exc.__cause__ is not None:
+                detail += f": {exc.__cause__}"
+            return f"{request.method} {request.path}: answer not as GitHub's: {detail}"
+        return None
 
     def _authenticate(self, request: Request) -> tuple[str, tuple[int, Any] | None]:
         """The credential's label, and the refusal to answer instead (or None)."""
@@ -330,14 +372,14 @@ class GitHubApiServer:
                 return 401, {"message": "Requires authentication"}
             if caller["type"] == "Bot":
                 return 403, {"message": "Resource not accessible by integration"}
-            return 200, {**caller, "node_id": "U_1", "site_admin": False}
+            return 200, shapes.public_user(caller)
         if path == "/app":
             return 200, {
                 "id": int(self.app_id or 0),
                 "slug": APP_SLUG,
                 "node_id": "A_1",
                 "name": "Webhook Deployer",
-                "owner": {"login": "octo-org", "id": 1, "type": "Organization"},
+                "owner": shapes.user({"login": "octo-org", "id": 1, "type": "Organization"}),
                 "description": "",
                 "external_url": "https://deployer.example",
                 "html_url": f"https://github.com/apps/{APP_SLUG}",
@@ -368,7 +410,8 @@ class GitHubApiServer:
             return 200, {
                 "id": found,
                 "app_id": int(self.app_id or 0),
-                "account": {"login": m[1], "id": 1, "type": "Organization"},
+                "account": shapes.user({"login": m[1], "id": 1, "type": "Organization"}),
+                "target_id": 1,
                 "target_type": "Organization",
                 "repository_selection": "selected",
                 "permissions": {"statuses": "write", "contents": "read"},
@@ -383,10 +426,10 @@ class GitHubApiServer:
                 "suspended_at": None,
                 "suspended_by": None,
             }
+        who = caller or DEPLOYER
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/statuses/(\w+)", path):
             repo, sha = m[1].lower(), m[2]
-            status = {"id": next(self._ids), "created_at": "2024-01-01T00:00:00Z", **body}
-            status["url"] = f"{self.url}/repos/{m[1]}/statuses/{sha}"
+            status = shapes.status(self.url, m[1], sha, next(self._ids), body, who)
             self.statuses.setdefault((repo, sha), []).append(status)
             return 201, status
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/commits/(\w+)/statuses", path):
@@ -395,14 +438,7 @@ class GitHubApiServer:
             key = (m[1].lower(), int(m[2]))
             if method == "GET":
                 return 200, self.comments.get(key, [])
-            comment = {
-                "id": next(self._ids),
-                "body": body["body"],
-                "user": caller,
-                "url": f"{self.url}/repos/{m[1]}/issues/comments/0",
-                "html_url": f"https://github.com/{m[1]}/pull/{m[2]}",
-            }
-            comment["url"] = comment["url"].removesuffix("0") + str(comment["id"])
+            comment = shapes.comment(self.url, m[1], int(m[2]), next(self._ids), body["body"], who)
             self.comments.setdefault(key, []).append(comment)
             return 201, comment
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/comments/(\d+)", path):
@@ -420,19 +456,12 @@ class GitHubApiServer:
                     for d in listed
                     if all(d.get(k) == v for k, v in query.items() if k in ("sha", "environment"))
                 ]
-            deployment = {
-                "id": next(self._ids),
-                "sha": body["ref"],
-                "ref": body["ref"],
-                "environment": body.get("environment", "production"),
-                "payload": body.get("payload", {}),
-                "url": "",
-            }
-            deployment["url"] = f"{self.url}/repos/{m[1]}/deployments/{deployment['id']}"
+            deployment = shapes.deployment(self.url, m[1], next(self._ids), body, who)
             listed.append(deployment)
             return 201, deployment
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/deployments/(\d+)/statuses", path):
-            status = {"id": next(self._ids), **body}
+            ident = next(self._ids)
+            status = shapes.deployment_status(self.url, m[1], int(m[2]), ident, body, who)
             self.deployment_statuses.setdefault(int(m[2]), []).append(status)
             return 201, status
         self.failures.append(f"{method} {path}: valid for GitHub but not served by this fake")
