@@ -10,7 +10,8 @@ Rules:
   since moved on is stale and is acknowledged without a word (the newer report speaks), so
   an outage that delays an old report can never overwrite a newer status;
 - an unchanged (state, description) is never posted twice to one commit and context
-  (``webhook.posted_statuses`` remembers what was posted, across restarts);
+  (``webhook.posted_statuses`` remembers what was posted, across restarts, and what was
+  about to be: after a crash mid-post, GitHub is asked before the status is posted again);
 - when GitHub is unavailable the report waits (``Retry-After``, ``X-RateLimit-Reset``, or
   a backoff) and nothing else is sent before then; a deployment never waits for GitHub.
 Must not touch: the cluster, git, the queue's own tables (only its public methods).
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 #: Without a word from GitHub, wait 5 s, 10 s, 20 s ... up to ten minutes.
 BASE_BACKOFF = 5.0
 MAX_BACKOFF = 600.0
+#: Recorded as the state before a status is posted, replaced once GitHub has answered: a
+#: process killed in between finds it, and looks on GitHub before posting again.
+POSTING = "posting:"
 
 
 def status_for(job: Job) -> tuple[StatusState, str]:
@@ -205,14 +209,19 @@ class Reporter:
         shas = [job.commit] + [pr.head_sha for pr in job.pull_requests]
         context = self.context(job)
         for sha in dict.fromkeys(shas):
-            if self.posted.get(job.repo, sha, context) == (state, description):
+            known = self.posted.get(job.repo, sha, context)
+            if known == (state, description):
                 continue
-            if retry and self.client.latest_status(job.repo, sha, context) == (
+            # A post may have landed unheard: an ambiguous answer (a retry), or a crash
+            # between the POST and its record (the intent below is still there).
+            unsure = retry or known == (POSTING + state, description)
+            if unsure and self.client.latest_status(job.repo, sha, context) == (
                 state,
                 description,
             ):
                 self.posted.put(job.repo, sha, context, state, description)
                 continue
+            self.posted.put(job.repo, sha, context, POSTING + state, description)
             self.client.create_status(
                 job.repo,
                 sha,

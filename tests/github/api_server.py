@@ -132,6 +132,9 @@ class GitHubApiServer:
     clock: Callable[[], float] = time.time
     #: token -> the user it belongs to (``login``, ``id``, ``type``).
     users: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    #: (pattern, action): once a write whose ``METHOD /path`` matches is done, run action
+    #: before answering (``after_write``).
+    hooks: list[tuple[str, Callable[[], None]]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -162,6 +165,12 @@ class GitHubApiServer:
         """Answer the next ``count`` requests (of ``method``, if given) with ``status``."""
         for _ in range(count):
             self.faults.append(Fault(status, dict(headers or {}), after_apply, method))
+
+    def after_write(self, pattern: str, action: Callable[[], None]) -> None:
+        """Once a write matching ``pattern`` (a regex over ``METHOD /path``) is applied, run
+        ``action`` before the answer goes out: to kill the client between GitHub doing the
+        write and the client hearing of it."""
+        self.hooks.append((pattern, action))
 
     def rate_limit_next(self, count: int = 1, *, reset_at: float) -> None:
         headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(reset_at))}
@@ -246,6 +255,13 @@ class GitHubApiServer:
             if fault is not None:
                 status, payload = fault.status, {"message": _reason(fault.status)}
             self.calls.append(Call(request.method, request.path, query, body, status, credential))
+            done = request.method != "GET" and 200 <= status < 300
+            where = f"{request.method} {request.path}"
+            hook = next((h for h in self.hooks if done and re.search(h[0], where)), None)
+            if hook is not None:
+                self.hooks.remove(hook)
+        if hook is not None:
+            hook[1]()
         response = _json(payload, status)
         if link is not None:
             response.headers["Link"] = link
