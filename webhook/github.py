@@ -361,7 +361,9 @@ class GitHubClient:
         log_url: str | None = None,
     ) -> None:
         gh_repo = self._connect(repo).get_repo(repo)
-        extra: dict[str, Any] = {"log_url": log_url} if log_url else {}
+        # PyGithub names the link ``target_url`` (GitHub's older name for ``log_url``; GitHub
+        # fills in both from either): it has no ``log_url`` argument.
+        extra: dict[str, Any] = {"target_url": log_url} if log_url else {}
 
         def post() -> None:
             deployment = gh_repo.get_deployment(deployment_id)

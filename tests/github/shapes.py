@@ -121,8 +121,9 @@ def deployment_status(
         "state": body["state"],
         "creator": user(who),
         "description": body.get("description", ""),
-        "target_url": body.get("target_url", ""),
-        "log_url": body.get("log_url", ""),
+        # GitHub fills either link from the other (log_url replaces target_url).
+        "target_url": body.get("target_url") or body.get("log_url") or "",
+        "log_url": body.get("log_url") or body.get("target_url") or "",
         "created_at": WHEN,
         "updated_at": WHEN,
         "deployment_url": url,
