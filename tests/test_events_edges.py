@@ -197,3 +197,20 @@ def test_the_reasons_for_ignoring_other_deliveries(index: AppIndex) -> None:
         "branch feature of Codertocat/Hello-World is not tracked by any app"
     )
     assert AppIndex(()).on_branch("Codertocat/Hello-World", "master") == ()
+
+
+def test_only_a_fast_forward_with_cut_lists_carries_its_before_as_the_diff_base(
+    index: AppIndex,
+) -> None:
+    """``before`` is a diff base only when the lists are cut short *and* the push moved the
+    branch forward: a forced push (or a created branch) dropped or added history that a diff
+    from ``before`` would not show, and whole lists need no diff at all."""
+    listed = edit_push(["apps/redis/deployment.yaml"])
+    listed["before"] = "b" * 40
+    assert {r.diff_base for r in decide("push", listed, index, "d")} == {None}  # type: ignore[union-attr]
+    cut = edit_push([])
+    cut["before"] = "b" * 40
+    assert {r.diff_base for r in decide("push", cut, index, "d")} == {"b" * 40}  # type: ignore[union-attr]
+    for flag in ("forced", "created"):
+        moved = {**cut, flag: True}
+        assert {r.diff_base for r in decide("push", moved, index, "d")} == {None}, flag  # type: ignore[union-attr]
