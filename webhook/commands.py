@@ -88,7 +88,7 @@ class Commands:
             self._reply(
                 job,
                 command,
-                f"Sorry @{escape(login)}, `/deploy {command.get('verb')}` needs write access "
+                f"Sorry {escape('@' + login)}, `/deploy {command.get('verb')}` needs write access "
                 f"to {escape(app.repo)}, and you have {access}. A maintainer can run it.",
             )
             return _done(JobState.SUCCEEDED, f"refused: {login} has {access}", command)
@@ -134,7 +134,7 @@ class Commands:
         self._reply(
             job,
             command,
-            f"Approved `{commit[:7]}` of **{escape(app.name)}** for @{escape(login)}: "
+            f"Approved `{commit[:7]}` of **{escape(app.name)}** for {escape('@' + login)}: "
             f"{self._link(queued.id)} deploys it.",
         )
         return _done(JobState.SUCCEEDED, f"approved {commit[:7]}: job {queued.id}", command)

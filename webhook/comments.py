@@ -152,6 +152,11 @@ def _waiting(jobs: Sequence[Job], public_url: str | None) -> list[str]:
     return lines
 
 
+def _who(who: str) -> str:
+    """A GitHub login as ``@login`` (escaped later, so it notifies nobody); a token as is."""
+    return who if who.startswith("token:") else "@" + who
+
+
 def _approved(jobs: Sequence[Job], approvals: Mapping[int, Sequence[Approval]]) -> list[str]:
     """One line per approval of these jobs, oldest first (the audit trail, in the PR)."""
     seen: dict[int, Approval] = {}
@@ -163,7 +168,7 @@ def _approved(jobs: Sequence[Job], approvals: Mapping[int, Sequence[Approval]]) 
         when = datetime.fromtimestamp(approval.at, UTC).strftime("%Y-%m-%d %H:%M UTC")
         lines.append(
             f"✔️ **{_cell(approval.app, 63)}** `{approval.commit[:7]}` approved by "
-            f"{escape(approval.who)} via {approval.how}, {when}: job {approval.job_id}"
+            f"{escape(_who(approval.who))} via {approval.how}, {when}: job {approval.job_id}"
         )
     return lines
 
