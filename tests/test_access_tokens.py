@@ -82,7 +82,7 @@ def test_without_sign_in_the_page_and_api_answer_only_on_loopback(
     assert local.get("/").status_code == 200 and local.get("/api/apps").status_code == 200
     assert _client(app, "::1").get("/api/apps").status_code == 200
     # Loopback reads; approving still needs a token.
-    assert local.post("/api/apps/guestbook/sync").status_code == 400  # CSRF first
+    assert local.post("/api/apps/guestbook/sync").status_code == 401
     # Open everywhere: the signature-checked receiver and the probes.
     assert remote.get("/healthz").status_code == 200 and remote.get("/readyz").status_code == 200
     push = Delivery("push", branch_push(), SECRET)
@@ -99,8 +99,8 @@ def test_auth_none_opens_reading_on_purpose_but_not_approving(
     remote = _client(create_app(config, _env(tmp_path), store))
     assert remote.get("/api/apps").status_code == 200 and remote.get("/").status_code == 200
     pending_plan(store, origin.head)
-    # An open page is no approval: a POST without a token is refused (CSRF, then scope).
-    assert remote.post("/api/apps/guestbook/sync").status_code == 400
+    # An open page is no approval: a POST without a token is refused.
+    assert remote.post("/api/apps/guestbook/sync").status_code == 401
     assert ApprovalLog(store).recent() == []
 
 

@@ -246,3 +246,32 @@ def test_a_writer_refreshes_the_preview(
     assert preview.commit == head and preview.diff_base is None
     assert [pr.number for pr in preview.pull_requests] == [7]
     assert "Refreshing the preview" in _replies(github_api)[0]
+
+
+def test_a_refused_command_does_not_make_drift_replace_the_waiting_plan(
+    client: FlaskClient,
+    web: Flask,
+    store: SqlStore,
+    env: Environment,
+    github_api: GitHubApiServer,
+    origin: Origin,
+) -> None:
+    """A command job records no deployment: the drift check still sees the waiting plan."""
+    from webhook.drift import DriftPoller
+    from webhook.web.context import deployer
+
+    class Probe:
+        def head(self, app: Any) -> str:
+            return origin.head
+
+        def live_drift(self, app: Any, revision: str) -> bool:
+            return True
+
+    plan = pending_plan(store, origin.head)
+    _deliver(client, pr_comment("/deploy approve guestbook", login="reader", user_id=102))
+    assert _worker(web, store, env, github_api).run_once() is not None
+    config = deployer(web).config
+    guestbook = config.app("guestbook")
+    assert guestbook is not None
+    assert DriftPoller(config, store, Probe(), 300).check(guestbook) is None
+    assert store.get(plan).state is JobState.OUT_OF_SYNC

@@ -163,7 +163,7 @@ def _gate() -> BaseResponse | None:
             "this deployer answers only on loopback: configure GitHub sign-in "
             "(GITHUB_OAUTH_CLIENT_ID), send an API token, or set auth: none",
         )
-    if request.method not in ("GET", "HEAD", "OPTIONS") and found.kind != "token":
+    if request.method not in ("GET", "HEAD", "OPTIONS") and found.kind == "user":
         rules.csrf.protect()  # raises CSRFError: a 400 naming the missing or bad token
     return None
 
