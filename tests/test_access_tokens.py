@@ -152,3 +152,22 @@ def test_auth_github_without_an_oauth_client_is_refused_at_start(
 ) -> None:
     with pytest.raises(ConfigError, match="GITHUB_OAUTH_CLIENT_ID"):
         create_app(config.model_copy(update={"auth": "github"}), _env(tmp_path), store)
+
+
+def test_sign_in_settings_are_checked_together_and_ghes_signs_in_on_its_host() -> None:
+    base = {"GITHUB_WEBHOOK_SECRET": "x", "GITHUB_OAUTH_CLIENT_ID": "Iv1.abc"}
+    with pytest.raises(ConfigError) as refused:
+        Environment.from_environ({**base, "DEPLOYER_SESSION_SECRET": "short"})
+    assert any("GITHUB_OAUTH_CLIENT_SECRET" in line for line in refused.value.errors)
+    assert any("DEPLOYER_SESSION_SECRET" in line for line in refused.value.errors)
+    env = Environment.from_environ(
+        {
+            **base,
+            "GITHUB_OAUTH_CLIENT_SECRET": "oauth-secret-value",
+            "DEPLOYER_SESSION_SECRET": "s" * 32,
+            "GITHUB_API_URL": "https://ghe.example.com/api/v3",
+        }
+    )
+    assert env.github_web_url == "https://ghe.example.com"
+    assert "oauth-secret-value" not in repr(env) and "s" * 32 not in repr(env)
+    assert Environment(webhook_secret=b"x").github_web_url == "https://github.com"
