@@ -118,11 +118,14 @@ def pending_plan(store: SqlStore, commit: str, number: int = 7) -> int:
     return job.id
 
 
-def sign_in(client: FlaskClient, github: GitHubApiServer, token: str) -> FlaskClient:
+def sign_in(
+    client: FlaskClient, github: GitHubApiServer, token: str, *, then: str = "/"
+) -> FlaskClient:
     """The OAuth code flow: our /login, GitHub's authorize page (the user of ``token``
-    clicks Authorize), then our callback with the code and the state."""
+    clicks Authorize), then our callback with the code and the state; ``then`` is the
+    ``next`` asked for (the landing page is always "/" in these tests)."""
     github.authorize_as = token
-    start = client.get("/login?next=/")
+    start = client.get("/login", query_string={"next": then})
     assert start.status_code == 302, start.data
     authorize = start.headers["Location"]
     assert authorize.startswith(f"{github.url}/login/oauth/authorize?")

@@ -205,3 +205,10 @@ def test_an_oauth_client_with_auth_none_is_refused_at_start(
     config = manual_config(origin).model_copy(update={"auth": "none"})
     with pytest.raises(ConfigError, match="contradicts"):
         create_app(config, github_env(tmp_path, github_api), store)
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example"])
+def test_sign_in_never_redirects_off_site(
+    client: FlaskClient, github_api: GitHubApiServer, target: str
+) -> None:
+    sign_in(client, github_api, "gho_reader", then=target)  # lands on "/", not the target

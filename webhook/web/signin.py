@@ -23,7 +23,17 @@ from datetime import timedelta
 
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client import OAuth
-from flask import Blueprint, Flask, abort, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
 from webhook.access import Level, PermissionCache
@@ -78,8 +88,6 @@ def init_app(app: Flask, env: Environment, config: DeployerConfig) -> None:
 
 
 def _client() -> tuple[OAuth, str | None]:
-    from flask import current_app
-
     if control().mode != "github":
         abort(404)
     found: tuple[OAuth, str | None] = current_app.extensions[_OAUTH]
