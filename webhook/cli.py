@@ -125,9 +125,14 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=token_for)
     store = _open_store(env)
     reporter = Reporter(store, config, github) if github is not None else None
+    step = worker_step(engine, store)
+    if github is not None:
+        from webhook.commands import Commands
+
+        step = Commands(step, github, store, config, env)
     runner = Worker(
         store,
-        worker_step(engine, store),
+        step,
         concurrency=concurrency,
         lease_seconds=lease_seconds,
         listeners=[reporter] if reporter is not None else [],

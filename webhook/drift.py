@@ -57,8 +57,9 @@ class DriftPoller:
         if key not in heads:
             heads[key] = self.probe.head(app)
         head = heads[key]
-        latest = self.store.jobs_for_app(app.name, limit=1)
-        job = latest[0] if latest else None
+        # A comment command's job deploys nothing: the newest job that can is what counts.
+        recent = self.store.jobs_for_app(app.name, limit=20)
+        job = next((j for j in recent if j.trigger is not Trigger.COMMAND), None)
         if job is not None and not job.state.final:
             return None  # a sync is already on its way
         if job is None or job.commit != head:

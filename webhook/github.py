@@ -13,6 +13,7 @@ Must not touch: the queue, the cluster, the config file. Never logs a token.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +42,8 @@ MAX_DESCRIPTION = 140
 MAX_COMMENT = 65536
 #: Seconds to wait for GitHub's answer; a write that times out is retried by the caller.
 TIMEOUT = 15
+#: A GitHub login: letters, digits and single hyphens (also ``name[bot]`` for Apps).
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
 
 
 @dataclass(frozen=True)
@@ -309,6 +312,41 @@ class GitHubClient:
             comment = gh_repo.get_issue(number).get_comment(existing.id)
             self._call(f"edit comment {existing.id}", lambda: comment.edit(body), write=True)
         return existing.id
+
+    # -- who may do what (issue #11) -----------------------------------------------------
+
+    def permission(self, repo: str, login: str) -> str:
+        """``login``'s permission on ``repo`` as GitHub reports it (``admin``, ``write``,
+        ``read`` or ``none``), asked with the deployer's own credentials:
+        ``GET /repos/{repo}/collaborators/{login}/permission``. A login GitHub does not know
+        (404) has ``none``; Unavailable when GitHub cannot answer."""
+        if not _LOGIN.fullmatch(login):
+            return "none"
+        requester = self._connect(repo).requester
+
+        def ask() -> str:
+            _, data = requester.requestJsonAndCheck(
+                "GET", f"/repos/{repo}/collaborators/{login}/permission"
+            )
+            return str(data.get("permission") or "none") if isinstance(data, dict) else "none"
+
+        try:
+            return self._call(f"permission of {login} on {repo}", ask)
+        except GitHubRejected as exc:
+            if exc.status == 404:
+                return "none"
+            raise
+
+    def pull_request(self, repo: str, number: int) -> dict[str, Any]:
+        """``GET /repos/{repo}/pulls/{number}``: the fields a preview needs (head and base
+        SHA, base branch, head and base repository)."""
+        requester = self._connect(repo).requester
+
+        def get() -> dict[str, Any]:
+            _, data = requester.requestJsonAndCheck("GET", f"/repos/{repo}/pulls/{int(number)}")
+            return data if isinstance(data, dict) else {}
+
+        return self._call(f"pull request {repo}#{number}", get)
 
     # -- deployments --------------------------------------------------------------------
 

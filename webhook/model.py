@@ -20,6 +20,9 @@ class Trigger(StrEnum):
     DRIFT = "drift"
     #: A pull request's plan: rendered and dry-run against the cluster, never applied.
     PREVIEW = "preview"
+    #: A ``/deploy ...`` comment on a pull request: the worker checks the commenter's
+    #: permission and acts (approve, refresh a preview) or replies with a refusal.
+    COMMAND = "command"
 
 
 class JobState(StrEnum):
@@ -63,10 +66,17 @@ class SyncRequest:
     #: against this revision (a SHA, or ``parent`` for a merge's first parent) first, and an
     #: untouched app's job ends without a word to GitHub.
     diff_base: str | None = None
+    #: A comment command (``webhook.commands``): verb, app, sha, commenter, comment, PR.
+    command: dict[str, Any] | None = None
 
     @property
     def lane(self) -> str:
-        """Jobs of one lane run one at a time, and a newer one supersedes queued older ones."""
+        """Jobs of one lane run one at a time, and a newer one supersedes queued older ones.
+
+        A comment command has a lane of its own: it must never supersede the plan it may
+        approve before its author's permission is checked."""
+        if self.trigger is Trigger.COMMAND:
+            return f"{self.app}#comment-{(self.command or {}).get('comment_id', 0)}"
         if self.trigger is Trigger.PREVIEW and self.pull_requests:
             return f"{self.app}#pr-{self.pull_requests[0].number}"
         return self.app
@@ -101,6 +111,8 @@ class Job(SyncRequest):
     @property
     def silent(self) -> bool:
         """Nothing to report: the scope is unknown yet, or the change did not touch the app."""
+        if self.trigger is Trigger.COMMAND:
+            return True  # a command answers in its own reply comment, never in a status
         return self.diff_base is not None or bool(self.result and self.result.get("untouched"))
 
     def to_dict(self) -> dict[str, Any]:

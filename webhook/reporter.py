@@ -40,6 +40,7 @@ from webhook.github import (
 from webhook.model import Job, JobState, Trigger
 from webhook.posted_statuses import PostedStatuses, SqlPostedStatuses
 from webhook.queue import JobStore
+from webhook.queue.audit import ApprovalLog
 from webhook.queue.base import Report
 from webhook.settings import DeployerConfig
 from webhook.text import cut
@@ -257,7 +258,9 @@ class Reporter:
         if preview:
             body, marker = preview_comment(number, jobs, public_url), PREVIEW_MARKER
         else:
-            body, marker = deployment_comment(number, jobs, public_url), DEPLOY_MARKER
+            approvals = ApprovalLog(self.store).for_jobs(j.id for j in jobs)
+            body = deployment_comment(number, jobs, public_url, approvals)
+            marker = DEPLOY_MARKER
         self.client.upsert_comment(job.repo, number, marker, body)
 
     def _jobs_of_pull_request(self, job: Job, number: int, *, preview: bool) -> list[Job]:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from webhook import logs
+from webhook.access import DEFAULT_PERMISSION_TTL, ApiToken, parse_tokens
 from webhook.app_options import ChartSource, HealthCheck, HelmRepository, IgnoreDifference
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -42,6 +43,10 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 #: a minute. Not a bound on a sync (``webhook.worker.HEARTBEATS_PER_LEASE``).
 DEFAULT_LEASE = 60.0
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: ``auth`` (config key, or ``DEPLOYER_AUTH``): ``github`` demands sign-in with GitHub;
+#: ``none`` opens the page and read API to anyone who reaches them (behind a proxy that
+#: authenticates, say). Unset: sign-in when an OAuth client is configured, else loopback only.
+AuthMode = Literal["github", "none"]
 
 
 def _dns_label(value: str) -> str:
@@ -232,6 +237,9 @@ class DeployerConfig(_Strict):
                 )
         return self
 
+    #: Who may see the page and the API (see ``AuthMode``); None: decided by the environment.
+    auth: AuthMode | None = None
+
     @model_validator(mode="after")
     def _names_unique(self) -> DeployerConfig:
         seen: set[str] = set()
@@ -348,6 +356,19 @@ class Environment:
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     #: ``json`` lines for log pipelines (the default, as in a cluster), or ``text``.
     log_format: logs.LogFormat = "json"
+    #: Sign-in with GitHub (an OAuth App, or a GitHub App's user authorization): the
+    #: client id and secret (``GITHUB_OAUTH_CLIENT_ID``, ``GITHUB_OAUTH_CLIENT_SECRET``).
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = field(default=None, repr=False)
+    #: Signs session cookies (``DEPLOYER_SESSION_SECRET``); required with an OAuth client.
+    session_secret: str | None = field(default=None, repr=False)
+    #: Automation tokens (``DEPLOYER_API_TOKENS``), hashed; ``admin_token`` is the
+    #: deprecated single token, kept as an ``approve`` token named ``admin``.
+    api_tokens: tuple[ApiToken, ...] = ()
+    #: ``DEPLOYER_AUTH``: overrides the config file's ``auth`` key.
+    auth: AuthMode | None = None
+    #: Seconds a user's repository permission is cached (``DEPLOYER_PERMISSION_TTL``).
+    permission_ttl: float = DEFAULT_PERMISSION_TTL
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Environment:
@@ -388,6 +409,24 @@ class Environment:
                 key = Path(key_file).read_text(encoding="utf-8")
             except OSError as exc:
                 errors.append(f"GITHUB_APP_PRIVATE_KEY_FILE: cannot read: {exc.strerror}")
+        tokens, token_errors = parse_tokens(environ.get("DEPLOYER_API_TOKENS") or "")
+        errors.extend(token_errors)
+        client_id = environ.get("GITHUB_OAUTH_CLIENT_ID") or None
+        client_secret = environ.get("GITHUB_OAUTH_CLIENT_SECRET") or None
+        session_secret = environ.get("DEPLOYER_SESSION_SECRET") or None
+        if bool(client_id) != bool(client_secret):
+            errors.append("GITHUB_OAUTH_CLIENT_ID and GITHUB_OAUTH_CLIENT_SECRET go together")
+        if client_id and (not session_secret or len(session_secret) < 32):
+            errors.append(
+                "DEPLOYER_SESSION_SECRET must be set (32 characters or more) to sign sessions "
+                "when GITHUB_OAUTH_CLIENT_ID is set"
+            )
+        raw_auth = (environ.get("DEPLOYER_AUTH") or "").strip().lower()
+        if raw_auth not in ("", "github", "none"):
+            errors.append("DEPLOYER_AUTH must be 'github' or 'none'")
+        ttl = _number(
+            environ, "DEPLOYER_PERMISSION_TTL", DEFAULT_PERMISSION_TTL, errors, whole=False
+        )
         if errors:
             raise ConfigError(errors)
         return cls(
@@ -408,7 +447,22 @@ class Environment:
             log_level=level,
             request_timeout=timeout,
             log_format=log_format,
+            oauth_client_id=client_id,
+            oauth_client_secret=client_secret,
+            session_secret=session_secret,
+            api_tokens=tuple(tokens),
+            auth="github" if raw_auth == "github" else "none" if raw_auth == "none" else None,
+            permission_ttl=ttl,
         )
+
+    @property
+    def github_web_url(self) -> str:
+        """Where people sign in: github.com for api.github.com, the host of a GitHub
+        Enterprise Server (``https://HOST/api/v3``), else the API URL itself (a test)."""
+        api = self.github_api_url
+        if api == "https://api.github.com":
+            return "https://github.com"
+        return api.removesuffix("/api/v3")
 
     @property
     def webhook_secrets(self) -> tuple[tuple[str, bytes], ...]:
@@ -420,6 +474,7 @@ class Environment:
         """Log at ``log_level`` in ``log_format`` to stderr, masking this process's secrets."""
         secrets: list[str | None] = [s.decode("utf-8", "replace") for _, s in self.webhook_secrets]
         secrets += [self.github_token, self.admin_token, self.github_app_private_key]
+        secrets += [self.oauth_client_secret, self.session_secret]
         logs.configure(self.log_level, self.log_format, secrets)
 
 

@@ -154,6 +154,12 @@ def run_job(engine: SyncEngine, job: Job, store: InputsStore | None = None) -> S
     app = engine.config.app(job.app)
     if app is None:
         return StepOutcome(state=JobState.FAILED, message=f"app {job.app!r} is not configured")
+    if job.trigger is Trigger.COMMAND:
+        # Only ``webhook.commands`` may run a comment command: never sync one here.
+        return StepOutcome(
+            state=JobState.FAILED,
+            message="comment commands need GitHub credentials (GITHUB_TOKEN or a GitHub App)",
+        )
     is_preview = job.trigger is Trigger.PREVIEW
     try:
         if is_preview:

@@ -3,21 +3,24 @@
 Reads come from the job store only; a page view never reaches a cluster or GitHub. An
 approval asks ``approvals`` which commit it may deploy: the branch head, or a commit the
 branch reaches, never the newest job of any lane (a PR preview's commit is not approved).
+Who may read an app or approve it is ``access``'s business: an app the caller may not see
+is answered like one that does not exist.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from webhook.model import SyncRequest, Trigger
+from webhook.model import Job
 from webhook.queue import JobStore
+from webhook.queue.audit import ApprovalLog, How
 from webhook.settings import DeployerConfig
 from webhook.text import is_commit_sha
-from webhook.web.approvals import RevisionRefused, RevisionUnavailable, approved_revision
+from webhook.web.access import can_approve, can_read, principal, readable_app, visible
+from webhook.web.approvals import RevisionRefused, RevisionUnavailable, approve
 from webhook.web.context import deployer
 
 bp = Blueprint("api", __name__)
@@ -60,7 +63,7 @@ def apps() -> Response:
                     "auto_sync": app.auto_sync,
                     "latest_job": latest[app.name].to_dict() if app.name in latest else None,
                 }
-                for app in _config().apps
+                for app in visible(_config().apps)
             ]
         }
     )
@@ -68,29 +71,28 @@ def apps() -> Response:
 
 @bp.get("/api/apps/<name>/jobs")
 def app_jobs(name: str) -> tuple[Response, int]:
-    if _config().app(name) is None:
+    if readable_app(name, _config()) is None:
         return jsonify({"error": f"no app named {name!r}"}), 404
     limit = min(max(request.args.get("limit", 50, type=int) or 50, 1), 500)
     jobs = _store().jobs_for_app(name, limit=limit)
-    return jsonify({"app": name, "jobs": [job.to_dict() for job in jobs]}), 200
+    return jsonify({"app": name, "jobs": _with_approvals(jobs)}), 200
+
+
+def _with_approvals(jobs: list[Job]) -> list[dict[str, Any]]:
+    """Each job's record with the approvals that queued it or approved its plan."""
+    approvals = ApprovalLog(_store()).for_jobs(job.id for job in jobs)
+    return [
+        {**job.to_dict(), "approvals": [a.to_dict() for a in approvals[job.id]]} for job in jobs
+    ]
 
 
 @bp.get("/api/jobs/<int:job_id>")
 def job(job_id: int) -> tuple[Response, int]:
     found = _store().get(job_id)
-    if found is None:
+    app = _config().app(found.app) if found is not None else None
+    if found is None or app is None or not can_read(app):
         return jsonify({"error": f"no job {job_id}"}), 404
-    return jsonify(found.to_dict()), 200
-
-
-def _authorized() -> bool:
-    """The bearer token matches, compared as bytes: any header text is a 401, never a 500."""
-    token = deployer().env.admin_token
-    header = request.headers.get("Authorization", "")
-    if not token or not header.startswith("Bearer "):
-        return False
-    given = header.removeprefix("Bearer ").strip().encode("utf-8", "surrogateescape")
-    return hmac.compare_digest(given, token.encode("utf-8"))
+    return jsonify(_with_approvals([found])[0]), 200
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
@@ -99,12 +101,20 @@ def _error(status: int, message: str) -> tuple[Response, int]:
 
 @bp.post("/api/apps/<name>/sync")
 def sync(name: str) -> tuple[Response, int]:
-    """Approve and apply: a manual job for the app's branch head or a commit on its branch."""
-    if not _authorized():
-        return _error(401, "a bearer admin token (DEPLOYER_ADMIN_TOKEN) is required")
-    app = _config().app(name)
+    """Approve and apply: a manual job for the app's branch head or a commit on its branch.
+
+    Allowed to an API token with the ``approve`` scope and to a signed-in user who can
+    write to the app's repository (whose POST also carries the CSRF token)."""
+    who = principal()
+    app = readable_app(name, _config())
     if app is None:
         return _error(404, f"no app named {name!r}")
+    if who is None or not can_approve(app):
+        return _error(
+            403 if who is not None and who.kind in ("token", "user") else 401,
+            "approving needs an API token with the 'approve' scope (DEPLOYER_API_TOKENS) "
+            "or a signed-in user with write access to the repository",
+        )
     raw = request.get_data()
     try:
         body: Any = json.loads(raw) if raw.strip() else {}
@@ -115,19 +125,11 @@ def sync(name: str) -> tuple[Response, int]:
     revision = body.get("revision")
     if revision is not None and (not isinstance(revision, str) or not is_commit_sha(revision)):
         return _error(400, "'revision' must be a full 40-character commit SHA")
+    how: How = "token" if who.kind == "token" else "page"
     try:
-        commit = approved_revision(app, _config(), deployer().env, revision)
+        job, approval = approve(app.name, revision, who=who.label, how=how, detail=who.name)
     except RevisionRefused as exc:
         return _error(409, str(exc))
     except RevisionUnavailable as exc:
         return _error(503, str(exc))
-    request_ = SyncRequest(
-        app=app.name,
-        repo=app.repo,
-        commit=commit,
-        ref=f"refs/heads/{app.branch}",
-        trigger=Trigger.MANUAL,
-        approved=True,
-    )
-    job = _store().enqueue([request_]).jobs[0].job
-    return jsonify({"job": job.to_dict()}), 202
+    return jsonify({"job": job.to_dict(), "approval": approval.to_dict()}), 202
