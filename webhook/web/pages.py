@@ -21,7 +21,11 @@ bp = Blueprint("pages", __name__)
 def index() -> str:
     ctx = deployer()
     return render_template(
-        "apps.html", title="Apps", apps=ctx.config.apps, latest=ctx.store.latest_jobs()
+        "apps.html",
+        title="Apps",
+        apps=ctx.config.apps,
+        latest=ctx.store.latest_jobs(),
+        paused=ctx.store.pauses.all(),
     )
 
 
