@@ -1,4 +1,9 @@
-"""The ``webhook-deployer`` command: serve, web, worker, sync, diff, check-config, migrate."""
+"""The ``webhook-deployer`` command: serve, web, worker, sync, diff, check-config, migrate.
+
+The commands that drive a running deployer over HTTP (status, history, approve, rollback,
+resume) live in ``webhook.remote``; this module runs the deployer and the local break-glass
+``sync`` and ``diff``.
+"""
 
 from __future__ import annotations
 
@@ -210,7 +215,12 @@ def _app(config: DeployerConfig, name: str) -> AppConfig:
 @click.option("--revision", help="Commit SHA (default: the branch head).")
 @click.option("--dry-run", is_flag=True, help="Server-side dry run; change nothing.")
 def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: bool) -> None:
-    """Sync one app in the foreground; exit non-zero on failure."""
+    """Break-glass: sync APP from this machine, bypassing the running deployer.
+
+    It applies directly, outside the deployer's queue, leases and history (another sync of
+    the same app may run at the same time, and no job records this one). In normal
+    operation use `approve APP` against the running deployer. Exit non-zero on failure.
+    """
     import json
 
     from webhook.engine import SyncEngine
@@ -220,6 +230,11 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
     config, env = _load(config_file, need_secret=False)
     env.configure_logging()
     app = _app(config, app_name)
+    click.echo(
+        "warning: break-glass sync: bypasses the deployer's queue, leases and history; "
+        "use `webhook-deployer approve` against a running deployer instead",
+        err=True,
+    )
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=git_token_provider(env))
     try:
         result = engine.sync(app, revision or engine.head(app), dry_run=dry_run)
@@ -272,24 +287,11 @@ def diff(config_file: str | None, app_name: str, revision: str | None, output: s
     sys.exit(1 if changes else 0)
 
 
-def _data(data: object, output: str) -> str:
-    """``data`` as JSON, or as YAML with multi-line strings (diffs) in readable blocks."""
-    import json
+from webhook.output import data_text as _data  # noqa: E402
+from webhook.remote import COMMANDS as _REMOTE  # noqa: E402
 
-    import yaml
-
-    if output == "json":
-        return json.dumps(data, indent=2) + "\n"
-
-    class Dumper(yaml.SafeDumper):
-        pass
-
-    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-        style = "|" if "\n" in value else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-    Dumper.add_representer(str, text)
-    return yaml.dump(data, Dumper=Dumper, sort_keys=False)
+for _command in _REMOTE:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":
