@@ -82,7 +82,10 @@ class Deployer:
             commit.update(id=sha, added=[], removed=[], modified=["apps/shop/app.yaml"])
         delivery = Delivery("push", payload, SECRET)
         return requests.post(
-            f"{self.url}/webhooks/github", data=delivery.body, headers=delivery.headers(), timeout=10
+            f"{self.url}/webhooks/github",
+            data=delivery.body,
+            headers=delivery.headers(),
+            timeout=10,
         )
 
 
