@@ -26,6 +26,7 @@ from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push
 from tests.gitops import GitOps, cm, dump
 from tests.processes import free_port, spawn, wait_ready
+from tests.webhook_receiver import Receiver
 from webhook.cli import main
 
 SECRET = b"cli remote secret"
@@ -35,7 +36,9 @@ TOKEN = "cli-remote-admin-token"
 class Deployer:
     """``webhook-deployer serve`` for the gitops repo, reporting to ``github``."""
 
-    def __init__(self, gitops: GitOps, tmp: Path, kubeconfig: Path, github: str) -> None:
+    def __init__(
+        self, gitops: GitOps, tmp: Path, kubeconfig: Path, github: str, notify: str
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp / "deployer.yaml"
@@ -44,6 +47,7 @@ class Deployer:
             yaml.safe_dump(
                 {
                     "resync_interval": 1,
+                    "notifications": [{"url_env": "DEPLOY_NOTIFY_URL", "kind": "json"}],
                     "apps": [{**app, "namespace": gitops.namespace}],
                     "repos": {"acme/gitops": {"clone_url": f"file://{gitops.origin}"}},
                 }
@@ -57,6 +61,7 @@ class Deployer:
             "KUBECONFIG": str(kubeconfig),
             "GITHUB_API_URL": github,
             "GITHUB_TOKEN": "ghp_cli-remote-test",
+            "DEPLOY_NOTIFY_URL": notify,
         }
         self.log_path = tmp / "serve.log"
         with open(self.log_path, "ab") as log:
@@ -90,11 +95,21 @@ class Deployer:
 
 
 @pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.close()
+
+
+@pytest.fixture
 def deployer(
-    gitops: GitOps, tmp_path: Path, kubeconfig: Path, github_api: GitHubApiServer
+    gitops: GitOps,
+    tmp_path: Path,
+    kubeconfig: Path,
+    github_api: GitHubApiServer,
+    receiver: Receiver,
 ) -> Iterator[Deployer]:
-    gitops.git("config", "user.email", "t@example.com")
-    srv = Deployer(gitops, tmp_path, kubeconfig, github_api.url)
+    srv = Deployer(gitops, tmp_path, kubeconfig, github_api.url, receiver.url)
     yield srv
     if srv.proc.poll() is None:
         srv.proc.send_signal(signal.SIGTERM)
@@ -110,6 +125,7 @@ def test_rollback_pauses_pushes_and_drift_until_resume(
     gitops: GitOps,
     k8s_api_client: client.ApiClient,
     github_api: GitHubApiServer,
+    receiver: Receiver,
 ) -> None:
     core, ns = client.CoreV1Api(k8s_api_client), gitops.namespace
     v1 = gitops.commit({"apps/shop/app.yaml": dump(cm("settings", "v1"))})
@@ -128,6 +144,11 @@ def test_rollback_pauses_pushes_and_drift_until_resume(
     assert answer["paused"]["description"] == f"paused: rolled back to {v1[:7]} by admin"
     assert _value(core, ns) == "v1"
     rollback_id = answer["job"]["id"]
+    # The worker's notifier tells the configured webhook of the rollback's result.
+    deadline = time.monotonic() + 20
+    while not any(r["body"]["job"] == rollback_id for r in receiver.received):
+        assert time.monotonic() < deadline, "the rollback was never notified"
+        time.sleep(0.1)
 
     # Several drift rounds (every second) pass: the head is v2, the cluster v1, and neither
     # a drift job nor a repair happens while the app is paused.

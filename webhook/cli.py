@@ -150,6 +150,17 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if config.notifications:
+        from webhook.notify import MissingWebhookUrl, Notifier, targets_from
+
+        try:
+            targets = targets_from(config, os.environ)
+        except MissingWebhookUrl as exc:
+            _fail([str(exc)])
+        notifier = Notifier(store, config, targets)
+        threading.Thread(
+            target=notifier.run, args=(runner.stopping,), name="notifier", daemon=True
+        ).start()
     if config.resync_interval > 0:
         drift = DriftPoller(config, store, engine, config.resync_interval)
         threading.Thread(target=drift.run, args=(runner.stopping,), daemon=True).start()

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.queue import outbox, pauses, records
+from webhook.queue import notifications, outbox, pauses, records
 from webhook.queue.database import Cursor, Database, statements
 
 #: The newest schema this release knows; a store stamped newer is refused.
@@ -45,8 +45,9 @@ STEPS: Mapping[int, str] = {
     # Which webhook secret signed each accepted delivery, for the rotation metric; rows
     # from before had only one secret, the current one.
     2: "ALTER TABLE deliveries ADD COLUMN secret TEXT NOT NULL DEFAULT 'current'",
-    # Apps paused by a rollback (issue #10): pushes and drift leave them alone until resumed.
-    3: pauses.SCHEMA,
+    # Apps paused by a rollback (issue #10): pushes and drift leave them alone until resumed;
+    # the outbox of outgoing notifications of sync results (Slack, Teams, JSON webhooks).
+    3: pauses.SCHEMA + ";" + notifications.SCHEMA,
 }
 
 #: The columns of ``jobs`` at ``SCHEMA_VERSION``.
