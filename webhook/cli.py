@@ -19,6 +19,7 @@ from typing import NoReturn
 
 import click
 
+from webhook.progress import show as show_progress
 from webhook.queue import SqlStore
 from webhook.settings import (
     AppConfig,
@@ -225,7 +226,18 @@ def _app(config: DeployerConfig, name: str) -> AppConfig:
 @click.argument("app_name", metavar="APP")
 @click.option("--revision", help="Commit SHA (default: the branch head).")
 @click.option("--dry-run", is_flag=True, help="Server-side dry run; change nothing.")
-def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: bool) -> None:
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress lines on stderr (default: only when stderr is a terminal).",
+)
+def sync(
+    config_file: str | None,
+    app_name: str,
+    revision: str | None,
+    dry_run: bool,
+    progress: bool | None,
+) -> None:
     """Break-glass: sync APP from this machine, bypassing the running deployer.
 
     It applies directly, outside the deployer's queue, leases and history (another sync of
@@ -246,6 +258,7 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
         "use `webhook-deployer approve` against a running deployer instead",
         err=True,
     )
+    show_progress(progress)
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=git_token_provider(env))
     try:
         result = engine.sync(app, revision or engine.head(app), dry_run=dry_run)
@@ -268,7 +281,18 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
     show_default=True,
     help="text: unified diffs; json/yaml: a list of {object, action, diff}.",
 )
-def diff(config_file: str | None, app_name: str, revision: str | None, output: str) -> None:
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress lines on stderr (default: only when stderr is a terminal).",
+)
+def diff(
+    config_file: str | None,
+    app_name: str,
+    revision: str | None,
+    output: str,
+    progress: bool | None,
+) -> None:
     """Show what a sync would change, live against desired (Secret data redacted).
 
     Exit status as kubectl diff: 0 no differences, 1 differences, 2 an error.
@@ -279,6 +303,7 @@ def diff(config_file: str | None, app_name: str, revision: str | None, output: s
 
     config, env = _load(config_file, need_secret=False)
     app = _app(config, app_name)
+    show_progress(progress)
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=git_token_provider(env))
     try:
         changes = engine.changes(app, revision or engine.head(app))

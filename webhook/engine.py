@@ -29,6 +29,9 @@ from webhook.result import ObjectDiff, ObjectError, ObjectHealth, SyncResult
 from webhook.settings import AppConfig, DeployerConfig, Environment
 
 log = logging.getLogger(__name__)
+#: Steps of long work (tiers applied, health waits) at DEBUG, for a terminal: the CLI's
+#: ``webhook.progress`` handler shows them; a server logs them only at DEBUG.
+progress = logging.getLogger("webhook.progress")
 __all__ = [
     "ObjectDiff",
     "ObjectError",
@@ -209,6 +212,7 @@ class SyncEngine:
                 objects = guard.check(rendered, app, cluster.is_namespaced)
             except guard.GuardError as exc:
                 raise SyncError("guard", exc.errors) from exc
+            progress.debug("%s: rendered %d objects at %s", app.name, len(objects), revision[:7])
             applyset = ApplySet(app.name, app.namespace)
             yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects])
         finally:
@@ -241,6 +245,12 @@ class SyncEngine:
         if the_plan.errors:
             failed = tuple(ObjectError(str(p.ref), p.error) for p in the_plan.items if p.error)
             raise SyncError("dry-run", the_plan.errors, failed)
+        progress.debug(
+            "%s: compared with the cluster: %d of %d objects to change",
+            app.name,
+            len(the_plan.changes()),
+            len(the_plan.items),
+        )
         return the_plan
 
     def _parent(self, app: AppConfig, prepared: _Prepared, step: str) -> Manifest | None:
@@ -302,7 +312,11 @@ class SyncEngine:
             if not diff.same(latest["parent"], result):
                 latest["parent"] = cluster.apply(resource, body, dry_run=False, force=True)
 
+        tiers = [apply.KIND_ORDER[apply.tier_of(p.ref)][0] for p in the_plan.changes()]
+
         def after_tier(name: str) -> None:
+            if name in tiers:
+                progress.debug("%s: applied %s: %d objects", app.name, name, tiers.count(name))
             # Before any member exists, the parent lists every group-kind we may own.
             if name == "namespaces":
                 write_parent(recorded.union(current))
@@ -337,6 +351,12 @@ class SyncEngine:
         else:
             final = recorded.union(current)
         write_parent(final)
+        progress.debug(
+            "%s: waiting for %d objects to be healthy (up to %gs)",
+            app.name,
+            len(refs),
+            app.health_timeout,
+        )
         verdicts = health.wait_until_current(
             refs,
             lambda ref: self._get(cluster, ref, api_versions[ref]),
