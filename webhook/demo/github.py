@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 #: Who the stand-in says the deployer's token belongs to.
@@ -25,6 +25,13 @@ _STATUS = re.compile(r"^/repos/([^/]+/[^/]+)/statuses/([0-9a-f]{40})$")
 _STATUSES = re.compile(r"^/repos/([^/]+/[^/]+)/commits/([0-9a-f]{40})/statuses$")
 _COMMENTS = re.compile(r"^/repos/([^/]+/[^/]+)/issues/(\d+)/comments$")
 _COMMENT = re.compile(r"^/repos/([^/]+/[^/]+)/issues/comments/(\d+)$")
+
+
+class _Quiet(WSGIRequestHandler):
+    """No access log: the stand-in prints what it received in its own words."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
 
 
 class GitHubStandIn:
@@ -37,7 +44,9 @@ class GitHubStandIn:
         self.comments: dict[int, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self._server = make_server(
+            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_Quiet
+        )
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -110,7 +119,7 @@ class GitHubStandIn:
         return 404, {"message": f"the demo's GitHub stand-in has no {method} {path}"}
 
     def _print_comment(self, what: str, comment: dict[str, Any]) -> None:
-        lines = [line for line in comment["body"].splitlines() if line.strip()][1:9]
+        lines = [line for line in comment["body"].splitlines() if line.strip()][1:6]
         self.say(f"{what:8} on PR #{comment['number']}:")
         for line in lines:
             self.say(f"           {line[:110]}")

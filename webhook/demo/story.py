@@ -220,11 +220,10 @@ class Demo:
         while time.monotonic() < deadline:
             status = self.github.latest(sample.REPO, job["commit"], context)
             waiting = job["state"] == "out_of_sync"  # its final status is a pending one
-            if status is not None and (status["state"] != "pending" or waiting):
-                if status["description"] not in ("queued", "") and "syncing" not in str(
-                    status["description"]
-                ):
-                    return
+            said = str(status["description"]) if status is not None else ""
+            settled = said not in ("queued", "") and "syncing" not in said
+            if status is not None and (status["state"] != "pending" or waiting) and settled:
+                return
             time.sleep(0.1)
 
     def expect(self, step: str, job: dict[str, Any] | None, state: str) -> None:
