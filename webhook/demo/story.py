@@ -69,9 +69,9 @@ class Demo:
     # -- the parts ------------------------------------------------------------------
 
     def start(self) -> None:
+        """The cluster boots while the rest starts: serve needs it only for its first job."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        if self.kubeconfig is None:
-            self.kubeconfig = self._cluster()
+        booting = self._boot_cluster() if self.kubeconfig is None else None
         self.github = GitHubStandIn(lambda line: self.say(f"github: {line}"))
         self.repo = sample.Repo(self.workdir / "repo")
         config = self._config()
@@ -99,31 +99,36 @@ class Demo:
         log.close()
         self._wait_ready()
         self.say(f"deployer: serving {self.url} (log: {self.workdir / 'serve.log'})")
+        if booting is not None:
+            self._cluster_ready(booting)
 
-    def _cluster(self) -> Path:
+    def _boot_cluster(self) -> subprocess.Popen[str]:
         if not TEST_CLUSTER.exists():
             raise DemoError(
                 f"{TEST_CLUSTER} not found: the demo's control plane needs a source checkout "
                 "(or pass --kubeconfig to use a cluster you have)"
             )
         self.cluster_dir = self.workdir / "cluster"
+        # ``up`` writes the kubeconfig here, so serve can be told before the cluster is up.
+        self.kubeconfig = self.cluster_dir / "kubeconfig"
         self.say(
             "cluster: starting etcd, kube-apiserver and one kwok node (the first run "
             "builds the tools: minutes; later runs reuse them)"
         )
         with open(self.workdir / "cluster.log", "ab") as log:
-            done = subprocess.run(
+            return subprocess.Popen(
                 [str(TEST_CLUSTER), "up", str(self.cluster_dir), "--nodes", "1"],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
-                check=False,
             )
-        if done.returncode != 0:
+
+    def _cluster_ready(self, booting: subprocess.Popen[str]) -> None:
+        out, _ = booting.communicate()
+        if booting.returncode != 0 or not out.strip():
             raise DemoError(f"the control plane did not start; see {self.workdir / 'cluster.log'}")
-        kubeconfig = Path(done.stdout.strip().splitlines()[-1])
-        self.say(f"cluster: ready (kubeconfig {kubeconfig})")
-        return kubeconfig
+        self.kubeconfig = Path(out.strip().splitlines()[-1])
+        self.say(f"cluster: ready (kubeconfig {self.kubeconfig})")
 
     def _config(self) -> Path:
         apps = [
