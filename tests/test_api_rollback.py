@@ -47,7 +47,7 @@ def test_rollback_refuses_without_an_earlier_success(client: FlaskClient, store:
     _deployed(store, B, JobState.FAILED)
     answer = client.post("/api/apps/guestbook/rollback", headers=AUTH)
     assert answer.status_code == 409
-    assert "no earlier successful commit" in answer.get_json()["error"]
+    assert "no successful commit deployed before the current one" in answer.get_json()["error"]
     assert store.pauses.get("guestbook") is None
 
 
@@ -75,6 +75,21 @@ def test_rollback_goes_to_the_success_before_the_current_one_and_pauses(
     assert listed["redis"]["paused"] is None
     page = client.get("/").get_data(as_text=True)
     assert f"paused: rolled back to {A[:7]} by admin" in page
+
+
+def test_a_second_rollback_goes_further_back_not_forward(
+    client: FlaskClient, store: SqlStore
+) -> None:
+    _deployed(store, A)
+    _deployed(store, B)
+    _deployed(store, C)
+    first = client.post("/api/apps/guestbook/rollback", headers=AUTH).get_json()["job"]
+    assert first["commit"] == B
+    assert store.claim("w", lease_seconds=60) is not None
+    store.finish(first["id"], "w", StepOutcome(state=JobState.SUCCEEDED, message="ok"))
+    second = client.post("/api/apps/guestbook/rollback", headers=AUTH)
+    assert second.status_code == 202 and second.get_json()["job"]["commit"] == A
+    assert store.pauses.get("guestbook").commit == A  # type: ignore[union-attr]
 
 
 def test_rollback_to_a_named_commit_by_prefix(client: FlaskClient, store: SqlStore) -> None:

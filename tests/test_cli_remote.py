@@ -210,7 +210,7 @@ def test_remote_commands_exit_codes_and_formats(deployer: Deployer, gitops: GitO
     no_token = deployer.cli("approve", "shop", token=None)
     assert no_token.exit_code == 1 and "DEPLOYER_TOKEN" in no_token.output
     nothing = deployer.cli("rollback", "shop")
-    assert nothing.exit_code == 1 and "no earlier successful commit" in nothing.output
+    assert nothing.exit_code == 1 and "no successful commit deployed before" in nothing.output
     not_ours = deployer.cli("rollback", "shop", "--to", "0" * 40)
     assert not_ours.exit_code == 1 and "not a commit this app deployed" in not_ours.output
     assert deployer.cli("status", "shop", "-o", "json").exit_code == 0

@@ -236,7 +236,7 @@ def approve(
     "to",
     metavar="SHA",
     help="An earlier commit the app deployed successfully, 7+ characters "
-    "(default: the last success before the current one).",
+    "(default: the newest one first deployed before the current one).",
 )
 @click.option("--reason", default="", help="Why; kept and shown with the pause.")
 @click.argument("app_name", metavar="APP")
