@@ -11,7 +11,7 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,20 @@ def deployer(
         srv.proc.wait(30)
 
 
+def _eventual_status(
+    github: GitHubApiServer, sha: str, done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The latest ``deploy/shop`` status on ``sha`` once ``done`` holds (the reporter posts
+    from the worker, a moment after the job changed)."""
+    deadline = time.monotonic() + 20
+    while True:
+        status = github.last_status("acme/gitops", sha, "deploy/shop")
+        if status is not None and done(status):
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+
+
 def _value(core: client.CoreV1Api, ns: str) -> str:
     return str(core.read_namespaced_config_map("settings", ns).data["value"])
 
@@ -144,6 +158,10 @@ def test_rollback_pauses_pushes_and_drift_until_resume(
     assert answer["paused"]["description"] == f"paused: rolled back to {v1[:7]} by admin"
     assert _value(core, ns) == "v1"
     rollback_id = answer["job"]["id"]
+    # GitHub shows the pause on the commit rolled back to.
+    rolled_back = _eventual_status(github_api, v1, lambda s: "paused" in s["description"])
+    assert rolled_back["state"] == "success"
+    assert rolled_back["description"].startswith(f"paused: rolled back to {v1[:7]} by admin; ")
     # The worker's notifier tells the configured webhook of the rollback's result.
     deadline = time.monotonic() + 20
     while not any(r["body"]["job"] == rollback_id for r in receiver.received):
@@ -165,12 +183,7 @@ def test_rollback_pauses_pushes_and_drift_until_resume(
     skipped = pushed.json()["jobs"][0]
     job = requests.get(f"{deployer.url}/api/jobs/{skipped['id']}", timeout=10).json()
     assert job["state"] == "out_of_sync" and "paused: rolled back to" in job["message"]
-    deadline = time.monotonic() + 20
-    while github_api.last_status("acme/gitops", v3, "deploy/shop") is None:
-        assert time.monotonic() < deadline, "the skipped push was never reported"
-        time.sleep(0.1)
-    status = github_api.last_status("acme/gitops", v3, "deploy/shop")
-    assert status is not None and status["state"] == "pending"
+    status = _eventual_status(github_api, v3, lambda s: s["state"] == "pending")
     assert status["description"].startswith(f"paused: rolled back to {v1[:7]} by admin")
 
     shown = deployer.cli("status", "shop")
