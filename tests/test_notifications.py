@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from tests.webhook_receiver import SECRET_PATH, Receiver
 from webhook.model import JobState, StepOutcome, SyncRequest, Trigger
 from webhook.notify import MissingWebhookUrl, Notifier, Target, targets_from
-from webhook.queue import SqlStore, sqlite_store
+from webhook.queue import SqlStore, open_store
 from webhook.settings import DeployerConfig
 
 
@@ -50,8 +49,9 @@ def _finish(store: SqlStore, app: str, state: JobState, message: str) -> int:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqlStore]:
-    opened = sqlite_store(tmp_path / "deployer.db")
+def store(database_url: str) -> Iterator[SqlStore]:
+    """The store on SQLite and on PostgreSQL: the outbox's SQL is common to both."""
+    opened = open_store(database_url)
     yield opened
     opened.close()
 
