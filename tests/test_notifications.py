@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from click.testing import CliRunner
 
 from tests.webhook_receiver import SECRET_PATH, Receiver
+from webhook.cli import main
 from webhook.model import JobState, StepOutcome, SyncRequest, Trigger
 from webhook.notify import MissingWebhookUrl, Notifier, Target, targets_from
 from webhook.queue import SqlStore, open_store
@@ -167,3 +171,17 @@ def test_the_config_refuses_unknown_apps_and_urls_in_place_of_names() -> None:
         _config([{"url_env": "X", "apps": ["nope"]}])
     with pytest.raises(ValueError, match="environment variable name"):
         _config([{"url_env": "https://hooks.slack.com/services/T/B/x"}])
+
+
+def test_check_config_names_a_missing_url_variable(tmp_path: Path) -> None:
+    config = tmp_path / "deployer.yaml"
+    app = {"name": "shop", "repo": "acme/gitops", "path": "apps/shop", "namespace": "shop"}
+    target = {"url_env": "TEAMS_URL", "kind": "teams"}
+    config.write_text(yaml.safe_dump({"apps": [app], "notifications": [target]}))
+    args = ["check-config", "--config", str(config)]
+    missing = CliRunner().invoke(main, args, env={"TEAMS_URL": None})
+    assert missing.exit_code == 2
+    assert "notifications: environment variable(s) not set: TEAMS_URL" in missing.output
+    secret = "https://example.invalid/webhook/not-a-real-secret"
+    present = CliRunner().invoke(main, args, env={"TEAMS_URL": secret})
+    assert present.exit_code == 0 and secret not in present.output

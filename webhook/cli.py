@@ -89,6 +89,9 @@ def main() -> None:
 def check_config(config_file: str | None) -> None:
     """Validate the config file and environment; list every error."""
     config, _ = _load(config_file, need_secret=False)
+    missing = [t.url_env for t in config.notifications if not os.environ.get(t.url_env)]
+    if missing:
+        _fail([f"notifications: environment variable(s) not set: {', '.join(missing)}"])
     click.echo(f"{config_path(config_file)}: ok, {len(config.apps)} app(s)")
 
 
