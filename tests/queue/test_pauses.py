@@ -3,7 +3,7 @@ and honoured in the enqueue transaction."""
 
 from __future__ import annotations
 
-from webhook.model import JobState, Pause, SyncRequest, Trigger
+from webhook.model import JobState, Pause, PullRequestRef, SyncRequest, Trigger
 from webhook.queue import SqlStore
 
 
@@ -35,3 +35,25 @@ def test_only_the_paused_app_skips_its_pushes(store: SqlStore) -> None:
     store.pauses.remove("shop")
     again = store.enqueue([_push("shop", "c" * 40)]).jobs[0].job
     assert again.state is JobState.QUEUED
+
+
+def test_a_skipped_merge_is_reported_once_the_push_names_the_app(store: SqlStore) -> None:
+    """A merge event names no files (silent until narrowed); a paused app's job never runs,
+    so the push of the same commit, which names the app, makes it speak."""
+    store.pauses.put(Pause(app="shop", commit="a" * 40, by="admin", paused_at=1.0))
+    pr = (PullRequestRef(number=3, head_sha="d" * 40),)
+    merge = SyncRequest(
+        app="shop",
+        repo="acme/gitops",
+        commit="b" * 40,
+        ref="refs/heads/main",
+        trigger=Trigger.MERGE,
+        pull_requests=pr,
+        diff_base="parent",
+    )
+    skipped = store.enqueue([merge]).jobs[0].job
+    assert skipped.state is JobState.OUT_OF_SYNC and skipped.silent
+    job = store.enqueue([_push("shop", "b" * 40)]).jobs[0].job
+    assert job.id == skipped.id and not job.silent and job.pull_requests == pr
+    latest = [r for r in store.pending_reports(limit=100) if r.job_id == job.id][-1]
+    assert latest.state is JobState.OUT_OF_SYNC and latest.message.startswith("paused:")

@@ -70,8 +70,9 @@ class SqlStore:
             for request in self._narrow_merge(cur, requests):
                 existing = self._existing(cur, request)
                 if existing is not None:
+                    attached = self._attach(cur, existing, request, now)
                     results.append(
-                        Enqueued(job=self._attach(cur, existing, request, now), created=False)
+                        Enqueued(job=self._touched(cur, attached, request, now), created=False)
                     )
                     continue
                 paused = self._paused(cur, request)
@@ -113,6 +114,14 @@ class SqlStore:
         job = self._get(cur, insert(cur, "jobs", records.job_values(skipped)))
         assert job is not None
         self.outbox.record(cur, job, now)
+        return job
+
+    def _touched(self, cur: Cursor, job: Job, request: SyncRequest, now: float) -> Job:
+        """A paused app's skipped merge (scope unknown, so silent) is touched after all when
+        the push of its commit names the app: report it, as no worker will narrow it."""
+        paused_skip = job.state is JobState.OUT_OF_SYNC and bool((job.result or {}).get("paused"))
+        if paused_skip and job.diff_base is not None and request.diff_base is None:
+            return self._change(cur, job.id, now, diff_base=None) or job
         return job
 
     def _narrow_merge(self, cur: Cursor, requests: Sequence[SyncRequest]) -> list[SyncRequest]:
