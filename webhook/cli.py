@@ -1,4 +1,9 @@
-"""The ``webhook-deployer`` command: serve, web, worker, sync, diff, check-config, migrate."""
+"""The ``webhook-deployer`` command: serve, web, worker, sync, diff, check-config, migrate.
+
+The commands that drive a running deployer over HTTP (status, history, approve, rollback,
+resume) live in ``webhook.remote``; this module runs the deployer and the local break-glass
+``sync`` and ``diff``.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,13 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
 import click
 
+from webhook.progress import show as show_progress
 from webhook.queue import SqlStore
 from webhook.settings import (
     AppConfig,
@@ -82,6 +89,9 @@ def main() -> None:
 def check_config(config_file: str | None) -> None:
     """Validate the config file and environment; list every error."""
     config, _ = _load(config_file, need_secret=False)
+    missing = [t.url_env for t in config.notifications if not os.environ.get(t.url_env)]
+    if missing:
+        _fail([f"notifications: environment variable(s) not set: {', '.join(missing)}"])
     click.echo(f"{config_path(config_file)}: ok, {len(config.apps)} app(s)")
 
 
@@ -150,6 +160,17 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if config.notifications:
+        from webhook.notify import MissingWebhookUrl, Notifier, targets_from
+
+        try:
+            targets = targets_from(config, os.environ)
+        except MissingWebhookUrl as exc:
+            _fail([str(exc)])
+        notifier = Notifier(store, config, targets)
+        threading.Thread(
+            target=notifier.run, args=(runner.stopping,), name="notifier", daemon=True
+        ).start()
     if config.resync_interval > 0:
         drift = DriftPoller(config, store, engine, config.resync_interval)
         threading.Thread(target=drift.run, args=(runner.stopping,), daemon=True).start()
@@ -214,8 +235,24 @@ def _app(config: DeployerConfig, name: str) -> AppConfig:
 @click.argument("app_name", metavar="APP")
 @click.option("--revision", help="Commit SHA (default: the branch head).")
 @click.option("--dry-run", is_flag=True, help="Server-side dry run; change nothing.")
-def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: bool) -> None:
-    """Sync one app in the foreground; exit non-zero on failure."""
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress lines on stderr (default: only when stderr is a terminal).",
+)
+def sync(
+    config_file: str | None,
+    app_name: str,
+    revision: str | None,
+    dry_run: bool,
+    progress: bool | None,
+) -> None:
+    """Break-glass: sync APP from this machine, bypassing the running deployer.
+
+    It applies directly, outside the deployer's queue, leases and history (another sync of
+    the same app may run at the same time, and no job records this one). In normal
+    operation use `approve APP` against the running deployer. Exit non-zero on failure.
+    """
     import json
 
     from webhook.engine import SyncEngine
@@ -225,6 +262,12 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
     config, env = _load(config_file, need_secret=False)
     env.configure_logging()
     app = _app(config, app_name)
+    click.echo(
+        "warning: break-glass sync: bypasses the deployer's queue, leases and history; "
+        "use `webhook-deployer approve` against a running deployer instead",
+        err=True,
+    )
+    show_progress(progress)
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=git_token_provider(env))
     try:
         result = engine.sync(app, revision or engine.head(app), dry_run=dry_run)
@@ -247,7 +290,18 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
     show_default=True,
     help="text: unified diffs; json/yaml: a list of {object, action, diff}.",
 )
-def diff(config_file: str | None, app_name: str, revision: str | None, output: str) -> None:
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress lines on stderr (default: only when stderr is a terminal).",
+)
+def diff(
+    config_file: str | None,
+    app_name: str,
+    revision: str | None,
+    output: str,
+    progress: bool | None,
+) -> None:
     """Show what a sync would change, live against desired (Secret data redacted).
 
     Exit status as kubectl diff: 0 no differences, 1 differences, 2 an error.
@@ -258,6 +312,7 @@ def diff(config_file: str | None, app_name: str, revision: str | None, output: s
 
     config, env = _load(config_file, need_secret=False)
     app = _app(config, app_name)
+    show_progress(progress)
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=git_token_provider(env))
     try:
         changes = engine.changes(app, revision or engine.head(app))
@@ -277,24 +332,50 @@ def diff(config_file: str | None, app_name: str, revision: str | None, output: s
     sys.exit(1 if changes else 0)
 
 
-def _data(data: object, output: str) -> str:
-    """``data`` as JSON, or as YAML with multi-line strings (diffs) in readable blocks."""
-    import json
+@main.command()
+@click.option(
+    "--exit-after",
+    type=float,
+    metavar="SECONDS",
+    help="End SECONDS after the story instead of waiting for Ctrl-C (non-interactive runs, CI).",
+)
+@click.option("--port", type=int, default=0, help="Port of the deployer (default: a free one).")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(path_type=Path),
+    help="Keep everything here (default: a temporary folder, removed at the end).",
+)
+@click.option("--keep", is_flag=True, help="Keep the temporary folder (logs, store, repository).")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True, path_type=Path),
+    help="Deploy to this cluster instead of starting a local control plane.",
+)
+def demo(
+    exit_after: float | None,
+    port: int,
+    workdir: Path | None,
+    keep: bool,
+    kubeconfig: Path | None,
+) -> None:
+    """Play the whole loop locally: a control plane, a sample repo, a GitHub stand-in.
 
-    import yaml
+    A pull request's preview, a merge, a failing change and a manual approval, in about a
+    minute, without a GitHub account or a cluster. Exit 0 when every step ended as expected.
+    """
+    from webhook.demo.story import run
 
-    if output == "json":
-        return json.dumps(data, indent=2) + "\n"
+    sys.exit(
+        run(workdir=workdir, port=port, kubeconfig=kubeconfig, exit_after=exit_after, keep=keep)
+    )
 
-    class Dumper(yaml.SafeDumper):
-        pass
 
-    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-        style = "|" if "\n" in value else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+from webhook.output import data_text as _data  # noqa: E402
+from webhook.remote import COMMANDS as _REMOTE  # noqa: E402
 
-    Dumper.add_representer(str, text)
-    return yaml.dump(data, Dumper=Dumper, sort_keys=False)
+for _command in _REMOTE:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

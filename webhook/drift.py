@@ -2,7 +2,9 @@
 
 This catches deliveries that never arrived (a new head with no job) and changes made to the
 cluster by hand (live state differs from the last deployed commit). It only enqueues jobs;
-the worker and the engine decide whether to apply (``auto_sync``) or report.
+the worker and the engine decide whether to apply (``auto_sync``) or report. An app paused
+by a rollback is not checked at all: its live state is meant to differ from the branch head
+until someone resumes it.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class DriftPoller:
         ``heads`` remembers branch heads within one round: apps sharing a repo and branch
         cost one ``git ls-remote``, not one each.
         """
+        pause = self.store.pauses.get(app.name)
+        if pause is not None:
+            log.debug("drift: %s skipped: %s", app.name, pause.describe())
+            return None
         heads = {} if heads is None else heads
         key = (app.repo.lower(), app.branch)
         if key not in heads:

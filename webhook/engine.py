@@ -30,6 +30,9 @@ from webhook.result import ObjectDiff, ObjectError, ObjectHealth, SyncResult
 from webhook.settings import AppConfig, DeployerConfig, Environment
 
 log = logging.getLogger(__name__)
+#: Steps of long work (tiers applied, health waits) at DEBUG, for a terminal: the CLI's
+#: ``webhook.progress`` handler shows them; a server logs them only at DEBUG.
+progress = logging.getLogger("webhook.progress")
 __all__ = [
     "ObjectDiff",
     "ObjectError",
@@ -227,6 +230,7 @@ class SyncEngine:
             except guard.GuardError as exc:
                 raise SyncError("guard", exc.errors) from exc
             objects = self._respect_ignored(app, cluster, objects)
+            progress.debug("%s: rendered %d objects at %s", app.name, len(objects), revision[:7])
             applyset = ApplySet(app.name, app.namespace)
             yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects])
         finally:
@@ -309,6 +313,12 @@ class SyncEngine:
         if the_plan.errors:
             failed = tuple(ObjectError(str(p.ref), p.error) for p in the_plan.items if p.error)
             raise SyncError("dry-run", the_plan.errors, failed)
+        progress.debug(
+            "%s: compared with the cluster: %d of %d objects to change",
+            app.name,
+            len(the_plan.changes()),
+            len(the_plan.items),
+        )
         return the_plan
 
     def _parent(self, app: AppConfig, prepared: _Prepared, step: str) -> Manifest | None:

@@ -130,6 +130,28 @@ def _plain(value: Any) -> Any:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Pause:
+    """An app held at a rolled-back commit: no push, merge or drift job deploys it until
+    someone resumes it (``webhook-deployer resume``), or the next drift check would undo
+    the rollback."""
+
+    app: str
+    #: The commit the app was rolled back to (what the cluster should now run).
+    commit: str
+    #: Who asked for it, as the API's access check named them.
+    by: str
+    paused_at: float
+    reason: str = ""
+
+    def describe(self) -> str:
+        """One line for a commit status, the page and the CLI (well under 140 characters)."""
+        return f"paused: rolled back to {self.commit[:7]} by {self.by}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "description": self.describe()}
+
+
+@dataclass(frozen=True, kw_only=True)
 class StepOutcome:
     """What a sync step tells the worker: the final state, one line for people, details."""
 

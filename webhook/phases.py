@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,10 @@ def _carries(live: Manifest | None, body: Manifest) -> bool:
     )
 
 
+#: Steps of a sync, for a person watching a terminal (``webhook.progress``).
+progress = logging.getLogger("webhook.progress")
+
+
 @dataclass
 class Rollout:
     """One sync's writes after its dry run passed; ``run`` returns the record's fields."""
@@ -198,7 +203,11 @@ class Rollout:
         )
         self._phase(Phase.PRE_SYNC, record)
 
+        tiers = [apply.KIND_ORDER[apply.tier_of(p.ref)][0] for p in the_plan.changes()]
+
         def after_tier(name: str) -> None:
+            if name in tiers:
+                progress.debug("%s: applied %s: %d objects", self.app.name, name, tiers.count(name))
             # Before any member exists, the parent lists every group-kind we may own.
             if name == "namespaces":
                 self._write_parent(recorded.union(current))
@@ -257,6 +266,13 @@ class Rollout:
 
     def _healthy(self, refs: list[ObjectRef], record: dict[str, Any], what: str = "") -> None:
         """Wait until ``refs`` are Current; Failed("health") when they are not."""
+        progress.debug(
+            "%s: %swaiting for %d objects to be healthy (up to %gs)",
+            self.app.name,
+            what,
+            len(refs),
+            self.app.health_timeout,
+        )
         cluster = self.cluster
         versions = {ref_of(o): str(o["apiVersion"]) for o in self.order.resources}
         verdicts = health.wait_until_current(

@@ -201,6 +201,7 @@ class Reporter:
         looked up before it is posted again, so a retry never doubles one.
         """
         state, description = status_for(job)
+        description = self._paused(job, description)
         # Messages quote repositories and tools: no HTML, no @mention that notifies.
         description = cut(plain_text(description), 140)
         shas = [job.commit] + [pr.head_sha for pr in job.pull_requests]
@@ -228,6 +229,15 @@ class Reporter:
             self._deployment(job, app.deployment_environment, description)
         for pr in job.pull_requests:
             self._comment(job, pr.number)
+
+    def _paused(self, job: Job, description: str) -> str:
+        """A rollback's status says that the app is paused there, and by whom."""
+        if job.trigger is not Trigger.MANUAL or job.state is not JobState.SUCCEEDED:
+            return description
+        pause = self.store.pauses.get(job.app)
+        if pause is None or pause.commit != job.commit:
+            return description
+        return f"{pause.describe()}; {description}"
 
     def _deployment(self, job: Job, environment: str, description: str) -> None:
         """A GitHub Deployment per sync: created when the job runs, then its statuses."""

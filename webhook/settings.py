@@ -204,6 +204,35 @@ class RepoConfig(_Strict):
     clone_url: str | None = None
 
 
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class NotificationConfig(_Strict):
+    """One outgoing notification target for sync results (``notifications:``)."""
+
+    #: The environment variable holding the webhook URL: the URL is a secret (anyone who
+    #: has it can post to the channel), so the file names the variable, never the URL.
+    url_env: str
+    #: ``slack`` (incoming webhook), ``teams`` (Adaptive Card, Workflows or connector
+    #: webhook), or ``json`` (the run record, for any receiver).
+    kind: Literal["slack", "teams", "json"] = "json"
+    #: Only these apps' results; empty: every app.
+    apps: tuple[str, ...] = ()
+    #: The target's name in the idempotency key (job id + name); default ``kind:url_env``.
+    name: str | None = None
+
+    @field_validator("url_env")
+    @classmethod
+    def _is_env_name(cls, value: str) -> str:
+        if not ENV_NAME.match(value):
+            raise ValueError("must be an environment variable name such as SLACK_WEBHOOK_URL")
+        return value
+
+    @property
+    def key(self) -> str:
+        return self.name or f"{self.kind}:{self.url_env}"
+
+
 class DeployerConfig(_Strict):
     """The whole config file."""
 
@@ -240,12 +269,29 @@ class DeployerConfig(_Strict):
     #: Who may see the page and the API (see ``AuthMode``); None: decided by the environment.
     auth: AuthMode | None = None
 
+    #: Outgoing notifications of sync results (Slack, Teams, JSON webhooks); none by default.
+    notifications: tuple[NotificationConfig, ...] = ()
+
     @model_validator(mode="after")
     def _names_unique(self) -> DeployerConfig:
         seen: set[str] = set()
         dupes = sorted({a.name for a in self.apps if a.name in seen or seen.add(a.name)})  # type: ignore[func-returns-value]
         if dupes:
             raise ValueError(f"app names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _notifications_name_apps(self) -> DeployerConfig:
+        names = {a.name for a in self.apps}
+        for target in self.notifications:
+            unknown = sorted(set(target.apps) - names)
+            if unknown:
+                raise ValueError(
+                    f"notifications: {target.key}: unknown app(s) {', '.join(unknown)}"
+                )
+        keys = [t.key for t in self.notifications]
+        if len(set(keys)) != len(keys):
+            raise ValueError("notifications: each target needs its own url_env or name")
         return self
 
     def app(self, name: str) -> AppConfig | None:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from webhook.affected import RecordedInputs
 from webhook.model import Job, JobState, StepOutcome, SyncRequest
 from webhook.queue.database import Database
+from webhook.queue.pauses import Pauses
 from webhook.queue.stats import StoreStats
 
 #: After this many claims a job fails instead of killing workers forever.
@@ -68,6 +69,8 @@ class JobStore(Protocol):
     #: The database the jobs live in; other parts keep their own tables there too (the
     #: reporter's memory of posted statuses), so one restart-proof place holds all records.
     database: Database[Any]
+    #: Apps paused by a rollback; a push or drift job for one is recorded as skipped.
+    pauses: Pauses
 
     def enqueue(
         self, requests: Sequence[SyncRequest], *, delivery: DeliveryKey | None = None

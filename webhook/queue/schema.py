@@ -21,11 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.queue import inputs, outbox, records
+from webhook.queue import inputs, notifications, outbox, pauses, records
 from webhook.queue.database import Cursor, Database, statements
 
 #: The newest schema this release knows; a store stamped newer is refused.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 BASELINE = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE INDEX IF NOT EXISTS approvals_job ON approvals (job_id);
 CREATE INDEX IF NOT EXISTS approvals_app ON approvals (app, id)
 """,
+    # Apps paused by a rollback (issue #10): pushes and drift leave them alone until resumed;
+    # the outbox of outgoing notifications of sync results (Slack, Teams, JSON webhooks).
+    5: pauses.SCHEMA + ";" + notifications.SCHEMA,
 }
 
 #: The columns of ``jobs`` at ``SCHEMA_VERSION``.

@@ -36,7 +36,12 @@ def index() -> str:
     apps = visible(ctx.config.apps)
     approvals = ApprovalLog(ctx.store).recent(apps=[app.name for app in apps], limit=20)
     return render_template(
-        "apps.html", title="Apps", apps=apps, latest=ctx.store.latest_jobs(), approvals=approvals
+        "apps.html",
+        title="Apps",
+        apps=apps,
+        latest=ctx.store.latest_jobs(),
+        approvals=approvals,
+        paused=ctx.store.pauses.all(),
     )
 
 
