@@ -67,14 +67,14 @@ def test_rollback_goes_to_the_success_before_the_current_one_and_pauses(
         "queued",
     )
     pause = store.pauses.get("guestbook")
-    assert pause is not None and (pause.commit, pause.by, pause.reason) == (A, "admin", "bad c")
+    assert pause is not None and (pause.commit, pause.by, pause.reason) == (A, "token:admin", "bad c")
     listed = {a["name"]: a for a in client.get("/api/apps").get_json()["apps"]}
     assert (
-        listed["guestbook"]["paused"]["description"] == f"paused: rolled back to {A[:7]} by admin"
+        listed["guestbook"]["paused"]["description"] == f"paused: rolled back to {A[:7]} by token:admin"
     )
     assert listed["redis"]["paused"] is None
     page = client.get("/").get_data(as_text=True)
-    assert f"paused: rolled back to {A[:7]} by admin" in page
+    assert f"paused: rolled back to {A[:7]} by token:admin" in page
 
 
 def test_a_second_rollback_goes_further_back_not_forward(
@@ -114,7 +114,7 @@ def test_a_paused_app_records_pushes_and_drift_as_skipped_but_runs_approvals_and
     drift = store.enqueue([_request(C, Trigger.DRIFT)]).jobs[0].job
     for skipped in (pushed, drift):
         assert skipped.state is JobState.OUT_OF_SYNC and skipped.finished_at is not None
-        assert skipped.message.startswith(f"paused: rolled back to {A[:7]} by admin;")
+        assert skipped.message.startswith(f"paused: rolled back to {A[:7]} by token:admin;")
     # The rollback, queued before them, was not superseded by the skipped push.
     assert store.get(rolled["id"]).state is JobState.QUEUED  # type: ignore[union-attr]
     # Each skipped job is reported (the outbox), so GitHub hears why the commit waits.

@@ -155,13 +155,13 @@ def test_rollback_pauses_pushes_and_drift_until_resume(
     assert rolled.exit_code == 0, rolled.output
     answer = json.loads(rolled.output)
     assert answer["job"]["commit"] == v1 and answer["job"]["state"] == "succeeded"
-    assert answer["paused"]["description"] == f"paused: rolled back to {v1[:7]} by admin"
+    assert answer["paused"]["description"] == f"paused: rolled back to {v1[:7]} by token:admin"
     assert _value(core, ns) == "v1"
     rollback_id = answer["job"]["id"]
     # GitHub shows the pause on the commit rolled back to.
     rolled_back = _eventual_status(github_api, v1, lambda s: "paused" in s["description"])
     assert rolled_back["state"] == "success"
-    assert rolled_back["description"].startswith(f"paused: rolled back to {v1[:7]} by admin; ")
+    assert rolled_back["description"].startswith(f"paused: rolled back to {v1[:7]} by token:admin; ")
     # The worker's notifier tells the configured webhook of the rollback's result.
     deadline = time.monotonic() + 20
     while not any(r["body"]["job"] == rollback_id for r in receiver.received):
@@ -184,7 +184,7 @@ def test_rollback_pauses_pushes_and_drift_until_resume(
     job = requests.get(f"{deployer.url}/api/jobs/{skipped['id']}", timeout=10).json()
     assert job["state"] == "out_of_sync" and "paused: rolled back to" in job["message"]
     status = _eventual_status(github_api, v3, lambda s: s["state"] == "pending")
-    assert status["description"].startswith(f"paused: rolled back to {v1[:7]} by admin")
+    assert status["description"].startswith(f"paused: rolled back to {v1[:7]} by token:admin")
 
     shown = deployer.cli("status", "shop")
     assert shown.exit_code == 0 and f"paused: rolled back to {v1[:7]}" in shown.output
@@ -192,7 +192,7 @@ def test_rollback_pauses_pushes_and_drift_until_resume(
     apps = yaml.safe_load(listed.output)["apps"]
     assert apps[0]["paused"]["commit"] == v1
     page = requests.get(deployer.url, timeout=10).text
-    assert f"paused: rolled back to {v1[:7]} by admin" in page
+    assert f"paused: rolled back to {v1[:7]} by token:admin" in page
 
     resumed = deployer.cli("resume", "shop", "--wait", "60")
     assert resumed.exit_code == 0, resumed.output
