@@ -68,6 +68,9 @@ class JobStore(Protocol):
     #: reporter's memory of posted statuses), so one restart-proof place holds all records.
     database: Database[Any]
 
+    def clock(self) -> float:
+        """The time the records are written with (seconds since the epoch)."""
+
     def enqueue(
         self, requests: Sequence[SyncRequest], *, delivery: DeliveryKey | None = None
     ) -> EnqueueResult:

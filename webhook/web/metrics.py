@@ -10,7 +10,6 @@ pod in multi-process mode. Nothing here touches a cluster or GitHub.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 from flask import Blueprint, Response
@@ -114,6 +113,6 @@ class StoreCollector(Collector):
 def metrics() -> Response:
     store = deployer().store
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store.stats, time.time))
+    registry.register(StoreCollector(store.stats, store.clock))  # the records' own clock
     body, content_type = telemetry.exposition(registry)
     return Response(body, content_type=content_type)
