@@ -10,6 +10,7 @@ fails its liveness check while a sync loop is stuck.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -159,6 +160,12 @@ def test_serve_adds_up_its_processes_in_one_scrape(server: Server) -> None:
     for _ in range(3):
         forged = server.deliver(Delivery("push", branch_push(), b"wrong"))
         assert forged.status_code == 401
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(  # refused by the server before a thread or the receiver sees it
+            b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(25 * 1024 * 1024 + 1).encode() + b"\r\n\r\n{"
+        )
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413")
     for job in accepted.json()["jobs"]:
         assert wait_final(server, job["id"])["state"] == "failed"  # the repo does not exist
     for _ in range(6):  # enough scrapes to meet both gunicorn workers
@@ -170,6 +177,8 @@ def test_serve_adds_up_its_processes_in_one_scrape(server: Server) -> None:
             outcome="signature_invalid",
         )
         assert forged_count == 3
+        too_large = {"event": "unverified", "outcome": "too_large"}
+        assert value(found, "deployer_webhook_deliveries_total", **too_large) == 1
         assert (
             value(found, "deployer_webhook_deliveries_total", event="push", outcome="accepted") == 1
         )
