@@ -9,6 +9,7 @@ imports nothing of the project or of prometheus_client.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -17,15 +18,18 @@ import tempfile
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def use_shared_dir() -> str:
+def use_shared_dir() -> str | None:
     """Multi-process mode for this process and the processes it starts: a fresh directory in
     ``$PROMETHEUS_MULTIPROC_DIR``, unless one is set already (then it is the setter's to
-    empty at start). Raises RuntimeError when prometheus_client is imported already: its
-    values would stay in this process's memory, invisible to a scrape another one answers."""
+    empty at start). None, with a warning, when prometheus_client is imported already (a
+    command run inside another Python program): its values then stay in this process."""
     if os.environ.get(MULTIPROC_ENV):
         return os.environ[MULTIPROC_ENV]
     if "prometheus_client" in sys.modules:
-        raise RuntimeError("prometheus_client was imported before the metrics directory was set")
+        logging.getLogger(__name__).warning(
+            "prometheus_client is imported already: metrics stay per process"
+        )
+        return None
     path = tempfile.mkdtemp(prefix="webhook-deployer-metrics-")
     os.environ[MULTIPROC_ENV] = path
     return path
