@@ -10,6 +10,7 @@ fails its liveness check while a sync loop is stuck.
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -149,7 +150,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     srv = Server(tmp_path)
     srv.start()
     yield srv
-    srv.kill(15)
+    if srv.proc is not None and srv.proc.poll() is None:
+        srv.kill(signal.SIGKILL)  # the whole process group, as tests/test_serve.py does
 
 
 def test_serve_adds_up_its_processes_in_one_scrape(server: Server) -> None:
