@@ -110,7 +110,6 @@ def web(config_file: str | None, bind: str | None, workers: int, threads: int) -
 @click.option("--lease-seconds", type=float, help="job lease (default: $DEPLOYER_LEASE_SECONDS)")
 @click.option(
     "--health-bind",
-    envvar="DEPLOYER_WORKER_HEALTH_BIND",
     metavar="HOST:PORT",
     help="serve /healthz, /readyz and /metrics here (default: $DEPLOYER_WORKER_HEALTH_BIND; off)",
 )
@@ -169,6 +168,7 @@ def worker(
     if config.resync_interval > 0:
         drift = DriftPoller(config, store, engine, config.resync_interval)
         threading.Thread(target=drift.run, args=(runner.stopping,), daemon=True).start()
+    health_bind = health_bind or env.worker_health_bind
     if health_bind:
         from webhook.worker_probe import ProbeServer
 
