@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from tests.gitops import cm, dump, job, make_gitops
 from tests.plugins.cluster import ControlPlane
 from tests.processes import free_port, wait_ready
 from tests.test_chart import Manifest, kinds, ok, only, release_for, render, render_error, scenario
+from tests.test_chart import helm_home as helm_home  # autouse: helm's files stay in tmp
 from webhook.model import JobState
 from webhook.steps import run_job
 
@@ -289,3 +291,44 @@ def test_a_sync_runs_as_the_charts_service_account_with_the_rbac_it_grants(
                     capture_output=True,
                     check=False,
                 )
+
+
+def test_the_postgres_split_installs_and_its_budget_allows_one_disruption(
+    namespace_with_nodes: str, control_plane_with_nodes: ControlPlane
+) -> None:
+    """`helm install --wait` on the control plane with kwok nodes (Pods become Ready whatever
+    the image): both Deployments Available, and the disruption controller's view of the
+    budget: two healthy web pods, one may go."""
+    namespace, kubeconfig = namespace_with_nodes, str(control_plane_with_nodes.kubeconfig)
+    release = release_for(namespace)
+    helm = ["helm", "--kubeconfig", kubeconfig, "--namespace", namespace]
+    kubectl = ["kubectl", "--kubeconfig", kubeconfig, "-n", namespace]
+    try:
+        ok(
+            [
+                *helm,
+                "install",
+                release,
+                str(scenario("postgres").parents[1]),
+                "--values",
+                str(scenario("postgres")),
+                "--wait",
+                "--timeout",
+                "90s",
+            ]
+        )
+        for component, replicas in (("web", 2), ("worker", 2)):
+            name = f"{release}-webhook-deployer-{component}"
+            deployment = json.loads(ok([*kubectl, "get", "deployment", name, "-o", "json"]))
+            assert deployment["status"].get("readyReplicas") == replicas, component
+        budget_name = f"{release}-webhook-deployer-web"
+        budget = {}
+        for _ in range(60):  # the disruption controller fills the status a moment later
+            budget = json.loads(ok([*kubectl, "get", "pdb", budget_name, "-o", "json"]))
+            if budget.get("status", {}).get("currentHealthy") == 2:
+                break
+            time.sleep(0.5)
+        assert budget["status"]["currentHealthy"] == 2
+        assert budget["status"]["disruptionsAllowed"] == 1
+    finally:
+        subprocess.run([*helm, "uninstall", release], capture_output=True, check=False)
