@@ -67,10 +67,15 @@ def test_rollback_goes_to_the_success_before_the_current_one_and_pauses(
         "queued",
     )
     pause = store.pauses.get("guestbook")
-    assert pause is not None and (pause.commit, pause.by, pause.reason) == (A, "token:admin", "bad c")
+    assert pause is not None and (pause.commit, pause.by, pause.reason) == (
+        A,
+        "token:admin",
+        "bad c",
+    )
     listed = {a["name"]: a for a in client.get("/api/apps").get_json()["apps"]}
     assert (
-        listed["guestbook"]["paused"]["description"] == f"paused: rolled back to {A[:7]} by token:admin"
+        listed["guestbook"]["paused"]["description"]
+        == f"paused: rolled back to {A[:7]} by token:admin"
     )
     assert listed["redis"]["paused"] is None
     page = client.get("/").get_data(as_text=True)

@@ -161,7 +161,9 @@ def test_rollback_pauses_pushes_and_drift_until_resume(
     # GitHub shows the pause on the commit rolled back to.
     rolled_back = _eventual_status(github_api, v1, lambda s: "paused" in s["description"])
     assert rolled_back["state"] == "success"
-    assert rolled_back["description"].startswith(f"paused: rolled back to {v1[:7]} by token:admin; ")
+    assert rolled_back["description"].startswith(
+        f"paused: rolled back to {v1[:7]} by token:admin; "
+    )
     # The worker's notifier tells the configured webhook of the rollback's result.
     deadline = time.monotonic() + 20
     while not any(r["body"]["job"] == rollback_id for r in receiver.received):

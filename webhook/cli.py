@@ -20,6 +20,7 @@ from typing import NoReturn
 
 import click
 
+from webhook.metrics_dir import use_shared_dir
 from webhook.progress import show as show_progress
 from webhook.queue import SqlStore
 from webhook.settings import (
@@ -102,6 +103,7 @@ def check_config(config_file: str | None) -> None:
 @click.option("--threads", default=4, show_default=True, help="threads per process")
 def web(config_file: str | None, bind: str | None, workers: int, threads: int) -> None:
     """Run only the webhook receiver and API (gunicorn)."""
+    use_shared_dir()  # gunicorn's processes answer /metrics together
     from webhook.web.server import serve as serve_web
 
     config, env = _load(config_file)
@@ -116,7 +118,25 @@ def web(config_file: str | None, bind: str | None, workers: int, threads: int) -
     "--concurrency", type=int, help="jobs at once (default: $DEPLOYER_WORKER_CONCURRENCY)"
 )
 @click.option("--lease-seconds", type=float, help="job lease (default: $DEPLOYER_LEASE_SECONDS)")
-def worker(config_file: str | None, concurrency: int | None, lease_seconds: float | None) -> None:
+@click.option(
+    "--health-bind",
+    metavar="HOST:PORT",
+    help="serve /healthz, /readyz and /metrics here (default: $DEPLOYER_WORKER_HEALTH_BIND; off)",
+)
+@click.option(
+    "--stall-seconds",
+    type=float,
+    default=900.0,
+    show_default=True,
+    help="/healthz fails once a sync loop made no progress for this long",
+)
+def worker(
+    config_file: str | None,
+    concurrency: int | None,
+    lease_seconds: float | None,
+    health_bind: str | None,
+    stall_seconds: float,
+) -> None:
     """Run only the sync workers."""
     config, env = _load(config_file)
     env.configure_logging()
@@ -174,6 +194,12 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     if config.resync_interval > 0:
         drift = DriftPoller(config, store, engine, config.resync_interval)
         threading.Thread(target=drift.run, args=(runner.stopping,), daemon=True).start()
+    health_bind = health_bind or env.worker_health_bind
+    if health_bind:
+        from webhook.worker_probe import ProbeServer
+
+        ProbeServer(health_bind, lambda: runner.stalled(stall_seconds)).start()
+        log.info("worker %s: /healthz and /metrics on %s", runner.owner, health_bind)
     log.info("worker %s: %s app(s), concurrency %s", runner.owner, len(config.apps), concurrency)
     runner.run()
 
@@ -185,6 +211,7 @@ def serve(config_file: str | None, bind: str | None) -> None:
     """Run the receiver (gunicorn) and the sync workers together; SIGTERM drains both."""
     _, env = _load(config_file)  # fail fast, with every error, before starting anything
     env.configure_logging()
+    use_shared_dir()  # the web and the worker processes answer /metrics together
     bind = bind or env.bind
     base = [sys.executable, "-m", "webhook.cli"]
     extra = ["--config", config_file] if config_file else []

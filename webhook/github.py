@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
 
+from webhook import telemetry
 from webhook.errors import Unavailable
 from webhook.github_app import TOKEN_REFRESH_MARGIN as TOKEN_REFRESH_MARGIN  # re-exported
 from webhook.github_app import InstallationClients, InstallationTokens
@@ -198,7 +199,7 @@ class GitHubClient:
         GitHub App, asked once per client. Raises Unavailable or GitHubRejected."""
         with self._identity_lock:
             if self._identity is None:
-                self._identity = self._call("who am I", self._whoami)
+                self._identity = self._call("who am I", self._whoami, op="identity")
             return self._identity
 
     def git_token_for(self, repo: str) -> str | None:
@@ -211,20 +212,49 @@ class GitHubClient:
         if tokens is None:
             return self._git_token
         return self._call(
-            f"installation token for {repo}", lambda: tokens.token(tokens.installation(repo))
+            f"installation token for {repo}",
+            lambda: tokens.token(tokens.installation(repo)),
+            op="installation_token",
         )
 
-    def _call(self, what: str, call: Callable[[], T], *, write: bool = False) -> T:
+    def _call(
+        self,
+        what: str,
+        call: Callable[[], T],
+        *,
+        op: str,
+        write: bool = False,
+        repo: str | None = None,
+    ) -> T:
+        """``call()``, its GitHub errors as ours; counted as ``op`` in the metrics, with the
+        rate limit GitHub reported to ``repo``'s client."""
         if write:
             self._budget.take()
+        telemetry.GITHUB_CALLS.labels(operation=op).inc()
         try:
             return call()
         except GithubException as exc:
             error = classify(exc, now=self._clock())
+            kind = "unavailable" if isinstance(error, Unavailable) else "rejected"
+            telemetry.GITHUB_ERRORS.labels(operation=op, kind=kind).inc()
             log.warning("%s: %s", what, error)
             raise error from exc
         except requests.RequestException as exc:
+            telemetry.GITHUB_ERRORS.labels(operation=op, kind="unavailable").inc()
             raise Unavailable(f"{what}: no answer from GitHub: {type(exc).__name__}") from exc
+        finally:
+            if repo is not None:
+                self._note_rate_limit(repo)
+
+    def _note_rate_limit(self, repo: str) -> None:
+        """What GitHub's latest answer on ``repo``'s client said is left (``x-ratelimit-*``
+        headers, kept by PyGithub); nothing when no answer carried them."""
+        try:
+            remaining, _ = self._connect(repo).requester.rate_limiting
+        except Exception:  # metrics never fail a report
+            return
+        if remaining >= 0:
+            telemetry.GITHUB_RATE_LIMIT_REMAINING.set(remaining)
 
     # -- commit statuses -----------------------------------------------------------------
 
@@ -246,7 +276,9 @@ class GitHubClient:
             lambda: gh_repo.get_commit(sha).create_status(
                 state, description=cut(description, MAX_DESCRIPTION), context=context, **extra
             ),
+            op="create_status",
             write=True,
+            repo=repo,
         )
 
     def latest_status(self, repo: str, sha: str, context: str) -> tuple[str, str] | None:
@@ -267,7 +299,7 @@ class GitHubClient:
                     return str(status.get("state")), str(status.get("description") or "")
             return None
 
-        return self._call(f"statuses of {repo}@{sha[:7]}", newest)
+        return self._call(f"statuses of {repo}@{sha[:7]}", newest, op="list_statuses", repo=repo)
 
     # -- pull request comments ------------------------------------------------------------
 
@@ -288,7 +320,7 @@ class GitHubClient:
                     return Comment(id=comment.id, body=comment.body)
             return None
 
-        return self._call(f"comments of {repo}#{number}", find)
+        return self._call(f"comments of {repo}#{number}", find, op="list_comments", repo=repo)
 
     def upsert_comment(self, repo: str, number: int, marker: str, body: str) -> int:
         """Edit our comment that starts with ``marker`` in place, or create it; its id.
@@ -305,12 +337,22 @@ class GitHubClient:
         if existing is None:
             issue = gh_repo.get_issue(number)
             created = self._call(
-                f"comment on {repo}#{number}", lambda: issue.create_comment(body), write=True
+                f"comment on {repo}#{number}",
+                lambda: issue.create_comment(body),
+                op="create_comment",
+                write=True,
+                repo=repo,
             )
             return int(created.id)
         if existing.body != body:
             comment = gh_repo.get_issue(number).get_comment(existing.id)
-            self._call(f"edit comment {existing.id}", lambda: comment.edit(body), write=True)
+            self._call(
+                f"edit comment {existing.id}",
+                lambda: comment.edit(body),
+                op="edit_comment",
+                write=True,
+                repo=repo,
+            )
         return existing.id
 
     # -- who may do what (issue #11) -----------------------------------------------------
@@ -331,7 +373,9 @@ class GitHubClient:
             return str(data.get("permission") or "none") if isinstance(data, dict) else "none"
 
         try:
-            return self._call(f"permission of {login} on {repo}", ask)
+            return self._call(
+                f"permission of {login} on {repo}", ask, op="get_permission", repo=repo
+            )
         except GitHubRejected as exc:
             if exc.status == 404:
                 return "none"
@@ -346,7 +390,7 @@ class GitHubClient:
             _, data = requester.requestJsonAndCheck("GET", f"/repos/{repo}/pulls/{int(number)}")
             return data if isinstance(data, dict) else {}
 
-        return self._call(f"pull request {repo}#{number}", get)
+        return self._call(f"pull request {repo}#{number}", get, op="get_pull_request", repo=repo)
 
     # -- deployments --------------------------------------------------------------------
 
@@ -363,7 +407,9 @@ class GitHubClient:
                     return int(deployment.id)
             return None
 
-        found = self._call(f"deployments of {repo}@{sha[:7]}", find)
+        found = self._call(
+            f"deployments of {repo}@{sha[:7]}", find, op="list_deployments", repo=repo
+        )
         if found is not None:
             return found
         created = self._call(
@@ -376,7 +422,9 @@ class GitHubClient:
                 required_contexts=[],
                 auto_merge=False,
             ),
+            op="create_deployment",
             write=True,
+            repo=repo,
         )
         return int(created.id)
 
@@ -396,7 +444,13 @@ class GitHubClient:
             deployment = gh_repo.get_deployment(deployment_id)
             deployment.create_status(state, description=cut(description, MAX_DESCRIPTION), **extra)
 
-        self._call(f"deployment status {deployment_id}", post, write=True)
+        self._call(
+            f"deployment status {deployment_id}",
+            post,
+            op="create_deployment_status",
+            write=True,
+            repo=repo,
+        )
 
 
 def git_token_provider(env: Environment) -> Callable[[str], str | None] | None:

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from webhook import telemetry
 from webhook.comments import (
     DEPLOY_MARKER,
     PREVIEW_MARKER,
@@ -158,6 +159,11 @@ class Reporter:
                 continue
             try:
                 self._deliver(job, retry=report.attempts > 0)
+                if job.finished_at is not None and job.trigger is not Trigger.PREVIEW:
+                    # The job was created when the push or merge was delivered.
+                    telemetry.MERGE_TO_STATUS.labels(app=job.app).observe(
+                        max(0.0, self.clock() - job.created_at)
+                    )
             except Unavailable as exc:
                 delay = self._delay(exc, report)
                 self.resume_at = self.clock() + delay

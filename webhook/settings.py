@@ -388,6 +388,9 @@ class Environment:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: ``host:port`` the web server listens on (``--bind`` overrides it).
     bind: str = DEFAULT_BIND
+    #: ``host:port`` of the worker's ``/healthz`` and ``/metrics`` (``--health-bind``
+    #: overrides it); None: the worker serves no HTTP, as under ``serve``.
+    worker_health_bind: str | None = None
     #: Jobs one worker process runs at once; two keep a slow app from blocking the rest.
     worker_concurrency: int = 2
     #: Seconds a claimed job stays ours without a heartbeat; a dead worker's job is
@@ -487,6 +490,7 @@ class Environment:
             admin_token=environ.get("DEPLOYER_ADMIN_TOKEN") or None,
             max_body_bytes=max_body,
             bind=environ.get("DEPLOYER_BIND") or DEFAULT_BIND,
+            worker_health_bind=environ.get("DEPLOYER_WORKER_HEALTH_BIND") or None,
             worker_concurrency=concurrency,
             lease_seconds=lease,
             cache_dir=Path(environ.get("DEPLOYER_CACHE_DIR") or _default_cache_dir(environ)),

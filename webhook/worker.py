@@ -3,7 +3,8 @@
 The worker knows the queue and a *sync step* (``Job -> StepOutcome``); it knows nothing of
 git or clusters. A heartbeat keeps the lease while a step runs, however long; if the process
 dies, the lease runs out and another worker claims the job again. On SIGTERM it stops claiming and
-lets running steps finish.
+lets running steps finish. Each loop notes when it last made progress, so a liveness check
+(``stalled``) can tell a hung worker from a busy one.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from webhook import logs
+from webhook import logs, telemetry
 from webhook.model import Job, JobState, StepOutcome
 from webhook.queue import JobStore
 from webhook.settings import DEFAULT_LEASE
@@ -68,6 +70,14 @@ class Worker:
         self.concurrency = concurrency
         self.listeners = list(listeners)
         self.stopping = threading.Event()
+        #: Sync loop name -> monotonic time it last went round (claimed, or found nothing).
+        self.progress: dict[str, float] = {}
+
+    def stalled(self, limit: float) -> list[str]:
+        """The sync loops that made no progress for ``limit`` seconds: stuck in the store,
+        or in a step running that long. Empty when every loop is moving (or none started)."""
+        now = time.monotonic()
+        return sorted(name for name, at in self.progress.items() if now - at > limit)
 
     def _notify(self, job: Job) -> None:
         for listener in self.listeners:
@@ -111,6 +121,12 @@ class Worker:
             log.warning("job %s: lease lost before it finished; its result is dropped", job.id)
             return None
         log.info("job %s: %s: %s", job.id, finished.state, finished.message)
+        trigger = finished.trigger.value
+        telemetry.SYNCS.labels(app=job.app, trigger=trigger, result=finished.state.value).inc()
+        if finished.started_at is not None and finished.finished_at is not None:
+            telemetry.SYNC_DURATION.labels(app=job.app, trigger=trigger).observe(
+                finished.finished_at - finished.started_at
+            )
         self._notify(finished)
         return finished
 
@@ -131,8 +147,10 @@ class Worker:
             self.store.database.close()  # this thread's connection: one per job otherwise
 
     def _loop(self) -> None:
+        name = threading.current_thread().name
         try:
             while not self.stopping.is_set():
+                self.progress[name] = time.monotonic()
                 try:
                     ran = self.run_once()
                 except Exception:

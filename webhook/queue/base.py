@@ -72,6 +72,9 @@ class JobStore(Protocol):
     #: Apps paused by a rollback; a push or drift job for one is recorded as skipped.
     pauses: Pauses
 
+    def clock(self) -> float:
+        """The time the records are written with (seconds since the epoch)."""
+
     def enqueue(
         self, requests: Sequence[SyncRequest], *, delivery: DeliveryKey | None = None
     ) -> EnqueueResult:
