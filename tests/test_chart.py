@@ -136,6 +136,20 @@ def install_servicemonitor_crd(kubeconfig: Path) -> None:
                         "path": {"type": "string"},
                         "interval": duration,
                         "scrapeTimeout": duration,
+                        "authorization": {
+                            "type": "object",
+                            "properties": {
+                                "type": {"type": "string"},
+                                "credentials": {
+                                    "type": "object",
+                                    "required": ["key"],
+                                    "properties": {
+                                        "name": {"type": "string"},
+                                        "key": {"type": "string"},
+                                    },
+                                },
+                            },
+                        },
                     },
                 },
             },

@@ -332,3 +332,23 @@ def test_the_postgres_split_installs_and_its_budget_allows_one_disruption(
         assert budget["status"]["disruptionsAllowed"] == 1
     finally:
         subprocess.run([*helm, "uninstall", release], capture_output=True, check=False)
+
+
+def test_access_settings_reach_the_pods_through_the_secret_and_the_monitor_scrapes_as_reader() -> (
+    None
+):
+    objects = render(scenario("access"))
+    secret = only(objects, "Secret")["stringData"]
+    assert secret["DEPLOYER_API_TOKENS"].startswith("prometheus:read:")
+    assert secret["GITHUB_OAUTH_CLIENT_ID"] == "Iv1.0123456789abcdef"
+    assert secret["GITHUB_OAUTH_CLIENT_SECRET"] == "not-a-real-client-secret"
+    assert secret["DEPLOYER_SESSION_SECRET"] == "not-a-real-session-secret-of-32-characters"
+    assert "DEPLOYER_ADMIN_TOKEN" not in secret
+    [template] = pods(objects)
+    assert env_of(template)["DEPLOYER_AUTH"]["value"] == "github"
+    [endpoint] = only(objects, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": "prometheus-scrape-token", "key": "token"},
+    }
+    assert "DEPLOYER_AUTH" not in env_of(pods(render(scenario("default")))[0])

@@ -93,6 +93,10 @@ spec:
         {{- end }}
         - name: DEPLOYER_CACHE_DIR
           value: /var/cache/webhook-deployer
+        {{- with $values.access.mode }}
+        - name: DEPLOYER_AUTH
+          value: {{ . | quote }}
+        {{- end }}
         - name: DEPLOYER_LOG_LEVEL
           value: {{ $values.logLevel | quote }}
         - name: DEPLOYER_LOG_FORMAT
