@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -23,6 +23,9 @@ from webhook.settings import (
     config_path,
     load_config,
 )
+
+if TYPE_CHECKING:
+    from webhook.github import GitHubClient
 
 log = logging.getLogger("webhook.cli")
 CONFIG_OPTION = click.option(
@@ -146,10 +149,31 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if config.resync_interval > 0:
-        drift = DriftPoller(config, store, engine, config.resync_interval)
+        drift = DriftPoller(config, store, engine, config.resync_interval, owner=runner.owner)
         threading.Thread(target=drift.run, args=(runner.stopping,), daemon=True).start()
+    _start_recovery(config, store, github, runner.owner, runner.stopping)
     log.info("worker %s: %s app(s), concurrency %s", runner.owner, len(config.apps), concurrency)
     runner.run()
+
+
+def _start_recovery(
+    config: DeployerConfig,
+    store: SqlStore,
+    github: GitHubClient | None,
+    owner: str,
+    stopping: threading.Event,
+) -> None:
+    """Recover missed deliveries in the background when hooks are configured."""
+    from webhook.recovery import Recovery
+
+    settings = config.recover_deliveries
+    if settings.interval <= 0 or not (settings.hooks or settings.app_hook):
+        return
+    if github is None:
+        log.warning("recover_deliveries: no GitHub credentials; missed deliveries stay missed")
+        return
+    recovery = Recovery(config, store, github, owner=owner)
+    threading.Thread(target=recovery.run, args=(stopping,), name="recovery", daemon=True).start()
 
 
 @main.command()

@@ -102,13 +102,22 @@ class SyncEngine:
 
     # -- public operations ---------------------------------------------------------------
 
-    def sync(self, app: AppConfig, revision: str, *, dry_run: bool = False) -> SyncResult:
-        """One sync of ``app`` at commit ``revision``; ``dry_run`` writes nothing."""
+    def sync(
+        self,
+        app: AppConfig,
+        revision: str,
+        *,
+        dry_run: bool = False,
+        before_tier: Callable[[str], None] | None = None,
+    ) -> SyncResult:
+        """One sync of ``app`` at commit ``revision``; ``dry_run`` writes nothing.
+        ``before_tier(name)`` runs before each apply tier and before the prune, and stops the
+        sync by raising (the worker's lease fence); its exception is not caught here."""
         start = time.monotonic()
         record: dict[str, Any] = {"app": app.name, "commit": revision, "dry_run": dry_run}
         try:
             with self._prepared(app, revision) as prepared:
-                record.update(self._sync(app, prepared, dry_run=dry_run))
+                record.update(self._sync(app, prepared, dry_run, before_tier))
         except SyncError as failure:
             record.update(
                 error=failure.errors[0] if failure.errors else failure.kind,
@@ -275,7 +284,13 @@ class SyncEngine:
         allowed = app.prune_cluster_scoped
         return [o for o in orphans if prune.may_prune(o[0], prune_cluster_scoped=allowed)]
 
-    def _sync(self, app: AppConfig, prepared: _Prepared, *, dry_run: bool) -> dict[str, Any]:
+    def _sync(
+        self,
+        app: AppConfig,
+        prepared: _Prepared,
+        dry_run: bool,
+        before_tier: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
         the_plan = self._plan(app, prepared)
         if dry_run:
             self._parent(app, prepared, "dry-run")
@@ -283,9 +298,15 @@ class SyncEngine:
             record = _by_action(the_plan.items, PLANNED)
             record[Action.PRUNED.value] = tuple(str(ref) for ref, _ in orphans)
             return record
-        return self._apply(app, prepared, the_plan)
+        return self._apply(app, prepared, the_plan, before_tier)
 
-    def _apply(self, app: AppConfig, prepared: _Prepared, the_plan: apply.Plan) -> dict[str, Any]:
+    def _apply(
+        self,
+        app: AppConfig,
+        prepared: _Prepared,
+        the_plan: apply.Plan,
+        before_tier: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
         """Apply in order, keep the ApplySet parent current, prune, wait for health."""
         cluster, applyset = prepared.cluster, prepared.applyset
         refs = [ref_of(o) for o in prepared.desired]
@@ -314,6 +335,7 @@ class SyncEngine:
                 force=app.force_conflicts,
                 ownership=self._ownership(app, prepared),
                 after_tier=after_tier,
+                before_tier=before_tier,
             )
         except KubeError as exc:
             raise SyncError("apply", [str(exc)]) from exc
@@ -323,6 +345,8 @@ class SyncEngine:
         )
         if failed:
             raise SyncError("apply", [f.error for f in failed], failed, record)
+        if before_tier is not None:
+            before_tier("prune")
         if app.prune:
             orphans = self._orphans(app, prepared)
             targets = self._prunable(app, orphans)

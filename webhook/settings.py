@@ -177,6 +177,32 @@ class RepoConfig(_Strict):
     clone_url: str | None = None
 
 
+class HookConfig(_Strict):
+    """A repository webhook whose deliveries are read back (``recover_deliveries.hooks``)."""
+
+    repo: str
+    #: The hook's id: in its settings page URL, and in every delivery's ``X-GitHub-Hook-ID``.
+    hook_id: int = Field(gt=0)
+
+
+class RecoveryConfig(_Strict):
+    """Recovery of missed deliveries from GitHub's deliveries API (``recover_deliveries``)."""
+
+    #: Seconds between rounds, the first at start; 0 turns recovery off. Five minutes: a
+    #: missed delivery waits at most that long, and a round costs a few read requests.
+    interval: float = Field(default=300.0, ge=0)
+    #: Repository hooks to read (needs the "Webhooks: read" permission on the repo).
+    hooks: tuple[HookConfig, ...] = ()
+    #: Read the GitHub App's own hook too (``GET /app/hook/deliveries``, with the App's JWT).
+    app_hook: bool = False
+    #: Deliveries older than this many seconds are left alone (GitHub keeps three days).
+    lookback: float = Field(default=86400.0, gt=0)
+    #: At most this many missed deliveries are fetched and processed per round.
+    max_per_round: int = Field(default=50, gt=0)
+    #: Seconds between two requests of a round: reads are paced too.
+    pace: float = Field(default=0.5, ge=0)
+
+
 class DeployerConfig(_Strict):
     """The whole config file."""
 
@@ -184,6 +210,8 @@ class DeployerConfig(_Strict):
     repos: dict[str, RepoConfig] = Field(default_factory=dict)
     #: Seconds between drift checks; 0 disables. Five minutes bounds a lost delivery's delay.
     resync_interval: float = Field(default=300.0, ge=0)
+    #: Read webhooks' recent deliveries back from GitHub and process those never accepted.
+    recover_deliveries: RecoveryConfig = Field(default_factory=RecoveryConfig)
     #: Commit status contexts are ``<prefix><app>``.
     status_context_prefix: str = "deploy/"
     #: Public base URL of this deployer, for status ``target_url`` links.

@@ -23,7 +23,7 @@ from webhook.model import Job, JobState, StepOutcome, Trigger
 from webhook.result import SyncResult
 from webhook.settings import AppConfig
 from webhook.text import cut
-from webhook.worker import SyncStep
+from webhook.worker import SyncStep, check_lease
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def _unavailable(exc: Unavailable, *, dry_run: bool) -> StepOutcome:
 
 def sync(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
     """Apply the job's commit: succeeded when the result is, failed otherwise."""
-    result = engine.sync(app, job.commit)
+    result = engine.sync(app, job.commit, before_tier=check_lease)
     state = JobState.SUCCEEDED if result.ok else JobState.FAILED
     return _outcome(state, result.summary(), result)
 

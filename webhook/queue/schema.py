@@ -21,11 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.queue import outbox, records
+from webhook.queue import leases, outbox, records
 from webhook.queue.database import Cursor, Database, statements
 
 #: The newest schema this release knows; a store stamped newer is refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 BASELINE = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -45,6 +45,9 @@ STEPS: Mapping[int, str] = {
     # Which webhook secret signed each accepted delivery, for the rotation metric; rows
     # from before had only one secret, the current one.
     2: "ALTER TABLE deliveries ADD COLUMN secret TEXT NOT NULL DEFAULT 'current'",
+    # Named leases: one replica at a time runs the drift check and the recovery of missed
+    # deliveries (``leases.py``).
+    3: leases.SCHEMA,
 }
 
 #: The columns of ``jobs`` at ``SCHEMA_VERSION``.

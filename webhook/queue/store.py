@@ -200,6 +200,17 @@ class SqlStore:
             )
             return cur.rowcount == 1
 
+    def holds(self, job_id: int, owner: str) -> bool:
+        """Whether ``owner`` holds the job's lease now (running, not expired): the fence a
+        worker checks before each apply tier."""
+        with self.database.read() as cur:
+            cur.execute(
+                "SELECT 1 FROM jobs WHERE id = ? AND state = ? AND lease_owner = ? "
+                "AND lease_expires_at > ?",
+                (job_id, JobState.RUNNING.value, owner, self.clock()),
+            )
+            return cur.fetchone() is not None
+
     def finish(self, job_id: int, owner: str, outcome: StepOutcome) -> Job | None:
         if not outcome.state.final:
             raise ValueError(f"a job cannot finish as {outcome.state}")
@@ -298,6 +309,18 @@ class SqlStore:
             (repo, f'%"number": {int(number)},%', limit),
         )
         return [job for job in jobs if any(pr.number == number for pr in job.pull_requests)]
+
+    def accepted(self, hook_id: str, deliveries: Sequence[str]) -> set[str]:
+        """Which of ``deliveries`` (GUIDs) of hook ``hook_id`` the store has accepted."""
+        if not deliveries:
+            return set()
+        marks = ", ".join("?" * len(deliveries))
+        with self.database.read() as cur:
+            cur.execute(
+                f"SELECT delivery FROM deliveries WHERE hook_id = ? AND delivery IN ({marks})",
+                (hook_id, *deliveries),
+            )
+            return {str(row["delivery"]) for row in cur.fetchall()}
 
     def latest_jobs(self) -> dict[str, Job]:
         """Each app's newest deployment job (previews live in lanes of their own)."""
