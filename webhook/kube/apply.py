@@ -220,7 +220,7 @@ def execute(
 
     Unchanged objects are not written. ``after_tier(name)`` runs after each tier (the engine
     writes the ApplySet parent after the namespaces exist); ``before_tier(name)`` before each
-    tier that writes, and may raise to stop before the write (the worker's lease fence).
+    tier, and may raise to stop before its writes (the worker's lease fence).
     """
     results: list[Applied] = []
     failed = False
@@ -236,7 +236,7 @@ def execute(
                 Applied(p.ref, Action.UNCHANGED) for p in batch if p.action is Action.UNCHANGED
             ]
             todo = [p for p in batch if p.action is not Action.UNCHANGED]
-            if todo and before_tier is not None:
+            if before_tier is not None:  # every tier: ``after_tier`` may write, even after none
                 before_tier(tier_name)
             done = list(pool.map(lambda p: _apply_one(cluster, p, force, ownership), todo))
             results += done
