@@ -78,6 +78,12 @@ def kubeconfig_via(kubeconfig: Path, port: int, out: Path) -> Path:
     return out
 
 
+def server_port(kubeconfig: Path) -> int:
+    """The port of ``kubeconfig``'s API server (on 127.0.0.1)."""
+    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    return int(server.rsplit(":", 1)[1].rstrip("/"))
+
+
 def postgres_socket(url: str) -> str:
     """The unix socket path of a ``postgresql://...?host=DIR&port=N`` URL."""
     query = parse_qs(urlsplit(url).query)

@@ -27,6 +27,7 @@ from tests.replicas import (
     postgres_socket,
     postgres_via,
     push,
+    server_port,
     wait_for,
     write_config,
 )
@@ -128,7 +129,7 @@ def test_a_worker_cut_off_from_its_store_never_applies_after_losing_its_lease(
     config, store, sha = replica_setup
     origin = tmp_path / "origin"
     pg = Relay(postgres_socket(postgres_url))
-    kube = Relay(("127.0.0.1", _server_port(kubeconfig)))
+    kube = Relay(("127.0.0.1", server_port(kubeconfig)))
     kube.hold()
     a_env = {
         "DEPLOYER_DATABASE_URL": postgres_via(postgres_url, pg.port),
@@ -221,10 +222,3 @@ def _state(store: SqlStore, job_id: int) -> JobState:
 def _owner(store: SqlStore, job_id: int) -> str | None:
     job = store.get(job_id)
     return job.lease_owner if job is not None else None
-
-
-def _server_port(kubeconfig: Path) -> int:
-    import yaml
-
-    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
-    return int(server.rsplit(":", 1)[1].rstrip("/"))

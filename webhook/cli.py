@@ -134,6 +134,8 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
         concurrency=concurrency,
         lease_seconds=lease_seconds,
         listeners=[reporter] if reporter is not None else [],
+        retry_seconds=env.retry_seconds,
+        retry_max_seconds=env.retry_max_seconds,
     )
     if reporter is None:
         log.warning("no GitHub credentials: job states stay in the outbox, nothing is reported")

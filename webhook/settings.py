@@ -328,6 +328,11 @@ class Environment:
     bind: str = DEFAULT_BIND
     #: Jobs one worker process runs at once; two keep a slow app from blocking the rest.
     worker_concurrency: int = 2
+    #: Seconds before the first retry of a job that met an unreachable API server or git
+    #: remote (``DEPLOYER_RETRY_SECONDS``); each retry waits twice as long as the last, up
+    #: to ``DEPLOYER_RETRY_MAX_SECONDS``. 5 s rides out a restart; 300 s bounds the wait.
+    retry_seconds: float = 5.0
+    retry_max_seconds: float = 300.0
     #: Seconds a claimed job stays ours without a heartbeat; a dead worker's job is
     #: claimed again after this. Not a bound on a sync: the worker renews the lease every
     #: third of it (``webhook.worker.HEARTBEATS_PER_LEASE``) while the step runs.
@@ -355,6 +360,8 @@ class Environment:
         )
         concurrency = int(_number(environ, "DEPLOYER_WORKER_CONCURRENCY", 2, errors, whole=True))
         lease = _number(environ, "DEPLOYER_LEASE_SECONDS", DEFAULT_LEASE, errors, whole=False)
+        retry = _number(environ, "DEPLOYER_RETRY_SECONDS", 5.0, errors, whole=False)
+        retry_max = _number(environ, "DEPLOYER_RETRY_MAX_SECONDS", 300.0, errors, whole=False)
         timeout = _number(
             environ, "DEPLOYER_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT, errors, whole=False
         )
@@ -396,6 +403,8 @@ class Environment:
             bind=environ.get("DEPLOYER_BIND") or DEFAULT_BIND,
             worker_concurrency=concurrency,
             lease_seconds=lease,
+            retry_seconds=retry,
+            retry_max_seconds=retry_max,
             cache_dir=Path(environ.get("DEPLOYER_CACHE_DIR") or _default_cache_dir(environ)),
             log_level=level,
             request_timeout=timeout,

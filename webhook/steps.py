@@ -47,7 +47,8 @@ def _outcome(state: JobState, message: str, result: SyncResult) -> StepOutcome:
 
 def _unavailable(exc: Unavailable, *, dry_run: bool) -> StepOutcome:
     message = cut(f"infrastructure: {exc}", MAX_MESSAGE_CHARS)
-    record: dict[str, Any] = {"error_kind": "infrastructure", "error": message}
+    # ``unavailable``: the worker queues the job again, after a pause, a few times.
+    record: dict[str, Any] = {"error_kind": "infrastructure", "error": message, "unavailable": True}
     if dry_run:
         record["dry_run"] = True
     return StepOutcome(state=JobState.FAILED, message=message, result=record)

@@ -24,7 +24,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from webhook import logs
@@ -49,6 +49,9 @@ MAX_MESSAGE = 500
 FENCE_MARGIN = 0.2
 #: The claim loop's pause after a store error doubles up to this (seconds).
 MAX_BACKOFF = 5.0
+#: A job whose dependency (API server, git remote) is unreachable is run at most this many
+#: times, with a growing pause between runs; then it fails for good, reported as ``error``.
+RETRY_ATTEMPTS = 8
 
 
 class LeaseLost(Exception):
@@ -119,6 +122,8 @@ class Worker:
         poll_interval: float = 0.1,
         concurrency: int = 2,
         listeners: Sequence[JobListener] = (),
+        retry_seconds: float = 5.0,
+        retry_max_seconds: float = 300.0,
     ) -> None:
         self.store = store
         self.step = step
@@ -127,6 +132,8 @@ class Worker:
         self.poll_interval = poll_interval
         self.concurrency = concurrency
         self.listeners = list(listeners)
+        self.retry_seconds = retry_seconds
+        self.retry_max_seconds = retry_max_seconds
         self.stopping = threading.Event()
 
     def _notify(self, job: Job) -> None:
@@ -171,6 +178,18 @@ class Worker:
             _current.reset(token)
             done.set()
             beat.join()
+        unreachable = bool((outcome.result or {}).get("unavailable"))
+        if unreachable and job.attempts < RETRY_ATTEMPTS:
+            delay = min(self.retry_seconds * 2 ** (job.attempts - 1), self.retry_max_seconds)
+            queued = self.store.retry(job.id, self.owner, outcome, delay=delay)
+            if queued is not None:
+                log.warning("job %s: %s; retrying in %gs", job.id, outcome.message, delay)
+                self._notify(queued)
+            return queued
+        if unreachable:  # "infrastructure: gave up after 8 attempts: <the cause>", short first
+            kind, _, cause = outcome.message.partition(": ")
+            message = f"{kind}: gave up after {job.attempts} attempts: {cause}"
+            outcome = replace(outcome, message=cut(message, MAX_MESSAGE))
         finished = self.store.finish(job.id, self.owner, outcome)
         if finished is None:
             log.warning("job %s: lease lost before it finished; its result is dropped", job.id)

@@ -82,6 +82,9 @@ class JobStore(Protocol):
     def holds(self, job_id: int, owner: str) -> bool:
         """Whether ``owner`` holds the job's lease now (running, not expired)."""
 
+    def retry(self, job_id: int, owner: str, outcome: StepOutcome, *, delay: float) -> Job | None:
+        """Queue the job again after ``delay`` seconds if ``owner`` still holds its lease."""
+
     def finish(self, job_id: int, owner: str, outcome: StepOutcome) -> Job | None:
         """Record the outcome if ``owner`` still holds the lease; the finished job or None."""
 

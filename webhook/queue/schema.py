@@ -46,7 +46,8 @@ STEPS: Mapping[int, str] = {
     # from before had only one secret, the current one.
     2: "ALTER TABLE deliveries ADD COLUMN secret TEXT NOT NULL DEFAULT 'current'",
     # Named leases: one replica at a time runs the drift check and the recovery of missed
-    # deliveries (``leases.py``).
+    # deliveries (``leases.py``); and ``jobs.retry_at`` (added with the other missing
+    # columns of ``jobs``), when a job that met an unreachable dependency may run again.
     3: leases.SCHEMA,
 }
 
@@ -57,6 +58,7 @@ JOB_COLUMNS = frozenset(
         *("approved", "diff_base", "state", "attempts", "lease_owner", "lease_expires_at"),
         *("created_at", "started_at", "finished_at", "message", "result", "superseded_by"),
         "lane",
+        "retry_at",
     }
 )
 

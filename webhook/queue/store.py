@@ -134,11 +134,15 @@ class SqlStore:
         """Deployment lanes first: a burst of previews never holds the workers while a merge
         waits. Then the oldest job whose lane has nothing running."""
         # Idle workers poll often: look without the write lock first.
-        runnable = "(state = ? OR (state = ? AND lease_expires_at < ?))"
+        runnable = (
+            "((state = ? AND (retry_at IS NULL OR retry_at <= ?))"
+            " OR (state = ? AND lease_expires_at < ?))"
+        )
         with self.database.read() as cur:
+            now = self.clock()
             cur.execute(
                 f"SELECT 1 FROM jobs WHERE {runnable} LIMIT 1",
-                (JobState.QUEUED.value, JobState.RUNNING.value, self.clock()),
+                (JobState.QUEUED.value, now, JobState.RUNNING.value, now),
             )
             if cur.fetchone() is None:
                 return None
@@ -151,7 +155,7 @@ class SqlStore:
                 "  SELECT 1 FROM jobs r WHERE r.lane = j.lane AND r.state = ? "
                 "  AND r.lease_expires_at >= ? AND r.id <> j.id) "
                 "ORDER BY CASE WHEN j.lane = j.app THEN 0 ELSE 1 END, j.id LIMIT 1",
-                (JobState.QUEUED.value, JobState.RUNNING.value, now, JobState.RUNNING.value, now),
+                (*(JobState.QUEUED.value, now), *(JobState.RUNNING.value, now) * 2),
             )
             if job is None:
                 return None
@@ -166,6 +170,7 @@ class SqlStore:
                 message=message,
                 attempts=attempt,
                 started_at=now,
+                retry_at=None,
                 **lease,
             )
 
@@ -225,6 +230,24 @@ class SqlStore:
                 outcome.message,
                 where=leased,
                 result=outcome.result,
+            )
+
+    def retry(self, job_id: int, owner: str, outcome: StepOutcome, *, delay: float) -> Job | None:
+        """Queue the job again, not before ``delay`` seconds, if ``owner`` still holds it: a
+        dependency was unreachable. The outbox reports the failure (as an ``error``)."""
+        with self.database.write() as cur:
+            now = self.clock()
+            return self._change(
+                cur,
+                job_id,
+                now,
+                where=("state = ? AND lease_owner = ?", (JobState.RUNNING.value, owner)),
+                state=JobState.QUEUED,
+                message=outcome.message,
+                result=outcome.result,
+                retry_at=now + delay,
+                lease_owner=None,
+                lease_expires_at=None,
             )
 
     def resolve_scope(self, job_id: int) -> Job | None:
