@@ -164,3 +164,41 @@ def test_a_missing_commit_fails_at_once_with_its_reason(
     finally:
         worker.stop()
         store.close()
+
+
+def test_github_answering_5xx_429_and_403_delays_every_report_and_doubles_none(
+    tmp_path: Path, kubeconfig: Path, namespace: str, github: GitHubApiServer
+) -> None:
+    """GitHub refuses the reporter's requests for a while: a 502 *after* doing the write
+    (the lost answer that tempts a client to write twice), then 429s and rate-limit 403s
+    with ``Retry-After``. Every job's reports still arrive, each once, and each commit ends
+    with its final status. (Longer 5xx outages wait the reporter's doubling backoff, 5 s
+    to 600 s, which is tested with a clock in tests/test_reporter.py.)"""
+    origin = tmp_path / "origin"
+    origin_with_app(origin, namespace, "v1")
+    config = write_config(tmp_path, origin, namespace)
+    github.fail_next(1, status=502, after_apply=True)
+    github.fail_next(2, status=429, headers={"Retry-After": "1"})
+    github.fail_next(2, status=403, headers={"Retry-After": "1"})
+    store = sqlite_store(tmp_path / "deployer.db")
+    worker = WorkerProcess(tmp_path, "worker", config, _env(tmp_path, github, kubeconfig))
+    shas = [f"{n:x}" * 40 for n in (10, 11, 12)]  # missing commits: each job fails at once
+    try:
+        for sha in shas:
+            store.enqueue([push(sha)])
+        for sha in shas:
+            wait_for(f"the final status of {sha[:7]}", lambda s=sha: _final(github, s), 60)
+        refused = sorted({c.status for c in github.calls if c.status >= 400})
+        assert refused == [403, 429, 502]
+        for sha in shas:
+            posted = [
+                (s["state"], s["description"]) for s in github.statuses.get((REPO.lower(), sha), [])
+            ]
+            assert len(posted) == len(set(posted)), f"a report was doubled: {posted}"
+            # A superseded job's states are coalesced into its last one: never lost, never
+            # contradicted by a stale "pending" posted after it.
+            assert posted and posted[-1][0] in ("success", "failure")
+        assert github.last_status(REPO, shas[-1], CONTEXT)["state"] == "failure"  # type: ignore[index]
+    finally:
+        worker.stop()
+        store.close()
