@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -19,7 +20,7 @@ from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push
 from tests.github.hook_deliveries import HookDeliveries
 from tests.pipeline import Clock
-from webhook.queue import SqlStore, open_store
+from webhook.queue import SqlStore, open_store, sqlite_store
 from webhook.recovery import Recovery
 from webhook.settings import DeployerConfig, Environment
 from webhook.web import create_app
@@ -179,3 +180,42 @@ def test_the_apps_hook_is_read_with_the_apps_jwt(
     # The App hook's id came with the delivery: the receiver's mark dedupes it.
     web_env = Environment(webhook_secret=SECRET, github_api_url=github_api.url)
     assert _post(_receiver(config, web_env, store), missed) == 200
+
+
+def test_the_worker_command_recovers_missed_deliveries_at_start(
+    tmp_path: Path, github_api: GitHubApiServer
+) -> None:
+    """``webhook-deployer worker`` with ``recover_deliveries`` reads the hook at start: a
+    push GitHub could not deliver becomes the app's job, marked as its delivery."""
+    from tests.replicas import APP, WorkerProcess, wait_for, write_config
+    from tests.replicas import REPO as APP_REPO
+
+    hook = HookDeliveries.key(APP_REPO, HOOK_ID)
+    config = write_config(
+        tmp_path,
+        tmp_path / "origin",
+        "shop",
+        recover_deliveries={"hooks": [{"repo": APP_REPO, "hook_id": HOOK_ID}], "pace": 0},
+    )
+    payload = branch_push()
+    payload.update(after="e" * 40)
+    payload["repository"]["full_name"] = APP_REPO
+    missed = Delivery("push", payload, SECRET)
+    github_api.hook_deliveries.record(hook, missed, 0, time.time() - 5)
+    env = {
+        "DEPLOYER_DATABASE_URL": f"sqlite:///{tmp_path / 'deployer.db'}",
+        "GITHUB_TOKEN": "ghs_recovery-test-token",
+        "GITHUB_API_URL": github_api.url,
+        "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
+        "DEPLOYER_RETRY_SECONDS": "60",
+    }
+    worker = WorkerProcess(tmp_path, "worker", config, env)
+    store = sqlite_store(tmp_path / "deployer.db")
+    try:
+        jobs = wait_for("the recovered job", lambda: store.jobs_for_app(APP), 60)
+        assert [(j.commit, j.delivery) for j in jobs] == [("e" * 40, missed.delivery)]
+        assert store.accepted(str(HOOK_ID), [missed.delivery]) == {missed.delivery}
+        assert {c.method for c in github_api.calls if "/hooks/" in c.path} == {"GET"}
+    finally:
+        worker.stop()
+        store.close()
