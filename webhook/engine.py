@@ -117,7 +117,7 @@ class SyncEngine:
         record: dict[str, Any] = {"app": app.name, "commit": revision, "dry_run": dry_run}
         try:
             with self._prepared(app, revision) as prepared:
-                record.update(self._sync(app, prepared, dry_run, before_tier))
+                record.update(self._sync(app, prepared, dry_run=dry_run, before_tier=before_tier))
         except SyncError as failure:
             record.update(
                 error=failure.errors[0] if failure.errors else failure.kind,
@@ -288,6 +288,7 @@ class SyncEngine:
         self,
         app: AppConfig,
         prepared: _Prepared,
+        *,
         dry_run: bool,
         before_tier: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
