@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -31,6 +31,9 @@ from webhook.settings import (
     config_path,
     load_config,
 )
+
+if TYPE_CHECKING:
+    from webhook.github import GitHubClient
 
 log = logging.getLogger("webhook.cli")
 CONFIG_OPTION = click.option(
@@ -166,6 +169,8 @@ def worker(
         concurrency=concurrency,
         lease_seconds=lease_seconds,
         listeners=[reporter] if reporter is not None else [],
+        retry_seconds=env.retry_seconds,
+        retry_max_seconds=env.retry_max_seconds,
     )
     if reporter is None:
         log.warning("no GitHub credentials: job states stay in the outbox, nothing is reported")
@@ -192,7 +197,7 @@ def worker(
             target=notifier.run, args=(runner.stopping,), name="notifier", daemon=True
         ).start()
     if config.resync_interval > 0:
-        drift = DriftPoller(config, store, engine, config.resync_interval)
+        drift = DriftPoller(config, store, engine, config.resync_interval, owner=runner.owner)
         threading.Thread(target=drift.run, args=(runner.stopping,), daemon=True).start()
     health_bind = health_bind or env.worker_health_bind
     if health_bind:
@@ -200,8 +205,29 @@ def worker(
 
         ProbeServer(health_bind, lambda: runner.stalled(stall_seconds)).start()
         log.info("worker %s: /healthz and /metrics on %s", runner.owner, health_bind)
+    _start_recovery(config, store, github, runner.owner, runner.stopping)
     log.info("worker %s: %s app(s), concurrency %s", runner.owner, len(config.apps), concurrency)
     runner.run()
+
+
+def _start_recovery(
+    config: DeployerConfig,
+    store: SqlStore,
+    github: GitHubClient | None,
+    owner: str,
+    stopping: threading.Event,
+) -> None:
+    """Recover missed deliveries in the background when hooks are configured."""
+    from webhook.recovery import Recovery
+
+    settings = config.recover_deliveries
+    if settings.interval <= 0 or not (settings.hooks or settings.app_hook):
+        return
+    if github is None:
+        log.warning("recover_deliveries: no GitHub credentials; missed deliveries stay missed")
+        return
+    recovery = Recovery(config, store, github, owner=owner)
+    threading.Thread(target=recovery.run, args=(stopping,), name="recovery", daemon=True).start()
 
 
 @main.command()

@@ -1,5 +1,6 @@
 """GitHub's REST API (with github_app.py and github_errors.py the only PyGithub users): statuses,
-PR comments, deployments, and who we are (only our own comments are ever edited).
+PR comments, deployments, who we are (only our own comments are ever edited), and a
+webhook's recent deliveries (read only, to recover those that never reached us).
 
 Owns: credentials (a token, or a GitHub App installation), the mapping of GitHub's answers
 onto two project errors, and the size limits GitHub enforces (140-character status
@@ -70,6 +71,25 @@ class Identity:
         return login is not None and login.lower() == self.login.lower()
 
 
+@dataclass(frozen=True)
+class HookDelivery:
+    """One attempt GitHub made to deliver an event to a webhook (``GET .../deliveries``)."""
+
+    id: int
+    guid: str
+    event: str
+    status_code: int
+    delivered_at: str
+
+
+def _page_cursor(link: str | None) -> str | None:
+    """The ``cursor`` of the ``rel="next"`` page in a ``Link`` header, if any."""
+    for part in (link or "").split(","):
+        if 'rel="next"' in part and (m := re.search(r"[?&]cursor=([^&>]+)", part)):
+            return m[1]
+    return None
+
+
 class WriteBudget:
     """Paces content-creating requests as a token bucket: up to ``burst`` at once, then
     ``per_second``.
@@ -122,6 +142,7 @@ class GitHubClient:
         git_token: str | None = None,
         budget: WriteBudget | None = None,
         whoami: Callable[[], Identity],
+        app: Github | None = None,
     ) -> None:
         """``connect(repo)`` gives a PyGithub client allowed to write to ``repo``;
         ``tokens`` (a GitHub App) or ``git_token`` give git its token; ``whoami`` asks GitHub
@@ -132,6 +153,7 @@ class GitHubClient:
         self._git_token = git_token
         self._budget = budget or WriteBudget(per_second=0)
         self._whoami = whoami
+        self._app = app  # authenticated as the GitHub App itself (a JWT): its own hook
         self._identity: Identity | None = None
         self._identity_lock = threading.Lock()
 
@@ -177,6 +199,7 @@ class GitHubClient:
                 tokens=tokens,
                 budget=budget,
                 whoami=lambda: Identity(login=f"{integration.get_app().slug}[bot]"),
+                app=client(app_auth),
             )
         if env.github_token:
             shared = client(Auth.Token(env.github_token))
@@ -451,6 +474,53 @@ class GitHubClient:
             write=True,
             repo=repo,
         )
+
+    def _hook(self, repo: str | None, hook_id: str | None) -> tuple[Github, str]:
+        if repo is None:
+            if self._app is None:
+                raise GitHubRejected("the App's hook needs GitHub App credentials", status=401)
+            return self._app, "/app/hook/deliveries"
+        return self._connect(repo), f"/repos/{repo}/hooks/{hook_id}/deliveries"
+
+    def hook_deliveries(
+        self, repo: str | None, hook_id: str | None, *, cursor: str | None = None
+    ) -> tuple[list[HookDelivery], str | None]:
+        """One page of a hook's deliveries, newest first, and the next page's cursor:
+        ``repo``'s hook ``hook_id``, or the GitHub App's hook when ``repo`` is None."""
+        github, path = self._hook(repo, hook_id)
+        params: dict[str, Any] = {"per_page": 100, **({"cursor": cursor} if cursor else {})}
+
+        def page() -> tuple[list[HookDelivery], str | None]:
+            headers, data = github.requester.requestJsonAndCheck("GET", path, parameters=params)
+            items = [
+                HookDelivery(
+                    id=int(d["id"]),
+                    guid=str(d["guid"]),
+                    event=str(d["event"]),
+                    status_code=int(d.get("status_code") or 0),
+                    delivered_at=str(d["delivered_at"]),
+                )
+                for d in data
+            ]
+            return items, _page_cursor(headers.get("link"))
+
+        return self._call(
+            f"deliveries of hook {hook_id or 'of the App'}", page, op="list_hook_deliveries"
+        )
+
+    def hook_delivery(
+        self, repo: str | None, hook_id: str | None, delivery_id: int
+    ) -> tuple[dict[str, str], Any]:
+        """One delivery's request as GitHub sent it: its headers and its payload."""
+        github, path = self._hook(repo, hook_id)
+
+        def fetch() -> tuple[dict[str, str], Any]:
+            _, data = github.requester.requestJsonAndCheck("GET", f"{path}/{int(delivery_id)}")
+            request = data.get("request") or {}
+            headers = {str(k).lower(): str(v) for k, v in (request.get("headers") or {}).items()}
+            return headers, request.get("payload")
+
+        return self._call(f"delivery {delivery_id}", fetch, op="get_hook_delivery")
 
 
 def git_token_provider(env: Environment) -> Callable[[str], str | None] | None:

@@ -101,6 +101,8 @@ class Job(SyncRequest):
     message: str = ""
     result: dict[str, Any] | None = None
     superseded_by: int | None = None
+    #: A job queued again after an unreachable dependency is not claimed before this time.
+    retry_at: float | None = None
 
     @classmethod
     def of(cls, request: SyncRequest, **life: Any) -> Job:

@@ -146,6 +146,9 @@ class Rollout:
     #: Told each member as the apply left it, once every wave is applied (the engine's
     #: apply ledger: ``kube.live``).
     remember: Callable[[Iterable[tuple[ObjectRef, Manifest | None]]], None] | None = None
+    #: The worker's lease check (fencing), run before each tier's writes, each hook phase
+    #: and the prune: raises when this worker may no longer write for the job.
+    before_tier: Callable[[str], None] | None = None
     #: Members as the API server last answered (apply results, live when unchanged):
     #: health starts from them instead of reading every object again.
     seen: dict[ObjectRef, Manifest] = field(default_factory=dict)
@@ -160,9 +163,14 @@ class Rollout:
             failure.record["hooks"] = tuple(self.ran)
             raise failure from (None if failure is exc else exc)
 
+    def _fence(self, step: str) -> None:
+        if self.before_tier is not None:
+            self.before_tier(step)
+
     def _hooks(self, phase: Phase, wave: int | None = None) -> list[str]:
         """Run the phase's hooks one by one; stop at the first failure (its message)."""
         for hook in self.order.hooks_in(phase, wave) if self.hooks_on else []:
+            self._fence(f"{phase.value} hook")
             run = kube_hooks.run(
                 self.cluster,
                 hook,
@@ -223,6 +231,7 @@ class Rollout:
                     force=self.app.force_conflicts,
                     ownership=self.ownership,
                     after_tier=after_tier,
+                    before_tier=self.before_tier,
                 )
             except KubeError as exc:
                 raise Failed("apply", [str(exc)], (), record) from exc
@@ -243,6 +252,7 @@ class Rollout:
         if self.remember is not None:
             self.remember((a.ref, a.result) for a in outcome)
         record[Action.PRUNED.value] = ()
+        self._fence("prune")
         if self.app.prune:
             orphans = self.orphans()
             targets = self.prunable(orphans)

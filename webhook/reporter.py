@@ -66,6 +66,8 @@ def status_for(job: Job) -> tuple[StatusState, str]:
     message = job.message.strip()
     preview = job.trigger is Trigger.PREVIEW
     match job.state:
+        case JobState.QUEUED if job.retry_at is not None:
+            return "error", message or "a dependency is unreachable; retrying"
         case JobState.QUEUED:
             return "pending", "queued"
         case JobState.RUNNING:

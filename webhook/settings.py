@@ -233,6 +233,32 @@ class NotificationConfig(_Strict):
         return self.name or f"{self.kind}:{self.url_env}"
 
 
+class HookConfig(_Strict):
+    """A repository webhook whose deliveries are read back (``recover_deliveries.hooks``)."""
+
+    repo: str
+    #: The hook's id: in its settings page URL, and in every delivery's ``X-GitHub-Hook-ID``.
+    hook_id: int = Field(gt=0)
+
+
+class RecoveryConfig(_Strict):
+    """Recovery of missed deliveries from GitHub's deliveries API (``recover_deliveries``)."""
+
+    #: Seconds between rounds, the first at start; 0 turns recovery off. Five minutes: a
+    #: missed delivery waits at most that long, and a round costs a few read requests.
+    interval: float = Field(default=300.0, ge=0)
+    #: Repository hooks to read (needs the "Webhooks: read" permission on the repo).
+    hooks: tuple[HookConfig, ...] = ()
+    #: Read the GitHub App's own hook too (``GET /app/hook/deliveries``, with the App's JWT).
+    app_hook: bool = False
+    #: Deliveries older than this many seconds are left alone (GitHub keeps three days).
+    lookback: float = Field(default=86400.0, gt=0)
+    #: At most this many missed deliveries are fetched and processed per round.
+    max_per_round: int = Field(default=50, gt=0)
+    #: Seconds between two requests of a round: reads are paced too.
+    pace: float = Field(default=0.5, ge=0)
+
+
 class DeployerConfig(_Strict):
     """The whole config file."""
 
@@ -240,6 +266,8 @@ class DeployerConfig(_Strict):
     repos: dict[str, RepoConfig] = Field(default_factory=dict)
     #: Seconds between drift checks; 0 disables. Five minutes bounds a lost delivery's delay.
     resync_interval: float = Field(default=300.0, ge=0)
+    #: Read webhooks' recent deliveries back from GitHub and process those never accepted.
+    recover_deliveries: RecoveryConfig = Field(default_factory=RecoveryConfig)
     #: Commit status contexts are ``<prefix><app>``.
     status_context_prefix: str = "deploy/"
     #: Public base URL of this deployer, for status ``target_url`` links.
@@ -393,6 +421,11 @@ class Environment:
     worker_health_bind: str | None = None
     #: Jobs one worker process runs at once; two keep a slow app from blocking the rest.
     worker_concurrency: int = 2
+    #: Seconds before the first retry of a job that met an unreachable API server or git
+    #: remote (``DEPLOYER_RETRY_SECONDS``); each retry waits twice as long as the last, up
+    #: to ``DEPLOYER_RETRY_MAX_SECONDS``. 5 s rides out a restart; 300 s bounds the wait.
+    retry_seconds: float = 5.0
+    retry_max_seconds: float = 300.0
     #: Seconds a claimed job stays ours without a heartbeat; a dead worker's job is
     #: claimed again after this. Not a bound on a sync: the worker renews the lease every
     #: third of it (``webhook.worker.HEARTBEATS_PER_LEASE``) while the step runs.
@@ -433,6 +466,8 @@ class Environment:
         )
         concurrency = int(_number(environ, "DEPLOYER_WORKER_CONCURRENCY", 2, errors, whole=True))
         lease = _number(environ, "DEPLOYER_LEASE_SECONDS", DEFAULT_LEASE, errors, whole=False)
+        retry = _number(environ, "DEPLOYER_RETRY_SECONDS", 5.0, errors, whole=False)
+        retry_max = _number(environ, "DEPLOYER_RETRY_MAX_SECONDS", 300.0, errors, whole=False)
         timeout = _number(
             environ, "DEPLOYER_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT, errors, whole=False
         )
@@ -493,6 +528,8 @@ class Environment:
             worker_health_bind=environ.get("DEPLOYER_WORKER_HEALTH_BIND") or None,
             worker_concurrency=concurrency,
             lease_seconds=lease,
+            retry_seconds=retry,
+            retry_max_seconds=retry_max,
             cache_dir=Path(environ.get("DEPLOYER_CACHE_DIR") or _default_cache_dir(environ)),
             log_level=level,
             request_timeout=timeout,

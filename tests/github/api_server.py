@@ -11,6 +11,9 @@ status descriptions, 65,536-character comments). It keeps the state the deployer
 answers 5xx, 429 with ``Retry-After`` or a rate-limit 403 on demand, optionally *after*
 doing the write (a lost answer: the case that tempts a client to write twice).
 
+Webhook deliveries GitHub attempted (``hook_deliveries.record``) are served read-only at
+the repository hook's and the App hook's ``/deliveries`` (see ``tests/github/hook_deliveries.py``).
+
 With ``install_app`` it also plays a GitHub App's side: ``/app/...`` and
 ``/repos/{owner}/{repo}/installation`` need a JWT (RS256, ``iss`` = the app id) that verifies
 with the app's *public* key, else 401; ``POST /app/installations/{id}/access_tokens`` issues
@@ -57,6 +60,8 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.github.hook_deliveries import HookDeliveries, Paged
 
 ROOT = Path(__file__).resolve().parents[2]
 GITHUB = "https://api.github.com"
@@ -146,6 +151,8 @@ class GitHubApiServer:
     oauth_clients: dict[str, str] = field(default_factory=dict, repr=False)
     authorize_as: str | None = field(default=None, repr=False)
     codes: dict[str, tuple[str, str, str]] = field(default_factory=dict, repr=False)
+    #: What GitHub attempted to deliver to each hook, and the answer it got.
+    hook_deliveries: HookDeliveries = field(default_factory=HookDeliveries)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -263,7 +270,12 @@ class GitHubApiServer:
             if fault is not None:
                 status, payload = fault.status, {"message": _reason(fault.status)}
             self.calls.append(Call(request.method, request.path, query, body, status, credential))
+        link = None
+        if isinstance(payload, Paged):
+            payload, link = payload.items, payload.link
         response = _json(payload, status)
+        if link is not None:
+            response.headers["Link"] = link
         if fault is not None:
             for key, value in fault.headers.items():
                 response.headers[key] = value
@@ -391,6 +403,8 @@ class GitHubApiServer:
     def _route(
         self, method: str, path: str, query: dict[str, str], body: Any, caller: Any
     ) -> tuple[int, Any]:
+        if method == "GET" and (found := self.hook_deliveries.serve(path, query, self.url)):
+            return found
         if path == "/user":
             if caller is None:
                 return 401, {"message": "Requires authentication"}

@@ -86,6 +86,12 @@ class JobStore(Protocol):
     def heartbeat(self, job_id: int, owner: str, *, lease_seconds: float) -> bool:
         """Extend a lease; False when the lease was lost (expired and reclaimed)."""
 
+    def holds(self, job_id: int, owner: str) -> bool:
+        """Whether ``owner`` holds the job's lease now (running, not expired)."""
+
+    def retry(self, job_id: int, owner: str, outcome: StepOutcome, *, delay: float) -> Job | None:
+        """Queue the job again after ``delay`` seconds if ``owner`` still holds its lease."""
+
     def finish(self, job_id: int, owner: str, outcome: StepOutcome) -> Job | None:
         """Record the outcome if ``owner`` still holds the lease; the finished job or None."""
 
@@ -99,6 +105,9 @@ class JobStore(Protocol):
 
     def latest_jobs(self) -> dict[str, Job]:
         """Each app's newest job."""
+
+    def accepted(self, hook_id: str, deliveries: Sequence[str]) -> set[str]:
+        """Which of ``deliveries`` (GUIDs) of hook ``hook_id`` were accepted."""
 
     def resolve_scope(self, job_id: int) -> Job | None:
         """Clear ``diff_base`` (the app is touched) and report the job's current state."""

@@ -21,11 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.queue import inputs, notifications, outbox, pauses, records
+from webhook.queue import inputs, leases, notifications, outbox, pauses, records
 from webhook.queue.database import Cursor, Database, statements
 
 #: The newest schema this release knows; a store stamped newer is refused.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 BASELINE = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -67,6 +67,10 @@ CREATE INDEX IF NOT EXISTS approvals_app ON approvals (app, id)
     # Apps paused by a rollback (issue #10): pushes and drift leave them alone until resumed;
     # the outbox of outgoing notifications of sync results (Slack, Teams, JSON webhooks).
     5: pauses.SCHEMA + ";" + notifications.SCHEMA,
+    # Named leases: one replica at a time runs the drift check and the recovery of missed
+    # deliveries (``leases.py``); and ``jobs.retry_at`` (added with the other missing
+    # columns of ``jobs``), when a job that met an unreachable dependency may run again.
+    6: leases.SCHEMA,
 }
 
 #: The columns of ``jobs`` at ``SCHEMA_VERSION``.
@@ -75,7 +79,7 @@ JOB_COLUMNS = frozenset(
         *("id", "app", "repo", "commit_sha", "ref", "trigger", "delivery", "pull_requests"),
         *("approved", "diff_base", "state", "attempts", "lease_owner", "lease_expires_at"),
         *("created_at", "started_at", "finished_at", "message", "result", "superseded_by"),
-        *("lane", "command"),
+        *("lane", "command", "retry_at"),
     }
 )
 

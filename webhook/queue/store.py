@@ -181,11 +181,15 @@ class SqlStore:
         """Deployment lanes first: a burst of previews never holds the workers while a merge
         waits. Then the oldest job whose lane has nothing running."""
         # Idle workers poll often: look without the write lock first.
-        runnable = "(state = ? OR (state = ? AND lease_expires_at < ?))"
+        runnable = (
+            "((state = ? AND (retry_at IS NULL OR retry_at <= ?))"
+            " OR (state = ? AND lease_expires_at < ?))"
+        )
         with self.database.read() as cur:
+            now = self.clock()
             cur.execute(
                 f"SELECT 1 FROM jobs WHERE {runnable} LIMIT 1",
-                (JobState.QUEUED.value, JobState.RUNNING.value, self.clock()),
+                (JobState.QUEUED.value, now, JobState.RUNNING.value, now),
             )
             if cur.fetchone() is None:
                 return None
@@ -198,7 +202,7 @@ class SqlStore:
                 "  SELECT 1 FROM jobs r WHERE r.lane = j.lane AND r.state = ? "
                 "  AND r.lease_expires_at >= ? AND r.id <> j.id) "
                 "ORDER BY CASE WHEN j.lane = j.app THEN 0 ELSE 1 END, j.id LIMIT 1",
-                (JobState.QUEUED.value, JobState.RUNNING.value, now, JobState.RUNNING.value, now),
+                (*(JobState.QUEUED.value, now), *(JobState.RUNNING.value, now) * 2),
             )
             if job is None:
                 return None
@@ -213,6 +217,7 @@ class SqlStore:
                 message=message,
                 attempts=attempt,
                 started_at=now,
+                retry_at=None,
                 **lease,
             )
 
@@ -247,6 +252,17 @@ class SqlStore:
             )
             return cur.rowcount == 1
 
+    def holds(self, job_id: int, owner: str) -> bool:
+        """Whether ``owner`` holds the job's lease now (running, not expired): the fence a
+        worker checks before each apply tier."""
+        with self.database.read() as cur:
+            cur.execute(
+                "SELECT 1 FROM jobs WHERE id = ? AND state = ? AND lease_owner = ? "
+                "AND lease_expires_at > ?",
+                (job_id, JobState.RUNNING.value, owner, self.clock()),
+            )
+            return cur.fetchone() is not None
+
     def finish(self, job_id: int, owner: str, outcome: StepOutcome) -> Job | None:
         if not outcome.state.final:
             raise ValueError(f"a job cannot finish as {outcome.state}")
@@ -261,6 +277,24 @@ class SqlStore:
                 outcome.message,
                 where=leased,
                 result=outcome.result,
+            )
+
+    def retry(self, job_id: int, owner: str, outcome: StepOutcome, *, delay: float) -> Job | None:
+        """Queue the job again, not before ``delay`` seconds, if ``owner`` still holds it: a
+        dependency was unreachable. The outbox reports the failure (as an ``error``)."""
+        with self.database.write() as cur:
+            now = self.clock()
+            return self._change(
+                cur,
+                job_id,
+                now,
+                where=("state = ? AND lease_owner = ?", (JobState.RUNNING.value, owner)),
+                state=JobState.QUEUED,
+                message=outcome.message,
+                result=outcome.result,
+                retry_at=now + delay,
+                lease_owner=None,
+                lease_expires_at=None,
             )
 
     def resolve_scope(self, job_id: int) -> Job | None:
@@ -355,6 +389,18 @@ class SqlStore:
             (repo, f'%"number": {int(number)},%', limit),
         )
         return [job for job in jobs if any(pr.number == number for pr in job.pull_requests)]
+
+    def accepted(self, hook_id: str, deliveries: Sequence[str]) -> set[str]:
+        """Which of ``deliveries`` (GUIDs) of hook ``hook_id`` the store has accepted."""
+        if not deliveries:
+            return set()
+        marks = ", ".join("?" * len(deliveries))
+        with self.database.read() as cur:
+            cur.execute(
+                f"SELECT delivery FROM deliveries WHERE hook_id = ? AND delivery IN ({marks})",
+                (hook_id, *deliveries),
+            )
+            return {str(row["delivery"]) for row in cur.fetchall()}
 
     def latest_jobs(self) -> dict[str, Job]:
         """Each app's newest deployment job (previews live in lanes of their own)."""

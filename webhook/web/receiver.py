@@ -147,9 +147,14 @@ def receive() -> tuple[Response, int]:
         return jsonify({"ignored": decision.reason}), 202
 
     hook_id = request.headers.get("X-GitHub-Hook-ID", "").strip() or "-"
-    result = deployer().store.enqueue(
-        decision, delivery=DeliveryKey(hook_id=hook_id, delivery=delivery, signed_with=signed_with)
-    )
+    key = DeliveryKey(hook_id=hook_id, delivery=delivery, signed_with=signed_with)
+    try:
+        result = deployer().store.enqueue(decision, delivery=key)
+    except Exception as exc:  # down, full, locked: the transaction left nothing behind
+        log.error("delivery %s (%s): store unavailable: %s", delivery, event, exc, extra=known)
+        response, status = _refuse(503, "store unavailable; redeliver later", "unavailable", event)
+        response.headers["Retry-After"] = "30"
+        return response, status
     if result.duplicate:
         _count(event, "duplicate")
         log.info("delivery %s (%s) already accepted", delivery, event, extra=known)
