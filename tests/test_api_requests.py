@@ -19,9 +19,10 @@ def test_a_no_op_sync_sends_no_write(gitops: GitOps, api_audit: AuditLog) -> Non
     sent = api_audit.since(mark)
     assert sent, "the audit log shows no request of the deployer at all"
     assert [r for r in sent if r.write] == []
-    # The plan is still proven: every object was dry-run against the server.
-    dry_run = {(r.resource, r.name) for r in sent if r.dry_run}
-    assert {("configmaps", "a"), ("configmaps", "b"), ("services", "web")} <= dry_run
+    # Every object was read again: the ledger proves it unchanged only at the
+    # resourceVersion it recorded (tests/test_apply_ledger.py covers what that skips).
+    read = {(r.resource, r.name) for r in sent if r.verb == "get"}
+    assert {("configmaps", "a"), ("configmaps", "b"), ("services", "web")} <= read
 
 
 def test_a_sync_writes_only_what_its_plan_changes(gitops: GitOps, api_audit: AuditLog) -> None:

@@ -173,9 +173,33 @@ def test_a_malformed_api_version_or_kind_is_refused_before_discovery() -> None:
     assert asked == []
 
 
-def test_generate_name_is_refused() -> None:
+def test_generate_name_is_refused_on_objects_that_are_not_hooks() -> None:
     (message,) = errors([obj("ConfigMap", "c", generateName="c-")])
-    assert "metadata.generateName is not supported" in message
+    assert "metadata.generateName is supported only on hooks" in message
+
+
+def test_a_hook_may_use_generate_name_and_two_of_them_are_no_duplicates() -> None:
+    hook = {"annotations": {"argocd.argoproj.io/hook": "PostSync"}}
+    a = obj("Job", "", "batch/v1", generateName="report-", **hook)
+    b = obj("Job", "", "batch/v1", generateName="notify-", **hook)
+    del a.body["metadata"]["name"], b.body["metadata"]["name"]
+    assert [o["metadata"]["generateName"] for o in check([a, b], app(), scope)] == [
+        "report-",
+        "notify-",
+    ]
+
+
+def test_sync_order_annotations_with_bad_values_are_refused_before_anything() -> None:
+    wave = obj("ConfigMap", "a", annotations={"argocd.argoproj.io/sync-wave": "first"})
+    hook = obj("ConfigMap", "b", annotations={"argocd.argoproj.io/hook": "PreInstall"})
+    first, second = errors([wave, hook])
+    assert "argocd.argoproj.io/sync-wave 'first' is not an integer" in first
+    assert "argocd.argoproj.io/hook 'PreInstall': use one or more of" in second
+
+
+def test_a_forged_hook_label_is_refused() -> None:
+    (message,) = errors([obj("ConfigMap", "a", labels={"webhook-deployer.io/hook-of": "x"})])
+    assert "webhook-deployer.io/hook-of" in message
 
 
 def test_labels_that_are_not_string_maps_are_refused() -> None:

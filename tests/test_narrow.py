@@ -13,6 +13,7 @@ from tests.conftest import REPO
 from tests.github.api_server import GitHubApiServer, client_for
 from tests.github.examples import branch_push, example, merged_pull_request
 from tests.gitrepo import commit, git, init
+from webhook.affected import RecordedInputs, inputs_key
 from webhook.engine import SyncEngine
 from webhook.events import AppIndex, decide
 from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
@@ -108,6 +109,9 @@ def test_a_merge_syncs_and_reports_only_the_apps_it_touched(
             for app in ("guestbook", "redis", "docs")
         ]
     )
+    for app_config in config.apps:  # each app's last render read only its own folder
+        known = RecordedInputs(key=inputs_key(app_config), commit=merge_sha, paths=())
+        store.record_inputs(app_config.name, known)
     reporter = Reporter(store, config, client_for(github_api))
     reporter.deliver_pending()  # queued, scope unknown: nothing to say yet
     assert github_api.calls == []
@@ -144,6 +148,27 @@ def test_a_git_token_github_will_not_give_is_an_infrastructure_fault(
     app = config.app("redis")
     assert app is not None
     with pytest.raises(Unavailable, match="no git token for Codertocat/Hello-World"):
-        engine.touches(app, sha, "parent")
+        engine.touches(app, sha, "parent", None)
     with pytest.raises(Unavailable):
         engine.head(app)
+
+
+def test_narrowing_follows_recorded_inputs_and_paths(
+    repo: Path, tmp_path: Path, config: DeployerConfig
+) -> None:
+    """The worker's diff uses the receiver's rule: folder, recorded inputs, ``paths:``."""
+    commit(repo, {"apps/redis/r.yaml": "r", "bases/redis/k.yaml": "k", "config/redis.env": "a"})
+    base_change = commit(repo, {"bases/redis/k.yaml": "k2"})
+    env_change = commit(repo, {"config/redis.env": "b"})
+    config = config.model_copy(update={"repos": {REPO: RepoConfig(clone_url=f"file://{repo}")}})
+    engine = SyncEngine(config, Environment(webhook_secret=b"-"), cache_dir=tmp_path / "cache")
+    redis = config.app("redis")
+    assert redis is not None
+    with_paths = redis.model_copy(update={"paths": ("config/*.env",)})
+    folder_only = RecordedInputs(key=inputs_key(redis), commit=base_change, paths=())
+    reads_base = RecordedInputs(key=inputs_key(redis), commit=base_change, paths=("bases/redis/",))
+    assert not engine.touches(redis, base_change, "parent", folder_only)
+    assert engine.touches(redis, base_change, "parent", reads_base)
+    assert engine.touches(redis, base_change, "parent", None)  # unknown inputs
+    assert not engine.touches(redis, env_change, "parent", reads_base)
+    assert engine.touches(with_paths, env_change, "parent", reads_base)

@@ -1,6 +1,7 @@
 """The sync engine: one app at one commit -> objects applied, pruned, healthy, and a record.
 
-Owns: the order source -> render -> guard -> dry run -> (plan, or apply -> prune -> health)
+Owns: the order source -> render -> guard -> dry run (members and hooks) -> (plan, or the
+rollout of ``phases``: hooks, waves, prune, health)
 and the ``SyncResult`` record every caller stores and shows. A failure in the commit or in
 the cluster's answers ends in the record (``error_kind`` names the step); an unreachable git
 remote or cluster raises ``errors.Unavailable`` out of ``sync``/``diff``/``head``/
@@ -16,19 +17,22 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from webhook import guard, render, sources
+from webhook import affected, guard, hooks, phases, render, sources
 from webhook.errors import Rejected, Unavailable
-from webhook.kube import apply, diff, health, prune
-from webhook.kube.applyset import ApplySet, Inventory, Ownership
-from webhook.kube.client import Cluster, KubeError, service_account_user
+from webhook.kube import apply, diff, ignore, live, prune
+from webhook.kube.applyset import ApplySet, Ownership
+from webhook.kube.client import Cluster, KubeError, UnknownKind, service_account_user
 from webhook.objects import Action, Manifest, ObjectRef, ref_of
 from webhook.result import ObjectDiff, ObjectError, ObjectHealth, SyncResult
 from webhook.settings import AppConfig, DeployerConfig, Environment
 
 log = logging.getLogger(__name__)
+#: Steps of long work (tiers applied, health waits) at DEBUG, for a terminal: the CLI's
+#: ``webhook.progress`` handler shows them; a server logs them only at DEBUG.
+progress = logging.getLogger("webhook.progress")
 __all__ = [
     "ObjectDiff",
     "ObjectError",
@@ -44,6 +48,11 @@ class _Prepared:
     cluster: Cluster
     applyset: ApplySet
     desired: list[Manifest]
+
+    @property
+    def order(self) -> hooks.Order:
+        """Members by wave apart from hooks (``desired`` holds both)."""
+        return hooks.split(self.desired)
 
 
 class SyncError(Rejected):
@@ -66,16 +75,8 @@ class SyncError(Rejected):
         self.partial = partial or {}
 
 
-#: What a plan decides for each object; the record keeps one tuple per action.
-PLANNED = (Action.CREATED, Action.CONFIGURED, Action.UNCHANGED)
-
-
-def _by_action(
-    items: Iterable[apply.Planned | apply.Applied], actions: Iterable[Action]
-) -> dict[str, Any]:
-    """``{"created": ("ConfigMap ns/a", ...), ...}``: the record's fields, one per action."""
-    listed = list(items)
-    return {a.value: tuple(str(i.ref) for i in listed if i.action is a) for a in actions}
+PLANNED = phases.PLANNED
+_by_action = phases.by_action
 
 
 class SyncEngine:
@@ -102,13 +103,22 @@ class SyncEngine:
 
     # -- public operations ---------------------------------------------------------------
 
-    def sync(self, app: AppConfig, revision: str, *, dry_run: bool = False) -> SyncResult:
-        """One sync of ``app`` at commit ``revision``; ``dry_run`` writes nothing."""
+    def sync(
+        self,
+        app: AppConfig,
+        revision: str,
+        *,
+        dry_run: bool = False,
+        before_tier: Callable[[str], None] | None = None,
+    ) -> SyncResult:
+        """One sync of ``app`` at commit ``revision``; ``dry_run`` writes nothing.
+        ``before_tier(name)`` runs before each apply tier and before the prune, and stops the
+        sync by raising (the worker's lease fence); its exception is not caught here."""
         start = time.monotonic()
         record: dict[str, Any] = {"app": app.name, "commit": revision, "dry_run": dry_run}
         try:
-            with self._prepared(app, revision) as prepared:
-                record.update(self._sync(app, prepared, dry_run=dry_run))
+            with self._prepared(app, revision, record) as prepared:
+                record.update(self._sync(app, prepared, dry_run=dry_run, before_tier=before_tier))
         except SyncError as failure:
             record.update(
                 error=failure.errors[0] if failure.errors else failure.kind,
@@ -172,26 +182,33 @@ class SyncEngine:
             raise Unavailable(f"no git token for {app.repo}: {exc}") from exc
         return sources.Remote(url=self.config.clone_url(app.repo), token=token)
 
-    def touches(self, app: AppConfig, revision: str, base: str) -> bool:
-        """Whether the change from ``base`` to ``revision`` touches ``app``'s folder."""
+    def touches(
+        self, app: AppConfig, revision: str, base: str, recorded: affected.RecordedInputs | None
+    ) -> bool:
+        """Whether the change from ``base`` to ``revision`` touches ``app``: its folder, its
+        ``recorded`` inputs (None: unknown, so touched) or its ``paths:`` (``affected``)."""
         remote = self._remote(app)
         try:
             paths = self.mirrors.changed_paths(app.repo, remote, base, revision)
         except sources.SourceError as exc:
             raise SyncError("source", [str(exc)]) from exc
-        prefix = app.path.rstrip("/") + "/"
-        return any(path.startswith(prefix) for path in paths)
+        return affected.watches(app, recorded, affected.Changes(paths))
 
     # -- steps ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _prepared(self, app: AppConfig, revision: str) -> Iterator[_Prepared]:
-        """Connect, fetch, render and guard; yield what an apply or a plan needs."""
+    def _prepared(
+        self, app: AppConfig, revision: str, record: dict[str, Any] | None = None
+    ) -> Iterator[_Prepared]:
+        """Connect, fetch, render and guard; yield what an apply or a plan needs. The whole
+        tree of the commit is checked out; the app renders from its folder and may read
+        anything in the tree. What it read goes to ``record["inputs"]``."""
         cluster = self._connect(app)
         try:
             remote = self._remote(app)
             try:
-                with self.mirrors.checkout(app.repo, remote, revision, app.path) as folder:
+                with self.mirrors.checkout(app.repo, remote, revision, app.path, tree="") as folder:
+                    tree = folder.parents[len(PurePosixPath(app.path).parts) - 1]
                     rendered = render.render(
                         folder,
                         app.path,
@@ -200,7 +217,19 @@ class SyncEngine:
                         values_files=app.helm.values_files,
                         allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
                         enable_helm=app.kustomize.enable_helm,
+                        checkout_root=tree,
+                        helm=self._helm_options(app, cluster, folder),
                     )
+                    if record is not None:
+                        inputs = render.inputs_of(
+                            folder,
+                            app.path,
+                            boundary=tree,
+                            values_files=app.helm.values_files,
+                            allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
+                            enable_helm=app.kustomize.enable_helm,
+                        )
+                        record["inputs"] = inputs
             except sources.SourceError as exc:
                 raise SyncError("source", [str(exc)]) from exc
             except render.RenderError as exc:
@@ -209,10 +238,40 @@ class SyncEngine:
                 objects = guard.check(rendered, app, cluster.is_namespaced)
             except guard.GuardError as exc:
                 raise SyncError("guard", exc.errors) from exc
+            objects = self._respect_ignored(app, cluster, objects)
+            progress.debug("%s: rendered %d objects at %s", app.name, len(objects), revision[:7])
             applyset = ApplySet(app.name, app.namespace)
             yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects])
         finally:
             cluster.close()
+
+    def _helm_options(self, app: AppConfig, cluster: Cluster, folder: Path) -> render.HelmOptions:
+        """Capabilities from the cluster's (cached) discovery, for charts only; the allowed
+        repositories."""
+        capabilities = None
+        if app.helm.chart is not None or (folder / "Chart.yaml").is_file():
+            capabilities = render.Capabilities(*cluster.capabilities())
+        return render.HelmOptions(
+            capabilities=capabilities,
+            repositories=self.config.helm_repositories,
+            chart=app.helm.chart,
+            cache_dir=self.cache_dir / "charts",
+        )
+
+    def _respect_ignored(
+        self, app: AppConfig, cluster: Cluster, objects: list[Manifest]
+    ) -> list[Manifest]:
+        """``ignore_differences``: matching objects take those fields from the live ones
+        (none yet for a kind this sync's CRDs bring: such objects are created as written)."""
+        out = []
+        for obj in objects:
+            rules = ignore.matching(ref_of(obj), app.ignore_differences)
+            live = None
+            if rules:
+                with contextlib.suppress(UnknownKind):
+                    live = self._get(cluster, ref_of(obj), str(obj["apiVersion"]))
+            out.append(ignore.respect(obj, live, rules))
+        return out
 
     def _connect(self, app: AppConfig) -> Cluster:
         """The app's view of its cluster: as its ``service_account``, else as the global
@@ -231,16 +290,44 @@ class SyncEngine:
         except KubeError as exc:
             raise Unavailable(str(exc)) from exc
 
+    def _ledger(self, prepared: _Prepared) -> live.Ledger:
+        key = f"{prepared.cluster.identity}|{prepared.applyset.id}"
+        return live.Ledger(self.cache_dir / "applied", key)
+
+    def _remember(
+        self,
+        app: AppConfig,
+        prepared: _Prepared,
+        items: Iterable[tuple[ObjectRef, Manifest | None]],
+    ) -> None:
+        """Record, per object, the resourceVersion at which it was proven to equal its body
+        (see ``live``): the next resync skips its dry run while nothing has changed."""
+        bodies = {ref_of(o): o for o in prepared.order.resources}
+        entries = {}
+        for ref, seen in items:
+            version = live.version_of(seen)
+            if version and ref in bodies:
+                entries[str(ref)] = (live.digest(bodies[ref], force=app.force_conflicts), version)
+        self._ledger(prepared).save(entries)
+
     def _plan(self, app: AppConfig, prepared: _Prepared) -> apply.Plan:
         the_plan = apply.plan(
             prepared.cluster,
-            prepared.desired,
+            prepared.order.resources,
             force=app.force_conflicts,
             ownership=self._ownership(app, prepared),
+            known=live.read(prepared.cluster, prepared.order.resources, prepared.applyset.id),
+            proven=self._ledger(prepared).load(),
         )
         if the_plan.errors:
             failed = tuple(ObjectError(str(p.ref), p.error) for p in the_plan.items if p.error)
             raise SyncError("dry-run", the_plan.errors, failed)
+        progress.debug(
+            "%s: compared with the cluster: %d of %d objects to change",
+            app.name,
+            len(the_plan.changes()),
+            len(the_plan.items),
+        )
         return the_plan
 
     def _parent(self, app: AppConfig, prepared: _Prepared, step: str) -> Manifest | None:
@@ -263,7 +350,7 @@ class SyncEngine:
     def _orphans(self, app: AppConfig, prepared: _Prepared) -> list[tuple[ObjectRef, str]]:
         """Members that left git, protected kinds included (see ``prune.may_prune``)."""
         cluster, applyset = prepared.cluster, prepared.applyset
-        refs = [ref_of(o) for o in prepared.desired]
+        refs = [ref_of(o) for o in prepared.order.resources]
         parent = self._get(cluster, applyset.ref, "v1")
         inventory = applyset.recorded(parent).union(applyset.inventory_of(refs))
         return prune.orphans(cluster, applyset, inventory, set(refs))
@@ -275,89 +362,59 @@ class SyncEngine:
         allowed = app.prune_cluster_scoped
         return [o for o in orphans if prune.may_prune(o[0], prune_cluster_scoped=allowed)]
 
-    def _sync(self, app: AppConfig, prepared: _Prepared, *, dry_run: bool) -> dict[str, Any]:
+    def _sync(
+        self,
+        app: AppConfig,
+        prepared: _Prepared,
+        *,
+        dry_run: bool,
+        before_tier: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
         the_plan = self._plan(app, prepared)
+        try:
+            planned_hooks = phases.plan_hooks(
+                prepared.cluster, prepared.order, prepared.applyset.id, the_plan
+            )
+        except phases.Failed as failure:
+            raise SyncError(failure.kind, failure.errors) from None
         if dry_run:
-            self._parent(app, prepared, "dry-run")
+            parent = self._parent(app, prepared, "dry-run")
             orphans = self._prunable(app, self._orphans(app, prepared)) if app.prune else []
             record = _by_action(the_plan.items, PLANNED)
             record[Action.PRUNED.value] = tuple(str(ref) for ref, _ in orphans)
-            return record
-        return self._apply(app, prepared, the_plan)
-
-    def _apply(self, app: AppConfig, prepared: _Prepared, the_plan: apply.Plan) -> dict[str, Any]:
-        """Apply in order, keep the ApplySet parent current, prune, wait for health."""
-        cluster, applyset = prepared.cluster, prepared.applyset
-        refs = [ref_of(o) for o in prepared.desired]
-        api_versions = {ref_of(o): str(o["apiVersion"]) for o in prepared.desired}
-        parent = self._parent(app, prepared, "apply")
-        recorded = applyset.recorded(parent)
-        current = applyset.inventory_of(refs)
-        latest = {"parent": parent}
-
-        def write_parent(inventory: Inventory) -> None:
-            body = applyset.parent(inventory)
-            resource = cluster.resource("v1", "ConfigMap")
-            result = cluster.apply(resource, body, dry_run=True, force=True)
-            if not diff.same(latest["parent"], result):
-                latest["parent"] = cluster.apply(resource, body, dry_run=False, force=True)
-
-        def after_tier(name: str) -> None:
-            # Before any member exists, the parent lists every group-kind we may own.
-            if name == "namespaces":
-                write_parent(recorded.union(current))
-
-        try:
-            outcome = apply.execute(
-                cluster,
-                the_plan,
-                force=app.force_conflicts,
-                ownership=self._ownership(app, prepared),
-                after_tier=after_tier,
+            # Hooks a sync would run: none when it has nothing to do.
+            work = phases.has_work(parent, prepared.order, the_plan, bool(orphans))
+            record["hooks"] = planned_hooks if work else ()
+            self._remember(
+                app,
+                prepared,
+                ((p.ref, p.live) for p in the_plan.items if p.action is Action.UNCHANGED),
             )
-        except KubeError as exc:
-            raise SyncError("apply", [str(exc)]) from exc
-        record = _by_action(outcome, (*PLANNED, Action.SKIPPED))
-        failed = tuple(
-            ObjectError(str(a.ref), a.error or "") for a in outcome if a.action is Action.FAILED
+            return record
+        return self._apply(app, prepared, the_plan, before_tier)
+
+    def _apply(
+        self,
+        app: AppConfig,
+        prepared: _Prepared,
+        the_plan: apply.Plan,
+        before_tier: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Hooks, waves, prune and health in the order the manifests ask (``phases``);
+        ``before_tier`` (the worker's lease check) runs before every tier's writes."""
+        rollout = phases.Rollout(
+            cluster=prepared.cluster,
+            app=app,
+            applyset=prepared.applyset,
+            ownership=self._ownership(app, prepared),
+            order=prepared.order,
+            parent=self._parent(app, prepared, "apply"),
+            orphans=lambda: self._orphans(app, prepared),
+            prunable=lambda orphans: self._prunable(app, orphans),
+            remember=lambda seen: self._remember(app, prepared, seen),
+            before_tier=before_tier,
         )
-        if failed:
-            raise SyncError("apply", [f.error for f in failed], failed, record)
-        if app.prune:
-            orphans = self._orphans(app, prepared)
-            targets = self._prunable(app, orphans)
-            pruned = prune.prune(cluster, targets, applyset)
-            record[Action.PRUNED.value] = tuple(str(p.ref) for p in pruned if p.error is None)
-            failed = tuple(ObjectError(str(p.ref), p.error) for p in pruned if p.error)
-            if failed:
-                raise SyncError("prune", [f.error for f in failed], failed, record)
-            # Members left in place (protected kinds) stay in the parent's inventory.
-            kept = [ref for ref, version in orphans if (ref, version) not in targets]
-            final = current.union(applyset.inventory_of(kept))
-        else:
-            final = recorded.union(current)
-        write_parent(final)
-        verdicts = health.wait_until_current(
-            refs,
-            lambda ref: self._get(cluster, ref, api_versions[ref]),
-            timeout=app.health_timeout,
-            watch=lambda ref, seen, seconds: cluster.watch(
-                cluster.resource(api_versions[ref], ref.kind),
-                ref.name,
-                ref.namespace,
-                resource_version=((seen or {}).get("metadata") or {}).get("resourceVersion"),
-                seconds=seconds,
-            ),
-        )
-        record["health"] = tuple(
-            ObjectHealth(str(ref), v.status.value, v.message) for ref, v in verdicts.items()
-        )
-        bad = [v for v in verdicts.values() if v.status is not health.Status.CURRENT]
-        if bad:
-            failing = [v for v in bad if v.status is health.Status.FAILED]
-            if failing:
-                errors = [f"unhealthy: {v.message}" for v in failing]
-            else:
-                errors = [f"not healthy after {app.health_timeout:g}s: {v.message}" for v in bad]
-            raise SyncError("health", errors, (), record)
-        return record
+        try:
+            return rollout.run(the_plan)
+        except phases.Failed as failure:
+            raise SyncError(failure.kind, failure.errors, failure.failed, failure.record) from None

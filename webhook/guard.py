@@ -6,7 +6,8 @@ Owns: the shape of each object (apiVersion, kind, names and namespaces valid per
 name like ``../../kube-system/configmaps/x`` never reaches an API path), defaulting the
 namespace of namespaced objects, allowed namespaces, allowed cluster-scoped kinds (Namespace
 included), Pod Security labels, bindings to everyone, forged ApplySet labels, duplicates,
-and (through ``webhook.pod_security``) the baseline Pod Security level of every pod template.
+(through ``webhook.pod_security``) the baseline Pod Security level of every pod template, and
+the sync-order annotations (``webhook.hooks``); only a hook may use ``generateName``.
 Every problem is collected, so one sync reports all of them at once.
 Must not touch: the cluster (scope knowledge comes in as a callable), git, the queue.
 """
@@ -18,7 +19,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from webhook import pod_security
+from webhook import hooks, pod_security
 from webhook.errors import Rejected
 from webhook.kube.applyset import ApplySet
 from webhook.objects import Manifest, ObjectRef, defined_kinds, group_of, ref_of
@@ -93,6 +94,10 @@ def _shape(body: object) -> tuple[str, str, dict[str, Any], str] | str:
     api_version, kind = body.get("apiVersion"), body.get("kind")
     meta = body.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
+    if isinstance(meta, dict) and not name and hooks.is_hook(body):
+        # A hook is created anew each time: the server completes its generateName.
+        prefix = meta.get("generateName")
+        name = prefix if isinstance(prefix, str) and prefix else None
     fields = (("apiVersion", api_version), ("kind", kind), ("metadata.name", name))
     missing = [field for field, value in fields if not isinstance(value, str) or not value]
     if missing:
@@ -106,13 +111,14 @@ def _shape(body: object) -> tuple[str, str, dict[str, Any], str] | str:
     return api_version, kind, meta, name
 
 
-def _metadata_problems(meta: Mapping[str, Any]) -> list[str]:
+def _metadata_problems(body: Manifest, meta: Mapping[str, Any]) -> list[str]:
     """Labels and annotations must be string maps; generated names cannot be tracked."""
     problems = []
-    if "generateName" in meta:
+    if "generateName" in meta and not (hooks.is_hook(body) and not meta.get("name")):
         problems.append(
-            "metadata.generateName is not supported: every object needs a fixed name, "
-            "so that it can be compared, owned and pruned"
+            "metadata.generateName is supported only on hooks (argocd.argoproj.io/hook, "
+            "helm.sh/hook): every other object needs a fixed name, so that it can be "
+            "compared, owned and pruned"
         )
     for field in ("labels", "annotations"):
         value = meta.get(field)
@@ -138,12 +144,12 @@ def _escalations(app: AppConfig, ref: ObjectRef, body: Manifest) -> list[str]:
         f"{field[:-1]} {key}"
         for field in ("labels", "annotations")
         for key in _string_keys(meta, field)
-        if key.startswith(APPLYSET)
+        if key.startswith(APPLYSET) or key == hooks.HOOK_OF
     )
     if forged:
         problems.append(
-            f"carries {', '.join(forged)}: ApplySet labels and annotations are the deployer's "
-            "to set (a forged one could claim or hide another app's objects)"
+            f"carries {', '.join(forged)}: ApplySet and hook labels and annotations are the "
+            "deployer's to set (a forged one could claim or hide another app's objects)"
         )
     if ref == ApplySet(app.name, app.namespace).ref:
         problems.append(f"is named like app {app.name}'s ApplySet parent, which the deployer owns")
@@ -203,9 +209,12 @@ def check(
             errors.append(f"{item.source}: {shape}")
             continue
         api_version, kind, _, name = shape
-        bad_name = name_problem(group_of(api_version), kind, name)
+        generated = not shape[2].get("name")
+        bad_name = name_problem(group_of(api_version), kind, name + "x" * generated)
         label = f"{item.source}: {kind} {name if bad_name is None else repr(name)}"
-        problems = _metadata_problems(shape[2])
+        problems = _metadata_problems(item.body, shape[2])
+        if not problems:
+            problems = hooks.problems(item.body)
         if bad_name:
             problems.append(f"metadata.name {bad_name}")
         if problems:
@@ -224,6 +233,8 @@ def check(
             continue
         problem = _namespace_problem(app, meta, allowed, namespaced)
         ref = ref_of(body)
+        if generated:  # one name per generateName prefix, for the duplicates check
+            ref = ObjectRef(ref.group, ref.kind, ref.namespace, f"{name}*")
         if problem is None and not namespaced and not _cluster_kind_allowed(app, ref):
             problem = (
                 f"cluster-scoped kind {ref.group_kind} is not in "

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from webhook import telemetry
 from webhook.comments import (
     DEPLOY_MARKER,
     PREVIEW_MARKER,
@@ -41,6 +42,7 @@ from webhook.github import (
 from webhook.model import Job, JobState, Trigger
 from webhook.posted_statuses import PostedStatuses, SqlPostedStatuses
 from webhook.queue import JobStore
+from webhook.queue.audit import ApprovalLog
 from webhook.queue.base import Report
 from webhook.settings import DeployerConfig
 from webhook.text import cut
@@ -68,6 +70,8 @@ def status_for(job: Job) -> tuple[StatusState, str]:
     message = job.message.strip()
     preview = job.trigger is Trigger.PREVIEW
     match job.state:
+        case JobState.QUEUED if job.retry_at is not None:
+            return "error", message or "a dependency is unreachable; retrying"
         case JobState.QUEUED:
             return "pending", "queued"
         case JobState.RUNNING:
@@ -161,6 +165,11 @@ class Reporter:
                 continue
             try:
                 self._deliver(job, retry=report.attempts > 0)
+                if job.finished_at is not None and job.trigger is not Trigger.PREVIEW:
+                    # The job was created when the push or merge was delivered.
+                    telemetry.MERGE_TO_STATUS.labels(app=job.app).observe(
+                        max(0.0, self.clock() - job.created_at)
+                    )
             except Unavailable as exc:
                 delay = self._delay(exc, report)
                 self.resume_at = self.clock() + delay
@@ -204,6 +213,7 @@ class Reporter:
         looked up before it is posted again, so a retry never doubles one.
         """
         state, description = status_for(job)
+        description = self._paused(job, description)
         # Messages quote repositories and tools: no HTML, no @mention that notifies.
         description = cut(plain_text(description), 140)
         shas = [job.commit] + [pr.head_sha for pr in job.pull_requests]
@@ -237,6 +247,15 @@ class Reporter:
         for pr in job.pull_requests:
             self._comment(job, pr.number)
 
+    def _paused(self, job: Job, description: str) -> str:
+        """A rollback's status says that the app is paused there, and by whom."""
+        if job.trigger is not Trigger.MANUAL or job.state is not JobState.SUCCEEDED:
+            return description
+        pause = self.store.pauses.get(job.app)
+        if pause is None or pause.commit != job.commit:
+            return description
+        return f"{pause.describe()}; {description}"
+
     def _deployment(self, job: Job, environment: str, description: str) -> None:
         """A GitHub Deployment per sync: created when the job runs, then its statuses."""
         deployment_state = _DEPLOYMENT_STATE.get(job.state)
@@ -266,7 +285,9 @@ class Reporter:
         if preview:
             body, marker = preview_comment(number, jobs, public_url), PREVIEW_MARKER
         else:
-            body, marker = deployment_comment(number, jobs, public_url), DEPLOY_MARKER
+            approvals = ApprovalLog(self.store).for_jobs(j.id for j in jobs)
+            body = deployment_comment(number, jobs, public_url, approvals)
+            marker = DEPLOY_MARKER
         self.client.upsert_comment(job.repo, number, marker, body)
 
     def _jobs_of_pull_request(self, job: Job, number: int, *, preview: bool) -> list[Job]:

@@ -31,6 +31,20 @@ class ObjectHealth:
 
 
 @dataclass(frozen=True)
+class HookRun:
+    """One hook of a sync: which object, in which phase, and how it ended.
+
+    ``status``: ``succeeded``, ``failed``, or ``planned`` (a dry run). ``deleted``: removed
+    afterwards by its delete policy (HookSucceeded, HookFailed)."""
+
+    object: str
+    phase: str
+    status: str
+    message: str = ""
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
 class ObjectDiff:
     """One object a sync would change: which, how, and its unified diff (Secrets redacted).
 
@@ -60,12 +74,17 @@ class SyncResult:
     failed: tuple[ObjectError, ...] = ()
     skipped: tuple[str, ...] = ()
     health: tuple[ObjectHealth, ...] = ()
+    #: Hooks run (or, in a dry run, planned), in the order they ran.
+    hooks: tuple[HookRun, ...] = ()
     duration: float = 0.0
     #: The first cause, for people; ``errors`` holds every one.
     error: str | None = None
     errors: tuple[str, ...] = ()
-    #: source | render | guard | dry-run | apply | prune | health | infrastructure
+    #: source | render | guard | dry-run | hook | apply | prune | health | infrastructure
     error_kind: str | None = None
+    #: What the render read (``render.inputs_of``): None when it did not get that far. The
+    #: worker keeps it beside the job, not in the job's record (``to_dict`` leaves it out).
+    inputs: tuple[str, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -89,13 +108,16 @@ class SyncResult:
                 f"{len(self.configured)} to change, {len(self.pruned)} to prune"
             )
         pruned = f", {len(self.pruned)} pruned" if self.pruned else ""
+        hooks = f", {len(self.hooks)} hooks run" if self.hooks else ""
         return (
-            f"{self.total} objects, {len(self.created) + len(self.configured)} changed{pruned}, "
+            f"{self.total} objects, {len(self.created) + len(self.configured)} changed{pruned}"
+            f"{hooks}, "
             f"healthy in {self.duration:.1f}s"
         )
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        del out["inputs"]
         out["summary"] = self.summary()
         for key, value in out.items():
             if isinstance(value, tuple):

@@ -6,7 +6,9 @@ Owns: the worker's step (``Job -> StepOutcome``) and every policy decision on th
 - **preview**: a pull request's head is dry-run and diffed, never applied;
 - **plan**: an app with ``auto_sync: false`` is dry-run and waits (OUT_OF_SYNC) for approval;
 - **sync**: an automatic app, or an approved job, is applied by the engine;
-- **record**: the engine's ``SyncResult`` becomes the job's outcome.
+- **record**: the engine's ``SyncResult`` becomes the job's outcome, and what the render of a
+  branch commit read becomes the app's recorded inputs (a failed render forgets them), which
+  the receiver and narrowing use (``webhook.affected``); a preview's render records nothing.
 An unreachable dependency (``errors.Unavailable``) is turned into an outcome here, once.
 Must not touch: the queue's rows (only ``resolve_scope``), GitHub, the cluster directly.
 """
@@ -14,16 +16,18 @@ Must not touch: the queue's rows (only ``resolve_scope``), GitHub, the cluster d
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
+from webhook.affected import RecordedInputs, inputs_key
 from webhook.engine import SyncEngine, SyncError
 from webhook.errors import Unavailable
 from webhook.model import Job, JobState, StepOutcome, Trigger
 from webhook.result import SyncResult
 from webhook.settings import AppConfig
 from webhook.text import cut
-from webhook.worker import SyncStep
+from webhook.worker import SyncStep, check_lease
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +39,37 @@ SECRET_PREFIX = "Secret "
 MAX_MESSAGE_CHARS = 500
 
 
-class ScopeStore(Protocol):
-    """What narrowing needs from the job store: marking a job as touching its app."""
+class InputsStore(Protocol):
+    """Where an app's recorded render inputs live (the job store)."""
+
+    def record_inputs(self, app: str, recorded: RecordedInputs | None) -> None: ...
+
+    def recorded_inputs(
+        self, apps: Sequence[str], *, unless_waiting: bool = True
+    ) -> Mapping[str, RecordedInputs]: ...
+
+
+class ScopeStore(InputsStore, Protocol):
+    """What narrowing needs from the job store: the app's inputs, marking a job as touching."""
 
     def resolve_scope(self, job_id: int) -> object: ...
+
+
+#: A render failing here leaves the app's inputs unknown: a fix may come from any file.
+_INPUTS_UNKNOWN = ("source", "render")
+
+
+def _remember(store: InputsStore | None, app: AppConfig, job: Job, result: SyncResult) -> None:
+    """Keep what the render of this branch commit read as the app's inputs."""
+    if store is None or job.trigger is Trigger.PREVIEW:
+        return
+    if result.inputs is not None:
+        key = inputs_key(app)
+        store.record_inputs(
+            app.name, RecordedInputs(key=key, commit=job.commit, paths=result.inputs)
+        )
+    elif result.error_kind in _INPUTS_UNKNOWN:
+        store.record_inputs(app.name, None)
 
 
 def _outcome(state: JobState, message: str, result: SyncResult) -> StepOutcome:
@@ -47,22 +78,29 @@ def _outcome(state: JobState, message: str, result: SyncResult) -> StepOutcome:
 
 def _unavailable(exc: Unavailable, *, dry_run: bool) -> StepOutcome:
     message = cut(f"infrastructure: {exc}", MAX_MESSAGE_CHARS)
-    record: dict[str, Any] = {"error_kind": "infrastructure", "error": message}
+    # ``unavailable``: the worker queues the job again, after a pause, a few times.
+    record: dict[str, Any] = {"error_kind": "infrastructure", "error": message, "unavailable": True}
     if dry_run:
         record["dry_run"] = True
     return StepOutcome(state=JobState.FAILED, message=message, result=record)
 
 
-def sync(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
+def sync(
+    engine: SyncEngine, app: AppConfig, job: Job, store: InputsStore | None = None
+) -> StepOutcome:
     """Apply the job's commit: succeeded when the result is, failed otherwise."""
-    result = engine.sync(app, job.commit)
+    result = engine.sync(app, job.commit, before_tier=check_lease)
+    _remember(store, app, job, result)
     state = JobState.SUCCEEDED if result.ok else JobState.FAILED
     return _outcome(state, result.summary(), result)
 
 
-def plan(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
+def plan(
+    engine: SyncEngine, app: AppConfig, job: Job, store: InputsStore | None = None
+) -> StepOutcome:
     """Dry-run a manual app's commit; anything to change waits for approval."""
     result = engine.sync(app, job.commit, dry_run=True)
+    _remember(store, app, job, result)
     if not result.ok:
         return _outcome(JobState.FAILED, result.summary(), result)
     if not result.changed:
@@ -111,18 +149,25 @@ def _diff(engine: SyncEngine, app: AppConfig, job: Job) -> str:
     return text
 
 
-def run_job(engine: SyncEngine, job: Job) -> StepOutcome:
-    """Preview, sync or plan the job's app at its commit, as the job and the app say."""
+def run_job(engine: SyncEngine, job: Job, store: InputsStore | None = None) -> StepOutcome:
+    """Preview, sync or plan the job's app at its commit, as the job and the app say; what
+    a sync or plan rendered becomes the app's recorded inputs in ``store``."""
     app = engine.config.app(job.app)
     if app is None:
         return StepOutcome(state=JobState.FAILED, message=f"app {job.app!r} is not configured")
+    if job.trigger is Trigger.COMMAND:
+        # Only ``webhook.commands`` may run a comment command: never sync one here.
+        return StepOutcome(
+            state=JobState.FAILED,
+            message="comment commands need GitHub credentials (GITHUB_TOKEN or a GitHub App)",
+        )
     is_preview = job.trigger is Trigger.PREVIEW
     try:
         if is_preview:
             return preview(engine, app, job)
         if app.auto_sync or job.approved:
-            return sync(engine, app, job)
-        return plan(engine, app, job)
+            return sync(engine, app, job, store)
+        return plan(engine, app, job, store)
     except Unavailable as exc:
         return _unavailable(exc, dry_run=is_preview)
 
@@ -135,7 +180,8 @@ def narrowed(step: SyncStep, engine: SyncEngine, store: ScopeStore) -> SyncStep:
         if job.diff_base is None or app is None:
             return step(job)
         try:
-            touched = engine.touches(app, job.commit, job.diff_base)
+            recorded = store.recorded_inputs([app.name], unless_waiting=False).get(app.name)
+            touched = engine.touches(app, job.commit, job.diff_base, recorded)
         except (Unavailable, SyncError) as exc:
             # Cannot tell: syncing an untouched app is a harmless no-op, skipping one is not.
             log.warning("job %s: cannot narrow by git diff (%s); syncing", job.id, exc)
@@ -154,4 +200,4 @@ def narrowed(step: SyncStep, engine: SyncEngine, store: ScopeStore) -> SyncStep:
 
 def worker_step(engine: SyncEngine, store: ScopeStore) -> SyncStep:
     """The worker's whole step: narrow by git diff, then preview, sync or plan."""
-    return narrowed(lambda job: run_job(engine, job), engine, store)
+    return narrowed(lambda job: run_job(engine, job, store), engine, store)

@@ -14,6 +14,9 @@ with ``next``/``last``; see ``shapes.page``). It keeps the state the deployer to
 answers 5xx, 429 with ``Retry-After`` or a rate-limit 403 on demand, optionally *after*
 doing the write (a lost answer: the case that tempts a client to write twice).
 
+Webhook deliveries GitHub attempted (``hook_deliveries.record``) are served read-only at
+the repository hook's and the App hook's ``/deliveries`` (see ``tests/github/hook_deliveries.py``).
+
 With ``install_app`` it also plays a GitHub App's side: ``/app/...`` and
 ``/repos/{owner}/{repo}/installation`` need a JWT (RS256, ``iss`` = the app id) that verifies
 with the app's *public* key, else 401; ``POST /app/installations/{id}/access_tokens`` issues
@@ -25,6 +28,16 @@ Who wrote what: every token is a user (``add_user``; any other token is ``DEPLOY
 installation token is the App's bot ``<slug>[bot]``; ``GET /user`` and ``GET /app`` say so,
 and each comment carries its author in ``user`` as GitHub's does, so a comment written by
 someone else through this server (``comment_as``) is really theirs.
+
+Sign-in (issue #11): ``oauth_client`` registers an OAuth client, and the server plays
+GitHub's web flow at ``GET /login/oauth/authorize`` (it "clicks Authorize" as the user of
+``authorize_as``, redirecting back with a one-time ``code`` and the ``state`` it was given)
+and ``POST /login/oauth/access_token`` (code -> that user's token). These two endpoints
+are GitHub's web endpoints, not part of the REST API, so its OpenAPI description does not
+list them: they are checked here by hand (client id and secret, redirect URI, single-use
+code) instead. ``grant`` sets a user's collaborator permission on a repository, served at
+``GET /repos/{owner}/{repo}/collaborators/{username}/permission`` (``none`` by default);
+``pulls`` holds pull requests for ``GET /repos/{owner}/{repo}/pulls/{number}``.
 """
 
 from __future__ import annotations
@@ -43,6 +56,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 from openapi_core import OpenAPI
@@ -51,6 +65,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.github import shapes
+from tests.github.hook_deliveries import HookDeliveries, Paged
 
 ROOT = Path(__file__).resolve().parents[2]
 GITHUB = "https://api.github.com"
@@ -135,6 +150,16 @@ class GitHubApiServer:
     #: (pattern, action): once a write whose ``METHOD /path`` matches is done, run action
     #: before answering (``after_write``).
     hooks: list[tuple[str, Callable[[], None]]] = field(default_factory=list, repr=False)
+    #: (repo, login), lower-cased -> GitHub's collaborator permission.
+    permissions: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: (repo, number) -> a pull request as ``GET .../pulls/{number}`` returns it.
+    pulls: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    #: OAuth client id -> secret; the token of the user who authorizes; codes issued.
+    oauth_clients: dict[str, str] = field(default_factory=dict, repr=False)
+    authorize_as: str | None = field(default=None, repr=False)
+    codes: dict[str, tuple[str, str, str]] = field(default_factory=dict, repr=False)
+    #: What GitHub attempted to deliver to each hook, and the answer it got.
+    hook_deliveries: HookDeliveries = field(default_factory=HookDeliveries)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -199,6 +224,13 @@ class GitHubApiServer:
         answer.raise_for_status()
         return int(answer.json()["id"])
 
+    def oauth_client(self, client_id: str, secret: str) -> None:
+        self.oauth_clients[client_id] = secret
+
+    def grant(self, repo: str, login: str, permission: str) -> None:
+        """``login`` has ``permission`` (admin, write, read, none) on ``repo``."""
+        self.permissions[(repo.lower(), login.lower())] = permission
+
     def writes(self) -> list[Call]:
         return [c for c in self.calls if c.method != "GET"]
 
@@ -222,6 +254,9 @@ class GitHubApiServer:
         return response(environ, start_response)
 
     def _handle(self, request: Request) -> Response:
+        if request.path.startswith("/login/oauth/"):
+            with self._lock:
+                return self._oauth(request)
         raw = request.get_data()
         body: Any = json.loads(raw) if raw else None
         query = {k: v for k, v in request.args.items()}
@@ -262,6 +297,8 @@ class GitHubApiServer:
                 self.hooks.remove(hook)
         if hook is not None:
             hook[1]()
+        if isinstance(payload, Paged):  # cursor-paged (hook deliveries): its own Link
+            payload, link = payload.items, payload.link
         response = _json(payload, status)
         if link is not None:
             response.headers["Link"] = link
@@ -298,6 +335,42 @@ class GitHubApiServer:
             return f"{request.method} {request.path}: answer not as GitHub's: {detail}"
         return None
 
+    def _oauth(self, request: Request) -> Response:
+        """GitHub's OAuth web flow (see the module doc): not in the REST description."""
+        query = dict(request.args.items())
+        if request.method == "GET" and request.path == "/login/oauth/authorize":
+            client, target = query.get("client_id", ""), query.get("redirect_uri", "")
+            self.calls.append(Call("GET", request.path, query, None, 302))
+            if client not in self.oauth_clients or not target:
+                self.failures.append(f"authorize: unknown client {client!r} or no redirect_uri")
+                return _json({"message": "Not Found"}, 404)
+            state = query.get("state", "")
+            if self.authorize_as is None:
+                answer = {"error": "access_denied", "state": state}
+            else:
+                code = secrets.token_hex(10)
+                self.codes[code] = (client, self.authorize_as, target)
+                answer = {"code": code, "state": state}
+            response = Response(status=302)
+            response.headers["Location"] = f"{target}?{urlencode(answer)}"
+            return response
+        if request.method == "POST" and request.path == "/login/oauth/access_token":
+            form = dict(request.form.items()) or (request.get_json(silent=True) or {})
+            client, code = form.get("client_id", ""), form.get("code", "")
+            issued = self.codes.pop(code, None)
+            ok = (
+                issued is not None
+                and self.oauth_clients.get(client) == form.get("client_secret")
+                and issued[0] == client
+                and issued[2] == form.get("redirect_uri", issued[2])
+            )
+            self.calls.append(Call("POST", request.path, {}, {"client_id": client}, 200))
+            if not ok or issued is None:
+                return _json({"error": "bad_verification_code"}, 200)
+            return _json({"access_token": issued[1], "token_type": "bearer", "scope": ""}, 200)
+        self.failures.append(f"{request.method} {request.path}: no such OAuth endpoint")
+        return _json({"message": "Not Found"}, 404)
+
     def _authenticate(self, request: Request) -> tuple[str, tuple[int, Any] | None]:
         """The credential's label, and the refusal to answer instead (or None)."""
         scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
@@ -307,7 +380,8 @@ class GitHubApiServer:
             or path.startswith("/app/")
             or bool(re.fullmatch(r"/repos/[^/]+/[^/]+/installation", path))
         )
-        if scheme.lower() == "bearer":
+        # GitHub takes a user's OAuth token as "token X" or "Bearer X"; a JWT has 3 parts.
+        if scheme.lower() == "bearer" and secret.count(".") == 2:
             if not app_only:
                 self.failures.append(f"{request.method} {path}: a JWT used beyond /app")
                 return "jwt", (401, {"message": "A JSON web token cannot be used here"})
@@ -332,7 +406,7 @@ class GitHubApiServer:
     def _caller(self, request: Request) -> dict[str, Any] | None:
         """The user a request acts as: the App's bot for an installation token."""
         scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-        if not secret or scheme.lower() == "bearer":
+        if not secret or (scheme.lower() == "bearer" and secret.count(".") == 2):
             return None
         if any(t.token == secret for t in self.issued):
             return dict(APP_BOT)
@@ -383,6 +457,8 @@ class GitHubApiServer:
     def _route(
         self, method: str, path: str, query: dict[str, str], body: Any, caller: Any
     ) -> tuple[int, Any]:
+        if method == "GET" and (found := self.hook_deliveries.serve(path, query, self.url)):
+            return found
         if path == "/user":
             if caller is None:
                 return 401, {"message": "Requires authentication"}
@@ -443,6 +519,17 @@ class GitHubApiServer:
                 "suspended_by": None,
             }
         who = caller or DEPLOYER
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/collaborators/([^/]+)/permission", path):
+            login = m[2]
+            permission = self.permissions.get((m[1].lower(), login.lower()), "none")
+            return 200, {
+                "permission": permission,
+                "role_name": permission,
+                "user": {"login": login, "id": 1, "type": "User"},
+            }
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls/(\d+)", path):
+            pull = self.pulls.get((m[1].lower(), int(m[2])))
+            return (200, pull) if pull is not None else (404, {"message": "Not Found"})
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/statuses/(\w+)", path):
             repo, sha = m[1].lower(), m[2]
             status = shapes.status(self.url, m[1], sha, next(self._ids), body, who)

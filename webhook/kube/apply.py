@@ -4,21 +4,26 @@ Owns: the kind order table, the dry-run plan that decides create / configure / u
 object, server-side apply tier by tier with a bounded pool, waiting for CRDs to be Established
 and refreshing discovery. An object whose dry-run result equals the live object is not
 written; a live object this app may not take over (see ``applyset.Ownership``) fails the
-plan, so nothing is written.
+plan, so nothing is written. A change to an immutable field fails the plan with a message
+that says so, unless the object asks to be recreated (``Replace=true``, Flux ``force``):
+then the apply deletes it, waits until it is gone and creates it again.
 Must not touch: pruning (prune.py), health (health.py), git, rendering, the queue.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from webhook.hooks import recreates
 from webhook.kube.applyset import Ownership
 from webhook.kube.client import Cluster, KubeError, UnknownKind
 from webhook.kube.diff import same
+from webhook.kube.live import Snapshot, digest, version_of
+from webhook.kube.recreate import delete_and_wait, immutable_fields, immutable_message
 from webhook.objects import CRD_GROUP, CRD_KIND, Action, Manifest, ObjectRef, defined_kinds, ref_of
 
 #: Objects applied concurrently within one tier.
@@ -94,6 +99,8 @@ class Planned:
     #: Why the dry run had to wait (its namespace or CRD is created by this same sync).
     deferred: str | None = None
     error: str | None = None
+    #: An immutable field changed and the object asks to be recreated (``Replace=true``).
+    recreate: bool = False
 
 
 @dataclass
@@ -109,16 +116,36 @@ class Plan:
 
 
 def _plan_one(
-    cluster: Cluster, item: Planned, resource: Any, force: bool, ownership: Ownership
+    cluster: Cluster,
+    item: Planned,
+    resource: Any,
+    force: bool,
+    ownership: Ownership,
+    known: Snapshot,
+    proven: Mapping[str, tuple[str, str]],
 ) -> Planned:
     meta = item.body["metadata"]
     try:
-        live = cluster.get(resource, meta["name"], meta.get("namespace"))
+        if known.knows(item.ref):
+            live = known.live.get(item.ref)
+        else:
+            live = cluster.get(resource, meta["name"], meta.get("namespace"))
         refusal = ownership.refusal(live)
         if refusal:
             return replace(item, live=live, error=f"{item.ref} {refusal}")
+        if live is not None and proven.get(str(item.ref)) == (
+            digest(item.body, force=force),
+            version_of(live),
+        ):
+            # Applied at this very resourceVersion with this very body: no dry run needed.
+            return replace(item, live=live, result=live, action=Action.UNCHANGED)
         result = cluster.apply(resource, item.body, dry_run=True, force=force)
     except KubeError as exc:
+        fields = immutable_fields(exc)
+        if fields and recreates(item.body):
+            return replace(item, live=live, action=Action.CONFIGURED, recreate=True)
+        if fields:
+            return replace(item, error=immutable_message(item.ref, fields))
         return replace(item, error=str(exc))
     action = (
         Action.CREATED
@@ -129,10 +156,22 @@ def _plan_one(
 
 
 def plan(
-    cluster: Cluster, desired: Sequence[Manifest], *, force: bool, ownership: Ownership
+    cluster: Cluster,
+    desired: Sequence[Manifest],
+    *,
+    force: bool,
+    ownership: Ownership,
+    known: Snapshot | None = None,
+    proven: Mapping[str, tuple[str, str]] | None = None,
 ) -> Plan:
     """Dry-run every object; nothing is written. Errors are per object, in ``Plan.errors``:
-    among them every live object ``ownership`` does not let this app take over."""
+    among them every live object ``ownership`` does not let this app take over.
+
+    ``known``: live state already read in bulk (``live.read``), so those objects are not
+    read again. ``proven``: the ledger; an object whose body digest and live
+    ``resourceVersion`` match its entry is unchanged without a dry run."""
+    known = known or Snapshot()
+    proven = proven or {}
     items = sorted((Planned(ref_of(b), b) for b in desired), key=lambda p: tier_of(p.ref))
     new_kinds = defined_kinds(desired)
     out: list[Planned] = []
@@ -154,7 +193,9 @@ def plan(
                     else:
                         out.append(replace(item, error=str(exc)))
                     continue
-                jobs.append(pool.submit(_plan_one, cluster, item, resource, force, ownership))
+                jobs.append(
+                    pool.submit(_plan_one, cluster, item, resource, force, ownership, known, proven)
+                )
             planned = [job.result() for job in jobs]
             out.extend(planned)
             new_namespaces |= {
@@ -170,6 +211,9 @@ class Applied:
     ref: ObjectRef
     action: Action
     error: str | None = None
+    #: The object as the API server answered the apply (the live object when unchanged):
+    #: health starts from it instead of reading every object again.
+    result: Manifest | None = None
 
 
 def _apply_one(cluster: Cluster, item: Planned, force: bool, ownership: Ownership) -> Applied:
@@ -181,10 +225,12 @@ def _apply_one(cluster: Cluster, item: Planned, force: bool, ownership: Ownershi
             live = cluster.get(resource, meta["name"], meta.get("namespace"))
             if refusal := ownership.refusal(live):
                 return Applied(item.ref, Action.FAILED, f"{item.ref} {refusal}")
-        cluster.apply(resource, item.body, dry_run=False, force=force)
+        if item.recreate and live is not None:
+            delete_and_wait(cluster, resource, item.ref, str(live["metadata"]["uid"]))
+        result = cluster.apply(resource, item.body, dry_run=False, force=force)
     except KubeError as exc:
         return Applied(item.ref, Action.FAILED, str(exc))
-    return Applied(item.ref, Action.CREATED if live is None else item.action)
+    return Applied(item.ref, Action.CREATED if live is None else item.action, result=result)
 
 
 def wait_established(cluster: Cluster, names: Sequence[str], timeout: float) -> list[str]:
@@ -214,11 +260,13 @@ def execute(
     force: bool,
     ownership: Ownership,
     after_tier: Callable[[str], None] | None = None,
+    before_tier: Callable[[str], None] | None = None,
 ) -> list[Applied]:
     """Apply the plan's changes tier by tier; stop after a tier with failures.
 
     Unchanged objects are not written. ``after_tier(name)`` runs after each tier (the engine
-    writes the ApplySet parent after the namespaces exist).
+    writes the ApplySet parent after the namespaces exist); ``before_tier(name)`` before each
+    tier, and may raise to stop before its writes (the worker's lease fence).
     """
     results: list[Applied] = []
     failed = False
@@ -231,9 +279,13 @@ def execute(
                 ]
                 continue
             results += [
-                Applied(p.ref, Action.UNCHANGED) for p in batch if p.action is Action.UNCHANGED
+                Applied(p.ref, Action.UNCHANGED, result=p.live)
+                for p in batch
+                if p.action is Action.UNCHANGED
             ]
             todo = [p for p in batch if p.action is not Action.UNCHANGED]
+            if before_tier is not None:  # every tier: ``after_tier`` may write, even after none
+                before_tier(tier_name)
             done = list(pool.map(lambda p: _apply_one(cluster, p, force, ownership), todo))
             results += done
             failed = any(a.action is Action.FAILED for a in done)

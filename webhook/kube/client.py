@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,13 @@ USER_AGENT = "webhook-deployer"
 REQUEST_TIMEOUT = (10.0, 60.0)
 log = logging.getLogger(__name__)
 IN_CLUSTER = "in-cluster"
+#: Objects per page when listing names only.
+LIST_PAGE = 500
+#: Ask for metadata only: names without specs or data (Secrets' values never travel).
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+#: Seconds Helm's view of the cluster (served APIs, version) may come from the discovery
+#: cache before it is read again: an operator installed since shows up within this time.
+CAPABILITIES_MAX_AGE = 600.0
 
 
 class KubeError(Rejected):
@@ -139,9 +147,15 @@ class Cluster:
             self.api.set_default_header("Impersonate-User", impersonate)  # type: ignore[no-untyped-call]
         self.impersonate = impersonate
         key = f"{configuration.host}|{impersonate or ''}"
+        #: Names this cluster and identity (for caches kept per cluster).
+        self.identity = key
         cache = cache_dir / "discovery" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
         cache.parent.mkdir(parents=True, exist_ok=True)
+        self._cache_file = cache
         self._discovery_lock = threading.RLock()
+        #: Resources found, by (apiVersion, kind): the discoverer's own look-up walks its
+        #: whole cache under the lock, which every request of a wide tier would queue on.
+        self._resources: dict[tuple[str, str], Any] = {}
         with translated(f"cluster {configuration.host}: discovery"):
             self.dynamic = DynamicClient(self.api, cache_file=str(cache))  # type: ignore[no-untyped-call]
 
@@ -152,8 +166,14 @@ class Cluster:
 
     def resource(self, api_version: str, kind: str) -> Any:
         """The dynamic resource for apiVersion/kind; UnknownKind when not served."""
+        key = (api_version, kind)
+        found = self._resources.get(key)
+        if found is not None:
+            return found
         with self._discovery_lock, translated(f"{kind} ({api_version})"):
-            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+            found = self.dynamic.resources.get(api_version=api_version, kind=kind)
+            self._resources[key] = found
+            return found
 
     def is_namespaced(self, api_version: str, kind: str) -> bool | None:
         try:
@@ -174,8 +194,34 @@ class Cluster:
         preferred = [r for r in found if r.preferred]
         return (preferred or found or [None])[0]
 
+    def capabilities(self) -> tuple[str, tuple[str, ...]]:
+        """The server's version and every served ``group/version`` and
+        ``group/version/Kind`` (what Helm's ``.Capabilities`` holds), from the discovery
+        cache: after the first full read, a sync asks the server nothing for this, until
+        the cache is ``CAPABILITIES_MAX_AGE`` seconds old."""
+        with self._discovery_lock, translated("discovery"):
+            try:
+                age = time.time() - self._cache_file.stat().st_mtime
+            except OSError:
+                age = 0.0
+            if age > CAPABILITIES_MAX_AGE:
+                self._resources.clear()
+                self.dynamic.resources.invalidate_cache()
+                self._cache_file.touch()
+            version = str(((self.dynamic.version or {}).get("kubernetes") or {}).get("gitVersion"))
+            found: set[str] = set()
+            for entry in self.dynamic.resources:  # one list of resources per kind
+                for resource in entry if isinstance(entry, list) else [entry]:
+                    name = getattr(resource, "name", None) or ""
+                    if not name or "/" in name or not getattr(resource, "kind", None):
+                        continue  # subresources and the ResourceList pseudo-kinds
+                    found.add(resource.group_version)
+                    found.add(f"{resource.group_version}/{resource.kind}")
+        return version, tuple(sorted(found))
+
     def refresh_discovery(self) -> None:
         with self._discovery_lock, translated("discovery"):
+            self._resources.clear()
             self.dynamic.resources.invalidate_cache()
 
     # -- requests --------------------------------------------------------------------
@@ -184,18 +230,59 @@ class Cluster:
         what = f"{resource.kind} {namespace + '/' if namespace else ''}{name}"
         try:
             with translated(f"get {what}"):
-                got = resource.get(name=name, namespace=namespace if resource.namespaced else None)
+                got = resource.get(
+                    name=name,
+                    namespace=namespace if resource.namespaced else None,
+                    serialize=False,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
         except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
-        return _plain(got)
+        return _decoded(got)
 
     def list(self, resource: Any, *, namespace: str | None, label_selector: str) -> list[Manifest]:
         with translated(f"list {resource.kind}"):
-            got = resource.get(namespace=namespace, label_selector=label_selector)
-        items = _plain(got).get("items") or []
-        return [item for item in items if isinstance(item, dict)]
+            got = resource.get(
+                namespace=namespace,
+                label_selector=label_selector,
+                serialize=False,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        answer = _decoded(got)
+        # A list's items carry no apiVersion or kind of their own: the list names them.
+        kind = str(answer.get("kind") or "").removesuffix("List") or resource.kind
+        api_version = answer.get("apiVersion") or resource.group_version
+        items = [item for item in answer.get("items") or [] if isinstance(item, dict)]
+        for item in items:
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+        return items
+
+    def names(self, resource: Any, *, namespace: str | None) -> set[str]:
+        """Every object's name of this kind (in ``namespace``), read as metadata only and
+        in pages, so a busy namespace costs a few small answers."""
+        found: set[str] = set()
+        token: str | None = None
+        while True:
+            with translated(f"list {resource.kind} names"):
+                got = resource.get(
+                    namespace=namespace,
+                    limit=LIST_PAGE,
+                    _continue=token,
+                    header_params={"Accept": METADATA_LIST},
+                    serialize=False,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            page = _decoded(got)
+            for item in page.get("items") or []:
+                name = ((item or {}).get("metadata") or {}).get("name")
+                if name:
+                    found.add(str(name))
+            token = (page.get("metadata") or {}).get("continue") or None
+            if not token:
+                return found
 
     def apply(self, resource: Any, body: Manifest, *, dry_run: bool, force: bool) -> Manifest:
         meta = body["metadata"]
@@ -208,6 +295,24 @@ class Cluster:
                 namespace=meta.get("namespace") if resource.namespaced else None,
                 field_manager=FIELD_MANAGER,
                 force_conflicts=force,
+                dry_run="All" if dry_run else None,
+                serialize=False,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        return _decoded(result)
+
+    def create(self, resource: Any, body: Manifest, *, dry_run: bool) -> Manifest:
+        """POST a new object (``generateName`` hooks, recreated objects); 409 if it exists."""
+        meta = body["metadata"]
+        namespace = meta.get("namespace") if resource.namespaced else None
+        what = f"{'dry-run ' if dry_run else ''}create {resource.kind} "
+        name = meta.get("name") or f"{meta.get('generateName')}*"
+        what += f"{namespace + '/' if namespace else ''}{name}"
+        with translated(what):
+            result = resource.create(
+                body=body,
+                namespace=namespace,
+                field_manager=FIELD_MANAGER,
                 dry_run="All" if dry_run else None,
                 _request_timeout=REQUEST_TIMEOUT,
             )
@@ -271,6 +376,20 @@ class Cluster:
         except ApiError as exc:
             if exc.status != 404:
                 raise
+
+
+def _decoded(response: Any) -> Manifest:
+    """The JSON body of a raw response, as plain dicts.
+
+    The dynamic client would wrap every answer in ``ResourceInstance`` fields, and
+    ``to_dict`` would unwrap them again: on a 500-object sync that was most of the client's
+    own CPU time. The answer is JSON; reading it as such is all a caller needs.
+    """
+    try:
+        value = json.loads(response.data)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise KubeError(f"unexpected answer from the API server: {exc}") from exc
+    return _plain(value)
 
 
 def _plain(value: Any) -> Manifest:

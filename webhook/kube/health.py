@@ -9,11 +9,13 @@ callable), git, rendering. Messages name the object: "Deployment web: 1/3 availa
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from webhook.app_options import HealthCheck
+from webhook.kube import health_exprs
 from webhook.objects import Manifest, ObjectRef
 
 
@@ -218,12 +220,17 @@ RULES: dict[tuple[str, str], Callable[[Manifest], Verdict]] = {
 }
 
 
-def assess(ref: ObjectRef, obj: Manifest | None) -> Health:
-    """The kstatus verdict for one live object (None: it does not exist)."""
+def assess(ref: ObjectRef, obj: Manifest | None, checks: Sequence[HealthCheck] = ()) -> Health:
+    """The kstatus verdict for one live object (None: it does not exist); an app's CEL
+    rule for the object's kind (``checks``) replaces the kind's own rule."""
     label = f"{ref.kind} {ref.name}"
     if obj is None:
         return Health(Status.NOT_FOUND, f"{label}: not found")
-    verdict = _generic(obj) or RULES.get((ref.group, ref.kind), _other)(obj)
+    verdict = _generic(obj)
+    if verdict is None and (check := health_exprs.rule_for(obj, checks)) is not None:
+        state, message = health_exprs.evaluate(check, obj)
+        verdict = Status(state), message
+    verdict = verdict or RULES.get((ref.group, ref.kind), _other)(obj)
     return Health(verdict[0], f"{label}: {verdict[1]}")
 
 
@@ -244,8 +251,14 @@ def wait_until_current(
     max_interval: float = 2.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    checks: Sequence[HealthCheck] = (),
+    known: Mapping[ObjectRef, Manifest] | None = None,
 ) -> dict[ObjectRef, Health]:
     """Wait until every object is Current, one has Failed, or ``timeout`` seconds pass.
+
+    ``known`` holds objects as the caller last saw them (the apply's answers): an object
+    Current there is not read again, so ConfigMaps and their like cost no request; any
+    other is read and watched as usual.
 
     With ``watch``, each object still in progress is watched in turn, so its end is seen the
     moment it happens (the others have usually settled by the time their turn comes, and a
@@ -256,20 +269,32 @@ def wait_until_current(
     refs = list(refs)
     if watch is None:
         return _poll(
-            refs, fetch, deadline, interval, fast_interval, fast_for, max_interval, clock, sleep
+            refs,
+            fetch,
+            deadline,
+            interval,
+            fast_interval,
+            fast_for,
+            max_interval,
+            clock,
+            sleep,
+            checks,
         )
     verdicts: dict[ObjectRef, Health] = {}
+    known = known or {}
     for ref in refs:
-        seen = fetch(ref)
-        verdict = assess(ref, seen)
+        seen = known.get(ref)
+        if seen is None or assess(ref, seen, checks).status is not Status.CURRENT:
+            seen = fetch(ref)
+        verdict = assess(ref, seen, checks)
         if verdict.status not in _SETTLED and clock() < deadline:
             for update in watch(ref, seen, deadline - clock()):
-                verdict = assess(ref, update)
+                verdict = assess(ref, update, checks)
                 if verdict.status in _SETTLED or clock() >= deadline:
                     break
         verdicts[ref] = verdict
         if verdict.status is Status.FAILED:
-            return verdicts | {r: assess(r, fetch(r)) for r in refs if r not in verdicts}
+            return verdicts | {r: assess(r, fetch(r), checks) for r in refs if r not in verdicts}
     unsettled = [r for r in refs if verdicts[r].status is not Status.CURRENT]
     if unsettled and clock() < deadline:
         verdicts |= _poll(
@@ -282,6 +307,7 @@ def wait_until_current(
             max_interval,
             clock,
             sleep,
+            checks,
         )
     return verdicts
 
@@ -299,6 +325,7 @@ def _poll(
     max_interval: float,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    checks: Sequence[HealthCheck] = (),
 ) -> dict[ObjectRef, Health]:
     """Polls come at most ``fast_interval`` apart for the first ``fast_for`` seconds, since
     most rollouts settle within a few seconds; then they back off to ``max_interval``, so a
@@ -308,7 +335,7 @@ def _poll(
     verdicts: dict[ObjectRef, Health] = {}
     while True:
         for ref in pending:
-            verdicts[ref] = assess(ref, fetch(ref))
+            verdicts[ref] = assess(ref, fetch(ref), checks)
         pending = [r for r in pending if verdicts[r].status is not Status.CURRENT]
         failed = any(verdicts[r].status is Status.FAILED for r in pending)
         if not pending or failed or clock() >= deadline:

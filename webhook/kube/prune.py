@@ -3,7 +3,9 @@
 Owns: listing the ApplySet's members across the group-kinds and namespaces its parent records
 (plus the current ones), choosing those not desired any more, and deleting them in reverse
 apply order. Only objects labelled ``applyset.kubernetes.io/part-of=<our id>`` are ever
-considered; Namespaces and CRDs only with ``prune_cluster_scoped``. Each object is read again
+considered; Namespaces and CRDs only with ``prune_cluster_scoped``; never an object annotated
+``argocd.argoproj.io/sync-options: Prune=false`` or ``kustomize.toolkit.fluxcd.io/prune:
+disabled`` (it is left in place, out of the prune set). Each object is read again
 just before its deletion, and deleted only if it still carries our label, with the uid and
 resourceVersion of that read as preconditions: an object someone took over in between stays.
 Must not touch: applying, health, git, rendering.
@@ -16,6 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from webhook.hooks import keeps_on_prune
 from webhook.kube.apply import CRD, tier_of
 from webhook.kube.applyset import PART_OF, ApplySet, Inventory, labels_of, split_group_kind
 from webhook.kube.client import ApiError, Cluster, KubeError
@@ -62,6 +65,8 @@ def orphans(
                     meta.get("namespace") or None,
                     str(meta.get("name", "")),
                 )
+                if keeps_on_prune(item):
+                    continue  # Prune=false: left in place
                 if ref not in desired and not meta.get("deletionTimestamp"):
                     found[ref] = str(item.get("apiVersion"))
     ordered = sorted(found, key=lambda r: (tier_of(r), str(r)), reverse=True)
@@ -89,6 +94,9 @@ def _delete_if_ours(cluster: Cluster, resource: Any, ref: ObjectRef, applyset: A
             return False
         if meta.get("deletionTimestamp"):
             return True
+        if keeps_on_prune(live):
+            log.info("%s is annotated Prune=false since it was listed: not pruned", ref)
+            return False
         preconditions = {"uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}
         try:
             cluster.delete(

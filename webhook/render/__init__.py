@@ -5,6 +5,9 @@ place they came from). The folder is untrusted (a pull request's author writes i
 documents hold JSON types only within bounds (documents.py, limits.py); kustomize and helm
 run offline with a clean environment (tools.py), after their inputs were checked for remote
 references, plugins and paths leaving the checkout (kustomize.py, helm.py, remote.py).
+The checkout is the commit's whole tree: an app renders from its folder and may read any
+file in the tree (bases, components, values files), none outside it; ``inputs_of`` lists
+what it read (inputs.py).
 Must not touch: git, the cluster, the queue. It knows nothing of namespaces or guardrails.
 """
 
@@ -16,7 +19,8 @@ from pathlib import Path
 
 from webhook.render import limits
 from webhook.render.documents import load_json, load_yaml_documents, objects_of, parse_stream
-from webhook.render.helm import HELM_KUBE_VERSION, render_helm
+from webhook.render.helm import HELM_KUBE_VERSION, Capabilities, HelmOptions, render_helm
+from webhook.render.inputs import inputs_of
 from webhook.render.kustomize import KUSTOMIZATION_FILES, kustomization_in, render_kustomize
 from webhook.render.output import Rendered, RenderError
 
@@ -24,8 +28,11 @@ __all__ = [
     "HELM_KUBE_VERSION",
     "KUSTOMIZATION_FILES",
     "MANIFEST_SUFFIXES",
+    "Capabilities",
+    "HelmOptions",
     "RenderError",
     "Rendered",
+    "inputs_of",
     "load_json",
     "load_yaml_documents",
     "parse_stream",
@@ -37,18 +44,22 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def _links_stay_inside(root: Path, boundary: Path, label: str) -> None:
-    """Refuse a symlink under ``root`` that resolves (through other links) outside the checkout.
+    """Refuse a symlink anywhere in the checkout that resolves (through other links) outside.
 
     The source step refuses these too; a renderer checks again because helm and kustomize
-    follow links, and reading outside the checkout is what this module must never do.
+    follow links (in bases and charts elsewhere in the tree too), and reading outside the
+    checkout is what this module must never do.
     """
     fence = boundary.resolve()
-    for folder, dirs, files in os.walk(root):
+    for folder, dirs, files in os.walk(boundary):
         for name in (*dirs, *files):
             path = Path(folder, name)
             if path.is_symlink() and not path.resolve().is_relative_to(fence):
-                shown = path.relative_to(root).as_posix()
-                raise RenderError(f"{label}/{shown}: symbolic link leads outside the checkout")
+                if path.is_relative_to(root):
+                    shown = f"{label}/{path.relative_to(root).as_posix()}"
+                else:
+                    shown = path.relative_to(boundary).as_posix()
+                raise RenderError(f"{shown}: symbolic link leads outside the checkout")
 
 
 def _manifest_files(root: Path) -> list[Path]:
@@ -86,15 +97,29 @@ def render(
     checkout_root: Path | None = None,
     allowed_remote_hosts: Sequence[str] = (),
     enable_helm: bool = False,
+    helm: HelmOptions | None = None,
 ) -> list[Rendered]:
     """Render the folder ``root`` (shown to people as ``label``) the way its files ask.
 
-    ``checkout_root``: nothing outside it is read (default: ``root``, the app folder).
+    ``checkout_root``: nothing outside it is read (default: ``root``, the app folder); the
+    engine passes the root of the commit's tree, so bases and values files elsewhere in the
+    repository may be read. Helm ``values_files`` are relative to ``root``.
     ``allowed_remote_hosts``, ``enable_helm``: the app's ``kustomize:`` options.
+    ``helm``: capabilities, repositories and a chart from a repository (helm.py).
     """
     boundary = checkout_root or root
     _links_stay_inside(root, boundary, label)
-    if kustomization_in(root) is not None:
+    if helm is not None and helm.chart is not None:  # the folder holds only values files
+        out = render_helm(
+            root,
+            label,
+            release=release,
+            namespace=namespace,
+            values_files=values_files,
+            boundary=boundary,
+            options=helm,
+        )
+    elif kustomization_in(root) is not None:
         out = render_kustomize(
             root,
             label,
@@ -110,6 +135,7 @@ def render(
             namespace=namespace,
             values_files=values_files,
             boundary=boundary,
+            options=helm,
         )
     else:
         out = render_plain(root, label)

@@ -1,100 +1,120 @@
-"""``helm template`` of a chart folder, offline: vendored dependencies only.
+"""``helm template`` as ``helm install`` would render it on the target cluster.
 
-A chart's ``Chart.yaml`` may name dependencies in remote repositories (http, oci); fetching
-them is for an allow-listed later feature. Here every dependency must already be in the
-chart's ``charts/`` folder (``helm dependency build`` before committing), ``file://`` ones
-must stay in the checkout, and values files must be files in the app folder. Helm runs with
-a clean environment (tools.py): no repositories, registries, plugins or kubeconfig.
+``--skip-tests`` (test hooks are never applied); ``--include-crds`` with each document from a
+chart's ``crds/`` folder marked ``crd`` (never templated: Helm copies them as they are);
+``--kube-version`` and ``--api-versions`` from the cluster's discovery (``Capabilities``,
+plain data the engine passes), plus the API versions the chart's own CRDs serve, as
+``helm install`` applies CRDs before it renders the templates. Hooks stay in the output as
+annotated documents (``helm.sh/hook``): whoever applies them gives them their phase.
+Dependencies are laid out by helm_deps.py; the chart itself may come from an allow-listed
+repository (``helm.chart``), the values files from the app folder. Helm runs with a clean
+environment (tools.py): no repositories, registries, plugins or kubeconfig of its own.
 Must not touch: git, the cluster.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from webhook.app_options import ChartSource, HelmRepository
 from webhook.render import limits, tools
-from webhook.render.documents import load_yaml_documents, parse_stream
+from webhook.render.chart_fetch import fetch_chart
+from webhook.render.documents import parse_stream
+from webhook.render.helm_deps import prepare_chart
 from webhook.render.output import Rendered, RenderError
 
-#: The Kubernetes version helm templates against (helm alone assumes v1.20).
+#: The Kubernetes version helm templates against when the cluster's is not known.
 HELM_KUBE_VERSION = "1.34"
-#: Subcharts of subcharts read for the dependency check.
-MAX_CHARTS = 200
 _SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
+#: ``chart/crds/x.yaml``, ``chart/charts/sub/crds/x.yaml``: Helm's CRD folders.
+_CRD_SOURCE = re.compile(r"^[^/]+(?:/charts/[^/]+)*/crds/")
 
 
-def _mapping(path: Path, name: str) -> dict[str, Any]:
-    documents = load_yaml_documents(path.read_text(encoding="utf-8", errors="replace"), name)
-    data = documents[0][0] if documents else None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise RenderError(f"{name}: must be a mapping")
-    return data
+@dataclass(frozen=True)
+class Capabilities:
+    """What ``.Capabilities`` tells templates: the cluster's version and served APIs
+    (``group/version`` and ``group/version/Kind``, as Helm's ``--api-versions`` takes)."""
+
+    kube_version: str
+    api_versions: tuple[str, ...] = ()
 
 
-def _vendored(chart: Path, name: str) -> bool:
-    """Whether ``charts/`` holds the dependency ``name`` (a folder or a packaged .tgz)."""
-    charts = chart / "charts"
-    if not charts.is_dir():
-        return False
-    for entry in charts.iterdir():
-        if entry.is_file() and entry.name.startswith(f"{name}-") and entry.suffix == ".tgz":
-            return True
-        if (entry / "Chart.yaml").is_file():
-            meta = _mapping(entry / "Chart.yaml", f"{entry.name}/Chart.yaml")
-            if meta.get("name") == name:
-                return True
-    return False
+@dataclass(frozen=True)
+class HelmOptions:
+    """Everything a Helm render needs beyond the folder; plain data from the engine."""
+
+    capabilities: Capabilities | None = None
+    #: The only repositories charts and dependencies may come from.
+    repositories: tuple[HelmRepository, ...] = ()
+    #: Take the chart from a repository; the app folder holds the values files.
+    chart: ChartSource | None = None
+    #: Where fetched charts are kept by digest (None: a folder per render, not kept).
+    cache_dir: Path | None = None
 
 
-def _dependencies(chart: Path, shown: str) -> list[Any]:
-    meta = _mapping(chart / "Chart.yaml", f"{shown}/Chart.yaml")
-    deps = meta.get("dependencies") or []
-    if (chart / "requirements.yaml").is_file():  # apiVersion v1 charts
-        deps += (
-            _mapping(chart / "requirements.yaml", f"{shown}/requirements.yaml").get("dependencies")
-            or []
-        )
-    if not isinstance(deps, list):
-        raise RenderError(f"{shown}/Chart.yaml: `dependencies` must be a list")
-    return deps
+def _values_arguments(
+    root: Path, label: str, values_files: Sequence[str], fence: Path
+) -> list[str]:
+    argv: list[str] = []
+    for values in values_files:
+        resolved = (root / values).resolve()
+        if not resolved.is_relative_to(fence) or not resolved.is_file():
+            raise RenderError(f"{label}: values file {values!r} is not a file in the checkout")
+        argv += ["-f", str(resolved)]
+    return argv
 
 
-def check_chart(root: Path, label: str, *, boundary: Path) -> None:
-    """Every dependency of the chart (and of its vendored subcharts) vendored or local."""
-    top, fence = root.resolve(), boundary.resolve()
-    pending, seen = [top], {top}
-    while pending:
-        chart = pending.pop()
-        shown = label if chart == top else f"{label}/{chart.relative_to(top).as_posix()}"
-        for dep in _dependencies(chart, shown):
-            if not isinstance(dep, dict) or not isinstance(dep.get("name"), str):
-                raise RenderError(f"{shown}/Chart.yaml: a dependency needs a `name`")
-            name, repository = dep["name"], str(dep.get("repository") or "")
-            where = f"{shown}/Chart.yaml: dependency {name!r}"
-            if repository.startswith("file://"):
-                target = (chart / repository.removeprefix("file://")).resolve()
-                if not target.is_relative_to(fence):
-                    raise RenderError(f"{where}: {repository!r} leaves the checkout")
-            if not _vendored(chart, name):
-                source = repository or "no repository"
-                raise RenderError(
-                    f"{where} from {source} is not vendored in charts/: the deployer fetches "
-                    "no charts (run `helm dependency build` and commit charts/)"
-                )
-        for sub in sorted((chart / "charts").glob("*/Chart.yaml")):
-            folder = sub.parent.resolve()
-            if not folder.is_relative_to(fence):
-                raise RenderError(f"{shown}/charts/{sub.parent.name}: leaves the checkout")
-            if folder not in seen:
-                if len(seen) >= MAX_CHARTS:
-                    raise RenderError(f"{label}: more than {MAX_CHARTS} subcharts")
-                seen.add(folder)
-                pending.append(folder)
+def _split(text: str, label: str) -> list[Rendered]:
+    out: list[Rendered] = []
+    for chunk in re.split(r"^---\s*$", text, flags=re.MULTILINE):
+        found = _SOURCE.search(chunk)
+        source = found.group(1) if found else ""
+        name = f"helm {source}" if found else f"helm template {label}"
+        crd = bool(_CRD_SOURCE.match(source))
+        out.extend(Rendered(r.body, name, crd=crd) for r in parse_stream(chunk, name))
+        if len(out) > limits.MAX_OBJECTS:
+            raise RenderError(f"helm template {label}: more than {limits.MAX_OBJECTS} objects")
+    return out
+
+
+def served_by_crds(rendered: Sequence[Rendered]) -> list[str]:
+    """``group/version`` and ``group/version/Kind`` of every version the chart's CRDs serve."""
+    out: list[str] = []
+    for item in rendered:
+        body = item.body
+        if not item.crd or body.get("kind") != "CustomResourceDefinition":
+            continue
+        spec: dict[str, Any] = body["spec"] if isinstance(body.get("spec"), dict) else {}
+        group = str(spec.get("group") or "")
+        kind = str((spec.get("names") or {}).get("kind") or "")
+        for version in spec.get("versions") or []:
+            if isinstance(version, dict) and version.get("served", True) and group:
+                out += [f"{group}/{version.get('name')}", f"{group}/{version.get('name')}/{kind}"]
+    return out
+
+
+def _template(
+    chart: str,
+    cwd: Path,
+    label: str,
+    *,
+    release: str,
+    namespace: str,
+    values: list[str],
+    capabilities: Capabilities | None,
+    api_versions: Sequence[str],
+) -> list[Rendered]:
+    argv = ["helm", "template", release, chart, "--namespace", namespace]
+    argv += ["--skip-tests", "--include-crds"]
+    argv += ["--kube-version", capabilities.kube_version if capabilities else HELM_KUBE_VERSION]
+    if api_versions:
+        argv += ["--api-versions", ",".join(api_versions)]
+    return _split(tools.run_tool([*argv, *values], cwd, label), label)
 
 
 def render_helm(
@@ -105,22 +125,54 @@ def render_helm(
     namespace: str,
     values_files: Sequence[str],
     boundary: Path,
+    options: HelmOptions | None = None,
 ) -> list[Rendered]:
-    """``helm template`` with the app's release name, namespace and values files."""
-    check_chart(root, label, boundary=boundary)
-    argv = ["helm", "template", release, ".", "--namespace", namespace]
-    argv += ["--kube-version", HELM_KUBE_VERSION]
-    for values in values_files:
-        resolved = (root / values).resolve()
-        if not resolved.is_relative_to(root.resolve()) or not resolved.is_file():
-            raise RenderError(f"{label}: values file {values!r} is not a file in the app folder")
-        argv += ["-f", str(resolved)]
-    text = tools.run_tool(argv, root, label)
-    out: list[Rendered] = []
-    for chunk in re.split(r"^---\s*$", text, flags=re.MULTILINE):
-        found = _SOURCE.search(chunk)
-        name = f"helm {found.group(1)}" if found else f"helm template {label}"
-        out.extend(Rendered(r.body, name) for r in parse_stream(chunk, name))
-        if len(out) > limits.MAX_OBJECTS:
-            raise RenderError(f"helm template {label}: more than {limits.MAX_OBJECTS} objects")
+    """The chart in ``root`` (or ``options.chart``), with the app's release name,
+    namespace and values files, as the target cluster's Helm would render it."""
+    options = options or HelmOptions()
+    fence = boundary.resolve()
+    values = _values_arguments(root, label, values_files, fence)
+    with tempfile.TemporaryDirectory(prefix="helm-chart-") as scratch:
+        cache = options.cache_dir or Path(scratch, "cache")
+        if options.chart is not None:
+            chart = _remote_chart(options, cache, label)
+        else:
+            chart = str(
+                prepare_chart(
+                    root,
+                    label,
+                    boundary=boundary,
+                    repositories=options.repositories,
+                    cache=cache,
+                    scratch=Path(scratch),
+                )
+            )
+        capabilities = options.capabilities
+        known = list(capabilities.api_versions) if capabilities else []
+
+        def once(api_versions: Sequence[str]) -> list[Rendered]:
+            return _template(
+                chart,
+                root,
+                label,
+                release=release,
+                namespace=namespace,
+                values=values,
+                capabilities=capabilities,
+                api_versions=api_versions,
+            )
+
+        out = once(known)
+        extra = [v for v in dict.fromkeys(served_by_crds(out)) if v not in set(known)]
+        if extra:  # as helm install: the chart's CRDs exist before its templates render
+            out = once([*known, *extra])
     return out
+
+
+def _remote_chart(options: HelmOptions, cache: Path, label: str) -> str:
+    source = options.chart
+    assert source is not None
+    repository = next((r for r in options.repositories if r.name == source.repo), None)
+    if repository is None:
+        raise RenderError(f"{label}: helm.chart.repo {source.repo!r} is not in helm_repositories")
+    return str(fetch_chart(repository, source.name, source.version, cache))

@@ -6,11 +6,14 @@ So before kustomize runs, every kustomization reachable from the app folder is r
 remote reference (unless its host is allowed), any path leaving the checkout, any KRM
 function and any Helm inflation (unless enabled) is a RenderError naming the file.
 Kustomize itself runs with ``LoadRestrictionsRootOnly``, no plugins and a clean environment.
+The same walk tells which files and folders the build reads (``check_kustomizations``
+returns them), so a change to a shared base can be traced to every app that reads it.
 Must not touch: git, the cluster.
 """
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,6 +54,8 @@ class _Walk:
     enable_helm: bool
     pending: deque[Path] = field(default_factory=deque)
     seen: set[Path] = field(default_factory=set)
+    #: Every file and folder the build reads, as named and as resolved through links.
+    read: set[Path] = field(default_factory=set)
 
     def shown(self, path: Path) -> str:
         """A path as people know it: the app label, then the path under the app folder."""
@@ -63,7 +68,8 @@ class _Walk:
         """A local path (inside the checkout) for ``entry``, None for an allowed remote."""
         if not isinstance(entry, str) or not entry.strip() or "\x00" in entry:
             raise RenderError(f"{where}: expected a path, got {entry!r}")
-        target = (here / entry.strip()).resolve()
+        named = Path(os.path.normpath(here / entry.strip()))
+        target = named.resolve()
         inside = target.is_relative_to(self.boundary)
         host = remote.remote_host(entry, exists_as_file=inside and target.is_file())
         if host is not None:
@@ -72,6 +78,7 @@ class _Walk:
             raise RenderError(f"{where}: {remote.describe(entry, host, self.allowed_hosts)}")
         if not inside:
             raise RenderError(f"{where}: {entry!r} leaves the checkout")
+        self.read.update((named, target))
         if folders and target.is_dir():
             self.queue(target, where)
         elif folders and not target.is_file():  # kustomize would try it as a remote
@@ -85,6 +92,8 @@ class _Walk:
             raise RenderError(f"{where}: more than {limits.MAX_KUSTOMIZATIONS} kustomizations")
         self.seen.add(folder)
         self.pending.append(folder)
+        # Kustomize looks for each of these names; adding one is a change to the build.
+        self.read.update(folder / name for name in KUSTOMIZATION_FILES)
 
 
 def _entries(data: dict[str, Any], key: str, where: str) -> list[Any]:
@@ -136,6 +145,8 @@ def _check_helm(walk: _Walk, data: dict[str, Any], here: Path, where: str) -> No
             "(kustomize.enable_helm)"
         )
     globals_ = data.get("helmGlobals") or {}
+    if not (isinstance(globals_, dict) and globals_.get("chartHome")):
+        walk.read.add(here / "charts")  # kustomize's default chart home
     charts = _entries(data, "helmCharts", where) + _entries(
         data, "helmChartInflationGenerator", where
     )
@@ -196,14 +207,17 @@ def check_kustomizations(
     boundary: Path,
     allowed_remote_hosts: tuple[str, ...] = (),
     enable_helm: bool = False,
-) -> None:
-    """Read every kustomization reachable from ``root``; RenderError on anything refused."""
+) -> frozenset[Path]:
+    """Read every kustomization reachable from ``root``; RenderError on anything refused.
+
+    Returns the files and folders the build reads (absolute, inside ``boundary``)."""
     hosts = tuple(h.lower() for h in allowed_remote_hosts)
     top = root.resolve()
     walk = _Walk(boundary.resolve(), label, top, hosts, enable_helm)
     walk.queue(top, label)
     while walk.pending:
         _check_kustomization(walk, walk.pending.popleft())
+    return frozenset(walk.read)
 
 
 def render_kustomize(

@@ -22,3 +22,5 @@ class Rendered:
 
     body: Manifest
     source: str
+    #: From a Helm chart's ``crds/`` folder: applied in the CRD tier, never templated.
+    crd: bool = False

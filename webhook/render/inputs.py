@@ -1,0 +1,114 @@
+"""What an app's render reads: its inputs, as paths relative to the repository root.
+
+A change to any of them may change what the app deploys, so the receiver's app index and the
+worker's narrowing look for them in a push (``webhook.affected``). The app's own folder is
+always an input and is not listed; listed are the files and folders outside it (or inside it,
+when named) that Kustomize or Helm read:
+- Kustomize: every file and folder the kustomization graph names (resources, components,
+  bases, patches, generators' files, replacements, crds, configurations, openapi, plugin
+  configurations, Helm inflation's chart homes and values files) and the kustomization
+  files of each folder it visits, found by the same walk that checks them
+  (``kustomize.check_kustomizations``);
+- Helm: the values files and every ``file://`` dependency's folder.
+A folder ends in ``/`` (everything under it counts); a file does not.
+Must not touch: git, the cluster, the queue.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from webhook.render.documents import load_yaml_documents
+from webhook.render.kustomize import check_kustomizations, kustomization_in
+from webhook.render.output import RenderError
+
+#: More inputs than this are not recorded one by one: the app's whole repository counts.
+MAX_INPUTS = 2000
+
+
+def _relative(paths: Iterable[Path], boundary: Path) -> tuple[str, ...]:
+    """Repository-relative names, folders ending in ``/``; paths outside are dropped."""
+    fence = boundary.resolve()
+    names: set[str] = set()
+    for named in paths:
+        for path in {Path(os.path.normpath(named)), named.resolve()}:
+            if not path.is_relative_to(fence) or path == fence:
+                continue
+            name = path.relative_to(fence).as_posix()
+            names.add(f"{name}/" if path.is_dir() else name)
+    if len(names) > MAX_INPUTS:
+        return ("",)  # the whole tree: every change counts
+    return tuple(sorted(names))
+
+
+def _local_dependencies(chart: Path, label: str) -> Iterator[str]:
+    """The ``file://`` repositories ``Chart.yaml`` (or v1's ``requirements.yaml``) names."""
+    for name in ("Chart.yaml", "requirements.yaml"):
+        if not (chart / name).is_file():
+            continue
+        text = (chart / name).read_text(encoding="utf-8", errors="replace")
+        documents = load_yaml_documents(text, f"{label}/{name}")
+        data: Any = documents[0][0] if documents else None
+        deps = data.get("dependencies") if isinstance(data, dict) else None
+        for dep in deps if isinstance(deps, list) else ():
+            repository = str(dep.get("repository") or "") if isinstance(dep, dict) else ""
+            if repository.startswith("file://"):
+                yield repository.removeprefix("file://")
+
+
+def _chart_inputs(root: Path, values_files: Sequence[str], label: str) -> list[Path]:
+    found = [root / values for values in values_files]
+    pending, seen = [root.resolve()], {root.resolve()}
+    while pending and len(seen) < MAX_INPUTS:
+        chart = pending.pop()
+        for repository in _local_dependencies(chart, label):
+            folder = (chart / repository).resolve()
+            found.append(folder)
+            if folder not in seen and (folder / "Chart.yaml").is_file():
+                seen.add(folder)
+                pending.append(folder)
+    return found
+
+
+def inputs_of(
+    root: Path,
+    label: str,
+    *,
+    boundary: Path,
+    values_files: Sequence[str] = (),
+    allowed_remote_hosts: Sequence[str] = (),
+    enable_helm: bool = False,
+) -> tuple[str, ...]:
+    """The inputs of the app folder ``root``, relative to ``boundary`` (the repository root).
+
+    Call it after ``render`` succeeded with the same arguments: it reads the same files and
+    refuses the same things (RenderError), but runs no tool. ``("",)``: too many to list.
+    """
+    # Plain files and charts read their whole folder, links included: where links lead counts.
+    read = set(_link_targets(root))
+    if kustomization_in(root) is not None:
+        read |= check_kustomizations(
+            root,
+            label,
+            boundary=boundary,
+            allowed_remote_hosts=tuple(allowed_remote_hosts),
+            enable_helm=enable_helm,
+        )
+    elif (root / "Chart.yaml").is_file():
+        try:
+            read.update(_chart_inputs(root, values_files, label))
+        except (OSError, RecursionError) as exc:
+            raise RenderError(f"{label}: cannot list the chart's inputs: {exc}") from exc
+    return _relative(read, boundary)
+
+
+def _link_targets(root: Path) -> Iterator[Path]:
+    """Where the symlinks under the app folder lead (the checkout keeps them in the tree)."""
+    for folder, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            path = Path(folder, name)
+            if path.is_symlink():
+                yield path.resolve()
