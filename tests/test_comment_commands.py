@@ -5,6 +5,7 @@ then approves, refreshes the preview, or replies with a refusal."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests.access import REPO, Origin, manual_config, pending_plan, pr_comment, 
 from tests.conftest import SECRET
 from tests.github.api_server import DEPLOYER, GitHubApiServer, client_for
 from tests.github.deliveries import Delivery
+from tests.github.examples import example
 from webhook.commands import Commands, reply_marker
 from webhook.model import Job, JobState, StepOutcome, Trigger
 from webhook.queue import SqlStore
@@ -234,11 +236,15 @@ def test_a_writer_refreshes_the_preview(
     origin: Origin,
 ) -> None:
     head = "c" * 40
-    github_api.pulls[(REPO.lower(), 7)] = {
-        "number": 7,
-        "head": {"sha": head, "ref": "feature", "repo": {"full_name": REPO}},
-        "base": {"sha": origin.head, "ref": "master", "repo": {"full_name": REPO}},
-    }
+    # GitHub's own pull request (its published example), at this test's commits: the local
+    # server checks every answer against the REST description.
+    pull = copy.deepcopy(example("pull_request")["pull_request"])
+    pull["number"] = 7
+    pull.setdefault("auto_merge", None)  # in the REST answer, not in the older webhook example
+    pull["head"].update(sha=head, ref="feature")
+    pull["base"].update(sha=origin.head, ref="master")
+    assert pull["head"]["repo"]["full_name"] == pull["base"]["repo"]["full_name"] == REPO
+    github_api.pulls[(REPO.lower(), 7)] = pull
     _deliver(client, pr_comment("/deploy diff guestbook"))
     done = _worker(web, store, env, github_api).run_once()
     assert done is not None and done.message.startswith("preview queued")

@@ -522,11 +522,12 @@ class GitHubApiServer:
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/collaborators/([^/]+)/permission", path):
             login = m[2]
             permission = self.permissions.get((m[1].lower(), login.lower()), "none")
-            return 200, {
-                "permission": permission,
-                "role_name": permission,
-                "user": {"login": login, "id": 1, "type": "User"},
+            role = {"admin": "admin", "write": "write", "read": "read"}.get(permission, "none")
+            collaborator = {
+                **shapes.user({"login": login, "id": 1, "type": "User"}),
+                "role_name": role,
             }
+            return 200, {"permission": permission, "role_name": role, "user": collaborator}
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls/(\d+)", path):
             pull = self.pulls.get((m[1].lower(), int(m[2])))
             return (200, pull) if pull is not None else (404, {"message": "Not Found"})
