@@ -16,6 +16,9 @@ FROM golang:${GO_VERSION}-bookworm AS tools
 ARG HELM_VERSION=v3.19.5
 ARG KUSTOMIZE_VERSION=v5.7.1
 ARG KUBELOGIN_VERSION=v0.2.21
+# The module's hash as the Go checksum database records it (go mod download -json): the build
+# stops if the proxy ever serves other content for this version.
+ARG KUBELOGIN_SUM=h1:SJfcLbsV94TNsfGx+uQMLxgmQfNUbXH9d9GGTlw1QK8=
 WORKDIR /src
 COPY scripts/build-test-tools scripts/build-test-tools
 COPY tests/cluster/tools tests/cluster/tools
@@ -25,7 +28,9 @@ RUN bin=$(scripts/build-test-tools --only helm,kustomize | tail -n 1) \
  && cp "$bin/helm" "$bin/kustomize" /out/ \
  && test "$(/out/helm version --template '{{.Version}}')" = "$HELM_VERSION" \
  && test "$(/out/kustomize version)" = "$KUSTOMIZE_VERSION"
-RUN GOBIN=/out go install -trimpath -ldflags "-s -w -X main.gitTag=${KUBELOGIN_VERSION}" \
+RUN test "$(go mod download -json "github.com/Azure/kubelogin@${KUBELOGIN_VERSION}" \
+        | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",$/\1/p')" = "$KUBELOGIN_SUM" \
+ && GOBIN=/out go install -trimpath -ldflags "-s -w -X main.gitTag=${KUBELOGIN_VERSION}" \
         "github.com/Azure/kubelogin@${KUBELOGIN_VERSION}" \
  && /out/kubelogin --version
 

@@ -62,6 +62,16 @@ class Deployer:
         self.git("commit", "--quiet", "-m", "change")
         return self.git("rev-parse", "HEAD")
 
+    def commit_apps(self, texts: dict[str, str], message: str = "change") -> str:
+        """Write ``apps/<name>/app.yaml`` for each app named in ``texts``; commit; the SHA."""
+        for name, text in texts.items():
+            path = self.origin / "apps" / name / "app.yaml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        self.git("add", "-A")
+        self.git("commit", "--quiet", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
     def deliver(self, event: str, payload: dict[str, Any]) -> None:
         delivery = Delivery(event, payload, SECRET)
         answer = self.web.post("/webhooks/github", data=delivery.body, headers=delivery.headers())

@@ -30,15 +30,28 @@ def secret(value: str, **meta: Any) -> dict[str, Any]:
 
 def test_server_owned_metadata_and_status_do_not_count_as_a_change() -> None:
     live = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "a", "resourceVersion": "7", "managedFields": [{"manager": "x"}]},
-        "data": {"k": "v"},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "a",
+            "resourceVersion": "7",
+            "managedFields": [{"manager": "x"}],
+            "annotations": {},
+        },
+        "spec": {"replicas": 2},
+        "status": {"readyReplicas": 1, "observedGeneration": 3},
     }
-    result = {**live, "metadata": {"name": "a", "resourceVersion": "8"}}
+    result = {
+        **live,
+        "metadata": {"name": "a", "resourceVersion": "8"},
+        "status": {"readyReplicas": 2, "observedGeneration": 4},
+    }
     assert same(live, result)
-    assert not same(live, {**result, "data": {"k": "w"}})
+    assert same({k: v for k, v in live.items() if k != "status"}, result)
+    assert not same(live, {**result, "spec": {"replicas": 3}})
+    assert not same(live, {**result, "metadata": {"name": "a", "labels": {"l": "v"}}})
     assert not same(None, result)
+    assert live["status"] == {"readyReplicas": 1, "observedGeneration": 3}  # not altered
 
 
 def test_secret_values_never_appear_in_a_diff() -> None:

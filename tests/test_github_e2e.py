@@ -4,7 +4,9 @@ with the real engine, the reporter, and the local OpenAPI-validated GitHub serve
 from __future__ import annotations
 
 import itertools
+import logging
 
+import pytest
 from kubernetes import client as k8s
 
 from tests.github.examples import example
@@ -59,16 +61,22 @@ def test_a_burst_of_commits_leaves_every_superseded_commit_with_a_final_status(
 
 
 def test_a_pull_request_gets_a_preview_and_the_cluster_is_not_changed(
-    deployer: Deployer, k8s_api_client: k8s.ApiClient, namespace: str
+    deployer: Deployer,
+    k8s_api_client: k8s.ApiClient,
+    namespace: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    deployer.commit(cm("settings"))
+    base = deployer.commit(cm("settings"))
     deployer.git("checkout", "--quiet", "-b", "feature")
     head = deployer.commit(cm("settings") + "---\n" + cm("extra"))
     payload = example("pull_request", where={"action": "opened"})
     payload["pull_request"]["head"]["sha"] = head
-    deployer.deliver("pull_request", payload)
-    deployer.work()
-    deployer.report()
+    payload["pull_request"]["base"]["sha"] = base  # in the repository: narrowed by the diff
+    with caplog.at_level(logging.WARNING, logger="webhook.steps"):
+        deployer.deliver("pull_request", payload)
+        deployer.work()
+        deployer.report()
+    assert "cannot narrow" not in caplog.text
     status = deployer.github.last_status(REPO, head, "deploy-preview/shop")
     assert status is not None
     assert (status["state"], status["description"]) == (

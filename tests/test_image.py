@@ -76,11 +76,18 @@ def test_image_pins_the_render_tools_at_the_versions_the_tests_use(
     assert f'= "${arg}"' in runs
 
 
-def test_image_pins_a_released_kubelogin() -> None:
+def test_image_pins_a_released_kubelogin_by_version_and_checksum() -> None:
+    """v0.2.21 is on the Go module proxy (v0.2.22 the newest when pinned); its ``h1:`` hash is
+    the checksum database's, checked before the build installs that exact module."""
     tools = stages()[0]
     assert re.fullmatch(r"v\d+\.\d+\.\d+", args(tools)["KUBELOGIN_VERSION"])
-    runs = " ".join(rest for word, rest in tools if word == "RUN")
-    assert "github.com/Azure/kubelogin@${KUBELOGIN_VERSION}" in runs
+    assert re.fullmatch(r"h1:[A-Za-z0-9+/]{43}=", args(tools)["KUBELOGIN_SUM"])
+    [run] = [rest for word, rest in tools if word == "RUN" and "kubelogin" in rest]
+    module = "github.com/Azure/kubelogin@${KUBELOGIN_VERSION}"
+    checked = run.index(f'go mod download -json "{module}"')
+    assert '= "$KUBELOGIN_SUM"' in run
+    installed = run.index("go install")
+    assert checked < installed < run.index(f'"{module}"', installed)
 
 
 def test_runtime_image_has_git_the_tools_and_the_postgres_driver() -> None:

@@ -162,6 +162,7 @@ def run_serve_through_a_delivery_and_a_job(tmp: Path) -> tuple[str, Delivery, di
         "DEPLOYER_CACHE_DIR": str(tmp / "cache"),
         "DEPLOYER_LOG_LEVEL": "DEBUG",
         "KUBECONFIG": str(tmp / "no-kubeconfig"),
+        "DEPLOYER_RETRY_SECONDS": "0.01",  # the missing repo: retried quickly, then failed
     }
     path = tmp / "serve.log"
     with path.open("wb") as out:

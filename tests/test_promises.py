@@ -141,7 +141,7 @@ def test_the_web_and_worker_commands_each_do_their_half(tmp_path: Path) -> None:
         log = (tmp_path / "worker.log").open("ab")
         worker = subprocess.Popen(
             [sys.executable, "-m", "webhook.cli", "worker", "--config", str(web.config)],
-            env={**os.environ, **web.env()},
+            env={**os.environ, **web.env(), "DEPLOYER_RETRY_SECONDS": "0.01"},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -336,11 +336,21 @@ def test_a_job_change_wakes_the_reporter_at_once(
 ) -> None:
     import threading
 
+    first_round = threading.Event()
+    deliver = reporter.deliver_pending
+
+    def counted() -> int:
+        delivered = deliver()
+        first_round.set()
+        return delivered
+
+    reporter.deliver_pending = counted  # type: ignore[method-assign]
     stop = threading.Event()
     thread = threading.Thread(target=reporter.run, args=(stop,), kwargs={"interval": 60.0})
     thread.start()
     try:
-        time.sleep(0.2)  # the first round finds nothing and sleeps for up to a minute
+        # The first round found nothing: the reporter now sleeps for up to a minute.
+        assert first_round.wait(10)
         job = merge(store)
         reporter.job_changed(job)
         deadline = time.monotonic() + 10

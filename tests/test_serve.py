@@ -58,6 +58,8 @@ class Server:
             "DEPLOYER_DATABASE_URL": self.database_url,
             "DEPLOYER_ADMIN_TOKEN": ADMIN,
             "DEPLOYER_CACHE_DIR": str(self.tmp / "cache"),
+            # The repo does not exist: its jobs are retried, this quickly, then fail.
+            "DEPLOYER_RETRY_SECONDS": "0.01",
             "KUBECONFIG": str(self.tmp / "no-kubeconfig"),
         }
 

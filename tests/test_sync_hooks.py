@@ -203,3 +203,46 @@ def test_helm_hooks_run_by_phase_and_weight_and_test_hooks_are_never_applied(
     assert jobs(api, ns) == ["shop-migrate"]
     assert not [e for e in seen.ordered() if e.name == "shop-test-connection"]
     assert live(DynamicClient(api), "Pod", "shop-test-connection", ns) is None
+
+
+def test_argo_cd_pre_post_sync_hooks_on_a_base_in_another_folder(
+    ops: GitOps, api: client.ApiClient
+) -> None:
+    """argocd-example-apps' shape: ``pre-post-sync/`` adds its hooks to the guestbook kept
+    in ``kustomize-guestbook/`` (``resources: [../kustomize-guestbook]``)."""
+    root = FIXTURES / "pre-post-sync"
+    base = {
+        "apps/kustomize-guestbook/kustomization.yaml": (
+            "resources:\n- guestbook-ui-deployment.yaml\n- guestbook-ui-svc.yaml\n"
+        ),
+        **{
+            f"apps/kustomize-guestbook/{name}": (root / name).read_text()
+            for name in ("guestbook-ui-deployment.yaml", "guestbook-ui-svc.yaml")
+        },
+    }
+    overlay = {
+        "apps/shop/kustomization.yaml": (
+            "resources:\n- ../kustomize-guestbook\n- db-migrate-job.yaml\n- smoke-test-job.yaml\n"
+        ),
+        **{
+            f"apps/shop/{name}": (root / name).read_text()
+            for name in ("db-migrate-job.yaml", "smoke-test-job.yaml")
+        },
+    }
+    sha = ops.commit({**base, **overlay})
+    with Recorder(api, ops.namespace, WATCHED) as seen:
+        result = ops.sync(sha, health_timeout=60)
+    assert result.ok, result.error
+    ns = ops.namespace
+    assert [(h.object, h.phase, h.status) for h in result.hooks] == [
+        (f"Job {ns}/db-migrate", "PreSync", "succeeded"),
+        (f"Job {ns}/smoke-test", "PostSync", "succeeded"),
+    ]
+    assert f"Deployment {ns}/guestbook-ui" in result.created
+    migrated = seen.first("Job", "db-migrate", condition="Complete")
+    created = seen.first("Deployment", "guestbook-ui", type="ADDED")
+    smoke = seen.first("Job", "smoke-test", type="ADDED")
+    assert migrated.rv < created.rv < smoke.rv
+    # The render read the base: a change there counts as a change of this app.
+    assert result.inputs is not None
+    assert any(path.startswith("apps/kustomize-guestbook") for path in result.inputs)

@@ -1,4 +1,9 @@
-"""The ``webhook-deployer`` command: serve, web, worker, sync, diff, check-config, migrate."""
+"""The ``webhook-deployer`` command: serve, web, worker, sync, diff, check-config, migrate.
+
+The commands that drive a running deployer over HTTP (status, history, approve, rollback,
+resume) live in ``webhook.remote``; this module runs the deployer and the local break-glass
+``sync`` and ``diff``.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,14 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from webhook.metrics_dir import use_shared_dir
+from webhook.progress import show as show_progress
 from webhook.queue import SqlStore
 from webhook.settings import (
     AppConfig,
@@ -21,6 +29,9 @@ from webhook.settings import (
     config_path,
     load_config,
 )
+
+if TYPE_CHECKING:
+    from webhook.github import GitHubClient
 
 log = logging.getLogger("webhook.cli")
 CONFIG_OPTION = click.option(
@@ -80,6 +91,9 @@ def main() -> None:
 def check_config(config_file: str | None) -> None:
     """Validate the config file and environment; list every error."""
     config, _ = _load(config_file, need_secret=False)
+    missing = [t.url_env for t in config.notifications if not os.environ.get(t.url_env)]
+    if missing:
+        _fail([f"notifications: environment variable(s) not set: {', '.join(missing)}"])
     click.echo(f"{config_path(config_file)}: ok, {len(config.apps)} app(s)")
 
 
@@ -90,6 +104,7 @@ def check_config(config_file: str | None) -> None:
 @click.option("--threads", default=4, show_default=True, help="threads per process")
 def web(config_file: str | None, bind: str | None, workers: int, threads: int) -> None:
     """Run only the webhook receiver and API (gunicorn)."""
+    use_shared_dir()  # gunicorn's processes answer /metrics together
     from webhook.web.server import serve as serve_web
 
     config, env = _load(config_file)
@@ -104,7 +119,25 @@ def web(config_file: str | None, bind: str | None, workers: int, threads: int) -
     "--concurrency", type=int, help="jobs at once (default: $DEPLOYER_WORKER_CONCURRENCY)"
 )
 @click.option("--lease-seconds", type=float, help="job lease (default: $DEPLOYER_LEASE_SECONDS)")
-def worker(config_file: str | None, concurrency: int | None, lease_seconds: float | None) -> None:
+@click.option(
+    "--health-bind",
+    metavar="HOST:PORT",
+    help="serve /healthz, /readyz and /metrics here (default: $DEPLOYER_WORKER_HEALTH_BIND; off)",
+)
+@click.option(
+    "--stall-seconds",
+    type=float,
+    default=900.0,
+    show_default=True,
+    help="/healthz fails once a sync loop made no progress for this long",
+)
+def worker(
+    config_file: str | None,
+    concurrency: int | None,
+    lease_seconds: float | None,
+    health_bind: str | None,
+    stall_seconds: float,
+) -> None:
     """Run only the sync workers."""
     config, env = _load(config_file)
     env.configure_logging()
@@ -124,14 +157,21 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=token_for)
     store = _open_store(env)
     reporter = Reporter(store, config, github) if github is not None else None
+    step = worker_step(engine, store)
+    if github is not None:
+        from webhook.commands import Commands
+
+        step = Commands(step, github, store, config, env)
     runner = Worker(
         store,
-        worker_step(engine, store),
+        step,
         concurrency=concurrency,
         max_concurrency=max(concurrency, env.worker_max_concurrency),
         pressure=lambda: THROTTLED.count,
         lease_seconds=lease_seconds,
         listeners=[reporter] if reporter is not None else [],
+        retry_seconds=env.retry_seconds,
+        retry_max_seconds=env.retry_max_seconds,
     )
     if reporter is None:
         log.warning("no GitHub credentials: job states stay in the outbox, nothing is reported")
@@ -146,9 +186,27 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if config.notifications:
+        from webhook.notify import MissingWebhookUrl, Notifier, targets_from
+
+        try:
+            targets = targets_from(config, os.environ)
+        except MissingWebhookUrl as exc:
+            _fail([str(exc)])
+        notifier = Notifier(store, config, targets)
+        threading.Thread(
+            target=notifier.run, args=(runner.stopping,), name="notifier", daemon=True
+        ).start()
     if config.resync_interval > 0:
-        drift = DriftPoller(config, store, engine, config.resync_interval)
+        drift = DriftPoller(config, store, engine, config.resync_interval, owner=runner.owner)
         threading.Thread(target=drift.run, args=(runner.stopping,), daemon=True).start()
+    health_bind = health_bind or env.worker_health_bind
+    if health_bind:
+        from webhook.worker_probe import ProbeServer
+
+        ProbeServer(health_bind, lambda: runner.stalled(stall_seconds)).start()
+        log.info("worker %s: /healthz and /metrics on %s", runner.owner, health_bind)
+    _start_recovery(config, store, github, runner.owner, runner.stopping)
     log.info(
         "worker %s: %s app(s), concurrency %s (up to %s)",
         runner.owner,
@@ -159,6 +217,26 @@ def worker(config_file: str | None, concurrency: int | None, lease_seconds: floa
     runner.run()
 
 
+def _start_recovery(
+    config: DeployerConfig,
+    store: SqlStore,
+    github: GitHubClient | None,
+    owner: str,
+    stopping: threading.Event,
+) -> None:
+    """Recover missed deliveries in the background when hooks are configured."""
+    from webhook.recovery import Recovery
+
+    settings = config.recover_deliveries
+    if settings.interval <= 0 or not (settings.hooks or settings.app_hook):
+        return
+    if github is None:
+        log.warning("recover_deliveries: no GitHub credentials; missed deliveries stay missed")
+        return
+    recovery = Recovery(config, store, github, owner=owner)
+    threading.Thread(target=recovery.run, args=(stopping,), name="recovery", daemon=True).start()
+
+
 @main.command()
 @CONFIG_OPTION
 @click.option("--bind", help="host:port (default: $DEPLOYER_BIND, else 127.0.0.1:8080)")
@@ -166,6 +244,7 @@ def serve(config_file: str | None, bind: str | None) -> None:
     """Run the receiver (gunicorn) and the sync workers together; SIGTERM drains both."""
     _, env = _load(config_file)  # fail fast, with every error, before starting anything
     env.configure_logging()
+    use_shared_dir()  # the web and the worker processes answer /metrics together
     bind = bind or env.bind
     extra = ["--config", config_file] if config_file else []
     # The checks are done: become the small supervisor (same PID, so signals still reach
@@ -201,8 +280,24 @@ def _app(config: DeployerConfig, name: str) -> AppConfig:
 @click.argument("app_name", metavar="APP")
 @click.option("--revision", help="Commit SHA (default: the branch head).")
 @click.option("--dry-run", is_flag=True, help="Server-side dry run; change nothing.")
-def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: bool) -> None:
-    """Sync one app in the foreground; exit non-zero on failure."""
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress lines on stderr (default: only when stderr is a terminal).",
+)
+def sync(
+    config_file: str | None,
+    app_name: str,
+    revision: str | None,
+    dry_run: bool,
+    progress: bool | None,
+) -> None:
+    """Break-glass: sync APP from this machine, bypassing the running deployer.
+
+    It applies directly, outside the deployer's queue, leases and history (another sync of
+    the same app may run at the same time, and no job records this one). In normal
+    operation use `approve APP` against the running deployer. Exit non-zero on failure.
+    """
     import json
 
     from webhook.engine import SyncEngine
@@ -212,6 +307,12 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
     config, env = _load(config_file, need_secret=False)
     env.configure_logging()
     app = _app(config, app_name)
+    click.echo(
+        "warning: break-glass sync: bypasses the deployer's queue, leases and history; "
+        "use `webhook-deployer approve` against a running deployer instead",
+        err=True,
+    )
+    show_progress(progress)
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=git_token_provider(env))
     try:
         result = engine.sync(app, revision or engine.head(app), dry_run=dry_run)
@@ -234,7 +335,18 @@ def sync(config_file: str | None, app_name: str, revision: str | None, dry_run: 
     show_default=True,
     help="text: unified diffs; json/yaml: a list of {object, action, diff}.",
 )
-def diff(config_file: str | None, app_name: str, revision: str | None, output: str) -> None:
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress lines on stderr (default: only when stderr is a terminal).",
+)
+def diff(
+    config_file: str | None,
+    app_name: str,
+    revision: str | None,
+    output: str,
+    progress: bool | None,
+) -> None:
     """Show what a sync would change, live against desired (Secret data redacted).
 
     Exit status as kubectl diff: 0 no differences, 1 differences, 2 an error.
@@ -245,6 +357,7 @@ def diff(config_file: str | None, app_name: str, revision: str | None, output: s
 
     config, env = _load(config_file, need_secret=False)
     app = _app(config, app_name)
+    show_progress(progress)
     engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=git_token_provider(env))
     try:
         changes = engine.changes(app, revision or engine.head(app))
@@ -264,24 +377,50 @@ def diff(config_file: str | None, app_name: str, revision: str | None, output: s
     sys.exit(1 if changes else 0)
 
 
-def _data(data: object, output: str) -> str:
-    """``data`` as JSON, or as YAML with multi-line strings (diffs) in readable blocks."""
-    import json
+@main.command()
+@click.option(
+    "--exit-after",
+    type=float,
+    metavar="SECONDS",
+    help="End SECONDS after the story instead of waiting for Ctrl-C (non-interactive runs, CI).",
+)
+@click.option("--port", type=int, default=0, help="Port of the deployer (default: a free one).")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(path_type=Path),
+    help="Keep everything here (default: a temporary folder, removed at the end).",
+)
+@click.option("--keep", is_flag=True, help="Keep the temporary folder (logs, store, repository).")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True, path_type=Path),
+    help="Deploy to this cluster instead of starting a local control plane.",
+)
+def demo(
+    exit_after: float | None,
+    port: int,
+    workdir: Path | None,
+    keep: bool,
+    kubeconfig: Path | None,
+) -> None:
+    """Play the whole loop locally: a control plane, a sample repo, a GitHub stand-in.
 
-    import yaml
+    A pull request's preview, a merge, a failing change and a manual approval, in about a
+    minute, without a GitHub account or a cluster. Exit 0 when every step ended as expected.
+    """
+    from webhook.demo.story import run
 
-    if output == "json":
-        return json.dumps(data, indent=2) + "\n"
+    sys.exit(
+        run(workdir=workdir, port=port, kubeconfig=kubeconfig, exit_after=exit_after, keep=keep)
+    )
 
-    class Dumper(yaml.SafeDumper):
-        pass
 
-    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-        style = "|" if "\n" in value else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+from webhook.output import data_text as _data  # noqa: E402
+from webhook.remote import COMMANDS as _REMOTE  # noqa: E402
 
-    Dumper.add_representer(str, text)
-    return yaml.dump(data, Dumper=Dumper, sort_keys=False)
+for _command in _REMOTE:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ Must not touch: GitHub, the queue, the cluster.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from webhook.github import MAX_COMMENT
 from webhook.model import Job, JobState
 from webhook.objects import Action
+from webhook.queue.audit import Approval
 from webhook.text import cut
 
 DEPLOY_MARKER = "<!-- webhook-deployer -->"
@@ -106,8 +108,14 @@ def _changes(job: Job) -> str:
     return "no changes" if job.state is JobState.SUCCEEDED else "—"
 
 
-def deployment_comment(number: int, jobs: Sequence[Job], public_url: str | None) -> str:
-    """The table of the deployments of PR ``number``'s merge, one row per app."""
+def deployment_comment(
+    number: int,
+    jobs: Sequence[Job],
+    public_url: str | None,
+    approvals: Mapping[int, Sequence[Approval]] | None = None,
+) -> str:
+    """The table of the deployments of PR ``number``'s merge, one row per app; below it,
+    what awaits approval and how to give it, and who approved what (``approvals`` by job)."""
     lines = [
         DEPLOY_MARKER,
         f"### Deployments of #{number}",
@@ -121,7 +129,50 @@ def deployment_comment(number: int, jobs: Sequence[Job], public_url: str | None)
             f"| {_cell(job.app)} | `{job.commit[:7]}` | {_cell(result)} "
             f"| {_cell(_changes(job))} | {_link(job, public_url)} |"
         )
+    notes = _waiting(jobs, public_url) + _approved(jobs, approvals or {})
+    if notes:
+        lines += ["", *notes]
     return _fit("\n".join(lines) + "\n")
+
+
+def _waiting(jobs: Sequence[Job], public_url: str | None) -> list[str]:
+    """For each plan awaiting approval: what waits, and the two ways to approve it."""
+    lines = []
+    for job in sorted(jobs, key=lambda j: j.app):
+        if job.state is not JobState.OUT_OF_SYNC:
+            continue
+        app = _cell(job.app, 63)
+        button = (
+            f" or with the Approve button on [job {job.id}]({public_url}/jobs/{job.id})"
+            if public_url
+            else ""
+        )
+        lines.append(
+            f"✋ **{app}** waits for approval of `{job.commit[:7]}`: someone with write access "
+            f"approves it by commenting `/deploy approve {job.app}`{button}."
+        )
+    return lines
+
+
+def _who(who: str) -> str:
+    """A GitHub login as ``@login`` (escaped later, so it notifies nobody); a token as is."""
+    return who if who.startswith("token:") else "@" + who
+
+
+def _approved(jobs: Sequence[Job], approvals: Mapping[int, Sequence[Approval]]) -> list[str]:
+    """One line per approval of these jobs, oldest first (the audit trail, in the PR)."""
+    seen: dict[int, Approval] = {}
+    for job in jobs:
+        for approval in approvals.get(job.id, ()):
+            seen[approval.id] = approval
+    lines = []
+    for approval in sorted(seen.values(), key=lambda a: a.id):
+        when = datetime.fromtimestamp(approval.at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        lines.append(
+            f"✔️ **{_cell(approval.app, 63)}** `{approval.commit[:7]}` approved by "
+            f"{escape(_who(approval.who))} via {approval.how}, {when}: job {approval.job_id}"
+        )
+    return lines
 
 
 def preview_comment(

@@ -2,7 +2,13 @@
 
 This catches deliveries that never arrived (a new head with no job) and changes made to the
 cluster by hand (live state differs from the last deployed commit). It only enqueues jobs;
-the worker and the engine decide whether to apply (``auto_sync``) or report.
+the worker and the engine decide whether to apply (``auto_sync``) or report. An app paused
+by a rollback is not checked at all: its live state is meant to differ from the branch head
+until someone resumes it.
+
+Replicas: every worker process runs a poller, but a round runs once per interval across all
+of them: a replica first takes the store's ``drift`` lease for most of an interval
+(``queue.leases``), and a replica that finds it held skips its turn.
 """
 
 from __future__ import annotations
@@ -13,9 +19,16 @@ from typing import Protocol
 
 from webhook.model import JobState, SyncRequest, Trigger
 from webhook.queue import JobStore
+from webhook.queue.leases import Leases, replica_id
 from webhook.settings import AppConfig, DeployerConfig
 
 log = logging.getLogger(__name__)
+#: The name of the store lease that makes a round fleet-wide.
+LEASE = "drift"
+#: A round holds the lease for this share of the interval: short enough that the replica
+#: that ran the last round wins the next one on time, long enough that no other replica
+#: runs one in between.
+LEASE_SHARE = 0.9
 
 
 class DriftProbe(Protocol):
@@ -28,12 +41,20 @@ class DriftProbe(Protocol):
 
 class DriftPoller:
     def __init__(
-        self, config: DeployerConfig, store: JobStore, probe: DriftProbe, interval: float
+        self,
+        config: DeployerConfig,
+        store: JobStore,
+        probe: DriftProbe,
+        interval: float,
+        *,
+        owner: str | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.probe = probe
         self.interval = interval
+        self.owner = owner or replica_id()
+        self.leases = Leases(store.database)
 
     def _request(self, app: AppConfig, commit: str) -> SyncRequest:
         return SyncRequest(
@@ -52,13 +73,18 @@ class DriftPoller:
         ``heads`` remembers branch heads within one round: apps sharing a repo and branch
         cost one ``git ls-remote``, not one each.
         """
+        pause = self.store.pauses.get(app.name)
+        if pause is not None:
+            log.debug("drift: %s skipped: %s", app.name, pause.describe())
+            return None
         heads = {} if heads is None else heads
         key = (app.repo.lower(), app.branch)
         if key not in heads:
             heads[key] = self.probe.head(app)
         head = heads[key]
-        latest = self.store.jobs_for_app(app.name, limit=1)
-        job = latest[0] if latest else None
+        # A comment command's job deploys nothing: the newest job that can is what counts.
+        recent = self.store.jobs_for_app(app.name, limit=20)
+        job = next((j for j in recent if j.trigger is not Trigger.COMMAND), None)
         if job is not None and not job.state.final:
             return None  # a sync is already on its way
         if job is None or job.commit != head:
@@ -91,6 +117,24 @@ class DriftPoller:
             self.store.enqueue(requests)
         return requests
 
+    def turn(self) -> list[SyncRequest] | None:
+        """One round if this replica wins the interval's lease, else None (another one ran
+        or runs it)."""
+        try:
+            if not self.leases.take(LEASE, self.owner, seconds=self.interval * LEASE_SHARE):
+                return None
+        except Exception as exc:  # no store: nothing could be enqueued anyway
+            log.warning("drift: cannot take the round's lease: %s", exc)
+            return None
+        log.debug("drift: round by %s", self.owner)
+        return self.check_all()
+
     def run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.interval):
-            self.check_all()
+        try:
+            while not stop.wait(self.interval):
+                try:
+                    self.turn()
+                except Exception:  # the loop must outlive any one round
+                    log.exception("drift round failed")
+        finally:
+            self.store.database.close()

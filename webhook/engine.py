@@ -30,6 +30,9 @@ from webhook.result import ObjectDiff, ObjectError, ObjectHealth, SyncResult
 from webhook.settings import AppConfig, DeployerConfig, Environment
 
 log = logging.getLogger(__name__)
+#: Steps of long work (tiers applied, health waits) at DEBUG, for a terminal: the CLI's
+#: ``webhook.progress`` handler shows them; a server logs them only at DEBUG.
+progress = logging.getLogger("webhook.progress")
 __all__ = [
     "ObjectDiff",
     "ObjectError",
@@ -100,13 +103,22 @@ class SyncEngine:
 
     # -- public operations ---------------------------------------------------------------
 
-    def sync(self, app: AppConfig, revision: str, *, dry_run: bool = False) -> SyncResult:
-        """One sync of ``app`` at commit ``revision``; ``dry_run`` writes nothing."""
+    def sync(
+        self,
+        app: AppConfig,
+        revision: str,
+        *,
+        dry_run: bool = False,
+        before_tier: Callable[[str], None] | None = None,
+    ) -> SyncResult:
+        """One sync of ``app`` at commit ``revision``; ``dry_run`` writes nothing.
+        ``before_tier(name)`` runs before each apply tier and before the prune, and stops the
+        sync by raising (the worker's lease fence); its exception is not caught here."""
         start = time.monotonic()
         record: dict[str, Any] = {"app": app.name, "commit": revision, "dry_run": dry_run}
         try:
             with self._prepared(app, revision, record) as prepared:
-                record.update(self._sync(app, prepared, dry_run=dry_run))
+                record.update(self._sync(app, prepared, dry_run=dry_run, before_tier=before_tier))
         except SyncError as failure:
             record.update(
                 error=failure.errors[0] if failure.errors else failure.kind,
@@ -232,6 +244,7 @@ class SyncEngine:
             except guard.GuardError as exc:
                 raise SyncError("guard", exc.errors) from exc
             objects = self._respect_ignored(app, cluster, objects)
+            progress.debug("%s: rendered %d objects at %s", app.name, len(objects), revision[:7])
             applyset = ApplySet(app.name, app.namespace)
             yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects])
         finally:
@@ -314,6 +327,12 @@ class SyncEngine:
         if the_plan.errors:
             failed = tuple(ObjectError(str(p.ref), p.error) for p in the_plan.items if p.error)
             raise SyncError("dry-run", the_plan.errors, failed)
+        progress.debug(
+            "%s: compared with the cluster: %d of %d objects to change",
+            app.name,
+            len(the_plan.changes()),
+            len(the_plan.items),
+        )
         return the_plan
 
     def _parent(self, app: AppConfig, prepared: _Prepared, step: str) -> Manifest | None:
@@ -348,7 +367,14 @@ class SyncEngine:
         allowed = app.prune_cluster_scoped
         return [o for o in orphans if prune.may_prune(o[0], prune_cluster_scoped=allowed)]
 
-    def _sync(self, app: AppConfig, prepared: _Prepared, *, dry_run: bool) -> dict[str, Any]:
+    def _sync(
+        self,
+        app: AppConfig,
+        prepared: _Prepared,
+        *,
+        dry_run: bool,
+        before_tier: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
         the_plan = self._plan(app, prepared)
         try:
             planned_hooks = phases.plan_hooks(
@@ -370,10 +396,17 @@ class SyncEngine:
                 ((p.ref, p.live) for p in the_plan.items if p.action is Action.UNCHANGED),
             )
             return record
-        return self._apply(app, prepared, the_plan)
+        return self._apply(app, prepared, the_plan, before_tier)
 
-    def _apply(self, app: AppConfig, prepared: _Prepared, the_plan: apply.Plan) -> dict[str, Any]:
-        """Hooks, waves, prune and health in the order the manifests ask (``phases``)."""
+    def _apply(
+        self,
+        app: AppConfig,
+        prepared: _Prepared,
+        the_plan: apply.Plan,
+        before_tier: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Hooks, waves, prune and health in the order the manifests ask (``phases``);
+        ``before_tier`` (the worker's lease check) runs before every tier's writes."""
         rollout = phases.Rollout(
             cluster=prepared.cluster,
             app=app,
@@ -384,6 +417,7 @@ class SyncEngine:
             orphans=lambda: self._orphans(app, prepared),
             prunable=lambda orphans: self._prunable(app, orphans),
             remember=lambda seen: self._remember(app, prepared, seen),
+            before_tier=before_tier,
         )
         try:
             return rollout.run(the_plan)

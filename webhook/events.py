@@ -11,6 +11,7 @@ read (the index asks its ``inputs`` reader for them) and its ``paths:``.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ MAX_PUSH_COMMITS = 2048
 MAX_COMMIT_FILES = 3000
 #: Pull request actions that change what merging would deploy.
 PREVIEW_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
+#: ``/deploy approve <app>[@<sha>]`` or ``/deploy diff <app>``, the comment's first line.
+COMMAND = re.compile(r"/deploy\s+(approve|diff)\s+([a-z0-9-]{1,63})(?:@([0-9a-f]{40}))?")
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,16 @@ class AppIndex:
         self._by_branch: dict[tuple[str, str], list[AppConfig]] = defaultdict(list)
         self._repos: set[str] = set()
         self._keys: dict[str, str] = {}
+        self._named: dict[str, AppConfig] = {}
         for app in apps:
             self._keys[app.name] = inputs_key(app)
+            self._named[app.name] = app
             repo = app.repo.lower()
             self._repos.add(repo)
             self._by_branch[(repo, app.branch)].append(app)
+
+    def named(self, name: str) -> AppConfig | None:
+        return self._named.get(name)
 
     def has_repo(self, repo: str) -> bool:
         return repo.lower() in self._repos
@@ -231,6 +239,62 @@ def _preview(pull: Mapping[str, Any], index: AppIndex, repo: str, delivery: str)
     return _requests(apps, Trigger.PREVIEW, str(head_sha), ref, delivery, prs, diff_base)
 
 
+def decide_issue_comment(payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:
+    """A ``/deploy`` comment on a pull request: a command job for the worker, which checks
+    the author's permission (never here: the receiver does not call GitHub). Only new
+    comments count (an edit could turn an old comment into an approval), and no bot's."""
+    action = payload.get("action")
+    if not isinstance(action, str):
+        raise ValueError(f"issue_comment 'action' has the wrong type ({type(action).__name__})")
+    issue, comment, repo = payload.get("issue"), payload.get("comment"), _repo_name(payload)
+    if not isinstance(issue, Mapping) or not isinstance(comment, Mapping) or repo is None:
+        raise ValueError("issue_comment payload lacks issue, comment or repository")
+    if action != "created":
+        return Ignored(f"comment {action}: only new comments are commands")
+    body, user = comment.get("body"), comment.get("user")
+    first = next((line.strip() for line in str(body or "").splitlines() if line.strip()), "")
+    if not first.startswith("/deploy"):
+        return Ignored("not a /deploy command")
+    if not index.has_repo(repo):
+        return Ignored(f"repository {repo} is not configured")
+    if not isinstance(issue.get("pull_request"), Mapping):
+        return Ignored("/deploy works on pull requests, not issues")
+    number, comment_id = issue.get("number"), comment.get("id")
+    login = user.get("login") if isinstance(user, Mapping) else None
+    user_id = user.get("id") if isinstance(user, Mapping) else None
+    if not isinstance(number, int) or not isinstance(comment_id, int) or not isinstance(login, str):
+        raise ValueError("issue_comment lacks issue.number, comment.id or comment.user.login")
+    if isinstance(user, Mapping) and user.get("type") == "Bot":
+        return Ignored(f"comment by the bot {login}: bots do not command deployments")
+    found = COMMAND.fullmatch(first)
+    if found is None:
+        return Ignored("not '/deploy approve <app>[@<sha>]' or '/deploy diff <app>'")
+    verb, name, sha = found.group(1), found.group(2), found.group(3)
+    app = index.named(name)
+    if app is None or app.repo.lower() != repo.lower():
+        return Ignored(f"no app named {name!r} deploys {repo}")
+    command = {
+        "verb": verb,
+        "sha": sha,
+        "login": login,
+        "user_id": user_id if isinstance(user_id, int) else None,
+        "comment_id": comment_id,
+        "number": number,
+        "url": str(comment.get("html_url") or ""),
+    }
+    return [
+        SyncRequest(
+            app=app.name,
+            repo=app.repo,
+            commit=sha or "",
+            ref=f"refs/pull/{number}/head",
+            trigger=Trigger.COMMAND,
+            delivery=delivery,
+            command=command,
+        )
+    ]
+
+
 def decide(event: str, payload: Mapping[str, Any], index: AppIndex, delivery: str) -> Decision:
     """What to do with one delivery. Raises ValueError when the payload is not what GitHub sends."""
     if event == "ping":
@@ -239,4 +303,6 @@ def decide(event: str, payload: Mapping[str, Any], index: AppIndex, delivery: st
         return decide_push(payload, index, delivery)
     if event == "pull_request":
         return decide_pull_request(payload, index, delivery)
+    if event == "issue_comment":
+        return decide_issue_comment(payload, index, delivery)
     return Ignored(f"event {event!r} does not deploy")

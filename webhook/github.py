@@ -1,5 +1,6 @@
 """GitHub's REST API (with github_app.py and github_errors.py the only PyGithub users): statuses,
-PR comments, deployments, and who we are (only our own comments are ever edited).
+PR comments, deployments, who we are (only our own comments are ever edited), and a
+webhook's recent deliveries (read only, to recover those that never reached us).
 
 Owns: credentials (a token, or a GitHub App installation), the mapping of GitHub's answers
 onto two project errors, and the size limits GitHub enforces (140-character status
@@ -13,6 +14,7 @@ Must not touch: the queue, the cluster, the config file. Never logs a token.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +23,10 @@ from typing import Any, Literal, TypeVar
 
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
+from github.CommitStatus import CommitStatus
+from github.PaginatedList import PaginatedList
 
+from webhook import telemetry
 from webhook.errors import Unavailable
 from webhook.github_app import TOKEN_REFRESH_MARGIN as TOKEN_REFRESH_MARGIN  # re-exported
 from webhook.github_app import InstallationClients, InstallationTokens
@@ -41,6 +46,10 @@ MAX_DESCRIPTION = 140
 MAX_COMMENT = 65536
 #: Seconds to wait for GitHub's answer; a write that times out is retried by the caller.
 TIMEOUT = 15
+#: Statuses asked for per page when looking one up (GitHub gives at most 100).
+STATUS_PAGE = 100
+#: A GitHub login: letters, digits and single hyphens (also ``name[bot]`` for Apps).
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,25 @@ class Identity:
         if self.id is not None:
             return user_id == self.id
         return login is not None and login.lower() == self.login.lower()
+
+
+@dataclass(frozen=True)
+class HookDelivery:
+    """One attempt GitHub made to deliver an event to a webhook (``GET .../deliveries``)."""
+
+    id: int
+    guid: str
+    event: str
+    status_code: int
+    delivered_at: str
+
+
+def _page_cursor(link: str | None) -> str | None:
+    """The ``cursor`` of the ``rel="next"`` page in a ``Link`` header, if any."""
+    for part in (link or "").split(","):
+        if 'rel="next"' in part and (m := re.search(r"[?&]cursor=([^&>]+)", part)):
+            return m[1]
+    return None
 
 
 class WriteBudget:
@@ -118,6 +146,7 @@ class GitHubClient:
         git_token: str | None = None,
         budget: WriteBudget | None = None,
         whoami: Callable[[], Identity],
+        app: Github | None = None,
     ) -> None:
         """``connect(repo)`` gives a PyGithub client allowed to write to ``repo``;
         ``tokens`` (a GitHub App) or ``git_token`` give git its token; ``whoami`` asks GitHub
@@ -128,6 +157,7 @@ class GitHubClient:
         self._git_token = git_token
         self._budget = budget or WriteBudget(per_second=0)
         self._whoami = whoami
+        self._app = app  # authenticated as the GitHub App itself (a JWT): its own hook
         self._identity: Identity | None = None
         self._identity_lock = threading.Lock()
 
@@ -173,6 +203,7 @@ class GitHubClient:
                 tokens=tokens,
                 budget=budget,
                 whoami=lambda: Identity(login=f"{integration.get_app().slug}[bot]"),
+                app=client(app_auth),
             )
         if env.github_token:
             shared = client(Auth.Token(env.github_token))
@@ -195,7 +226,7 @@ class GitHubClient:
         GitHub App, asked once per client. Raises Unavailable or GitHubRejected."""
         with self._identity_lock:
             if self._identity is None:
-                self._identity = self._call("who am I", self._whoami)
+                self._identity = self._call("who am I", self._whoami, op="identity")
             return self._identity
 
     def git_token_for(self, repo: str) -> str | None:
@@ -208,20 +239,49 @@ class GitHubClient:
         if tokens is None:
             return self._git_token
         return self._call(
-            f"installation token for {repo}", lambda: tokens.token(tokens.installation(repo))
+            f"installation token for {repo}",
+            lambda: tokens.token(tokens.installation(repo)),
+            op="installation_token",
         )
 
-    def _call(self, what: str, call: Callable[[], T], *, write: bool = False) -> T:
+    def _call(
+        self,
+        what: str,
+        call: Callable[[], T],
+        *,
+        op: str,
+        write: bool = False,
+        repo: str | None = None,
+    ) -> T:
+        """``call()``, its GitHub errors as ours; counted as ``op`` in the metrics, with the
+        rate limit GitHub reported to ``repo``'s client."""
         if write:
             self._budget.take()
+        telemetry.GITHUB_CALLS.labels(operation=op).inc()
         try:
             return call()
         except GithubException as exc:
             error = classify(exc, now=self._clock())
+            kind = "unavailable" if isinstance(error, Unavailable) else "rejected"
+            telemetry.GITHUB_ERRORS.labels(operation=op, kind=kind).inc()
             log.warning("%s: %s", what, error)
             raise error from exc
         except requests.RequestException as exc:
+            telemetry.GITHUB_ERRORS.labels(operation=op, kind="unavailable").inc()
             raise Unavailable(f"{what}: no answer from GitHub: {type(exc).__name__}") from exc
+        finally:
+            if repo is not None:
+                self._note_rate_limit(repo)
+
+    def _note_rate_limit(self, repo: str) -> None:
+        """What GitHub's latest answer on ``repo``'s client said is left (``x-ratelimit-*``
+        headers, kept by PyGithub); nothing when no answer carried them."""
+        try:
+            remaining, _ = self._connect(repo).requester.rate_limiting
+        except Exception:  # metrics never fail a report
+            return
+        if remaining >= 0:
+            telemetry.GITHUB_RATE_LIMIT_REMAINING.set(remaining)
 
     # -- commit statuses -----------------------------------------------------------------
 
@@ -243,7 +303,9 @@ class GitHubClient:
             lambda: gh_repo.get_commit(sha).create_status(
                 state, description=cut(description, MAX_DESCRIPTION), context=context, **extra
             ),
+            op="create_status",
             write=True,
+            repo=repo,
         )
 
     def latest_status(self, repo: str, sha: str, context: str) -> tuple[str, str] | None:
@@ -251,20 +313,25 @@ class GitHubClient:
 
         For a retry after an ambiguous answer: was the status posted after all? (PyGithub's
         ``Commit.get_statuses`` calls an endpoint GitHub's description does not list, so
-        this asks ``GET /repos/{repo}/commits/{sha}/statuses`` directly; newest first.)
+        this asks ``GET /repos/{repo}/commits/{sha}/statuses`` directly; newest first.) The
+        pages are followed (GitHub's ``Link`` header) until ``context`` turns up: a commit
+        with many apps, or statuses from other tools, holds more than one page.
         """
         requester = self._connect(repo).requester
 
         def newest() -> tuple[str, str] | None:
-            _, data = requester.requestJsonAndCheck(
-                "GET", f"/repos/{repo}/commits/{sha}/statuses", parameters={"per_page": 100}
+            statuses = PaginatedList(
+                CommitStatus,
+                requester,
+                f"/repos/{repo}/commits/{sha}/statuses",
+                {"per_page": STATUS_PAGE},
             )
-            for status in data if isinstance(data, list) else []:
-                if isinstance(status, dict) and status.get("context") == context:
-                    return str(status.get("state")), str(status.get("description") or "")
+            for status in statuses:
+                if status.context == context:
+                    return str(status.state), str(status.description or "")
             return None
 
-        return self._call(f"statuses of {repo}@{sha[:7]}", newest)
+        return self._call(f"statuses of {repo}@{sha[:7]}", newest, op="list_statuses", repo=repo)
 
     # -- pull request comments ------------------------------------------------------------
 
@@ -285,7 +352,7 @@ class GitHubClient:
                     return Comment(id=comment.id, body=comment.body)
             return None
 
-        return self._call(f"comments of {repo}#{number}", find)
+        return self._call(f"comments of {repo}#{number}", find, op="list_comments", repo=repo)
 
     def upsert_comment(self, repo: str, number: int, marker: str, body: str) -> int:
         """Edit our comment that starts with ``marker`` in place, or create it; its id.
@@ -302,13 +369,60 @@ class GitHubClient:
         if existing is None:
             issue = gh_repo.get_issue(number)
             created = self._call(
-                f"comment on {repo}#{number}", lambda: issue.create_comment(body), write=True
+                f"comment on {repo}#{number}",
+                lambda: issue.create_comment(body),
+                op="create_comment",
+                write=True,
+                repo=repo,
             )
             return int(created.id)
         if existing.body != body:
             comment = gh_repo.get_issue(number).get_comment(existing.id)
-            self._call(f"edit comment {existing.id}", lambda: comment.edit(body), write=True)
+            self._call(
+                f"edit comment {existing.id}",
+                lambda: comment.edit(body),
+                op="edit_comment",
+                write=True,
+                repo=repo,
+            )
         return existing.id
+
+    # -- who may do what (issue #11) -----------------------------------------------------
+
+    def permission(self, repo: str, login: str) -> str:
+        """``login``'s permission on ``repo`` as GitHub reports it (``admin``, ``write``,
+        ``read`` or ``none``), asked with the deployer's own credentials:
+        ``GET /repos/{repo}/collaborators/{login}/permission``. A login GitHub does not know
+        (404) has ``none``; Unavailable when GitHub cannot answer."""
+        if not _LOGIN.fullmatch(login):
+            return "none"
+        requester = self._connect(repo).requester
+
+        def ask() -> str:
+            _, data = requester.requestJsonAndCheck(
+                "GET", f"/repos/{repo}/collaborators/{login}/permission"
+            )
+            return str(data.get("permission") or "none") if isinstance(data, dict) else "none"
+
+        try:
+            return self._call(
+                f"permission of {login} on {repo}", ask, op="get_permission", repo=repo
+            )
+        except GitHubRejected as exc:
+            if exc.status == 404:
+                return "none"
+            raise
+
+    def pull_request(self, repo: str, number: int) -> dict[str, Any]:
+        """``GET /repos/{repo}/pulls/{number}``: the fields a preview needs (head and base
+        SHA, base branch, head and base repository)."""
+        requester = self._connect(repo).requester
+
+        def get() -> dict[str, Any]:
+            _, data = requester.requestJsonAndCheck("GET", f"/repos/{repo}/pulls/{int(number)}")
+            return data if isinstance(data, dict) else {}
+
+        return self._call(f"pull request {repo}#{number}", get, op="get_pull_request", repo=repo)
 
     # -- deployments --------------------------------------------------------------------
 
@@ -325,7 +439,9 @@ class GitHubClient:
                     return int(deployment.id)
             return None
 
-        found = self._call(f"deployments of {repo}@{sha[:7]}", find)
+        found = self._call(
+            f"deployments of {repo}@{sha[:7]}", find, op="list_deployments", repo=repo
+        )
         if found is not None:
             return found
         created = self._call(
@@ -338,7 +454,9 @@ class GitHubClient:
                 required_contexts=[],
                 auto_merge=False,
             ),
+            op="create_deployment",
             write=True,
+            repo=repo,
         )
         return int(created.id)
 
@@ -352,13 +470,68 @@ class GitHubClient:
         log_url: str | None = None,
     ) -> None:
         gh_repo = self._connect(repo).get_repo(repo)
-        extra: dict[str, Any] = {"log_url": log_url} if log_url else {}
+        # PyGithub names the link ``target_url`` (GitHub's older name for ``log_url``; GitHub
+        # fills in both from either): it has no ``log_url`` argument.
+        extra: dict[str, Any] = {"target_url": log_url} if log_url else {}
 
         def post() -> None:
             deployment = gh_repo.get_deployment(deployment_id)
             deployment.create_status(state, description=cut(description, MAX_DESCRIPTION), **extra)
 
-        self._call(f"deployment status {deployment_id}", post, write=True)
+        self._call(
+            f"deployment status {deployment_id}",
+            post,
+            op="create_deployment_status",
+            write=True,
+            repo=repo,
+        )
+
+    def _hook(self, repo: str | None, hook_id: str | None) -> tuple[Github, str]:
+        if repo is None:
+            if self._app is None:
+                raise GitHubRejected("the App's hook needs GitHub App credentials", status=401)
+            return self._app, "/app/hook/deliveries"
+        return self._connect(repo), f"/repos/{repo}/hooks/{hook_id}/deliveries"
+
+    def hook_deliveries(
+        self, repo: str | None, hook_id: str | None, *, cursor: str | None = None
+    ) -> tuple[list[HookDelivery], str | None]:
+        """One page of a hook's deliveries, newest first, and the next page's cursor:
+        ``repo``'s hook ``hook_id``, or the GitHub App's hook when ``repo`` is None."""
+        github, path = self._hook(repo, hook_id)
+        params: dict[str, Any] = {"per_page": 100, **({"cursor": cursor} if cursor else {})}
+
+        def page() -> tuple[list[HookDelivery], str | None]:
+            headers, data = github.requester.requestJsonAndCheck("GET", path, parameters=params)
+            items = [
+                HookDelivery(
+                    id=int(d["id"]),
+                    guid=str(d["guid"]),
+                    event=str(d["event"]),
+                    status_code=int(d.get("status_code") or 0),
+                    delivered_at=str(d["delivered_at"]),
+                )
+                for d in data
+            ]
+            return items, _page_cursor(headers.get("link"))
+
+        return self._call(
+            f"deliveries of hook {hook_id or 'of the App'}", page, op="list_hook_deliveries"
+        )
+
+    def hook_delivery(
+        self, repo: str | None, hook_id: str | None, delivery_id: int
+    ) -> tuple[dict[str, str], Any]:
+        """One delivery's request as GitHub sent it: its headers and its payload."""
+        github, path = self._hook(repo, hook_id)
+
+        def fetch() -> tuple[dict[str, str], Any]:
+            _, data = github.requester.requestJsonAndCheck("GET", f"{path}/{int(delivery_id)}")
+            request = data.get("request") or {}
+            headers = {str(k).lower(): str(v) for k, v in (request.get("headers") or {}).items()}
+            return headers, request.get("payload")
+
+        return self._call(f"delivery {delivery_id}", fetch, op="get_hook_delivery")
 
 
 def git_token_provider(env: Environment) -> Callable[[str], str | None] | None:

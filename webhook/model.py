@@ -20,6 +20,9 @@ class Trigger(StrEnum):
     DRIFT = "drift"
     #: A pull request's plan: rendered and dry-run against the cluster, never applied.
     PREVIEW = "preview"
+    #: A ``/deploy ...`` comment on a pull request: the worker checks the commenter's
+    #: permission and acts (approve, refresh a preview) or replies with a refusal.
+    COMMAND = "command"
 
 
 class JobState(StrEnum):
@@ -63,10 +66,17 @@ class SyncRequest:
     #: against this revision (a SHA, or ``parent`` for a merge's first parent) first, and an
     #: untouched app's job ends without a word to GitHub.
     diff_base: str | None = None
+    #: A comment command (``webhook.commands``): verb, app, sha, commenter, comment, PR.
+    command: dict[str, Any] | None = None
 
     @property
     def lane(self) -> str:
-        """Jobs of one lane run one at a time, and a newer one supersedes queued older ones."""
+        """Jobs of one lane run one at a time, and a newer one supersedes queued older ones.
+
+        A comment command has a lane of its own: it must never supersede the plan it may
+        approve before its author's permission is checked."""
+        if self.trigger is Trigger.COMMAND:
+            return f"{self.app}#comment-{(self.command or {}).get('comment_id', 0)}"
         if self.trigger is Trigger.PREVIEW and self.pull_requests:
             return f"{self.app}#pr-{self.pull_requests[0].number}"
         return self.app
@@ -91,6 +101,8 @@ class Job(SyncRequest):
     message: str = ""
     result: dict[str, Any] | None = None
     superseded_by: int | None = None
+    #: A job queued again after an unreachable dependency is not claimed before this time.
+    retry_at: float | None = None
 
     @classmethod
     def of(cls, request: SyncRequest, **life: Any) -> Job:
@@ -101,6 +113,8 @@ class Job(SyncRequest):
     @property
     def silent(self) -> bool:
         """Nothing to report: the scope is unknown yet, or the change did not touch the app."""
+        if self.trigger is Trigger.COMMAND:
+            return True  # a command answers in its own reply comment, never in a status
         return self.diff_base is not None or bool(self.result and self.result.get("untouched"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +129,28 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [asdict(item) for item in value]
     return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pause:
+    """An app held at a rolled-back commit: no push, merge or drift job deploys it until
+    someone resumes it (``webhook-deployer resume``), or the next drift check would undo
+    the rollback."""
+
+    app: str
+    #: The commit the app was rolled back to (what the cluster should now run).
+    commit: str
+    #: Who asked for it, as the API's access check named them.
+    by: str
+    paused_at: float
+    reason: str = ""
+
+    def describe(self) -> str:
+        """One line for a commit status, the page and the CLI (well under 140 characters)."""
+        return f"paused: rolled back to {self.commit[:7]} by {self.by}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "description": self.describe()}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,10 @@ def _carries(live: Manifest | None, body: Manifest) -> bool:
     )
 
 
+#: Steps of a sync, for a person watching a terminal (``webhook.progress``).
+progress = logging.getLogger("webhook.progress")
+
+
 @dataclass
 class Rollout:
     """One sync's writes after its dry run passed; ``run`` returns the record's fields."""
@@ -141,6 +146,9 @@ class Rollout:
     #: Told each member as the apply left it, once every wave is applied (the engine's
     #: apply ledger: ``kube.live``).
     remember: Callable[[Iterable[tuple[ObjectRef, Manifest | None]]], None] | None = None
+    #: The worker's lease check (fencing), run before each tier's writes, each hook phase
+    #: and the prune: raises when this worker may no longer write for the job.
+    before_tier: Callable[[str], None] | None = None
     #: Members as the API server last answered (apply results, live when unchanged):
     #: health starts from them instead of reading every object again.
     seen: dict[ObjectRef, Manifest] = field(default_factory=dict)
@@ -155,9 +163,14 @@ class Rollout:
             failure.record["hooks"] = tuple(self.ran)
             raise failure from (None if failure is exc else exc)
 
+    def _fence(self, step: str) -> None:
+        if self.before_tier is not None:
+            self.before_tier(step)
+
     def _hooks(self, phase: Phase, wave: int | None = None) -> list[str]:
         """Run the phase's hooks one by one; stop at the first failure (its message)."""
         for hook in self.order.hooks_in(phase, wave) if self.hooks_on else []:
+            self._fence(f"{phase.value} hook")
             run = kube_hooks.run(
                 self.cluster,
                 hook,
@@ -198,7 +211,11 @@ class Rollout:
         )
         self._phase(Phase.PRE_SYNC, record)
 
+        tiers = [apply.KIND_ORDER[apply.tier_of(p.ref)][0] for p in the_plan.changes()]
+
         def after_tier(name: str) -> None:
+            if name in tiers:
+                progress.debug("%s: applied %s: %d objects", self.app.name, name, tiers.count(name))
             # Before any member exists, the parent lists every group-kind we may own.
             if name == "namespaces":
                 self._write_parent(recorded.union(current))
@@ -214,6 +231,7 @@ class Rollout:
                     force=self.app.force_conflicts,
                     ownership=self.ownership,
                     after_tier=after_tier,
+                    before_tier=self.before_tier,
                 )
             except KubeError as exc:
                 raise Failed("apply", [str(exc)], (), record) from exc
@@ -234,6 +252,7 @@ class Rollout:
         if self.remember is not None:
             self.remember((a.ref, a.result) for a in outcome)
         record[Action.PRUNED.value] = ()
+        self._fence("prune")
         if self.app.prune:
             orphans = self.orphans()
             targets = self.prunable(orphans)
@@ -257,6 +276,13 @@ class Rollout:
 
     def _healthy(self, refs: list[ObjectRef], record: dict[str, Any], what: str = "") -> None:
         """Wait until ``refs`` are Current; Failed("health") when they are not."""
+        progress.debug(
+            "%s: %swaiting for %d objects to be healthy (up to %gs)",
+            self.app.name,
+            what,
+            len(refs),
+            self.app.health_timeout,
+        )
         cluster = self.cluster
         versions = {ref_of(o): str(o["apiVersion"]) for o in self.order.resources}
         verdicts = health.wait_until_current(

@@ -10,7 +10,8 @@ Rules:
   since moved on is stale and is acknowledged without a word (the newer report speaks), so
   an outage that delays an old report can never overwrite a newer status;
 - an unchanged (state, description) is never posted twice to one commit and context
-  (``webhook.posted_statuses`` remembers what was posted, across restarts);
+  (``webhook.posted_statuses`` remembers what was posted, across restarts, and what was
+  about to be: after a crash mid-post, GitHub is asked before the status is posted again);
 - when GitHub is unavailable the report waits (``Retry-After``, ``X-RateLimit-Reset``, or
   a backoff) and nothing else is sent before then; a deployment never waits for GitHub.
 Must not touch: the cluster, git, the queue's own tables (only its public methods).
@@ -23,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from webhook import telemetry
 from webhook.comments import (
     DEPLOY_MARKER,
     PREVIEW_MARKER,
@@ -40,6 +42,7 @@ from webhook.github import (
 from webhook.model import Job, JobState, Trigger
 from webhook.posted_statuses import PostedStatuses, SqlPostedStatuses
 from webhook.queue import JobStore
+from webhook.queue.audit import ApprovalLog
 from webhook.queue.base import Report
 from webhook.settings import DeployerConfig
 from webhook.text import cut
@@ -49,6 +52,9 @@ log = logging.getLogger(__name__)
 #: Without a word from GitHub, wait 5 s, 10 s, 20 s ... up to ten minutes.
 BASE_BACKOFF = 5.0
 MAX_BACKOFF = 600.0
+#: Recorded as the state before a status is posted, replaced once GitHub has answered: a
+#: process killed in between finds it, and looks on GitHub before posting again.
+POSTING = "posting:"
 
 
 def status_for(job: Job) -> tuple[StatusState, str]:
@@ -64,6 +70,8 @@ def status_for(job: Job) -> tuple[StatusState, str]:
     message = job.message.strip()
     preview = job.trigger is Trigger.PREVIEW
     match job.state:
+        case JobState.QUEUED if job.retry_at is not None:
+            return "error", message or "a dependency is unreachable; retrying"
         case JobState.QUEUED:
             return "pending", "queued"
         case JobState.RUNNING:
@@ -157,6 +165,11 @@ class Reporter:
                 continue
             try:
                 self._deliver(job, retry=report.attempts > 0)
+                if job.finished_at is not None and job.trigger is not Trigger.PREVIEW:
+                    # The job was created when the push or merge was delivered.
+                    telemetry.MERGE_TO_STATUS.labels(app=job.app).observe(
+                        max(0.0, self.clock() - job.created_at)
+                    )
             except Unavailable as exc:
                 delay = self._delay(exc, report)
                 self.resume_at = self.clock() + delay
@@ -200,19 +213,25 @@ class Reporter:
         looked up before it is posted again, so a retry never doubles one.
         """
         state, description = status_for(job)
+        description = self._paused(job, description)
         # Messages quote repositories and tools: no HTML, no @mention that notifies.
         description = cut(plain_text(description), 140)
         shas = [job.commit] + [pr.head_sha for pr in job.pull_requests]
         context = self.context(job)
         for sha in dict.fromkeys(shas):
-            if self.posted.get(job.repo, sha, context) == (state, description):
+            known = self.posted.get(job.repo, sha, context)
+            if known == (state, description):
                 continue
-            if retry and self.client.latest_status(job.repo, sha, context) == (
+            # A post may have landed unheard: an ambiguous answer (a retry), or a crash
+            # between the POST and its record (the intent below is still there).
+            unsure = retry or known == (POSTING + state, description)
+            if unsure and self.client.latest_status(job.repo, sha, context) == (
                 state,
                 description,
             ):
                 self.posted.put(job.repo, sha, context, state, description)
                 continue
+            self.posted.put(job.repo, sha, context, POSTING + state, description)
             self.client.create_status(
                 job.repo,
                 sha,
@@ -227,6 +246,15 @@ class Reporter:
             self._deployment(job, app.deployment_environment, description)
         for pr in job.pull_requests:
             self._comment(job, pr.number)
+
+    def _paused(self, job: Job, description: str) -> str:
+        """A rollback's status says that the app is paused there, and by whom."""
+        if job.trigger is not Trigger.MANUAL or job.state is not JobState.SUCCEEDED:
+            return description
+        pause = self.store.pauses.get(job.app)
+        if pause is None or pause.commit != job.commit:
+            return description
+        return f"{pause.describe()}; {description}"
 
     def _deployment(self, job: Job, environment: str, description: str) -> None:
         """A GitHub Deployment per sync: created when the job runs, then its statuses."""
@@ -257,7 +285,9 @@ class Reporter:
         if preview:
             body, marker = preview_comment(number, jobs, public_url), PREVIEW_MARKER
         else:
-            body, marker = deployment_comment(number, jobs, public_url), DEPLOY_MARKER
+            approvals = ApprovalLog(self.store).for_jobs(j.id for j in jobs)
+            body = deployment_comment(number, jobs, public_url, approvals)
+            marker = DEPLOY_MARKER
         self.client.upsert_comment(job.repo, number, marker, body)
 
     def _jobs_of_pull_request(self, job: Job, number: int, *, preview: bool) -> list[Job]:

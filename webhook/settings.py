@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from webhook import logs
+from webhook.access import DEFAULT_PERMISSION_TTL, ApiToken, parse_tokens
 from webhook.app_options import ChartSource, HealthCheck, HelmRepository, IgnoreDifference
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -42,6 +43,10 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 #: a minute. Not a bound on a sync (``webhook.worker.HEARTBEATS_PER_LEASE``).
 DEFAULT_LEASE = 60.0
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: ``auth`` (config key, or ``DEPLOYER_AUTH``): ``github`` demands sign-in with GitHub;
+#: ``none`` opens the page and read API to anyone who reaches them (behind a proxy that
+#: authenticates, say). Unset: sign-in when an OAuth client is configured, else loopback only.
+AuthMode = Literal["github", "none"]
 
 
 def _dns_label(value: str) -> str:
@@ -199,6 +204,61 @@ class RepoConfig(_Strict):
     clone_url: str | None = None
 
 
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class NotificationConfig(_Strict):
+    """One outgoing notification target for sync results (``notifications:``)."""
+
+    #: The environment variable holding the webhook URL: the URL is a secret (anyone who
+    #: has it can post to the channel), so the file names the variable, never the URL.
+    url_env: str
+    #: ``slack`` (incoming webhook), ``teams`` (Adaptive Card, Workflows or connector
+    #: webhook), or ``json`` (the run record, for any receiver).
+    kind: Literal["slack", "teams", "json"] = "json"
+    #: Only these apps' results; empty: every app.
+    apps: tuple[str, ...] = ()
+    #: The target's name in the idempotency key (job id + name); default ``kind:url_env``.
+    name: str | None = None
+
+    @field_validator("url_env")
+    @classmethod
+    def _is_env_name(cls, value: str) -> str:
+        if not ENV_NAME.match(value):
+            raise ValueError("must be an environment variable name such as SLACK_WEBHOOK_URL")
+        return value
+
+    @property
+    def key(self) -> str:
+        return self.name or f"{self.kind}:{self.url_env}"
+
+
+class HookConfig(_Strict):
+    """A repository webhook whose deliveries are read back (``recover_deliveries.hooks``)."""
+
+    repo: str
+    #: The hook's id: in its settings page URL, and in every delivery's ``X-GitHub-Hook-ID``.
+    hook_id: int = Field(gt=0)
+
+
+class RecoveryConfig(_Strict):
+    """Recovery of missed deliveries from GitHub's deliveries API (``recover_deliveries``)."""
+
+    #: Seconds between rounds, the first at start; 0 turns recovery off. Five minutes: a
+    #: missed delivery waits at most that long, and a round costs a few read requests.
+    interval: float = Field(default=300.0, ge=0)
+    #: Repository hooks to read (needs the "Webhooks: read" permission on the repo).
+    hooks: tuple[HookConfig, ...] = ()
+    #: Read the GitHub App's own hook too (``GET /app/hook/deliveries``, with the App's JWT).
+    app_hook: bool = False
+    #: Deliveries older than this many seconds are left alone (GitHub keeps three days).
+    lookback: float = Field(default=86400.0, gt=0)
+    #: At most this many missed deliveries are fetched and processed per round.
+    max_per_round: int = Field(default=50, gt=0)
+    #: Seconds between two requests of a round: reads are paced too.
+    pace: float = Field(default=0.5, ge=0)
+
+
 class DeployerConfig(_Strict):
     """The whole config file."""
 
@@ -206,6 +266,8 @@ class DeployerConfig(_Strict):
     repos: dict[str, RepoConfig] = Field(default_factory=dict)
     #: Seconds between drift checks; 0 disables. Five minutes bounds a lost delivery's delay.
     resync_interval: float = Field(default=300.0, ge=0)
+    #: Read webhooks' recent deliveries back from GitHub and process those never accepted.
+    recover_deliveries: RecoveryConfig = Field(default_factory=RecoveryConfig)
     #: Commit status contexts are ``<prefix><app>``.
     status_context_prefix: str = "deploy/"
     #: Public base URL of this deployer, for status ``target_url`` links.
@@ -232,12 +294,32 @@ class DeployerConfig(_Strict):
                 )
         return self
 
+    #: Who may see the page and the API (see ``AuthMode``); None: decided by the environment.
+    auth: AuthMode | None = None
+
+    #: Outgoing notifications of sync results (Slack, Teams, JSON webhooks); none by default.
+    notifications: tuple[NotificationConfig, ...] = ()
+
     @model_validator(mode="after")
     def _names_unique(self) -> DeployerConfig:
         seen: set[str] = set()
         dupes = sorted({a.name for a in self.apps if a.name in seen or seen.add(a.name)})  # type: ignore[func-returns-value]
         if dupes:
             raise ValueError(f"app names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _notifications_name_apps(self) -> DeployerConfig:
+        names = {a.name for a in self.apps}
+        for target in self.notifications:
+            unknown = sorted(set(target.apps) - names)
+            if unknown:
+                raise ValueError(
+                    f"notifications: {target.key}: unknown app(s) {', '.join(unknown)}"
+                )
+        keys = [t.key for t in self.notifications]
+        if len(set(keys)) != len(keys):
+            raise ValueError("notifications: each target needs its own url_env or name")
         return self
 
     def app(self, name: str) -> AppConfig | None:
@@ -339,11 +421,19 @@ class Environment:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: ``host:port`` the web server listens on (``--bind`` overrides it).
     bind: str = DEFAULT_BIND
+    #: ``host:port`` of the worker's ``/healthz`` and ``/metrics`` (``--health-bind``
+    #: overrides it); None: the worker serves no HTTP, as under ``serve``.
+    worker_health_bind: str | None = None
     #: Jobs one worker process runs at once; two keep a slow app from blocking the rest.
     worker_concurrency: int = 2
     #: Jobs one worker process may run at once while its queue is deep (threads are added
     #: while all are busy and the API server answers no 429, and end when idle).
     worker_max_concurrency: int = 16
+    #: Seconds before the first retry of a job that met an unreachable API server or git
+    #: remote (``DEPLOYER_RETRY_SECONDS``); each retry waits twice as long as the last, up
+    #: to ``DEPLOYER_RETRY_MAX_SECONDS``. 5 s rides out a restart; 300 s bounds the wait.
+    retry_seconds: float = 5.0
+    retry_max_seconds: float = 300.0
     #: Seconds a claimed job stays ours without a heartbeat; a dead worker's job is
     #: claimed again after this. Not a bound on a sync: the worker renews the lease every
     #: third of it (``webhook.worker.HEARTBEATS_PER_LEASE``) while the step runs.
@@ -356,6 +446,19 @@ class Environment:
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     #: ``json`` lines for log pipelines (the default, as in a cluster), or ``text``.
     log_format: logs.LogFormat = "json"
+    #: Sign-in with GitHub (an OAuth App, or a GitHub App's user authorization): the
+    #: client id and secret (``GITHUB_OAUTH_CLIENT_ID``, ``GITHUB_OAUTH_CLIENT_SECRET``).
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = field(default=None, repr=False)
+    #: Signs session cookies (``DEPLOYER_SESSION_SECRET``); required with an OAuth client.
+    session_secret: str | None = field(default=None, repr=False)
+    #: Automation tokens (``DEPLOYER_API_TOKENS``), hashed; ``admin_token`` is the
+    #: deprecated single token, kept as an ``approve`` token named ``admin``.
+    api_tokens: tuple[ApiToken, ...] = ()
+    #: ``DEPLOYER_AUTH``: overrides the config file's ``auth`` key.
+    auth: AuthMode | None = None
+    #: Seconds a user's repository permission is cached (``DEPLOYER_PERMISSION_TTL``).
+    permission_ttl: float = DEFAULT_PERMISSION_TTL
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Environment:
@@ -374,6 +477,8 @@ class Environment:
             _number(environ, "DEPLOYER_WORKER_MAX_CONCURRENCY", 16, errors, whole=True)
         )
         lease = _number(environ, "DEPLOYER_LEASE_SECONDS", DEFAULT_LEASE, errors, whole=False)
+        retry = _number(environ, "DEPLOYER_RETRY_SECONDS", 5.0, errors, whole=False)
+        retry_max = _number(environ, "DEPLOYER_RETRY_MAX_SECONDS", 300.0, errors, whole=False)
         timeout = _number(
             environ, "DEPLOYER_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT, errors, whole=False
         )
@@ -399,6 +504,24 @@ class Environment:
                 key = Path(key_file).read_text(encoding="utf-8")
             except OSError as exc:
                 errors.append(f"GITHUB_APP_PRIVATE_KEY_FILE: cannot read: {exc.strerror}")
+        tokens, token_errors = parse_tokens(environ.get("DEPLOYER_API_TOKENS") or "")
+        errors.extend(token_errors)
+        client_id = environ.get("GITHUB_OAUTH_CLIENT_ID") or None
+        client_secret = environ.get("GITHUB_OAUTH_CLIENT_SECRET") or None
+        session_secret = environ.get("DEPLOYER_SESSION_SECRET") or None
+        if bool(client_id) != bool(client_secret):
+            errors.append("GITHUB_OAUTH_CLIENT_ID and GITHUB_OAUTH_CLIENT_SECRET go together")
+        if client_id and (not session_secret or len(session_secret) < 32):
+            errors.append(
+                "DEPLOYER_SESSION_SECRET must be set (32 characters or more) to sign sessions "
+                "when GITHUB_OAUTH_CLIENT_ID is set"
+            )
+        raw_auth = (environ.get("DEPLOYER_AUTH") or "").strip().lower()
+        if raw_auth not in ("", "github", "none"):
+            errors.append("DEPLOYER_AUTH must be 'github' or 'none'")
+        ttl = _number(
+            environ, "DEPLOYER_PERMISSION_TTL", DEFAULT_PERMISSION_TTL, errors, whole=False
+        )
         if errors:
             raise ConfigError(errors)
         return cls(
@@ -413,14 +536,32 @@ class Environment:
             admin_token=environ.get("DEPLOYER_ADMIN_TOKEN") or None,
             max_body_bytes=max_body,
             bind=environ.get("DEPLOYER_BIND") or DEFAULT_BIND,
+            worker_health_bind=environ.get("DEPLOYER_WORKER_HEALTH_BIND") or None,
             worker_concurrency=concurrency,
             worker_max_concurrency=max_concurrency,
             lease_seconds=lease,
+            retry_seconds=retry,
+            retry_max_seconds=retry_max,
             cache_dir=Path(environ.get("DEPLOYER_CACHE_DIR") or _default_cache_dir(environ)),
             log_level=level,
             request_timeout=timeout,
             log_format=log_format,
+            oauth_client_id=client_id,
+            oauth_client_secret=client_secret,
+            session_secret=session_secret,
+            api_tokens=tuple(tokens),
+            auth="github" if raw_auth == "github" else "none" if raw_auth == "none" else None,
+            permission_ttl=ttl,
         )
+
+    @property
+    def github_web_url(self) -> str:
+        """Where people sign in: github.com for api.github.com, the host of a GitHub
+        Enterprise Server (``https://HOST/api/v3``), else the API URL itself (a test)."""
+        api = self.github_api_url
+        if api == "https://api.github.com":
+            return "https://github.com"
+        return api.removesuffix("/api/v3")
 
     @property
     def webhook_secrets(self) -> tuple[tuple[str, bytes], ...]:
@@ -432,6 +573,7 @@ class Environment:
         """Log at ``log_level`` in ``log_format`` to stderr, masking this process's secrets."""
         secrets: list[str | None] = [s.decode("utf-8", "replace") for _, s in self.webhook_secrets]
         secrets += [self.github_token, self.admin_token, self.github_app_private_key]
+        secrets += [self.oauth_client_secret, self.session_secret]
         logs.configure(self.log_level, self.log_format, secrets)
 
 

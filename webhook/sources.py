@@ -60,12 +60,17 @@ def scrub(text: str, *secrets: str | None) -> str:
     return text
 
 
+#: The one ``GIT_*`` variable of the deployer's environment that git sees.
+KEPT_GIT_ENV = frozenset({"GIT_SSL_CAINFO"})
+
+
 def _basic(token: str) -> str:
     return base64.b64encode(f"x-access-token:{token}".encode()).decode("ascii")
 
 
 def _git_env(remote: Remote | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    # GIT_SSL_CAINFO alone is kept: the CA bundle of a git host with a private CA.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in KEPT_GIT_ENV}
     env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", GIT_CONFIG_NOSYSTEM="1")
     # Config through the environment: visible to this one process, never written to disk.
     # fsck on fetch refuses malformed objects and trees naming "..", ".git" or "/" at the door;

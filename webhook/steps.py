@@ -27,7 +27,7 @@ from webhook.model import Job, JobState, StepOutcome, Trigger
 from webhook.result import SyncResult
 from webhook.settings import AppConfig
 from webhook.text import cut
-from webhook.worker import SyncStep
+from webhook.worker import SyncStep, check_lease
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ def _outcome(state: JobState, message: str, result: SyncResult) -> StepOutcome:
 
 def _unavailable(exc: Unavailable, *, dry_run: bool) -> StepOutcome:
     message = cut(f"infrastructure: {exc}", MAX_MESSAGE_CHARS)
-    record: dict[str, Any] = {"error_kind": "infrastructure", "error": message}
+    # ``unavailable``: the worker queues the job again, after a pause, a few times.
+    record: dict[str, Any] = {"error_kind": "infrastructure", "error": message, "unavailable": True}
     if dry_run:
         record["dry_run"] = True
     return StepOutcome(state=JobState.FAILED, message=message, result=record)
@@ -88,7 +89,7 @@ def sync(
     engine: SyncEngine, app: AppConfig, job: Job, store: InputsStore | None = None
 ) -> StepOutcome:
     """Apply the job's commit: succeeded when the result is, failed otherwise."""
-    result = engine.sync(app, job.commit)
+    result = engine.sync(app, job.commit, before_tier=check_lease)
     _remember(store, app, job, result)
     state = JobState.SUCCEEDED if result.ok else JobState.FAILED
     return _outcome(state, result.summary(), result)
@@ -154,6 +155,12 @@ def run_job(engine: SyncEngine, job: Job, store: InputsStore | None = None) -> S
     app = engine.config.app(job.app)
     if app is None:
         return StepOutcome(state=JobState.FAILED, message=f"app {job.app!r} is not configured")
+    if job.trigger is Trigger.COMMAND:
+        # Only ``webhook.commands`` may run a comment command: never sync one here.
+        return StepOutcome(
+            state=JobState.FAILED,
+            message="comment commands need GitHub credentials (GITHUB_TOKEN or a GitHub App)",
+        )
     is_preview = job.trigger is Trigger.PREVIEW
     try:
         if is_preview:

@@ -6,10 +6,16 @@ Every request is checked against GitHub's published OpenAPI description (npm
 a wrong method or an invalid body is answered as GitHub would (404/422) *and* recorded in
 ``failures``, which the ``github_api`` fixture turns into a failed test. On top of the
 schema it enforces GitHub's documented limits that the schema leaves out (140-character
-status descriptions, 65,536-character comments). It keeps the state the deployer touches
+status descriptions, 65,536-character comments). Every 2xx answer is checked in turn against
+the operation's response schema (a mismatch is a failure too), and lists are paginated as
+GitHub paginates them (``per_page``, default 30 and at most 100, ``page``, a ``Link`` header
+with ``next``/``last``; see ``shapes.page``). It keeps the state the deployer touches
 (commit statuses, issue comments, deployments and their statuses), records every call, and
 answers 5xx, 429 with ``Retry-After`` or a rate-limit 403 on demand, optionally *after*
 doing the write (a lost answer: the case that tempts a client to write twice).
+
+Webhook deliveries GitHub attempted (``hook_deliveries.record``) are served read-only at
+the repository hook's and the App hook's ``/deliveries`` (see ``tests/github/hook_deliveries.py``).
 
 With ``install_app`` it also plays a GitHub App's side: ``/app/...`` and
 ``/repos/{owner}/{repo}/installation`` need a JWT (RS256, ``iss`` = the app id) that verifies
@@ -22,6 +28,16 @@ Who wrote what: every token is a user (``add_user``; any other token is ``DEPLOY
 installation token is the App's bot ``<slug>[bot]``; ``GET /user`` and ``GET /app`` say so,
 and each comment carries its author in ``user`` as GitHub's does, so a comment written by
 someone else through this server (``comment_as``) is really theirs.
+
+Sign-in (issue #11): ``oauth_client`` registers an OAuth client, and the server plays
+GitHub's web flow at ``GET /login/oauth/authorize`` (it "clicks Authorize" as the user of
+``authorize_as``, redirecting back with a one-time ``code`` and the ``state`` it was given)
+and ``POST /login/oauth/access_token`` (code -> that user's token). These two endpoints
+are GitHub's web endpoints, not part of the REST API, so its OpenAPI description does not
+list them: they are checked here by hand (client id and secret, redirect URI, single-use
+code) instead. ``grant`` sets a user's collaborator permission on a repository, served at
+``GET /repos/{owner}/{repo}/collaborators/{username}/permission`` (``none`` by default);
+``pulls`` holds pull requests for ``GET /repos/{owner}/{repo}/pulls/{number}``.
 """
 
 from __future__ import annotations
@@ -40,12 +56,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 from openapi_core import OpenAPI
-from openapi_core.testing import MockRequest
+from openapi_core.testing import MockRequest, MockResponse
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.github import shapes
+from tests.github.hook_deliveries import HookDeliveries, Paged
 
 ROOT = Path(__file__).resolve().parents[2]
 GITHUB = "https://api.github.com"
@@ -127,6 +147,19 @@ class GitHubApiServer:
     clock: Callable[[], float] = time.time
     #: token -> the user it belongs to (``login``, ``id``, ``type``).
     users: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    #: (pattern, action): once a write whose ``METHOD /path`` matches is done, run action
+    #: before answering (``after_write``).
+    hooks: list[tuple[str, Callable[[], None]]] = field(default_factory=list, repr=False)
+    #: (repo, login), lower-cased -> GitHub's collaborator permission.
+    permissions: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: (repo, number) -> a pull request as ``GET .../pulls/{number}`` returns it.
+    pulls: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    #: OAuth client id -> secret; the token of the user who authorizes; codes issued.
+    oauth_clients: dict[str, str] = field(default_factory=dict, repr=False)
+    authorize_as: str | None = field(default=None, repr=False)
+    codes: dict[str, tuple[str, str, str]] = field(default_factory=dict, repr=False)
+    #: What GitHub attempted to deliver to each hook, and the answer it got.
+    hook_deliveries: HookDeliveries = field(default_factory=HookDeliveries)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -158,6 +191,12 @@ class GitHubApiServer:
         for _ in range(count):
             self.faults.append(Fault(status, dict(headers or {}), after_apply, method))
 
+    def after_write(self, pattern: str, action: Callable[[], None]) -> None:
+        """Once a write matching ``pattern`` (a regex over ``METHOD /path``) is applied, run
+        ``action`` before the answer goes out: to kill the client between GitHub doing the
+        write and the client hearing of it."""
+        self.hooks.append((pattern, action))
+
     def rate_limit_next(self, count: int = 1, *, reset_at: float) -> None:
         headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(reset_at))}
         self.fail_next(count, status=403, headers=headers)
@@ -185,6 +224,13 @@ class GitHubApiServer:
         answer.raise_for_status()
         return int(answer.json()["id"])
 
+    def oauth_client(self, client_id: str, secret: str) -> None:
+        self.oauth_clients[client_id] = secret
+
+    def grant(self, repo: str, login: str, permission: str) -> None:
+        """``login`` has ``permission`` (admin, write, read, none) on ``repo``."""
+        self.permissions[(repo.lower(), login.lower())] = permission
+
     def writes(self) -> list[Call]:
         return [c for c in self.calls if c.method != "GET"]
 
@@ -208,6 +254,9 @@ class GitHubApiServer:
         return response(environ, start_response)
 
     def _handle(self, request: Request) -> Response:
+        if request.path.startswith("/login/oauth/"):
+            with self._lock:
+                return self._oauth(request)
         raw = request.get_data()
         body: Any = json.loads(raw) if raw else None
         query = {k: v for k, v in request.args.items()}
@@ -231,14 +280,96 @@ class GitHubApiServer:
             if fault is None or fault.after_apply:
                 caller = self._caller(request)
                 status, payload = self._route(request.method, request.path, query, body, caller)
+            link = None
+            if fault is None and request.method == "GET" and isinstance(payload, list):
+                paged = shapes.page(payload, self.url + request.path, query)
+                if isinstance(paged, str):
+                    status, payload = 422, {"message": paged}
+                else:
+                    payload, link = paged
             if fault is not None:
                 status, payload = fault.status, {"message": _reason(fault.status)}
             self.calls.append(Call(request.method, request.path, query, body, status, credential))
+            done = request.method != "GET" and 200 <= status < 300
+            where = f"{request.method} {request.path}"
+            hook = next((h for h in self.hooks if done and re.search(h[0], where)), None)
+            if hook is not None:
+                self.hooks.remove(hook)
+        if hook is not None:
+            hook[1]()
+        if isinstance(payload, Paged):  # cursor-paged (hook deliveries): its own Link
+            payload, link = payload.items, payload.link
         response = _json(payload, status)
+        if link is not None:
+            response.headers["Link"] = link
         if fault is not None:
             for key, value in fault.headers.items():
                 response.headers[key] = value
+        elif 200 <= status < 300 and (problem := self._check_answer(request, raw, response)):
+            with self._lock:
+                self.failures.append(problem)
         return response
+
+    def _check_answer(self, request: Request, raw: bytes, response: Response) -> str | None:
+        """Whether GitHub could have answered this: the 2xx body against its schema."""
+        mock = MockRequest(
+            GITHUB,
+            request.method.lower(),
+            request.path,
+            args=request.args,
+            data=raw or None,
+            content_type=request.mimetype or "application/json",
+        )
+        answer = MockResponse(
+            response.get_data(),
+            status_code=response.status_code,
+            headers=dict(response.headers),
+            content_type="application/json",
+        )
+        try:
+            openapi().validate_response(mock, answer)
+        except Exception as exc:
+            detail = str(exc)
+            if exc.__cause__ is not None:
+                detail += f": {exc.__cause__}"
+            return f"{request.method} {request.path}: answer not as GitHub's: {detail}"
+        return None
+
+    def _oauth(self, request: Request) -> Response:
+        """GitHub's OAuth web flow (see the module doc): not in the REST description."""
+        query = dict(request.args.items())
+        if request.method == "GET" and request.path == "/login/oauth/authorize":
+            client, target = query.get("client_id", ""), query.get("redirect_uri", "")
+            self.calls.append(Call("GET", request.path, query, None, 302))
+            if client not in self.oauth_clients or not target:
+                self.failures.append(f"authorize: unknown client {client!r} or no redirect_uri")
+                return _json({"message": "Not Found"}, 404)
+            state = query.get("state", "")
+            if self.authorize_as is None:
+                answer = {"error": "access_denied", "state": state}
+            else:
+                code = secrets.token_hex(10)
+                self.codes[code] = (client, self.authorize_as, target)
+                answer = {"code": code, "state": state}
+            response = Response(status=302)
+            response.headers["Location"] = f"{target}?{urlencode(answer)}"
+            return response
+        if request.method == "POST" and request.path == "/login/oauth/access_token":
+            form = dict(request.form.items()) or (request.get_json(silent=True) or {})
+            client, code = form.get("client_id", ""), form.get("code", "")
+            issued = self.codes.pop(code, None)
+            ok = (
+                issued is not None
+                and self.oauth_clients.get(client) == form.get("client_secret")
+                and issued[0] == client
+                and issued[2] == form.get("redirect_uri", issued[2])
+            )
+            self.calls.append(Call("POST", request.path, {}, {"client_id": client}, 200))
+            if not ok or issued is None:
+                return _json({"error": "bad_verification_code"}, 200)
+            return _json({"access_token": issued[1], "token_type": "bearer", "scope": ""}, 200)
+        self.failures.append(f"{request.method} {request.path}: no such OAuth endpoint")
+        return _json({"message": "Not Found"}, 404)
 
     def _authenticate(self, request: Request) -> tuple[str, tuple[int, Any] | None]:
         """The credential's label, and the refusal to answer instead (or None)."""
@@ -249,7 +380,8 @@ class GitHubApiServer:
             or path.startswith("/app/")
             or bool(re.fullmatch(r"/repos/[^/]+/[^/]+/installation", path))
         )
-        if scheme.lower() == "bearer":
+        # GitHub takes a user's OAuth token as "token X" or "Bearer X"; a JWT has 3 parts.
+        if scheme.lower() == "bearer" and secret.count(".") == 2:
             if not app_only:
                 self.failures.append(f"{request.method} {path}: a JWT used beyond /app")
                 return "jwt", (401, {"message": "A JSON web token cannot be used here"})
@@ -274,7 +406,7 @@ class GitHubApiServer:
     def _caller(self, request: Request) -> dict[str, Any] | None:
         """The user a request acts as: the App's bot for an installation token."""
         scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-        if not secret or scheme.lower() == "bearer":
+        if not secret or (scheme.lower() == "bearer" and secret.count(".") == 2):
             return None
         if any(t.token == secret for t in self.issued):
             return dict(APP_BOT)
@@ -325,19 +457,21 @@ class GitHubApiServer:
     def _route(
         self, method: str, path: str, query: dict[str, str], body: Any, caller: Any
     ) -> tuple[int, Any]:
+        if method == "GET" and (found := self.hook_deliveries.serve(path, query, self.url)):
+            return found
         if path == "/user":
             if caller is None:
                 return 401, {"message": "Requires authentication"}
             if caller["type"] == "Bot":
                 return 403, {"message": "Resource not accessible by integration"}
-            return 200, {**caller, "node_id": "U_1", "site_admin": False}
+            return 200, shapes.public_user(caller)
         if path == "/app":
             return 200, {
                 "id": int(self.app_id or 0),
                 "slug": APP_SLUG,
                 "node_id": "A_1",
                 "name": "Webhook Deployer",
-                "owner": {"login": "octo-org", "id": 1, "type": "Organization"},
+                "owner": shapes.user({"login": "octo-org", "id": 1, "type": "Organization"}),
                 "description": "",
                 "external_url": "https://deployer.example",
                 "html_url": f"https://github.com/apps/{APP_SLUG}",
@@ -368,7 +502,8 @@ class GitHubApiServer:
             return 200, {
                 "id": found,
                 "app_id": int(self.app_id or 0),
-                "account": {"login": m[1], "id": 1, "type": "Organization"},
+                "account": shapes.user({"login": m[1], "id": 1, "type": "Organization"}),
+                "target_id": 1,
                 "target_type": "Organization",
                 "repository_selection": "selected",
                 "permissions": {"statuses": "write", "contents": "read"},
@@ -383,10 +518,22 @@ class GitHubApiServer:
                 "suspended_at": None,
                 "suspended_by": None,
             }
+        who = caller or DEPLOYER
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/collaborators/([^/]+)/permission", path):
+            login = m[2]
+            permission = self.permissions.get((m[1].lower(), login.lower()), "none")
+            role = {"admin": "admin", "write": "write", "read": "read"}.get(permission, "none")
+            collaborator = {
+                **shapes.user({"login": login, "id": 1, "type": "User"}),
+                "role_name": role,
+            }
+            return 200, {"permission": permission, "role_name": role, "user": collaborator}
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls/(\d+)", path):
+            pull = self.pulls.get((m[1].lower(), int(m[2])))
+            return (200, pull) if pull is not None else (404, {"message": "Not Found"})
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/statuses/(\w+)", path):
             repo, sha = m[1].lower(), m[2]
-            status = {"id": next(self._ids), "created_at": "2024-01-01T00:00:00Z", **body}
-            status["url"] = f"{self.url}/repos/{m[1]}/statuses/{sha}"
+            status = shapes.status(self.url, m[1], sha, next(self._ids), body, who)
             self.statuses.setdefault((repo, sha), []).append(status)
             return 201, status
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/commits/(\w+)/statuses", path):
@@ -395,14 +542,7 @@ class GitHubApiServer:
             key = (m[1].lower(), int(m[2]))
             if method == "GET":
                 return 200, self.comments.get(key, [])
-            comment = {
-                "id": next(self._ids),
-                "body": body["body"],
-                "user": caller,
-                "url": f"{self.url}/repos/{m[1]}/issues/comments/0",
-                "html_url": f"https://github.com/{m[1]}/pull/{m[2]}",
-            }
-            comment["url"] = comment["url"].removesuffix("0") + str(comment["id"])
+            comment = shapes.comment(self.url, m[1], int(m[2]), next(self._ids), body["body"], who)
             self.comments.setdefault(key, []).append(comment)
             return 201, comment
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/comments/(\d+)", path):
@@ -420,19 +560,12 @@ class GitHubApiServer:
                     for d in listed
                     if all(d.get(k) == v for k, v in query.items() if k in ("sha", "environment"))
                 ]
-            deployment = {
-                "id": next(self._ids),
-                "sha": body["ref"],
-                "ref": body["ref"],
-                "environment": body.get("environment", "production"),
-                "payload": body.get("payload", {}),
-                "url": "",
-            }
-            deployment["url"] = f"{self.url}/repos/{m[1]}/deployments/{deployment['id']}"
+            deployment = shapes.deployment(self.url, m[1], next(self._ids), body, who)
             listed.append(deployment)
             return 201, deployment
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/deployments/(\d+)/statuses", path):
-            status = {"id": next(self._ids), **body}
+            ident = next(self._ids)
+            status = shapes.deployment_status(self.url, m[1], int(m[2]), ident, body, who)
             self.deployment_statuses.setdefault(int(m[2]), []).append(status)
             return 201, status
         self.failures.append(f"{method} {path}: valid for GitHub but not served by this fake")

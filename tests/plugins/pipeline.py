@@ -21,12 +21,27 @@ from webhook.worker import Worker
 
 @pytest.fixture
 def deployer(tmp_path: Path, kubeconfig: Path, namespace: str) -> Iterator[Deployer]:
+    yield from build_deployer(tmp_path, kubeconfig, namespace, ("shop",))
+
+
+@pytest.fixture
+def two_app_deployer(tmp_path: Path, kubeconfig: Path, namespace: str) -> Iterator[Deployer]:
+    """Apps ``shop`` (``apps/shop``) and ``cart`` (``apps/cart``) in one namespace."""
+    yield from build_deployer(tmp_path, kubeconfig, namespace, ("shop", "cart"))
+
+
+def build_deployer(
+    tmp_path: Path, kubeconfig: Path, namespace: str, names: tuple[str, ...]
+) -> Iterator[Deployer]:
     origin = tmp_path / "origin"
     origin.mkdir()
     github = GitHubApiServer()
-    app = AppConfig(name="shop", repo=REPO, branch="master", path="apps/shop", namespace=namespace)
+    apps = tuple(
+        AppConfig(name=name, repo=REPO, branch="master", path=f"apps/{name}", namespace=namespace)
+        for name in names
+    )
     config = DeployerConfig(
-        apps=(app,),
+        apps=apps,
         repos={REPO: RepoConfig(clone_url=f"file://{origin}")},
         public_url="https://deployer.example",
     )

@@ -75,7 +75,7 @@ def test_without_heartbeats_the_job_is_claimed_again_and_the_late_result_dropped
     test above is what shows the heartbeat at work; and A, having lost its lease, records
     nothing (``finish`` refuses a result from a worker that no longer holds the lease)."""
 
-    def no_heartbeat(self: Worker, job_id: int, done: threading.Event, lost: object) -> None:
+    def no_heartbeat(self: Worker, lease: object, done: threading.Event) -> None:
         done.wait()
 
     monkeypatch.setattr(Worker, "_heartbeat", no_heartbeat)

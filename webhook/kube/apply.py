@@ -260,11 +260,13 @@ def execute(
     force: bool,
     ownership: Ownership,
     after_tier: Callable[[str], None] | None = None,
+    before_tier: Callable[[str], None] | None = None,
 ) -> list[Applied]:
     """Apply the plan's changes tier by tier; stop after a tier with failures.
 
     Unchanged objects are not written. ``after_tier(name)`` runs after each tier (the engine
-    writes the ApplySet parent after the namespaces exist).
+    writes the ApplySet parent after the namespaces exist); ``before_tier(name)`` before each
+    tier, and may raise to stop before its writes (the worker's lease fence).
     """
     results: list[Applied] = []
     failed = False
@@ -282,6 +284,8 @@ def execute(
                 if p.action is Action.UNCHANGED
             ]
             todo = [p for p in batch if p.action is not Action.UNCHANGED]
+            if before_tier is not None:  # every tier: ``after_tier`` may write, even after none
+                before_tier(tier_name)
             done = list(pool.map(lambda p: _apply_one(cluster, p, force, ownership), todo))
             results += done
             failed = any(a.action is Action.FAILED for a in done)

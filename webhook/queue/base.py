@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from webhook.affected import RecordedInputs
 from webhook.model import Job, JobState, StepOutcome, SyncRequest
 from webhook.queue.database import Database
+from webhook.queue.pauses import Pauses
 from webhook.queue.stats import StoreStats
 
 #: After this many claims a job fails instead of killing workers forever.
@@ -68,6 +69,11 @@ class JobStore(Protocol):
     #: The database the jobs live in; other parts keep their own tables there too (the
     #: reporter's memory of posted statuses), so one restart-proof place holds all records.
     database: Database[Any]
+    #: Apps paused by a rollback; a push or drift job for one is recorded as skipped.
+    pauses: Pauses
+
+    def clock(self) -> float:
+        """The time the records are written with (seconds since the epoch)."""
 
     def enqueue(
         self, requests: Sequence[SyncRequest], *, delivery: DeliveryKey | None = None
@@ -79,6 +85,12 @@ class JobStore(Protocol):
 
     def heartbeat(self, job_id: int, owner: str, *, lease_seconds: float) -> bool:
         """Extend a lease; False when the lease was lost (expired and reclaimed)."""
+
+    def holds(self, job_id: int, owner: str) -> bool:
+        """Whether ``owner`` holds the job's lease now (running, not expired)."""
+
+    def retry(self, job_id: int, owner: str, outcome: StepOutcome, *, delay: float) -> Job | None:
+        """Queue the job again after ``delay`` seconds if ``owner`` still holds its lease."""
 
     def finish(self, job_id: int, owner: str, outcome: StepOutcome) -> Job | None:
         """Record the outcome if ``owner`` still holds the lease; the finished job or None."""
@@ -93,6 +105,9 @@ class JobStore(Protocol):
 
     def latest_jobs(self) -> dict[str, Job]:
         """Each app's newest job."""
+
+    def accepted(self, hook_id: str, deliveries: Sequence[str]) -> set[str]:
+        """Which of ``deliveries`` (GUIDs) of hook ``hook_id`` were accepted."""
 
     def resolve_scope(self, job_id: int) -> Job | None:
         """Clear ``diff_base`` (the app is touched) and report the job's current state."""

@@ -21,11 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.queue import inputs, outbox, records
+from webhook.queue import inputs, leases, notifications, outbox, pauses, records
 from webhook.queue.database import Cursor, Database, statements
 
 #: The newest schema this release knows; a store stamped newer is refused.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 6
 
 BASELINE = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -47,6 +47,30 @@ STEPS: Mapping[int, str] = {
     2: "ALTER TABLE deliveries ADD COLUMN secret TEXT NOT NULL DEFAULT 'current'",
     # Each app's recorded render inputs, for the receiver's app index (issue #9).
     3: inputs.SCHEMA,
+    # The audit trail of approvals (issue #11): who approved which commit of which app,
+    # how (a PR comment, the page, an API token), when, and the job it queued.
+    4: """
+CREATE TABLE IF NOT EXISTS approvals (
+    id {serial},
+    job_id {bigint} NOT NULL,
+    pending_job_id {bigint},
+    app TEXT NOT NULL,
+    commit_sha TEXT NOT NULL,
+    who TEXT NOT NULL,
+    how TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    approved_at {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS approvals_job ON approvals (job_id);
+CREATE INDEX IF NOT EXISTS approvals_app ON approvals (app, id)
+""",
+    # Apps paused by a rollback (issue #10): pushes and drift leave them alone until resumed;
+    # the outbox of outgoing notifications of sync results (Slack, Teams, JSON webhooks).
+    5: pauses.SCHEMA + ";" + notifications.SCHEMA,
+    # Named leases: one replica at a time runs the drift check and the recovery of missed
+    # deliveries (``leases.py``); and ``jobs.retry_at`` (added with the other missing
+    # columns of ``jobs``), when a job that met an unreachable dependency may run again.
+    6: leases.SCHEMA,
 }
 
 #: The columns of ``jobs`` at ``SCHEMA_VERSION``.
@@ -55,7 +79,7 @@ JOB_COLUMNS = frozenset(
         *("id", "app", "repo", "commit_sha", "ref", "trigger", "delivery", "pull_requests"),
         *("approved", "diff_base", "state", "attempts", "lease_owner", "lease_expires_at"),
         *("created_at", "started_at", "finished_at", "message", "result", "superseded_by"),
-        "lane",
+        *("lane", "command", "retry_at"),
     }
 )
 

@@ -25,6 +25,12 @@ class StoreStats:
     reports_pending: int
     oldest_report_at: float | None
     last_finished: dict[str, Job]
+    #: When the oldest job still waiting for a worker was queued (None: none waits).
+    oldest_queued_at: float | None = None
+
+    def jobs_in(self, state: str) -> int:
+        """Jobs in ``state`` over every app."""
+        return sum(n for (_, s), n in self.jobs.items() if s == state)
 
 
 def count(db: Database[Any]) -> StoreStats:
@@ -45,6 +51,8 @@ def count(db: Database[Any]) -> StoreStats:
             "WHERE lane = app AND finished_at IS NOT NULL GROUP BY app)"
         )
         finished = [records.load_job(row) for row in cur.fetchall()]
+        cur.execute("SELECT MIN(created_at) AS oldest FROM jobs WHERE state = 'queued'")
+        queued_at = cur.fetchone()["oldest"]
     oldest = outbox["oldest"]
     return StoreStats(
         jobs=jobs,
@@ -53,4 +61,5 @@ def count(db: Database[Any]) -> StoreStats:
         reports_pending=int(outbox["n"]),
         oldest_report_at=float(oldest) if oldest is not None else None,
         last_finished={job.app: job for job in finished},
+        oldest_queued_at=float(queued_at) if queued_at is not None else None,
     )

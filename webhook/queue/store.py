@@ -14,17 +14,21 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from webhook.affected import RecordedInputs
-from webhook.model import Job, JobState, StepOutcome, SyncRequest, Trigger
+from webhook.model import Job, JobState, Pause, StepOutcome, SyncRequest, Trigger
 from webhook.queue import inputs, records
 from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey, Enqueued, EnqueueResult, Report
 from webhook.queue.database import Cursor, Database, insert
 from webhook.queue.outbox import Outbox
+from webhook.queue.pauses import Pauses
 from webhook.queue.schema import migrate
 from webhook.queue.stats import StoreStats, count
 
 JOBS = records.JOB_COLUMNS
 _DEDUPED_TRIGGERS = (Trigger.PUSH.value, Trigger.MERGE.value)
 _WAITING = (JobState.QUEUED.value, JobState.OUT_OF_SYNC.value)
+#: What a paused app does not run: the automatic triggers. A person's approval (a manual
+#: job, the rollback itself) and a pull request's preview (which changes nothing) still run.
+_PAUSABLE = (Trigger.PUSH, Trigger.MERGE, Trigger.DRIFT)
 
 
 class SqlStore:
@@ -42,6 +46,7 @@ class SqlStore:
             raise
         self.outbox = Outbox(database)
         self.inputs = inputs.InputsTable(database)
+        self.pauses = Pauses(database)
 
     # -- writes ---------------------------------------------------------------
 
@@ -67,8 +72,15 @@ class SqlStore:
             for request in self._narrow_merge(cur, requests):
                 existing = self._existing(cur, request)
                 if existing is not None:
+                    attached = self._attach(cur, existing, request, now)
                     results.append(
-                        Enqueued(job=self._attach(cur, existing, request, now), created=False)
+                        Enqueued(job=self._touched(cur, attached, request, now), created=False)
+                    )
+                    continue
+                paused = self._paused(cur, request)
+                if paused is not None:
+                    results.append(
+                        Enqueued(job=self._skip(cur, request, paused, now), created=True)
                     )
                     continue
                 queued = Job.of(
@@ -80,6 +92,39 @@ class SqlStore:
                 superseded.extend(self._supersede(cur, job, now))
                 results.append(Enqueued(job=job, created=True))
             return EnqueueResult(duplicate=False, jobs=tuple(results), superseded=tuple(superseded))
+
+    @staticmethod
+    def _paused(cur: Cursor, request: SyncRequest) -> Pause | None:
+        if request.trigger not in _PAUSABLE or request.approved:
+            return None
+        return Pauses.read(cur, request.app)
+
+    def _skip(self, cur: Cursor, request: SyncRequest, pause: Pause, now: float) -> Job:
+        """Record a paused app's push as skipped: out of sync (a person must act, which is
+        what GitHub's pending dot says), final, superseding nothing (not the rollback that
+        may still be queued), and reported like any state change."""
+        message = f"{pause.describe()}; not deployed until `webhook-deployer resume {pause.app}`"
+        skipped = Job.of(
+            request,
+            id=0,
+            state=JobState.OUT_OF_SYNC,
+            created_at=now,
+            finished_at=now,
+            message=message,
+            result={"paused": pause.to_dict()},
+        )
+        job = self._get(cur, insert(cur, "jobs", records.job_values(skipped)))
+        assert job is not None
+        self.outbox.record(cur, job, now)
+        return job
+
+    def _touched(self, cur: Cursor, job: Job, request: SyncRequest, now: float) -> Job:
+        """A paused app's skipped merge (scope unknown, so silent) is touched after all when
+        the push of its commit names the app: report it, as no worker will narrow it."""
+        paused_skip = job.state is JobState.OUT_OF_SYNC and bool((job.result or {}).get("paused"))
+        if paused_skip and job.diff_base is not None and request.diff_base is None:
+            return self._change(cur, job.id, now, diff_base=None) or job
+        return job
 
     def _narrow_merge(self, cur: Cursor, requests: Sequence[SyncRequest]) -> list[SyncRequest]:
         """A merge event names no files; if the push for its commit came first, trust the push."""
@@ -136,11 +181,15 @@ class SqlStore:
         """Deployment lanes first: a burst of previews never holds the workers while a merge
         waits. Then the oldest job whose lane has nothing running."""
         # Idle workers poll often: look without the write lock first.
-        runnable = "(state = ? OR (state = ? AND lease_expires_at < ?))"
+        runnable = (
+            "((state = ? AND (retry_at IS NULL OR retry_at <= ?))"
+            " OR (state = ? AND lease_expires_at < ?))"
+        )
         with self.database.read() as cur:
+            now = self.clock()
             cur.execute(
                 f"SELECT 1 FROM jobs WHERE {runnable} LIMIT 1",
-                (JobState.QUEUED.value, JobState.RUNNING.value, self.clock()),
+                (JobState.QUEUED.value, now, JobState.RUNNING.value, now),
             )
             if cur.fetchone() is None:
                 return None
@@ -153,7 +202,7 @@ class SqlStore:
                 "  SELECT 1 FROM jobs r WHERE r.lane = j.lane AND r.state = ? "
                 "  AND r.lease_expires_at >= ? AND r.id <> j.id) "
                 "ORDER BY CASE WHEN j.lane = j.app THEN 0 ELSE 1 END, j.id LIMIT 1",
-                (JobState.QUEUED.value, JobState.RUNNING.value, now, JobState.RUNNING.value, now),
+                (*(JobState.QUEUED.value, now), *(JobState.RUNNING.value, now) * 2),
             )
             if job is None:
                 return None
@@ -168,6 +217,7 @@ class SqlStore:
                 message=message,
                 attempts=attempt,
                 started_at=now,
+                retry_at=None,
                 **lease,
             )
 
@@ -202,6 +252,17 @@ class SqlStore:
             )
             return cur.rowcount == 1
 
+    def holds(self, job_id: int, owner: str) -> bool:
+        """Whether ``owner`` holds the job's lease now (running, not expired): the fence a
+        worker checks before each apply tier."""
+        with self.database.read() as cur:
+            cur.execute(
+                "SELECT 1 FROM jobs WHERE id = ? AND state = ? AND lease_owner = ? "
+                "AND lease_expires_at > ?",
+                (job_id, JobState.RUNNING.value, owner, self.clock()),
+            )
+            return cur.fetchone() is not None
+
     def finish(self, job_id: int, owner: str, outcome: StepOutcome) -> Job | None:
         if not outcome.state.final:
             raise ValueError(f"a job cannot finish as {outcome.state}")
@@ -216,6 +277,24 @@ class SqlStore:
                 outcome.message,
                 where=leased,
                 result=outcome.result,
+            )
+
+    def retry(self, job_id: int, owner: str, outcome: StepOutcome, *, delay: float) -> Job | None:
+        """Queue the job again, not before ``delay`` seconds, if ``owner`` still holds it: a
+        dependency was unreachable. The outbox reports the failure (as an ``error``)."""
+        with self.database.write() as cur:
+            now = self.clock()
+            return self._change(
+                cur,
+                job_id,
+                now,
+                where=("state = ? AND lease_owner = ?", (JobState.RUNNING.value, owner)),
+                state=JobState.QUEUED,
+                message=outcome.message,
+                result=outcome.result,
+                retry_at=now + delay,
+                lease_owner=None,
+                lease_expires_at=None,
             )
 
     def resolve_scope(self, job_id: int) -> Job | None:
@@ -310,6 +389,18 @@ class SqlStore:
             (repo, f'%"number": {int(number)},%', limit),
         )
         return [job for job in jobs if any(pr.number == number for pr in job.pull_requests)]
+
+    def accepted(self, hook_id: str, deliveries: Sequence[str]) -> set[str]:
+        """Which of ``deliveries`` (GUIDs) of hook ``hook_id`` the store has accepted."""
+        if not deliveries:
+            return set()
+        marks = ", ".join("?" * len(deliveries))
+        with self.database.read() as cur:
+            cur.execute(
+                f"SELECT delivery FROM deliveries WHERE hook_id = ? AND delivery IN ({marks})",
+                (hook_id, *deliveries),
+            )
+            return {str(row["delivery"]) for row in cur.fetchall()}
 
     def latest_jobs(self) -> dict[str, Job]:
         """Each app's newest deployment job (previews live in lanes of their own)."""

@@ -1,4 +1,5 @@
-"""The Flask app factory: one ``Deployer`` (settings, config, index, store), four blueprints.
+"""The Flask app factory: one ``Deployer`` (settings, config, index, store), the blueprints,
+and the access rules in front of them (``access``, ``signin``).
 
 Only the web processes import this module; ``import webhook`` alone loads no Flask, so the
 worker stays free of it.
@@ -6,13 +7,33 @@ worker stays free of it.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 
+from webhook.access import ApiToken, token_hash
 from webhook.events import AppIndex
 from webhook.queue import JobStore, open_store
 from webhook.settings import DeployerConfig, Environment, config_path, load_config
-from webhook.web import api, metrics, pages, receiver
+from webhook.web import api, metrics, pages, receiver, signin
+from webhook.web.access import AccessControl, principal, resolve_mode
 from webhook.web.context import Deployer
+
+log = logging.getLogger(__name__)
+
+
+def _tokens(env: Environment) -> tuple[ApiToken, ...]:
+    """``DEPLOYER_API_TOKENS``, plus the deprecated ``DEPLOYER_ADMIN_TOKEN`` as an approve
+    token named ``admin`` (with a warning at every start)."""
+    tokens = env.api_tokens
+    if env.admin_token:
+        log.warning(
+            "DEPLOYER_ADMIN_TOKEN is deprecated: move it to DEPLOYER_API_TOKENS as "
+            "'admin:approve:<sha256 hex>' (README: Access control)"
+        )
+        if all(token.name != "admin" for token in tokens):
+            tokens += (ApiToken(name="admin", scope="approve", sha256=token_hash(env.admin_token)),)
+    return tokens
 
 
 def create_app(
@@ -24,10 +45,12 @@ def create_app(
     environment and the config file it names."""
     env = env or Environment.from_environ()
     config = config or load_config(config_path(None))
+    mode = resolve_mode(env, config)  # before opening anything: a contradiction stops here
     store = store or open_store(env.database_url)
     # Named after this package, so Flask finds templates/ and static/ next to this file.
     app = Flask("webhook.web")
     app.config["MAX_CONTENT_LENGTH"] = env.max_body_bytes
+    env.configure_logging()
     Deployer(
         env=env,
         config=config,
@@ -36,7 +59,11 @@ def create_app(
         ),
         store=store,
     ).init_app(app)
-    for blueprint in (receiver.bp, api.bp, pages.bp, metrics.bp):
+    permissions = signin.github_permissions(env) if mode == "github" else None
+    if mode == "github":
+        signin.init_app(app, env, config)
+    AccessControl(mode=mode, tokens=_tokens(env), permissions=permissions).init_app(app)
+    app.context_processor(lambda: {"principal": principal(), "auth_mode": mode})
+    for blueprint in (receiver.bp, api.bp, pages.bp, metrics.bp, signin.bp):
         app.register_blueprint(blueprint)
-    env.configure_logging()
     return app

@@ -1,43 +1,50 @@
-"""Which commit an approval may deploy: the app's branch head, or a commit on that branch.
+"""Approving from the web: the revision rule (``webhook.revisions``) and the audit record.
 
 This is the one module of the web layer that reaches git (import-linter's
-``receiver-stays-fast`` names it as its only exception): an admin's approval is rare and
-may wait for a fetch; a delivery never does. Without this check, "approve" deployed
-whatever a lane had run last, a PR preview included: unreviewed code to a manual app.
+``receiver-stays-fast`` names it as its only exception): an approval is rare and may wait
+for a fetch; a delivery never does. The API's token approvals and the page's button both
+come here, so both keep the same rule and leave the same record.
 """
 
 from __future__ import annotations
 
-from webhook.errors import Unavailable
-from webhook.settings import AppConfig, DeployerConfig, Environment
-from webhook.sources import Mirrors, Remote, SourceError, branch_head
+from webhook.model import Job, JobState, SyncRequest, Trigger
+from webhook.queue.audit import Approval, ApprovalLog, How
+from webhook.revisions import RevisionRefused, RevisionUnavailable, approved_revision
+from webhook.web.context import deployer
+
+__all__ = ["RevisionRefused", "RevisionUnavailable", "approve", "approved_revision", "pending"]
 
 
-class RevisionRefused(Exception):
-    """The revision is not on the app's branch (or not in the repository): a 409."""
+def pending(app: str) -> Job | None:
+    """The app's newest plan awaiting approval, if its newest deployment job is one."""
+    latest = deployer().store.latest_jobs().get(app)
+    return latest if latest is not None and latest.state is JobState.OUT_OF_SYNC else None
 
 
-class RevisionUnavailable(Exception):
-    """git could not answer (remote down, no access): a 503, worth a retry."""
+def approve(
+    app_name: str, revision: str | None, *, who: str, how: How, detail: str = ""
+) -> tuple[Job, Approval]:
+    """Queue an approved job for ``revision`` (None: the branch head) of the app and record
+    the approval. Raises ``RevisionRefused`` (not on the branch) or ``RevisionUnavailable``.
 
-
-def approved_revision(
-    app: AppConfig, config: DeployerConfig, env: Environment, revision: str | None
-) -> str:
-    """``revision`` if the app's branch reaches it, else raise; None means the branch head."""
-    remote = Remote(url=config.clone_url(app.repo), token=env.github_token)
-    try:
-        head = branch_head(remote.url, app.branch, remote.token)
-        if revision is None or revision == head:
-            return head
-        on_branch = Mirrors(env.cache_dir).reaches(app.repo, remote, head, revision)
-    except Unavailable as exc:
-        raise RevisionUnavailable(f"{app.repo}: cannot read the repository: {exc}") from exc
-    except SourceError as exc:
-        raise RevisionRefused(f"{app.name}: {exc}") from exc
-    if not on_branch:
-        raise RevisionRefused(
-            f"{app.name}: commit {revision} is not on branch {app.branch!r} of {app.repo} "
-            f"(head {head}); only commits the branch reaches can be approved"
-        )
-    return revision
+    A plan awaiting approval at the same commit is the one approved: the new job carries its
+    pull requests, so their statuses and comment follow the deployment.
+    """
+    ctx = deployer()
+    app = ctx.config.app(app_name)
+    if app is None:
+        raise RevisionRefused(f"no app named {app_name!r}")
+    commit = approved_revision(app, ctx.config, ctx.env, revision)
+    waiting = pending(app.name)
+    plan = waiting if waiting is not None and waiting.commit == commit else None
+    request = SyncRequest(
+        app=app.name,
+        repo=app.repo,
+        commit=commit,
+        ref=f"refs/heads/{app.branch}",
+        trigger=Trigger.MANUAL,
+        approved=True,
+        pull_requests=plan.pull_requests if plan is not None else (),
+    )
+    return ApprovalLog(ctx.store).approve(request, who=who, how=how, detail=detail, pending=plan)

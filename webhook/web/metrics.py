@@ -1,20 +1,23 @@
-"""``GET /metrics``: Prometheus metrics counted from the job records at scrape time.
+"""``GET /metrics``: Prometheus metrics, from the job records and from the processes.
 
-The same records feed the status page, the API, the GitHub reports and these metrics, so
-they never disagree, and every gunicorn process and replica answers alike without a shared
-in-memory registry. Nothing here touches a cluster or GitHub.
+What the store holds is counted from it at scrape time (jobs per state, the queue, the
+outbox, each app's last run): the same records feed the status page, the API, the GitHub
+reports and these metrics, so they never disagree, and every replica answers alike. What
+happens without a record (a refused delivery, a GitHub API call, a sync's duration) is
+counted where it happens (``webhook.telemetry``) and added here, from every process of the
+pod in multi-process mode. Nothing here touches a cluster or GitHub.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 from flask import Blueprint, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from webhook import telemetry
 from webhook.model import JobState
 from webhook.queue import StoreStats
 from webhook.web.context import deployer
@@ -43,6 +46,19 @@ class StoreCollector(Collector):
             sum(n for (_, s), n in stats.jobs.items() if s in ("queued", "running")),
         )
         yield queued
+        depth = GaugeMetricFamily(
+            "deployer_queue_depth", "Jobs waiting for a worker (queued, not yet claimed)."
+        )
+        depth.add_metric([], stats.jobs_in(JobState.QUEUED))
+        yield depth
+        oldest_job = GaugeMetricFamily(
+            "deployer_queue_oldest_job_age_seconds",
+            "Age of the oldest job waiting for a worker (0 when none waits): workers stuck or "
+            "too few.",
+        )
+        queued_at = stats.oldest_queued_at
+        oldest_job.add_metric([], max(0.0, self._clock() - queued_at) if queued_at else 0.0)
+        yield oldest_job
         deliveries = CounterMetricFamily(
             "deployer_deliveries", "GitHub deliveries accepted (each once)."
         )
@@ -97,5 +113,6 @@ class StoreCollector(Collector):
 def metrics() -> Response:
     store = deployer().store
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store.stats, time.time))
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    registry.register(StoreCollector(store.stats, store.clock))  # the records' own clock
+    body, content_type = telemetry.exposition(registry)
+    return Response(body, content_type=content_type)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.wsgi import get_input_stream
 
-from webhook import signatures
+from webhook import signatures, telemetry
 from webhook.events import Ignored, Pong, decide
 from webhook.queue import DeliveryKey
 from webhook.web.context import deployer
@@ -28,8 +29,21 @@ log = logging.getLogger(__name__)
 bp = Blueprint("receiver", __name__)
 
 
-def _refuse(status: int, error: str) -> tuple[Response, int]:
+#: Before the signature is checked the event header is the sender's word: counted as this,
+#: so a stranger cannot mint label values (each one a new time series).
+UNVERIFIED = "unverified"
+_EVENT_NAME = re.compile(r"[a-z_]{1,40}")
+
+
+def _refuse(status: int, error: str, outcome: str, event: str = UNVERIFIED) -> tuple[Response, int]:
+    _count(event, outcome)
     return jsonify({"error": error}), status
+
+
+def _count(event: str, outcome: str) -> None:
+    """One delivery answered; ``event`` only from a signed delivery (GitHub's event names)."""
+    label = event if _EVENT_NAME.fullmatch(event) else "other"
+    telemetry.DELIVERIES.labels(event=label, outcome=outcome).inc()
 
 
 class BadFraming(Exception):
@@ -80,9 +94,9 @@ def receive() -> tuple[Response, int]:
     try:
         body = _body(env.max_body_bytes)
     except BadFraming as exc:
-        return _refuse(400, str(exc))
+        return _refuse(400, str(exc), "bad_request")
     if body is None:
-        return _refuse(413, f"body over {env.max_body_bytes} bytes")
+        return _refuse(413, f"body over {env.max_body_bytes} bytes", "too_large")
 
     signature = request.headers.get("X-Hub-Signature-256")
     signed_with = signatures.match(env.webhook_secrets, body, signature)
@@ -90,7 +104,7 @@ def receive() -> tuple[Response, int]:
         reason = "missing X-Hub-Signature-256" if not signature else "signature does not match"
         delivery = request.headers.get("X-GitHub-Delivery")
         log.warning("refused delivery %s: %s", delivery, reason, extra={"delivery": delivery})
-        return _refuse(401, reason)
+        return _refuse(401, reason, "signature_invalid")
     if signed_with == "previous":
         delivery = request.headers.get("X-GitHub-Delivery")
         log.warning(
@@ -103,16 +117,18 @@ def receive() -> tuple[Response, int]:
     event = request.headers.get("X-GitHub-Event", "").strip()
     delivery = request.headers.get("X-GitHub-Delivery", "").strip()
     if not event or not delivery:
-        return _refuse(400, "missing X-GitHub-Event or X-GitHub-Delivery")
+        return _refuse(400, "missing X-GitHub-Event or X-GitHub-Delivery", "bad_request", event)
     content_type = (request.mimetype or "application/json").lower()
     if content_type not in ("application/json", "application/x-www-form-urlencoded"):
-        return _refuse(415, f"unsupported content type {content_type}")
+        return _refuse(
+            415, f"unsupported content type {content_type}", "unsupported_media_type", event
+        )
     try:
         payload = _payload(body, content_type)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        return _refuse(400, f"body is not a JSON event: {type(exc).__name__}")
+        return _refuse(400, f"body is not a JSON event: {type(exc).__name__}", "bad_request", event)
     if not isinstance(payload, dict):
-        return _refuse(400, "event payload must be a JSON object")
+        return _refuse(400, "event payload must be a JSON object", "bad_request", event)
 
     known = {"delivery": delivery, "event": event}
     log.debug(
@@ -121,23 +137,32 @@ def receive() -> tuple[Response, int]:
     try:
         decision = decide(event, payload, deployer().index, delivery)
     except ValueError as exc:
-        return _refuse(400, str(exc))
+        return _refuse(400, str(exc), "bad_request", event)
     if isinstance(decision, Pong):
+        _count(event, "pong")
         return jsonify({"pong": True}), 200
     if isinstance(decision, Ignored):
+        _count(event, "ignored")
         log.info("delivery %s (%s) ignored: %s", delivery, event, decision.reason, extra=known)
         return jsonify({"ignored": decision.reason}), 202
 
     hook_id = request.headers.get("X-GitHub-Hook-ID", "").strip() or "-"
-    result = deployer().store.enqueue(
-        decision, delivery=DeliveryKey(hook_id=hook_id, delivery=delivery, signed_with=signed_with)
-    )
+    key = DeliveryKey(hook_id=hook_id, delivery=delivery, signed_with=signed_with)
+    try:
+        result = deployer().store.enqueue(decision, delivery=key)
+    except Exception as exc:  # down, full, locked: the transaction left nothing behind
+        log.error("delivery %s (%s): store unavailable: %s", delivery, event, exc, extra=known)
+        response, status = _refuse(503, "store unavailable; redeliver later", "unavailable", event)
+        response.headers["Retry-After"] = "30"
+        return response, status
     if result.duplicate:
+        _count(event, "duplicate")
         log.info("delivery %s (%s) already accepted", delivery, event, extra=known)
         return jsonify({"duplicate": True, "delivery": delivery, "jobs": []}), 200
     jobs = [
         {"id": e.job.id, "app": e.job.app, "commit": e.job.commit, "created": e.created}
         for e in result.jobs
     ]
+    _count(event, "accepted")
     log.info("delivery %s (%s): %s", delivery, event, jobs, extra={**known, "jobs": jobs})
     return jsonify({"delivery": delivery, "jobs": jobs}), 202

@@ -27,7 +27,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from webhook import logs
+from webhook import logs, telemetry
 from webhook.settings import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_REQUEST_TIMEOUT,
@@ -114,6 +114,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         arriving.data += data
         state = self._progress(arriving, sock)
         if state == "too large":
+            # Refused before the receiver sees it: counted here, as the receiver would.
+            telemetry.DELIVERIES.labels(event="unverified", outcome="too_large").inc()
             self._drop(conn, _too_large(self.max_body_bytes))
         elif state == "complete":
             self.poller.unregister(sock)

@@ -101,7 +101,48 @@ Included by the Deployment, so every render runs them.
 {{- if and .Values.rbac.create (not .Values.rbac.clusterWide) (not .Values.rbac.namespaces) }}
 {{- fail "rbac.namespaces must list at least one namespace when rbac.clusterWide is false" }}
 {{- end }}
+{{- if and .Values.azureWorkloadIdentity.enabled (not .Values.azureWorkloadIdentity.clientId) }}
+{{- fail "azureWorkloadIdentity.clientId is required when azureWorkloadIdentity.enabled is true (the managed identity's client ID: az identity show --query clientId)" }}
+{{- end }}
+{{- if and .Values.image.digest .Values.image.tag }}
+{{- fail "image.digest and image.tag are both set: the pods would run the digest and the tag would only mislead; set one" }}
+{{- end }}
 {{- if and .Values.rbac.create .Values.rbac.leastPrivilege.enabled (not .Values.rbac.namespaces) }}
 {{- fail "rbac.namespaces must list the apps' namespaces when rbac.leastPrivilege.enabled is true (the deployer may impersonate ServiceAccounts only there)" }}
 {{- end }}
+{{- end }}
+
+{{/*
+The image: "<repository>@<digest>" when image.digest is set (immutable, what admission
+policies that require digests want), else "<repository>:<tag or appVersion>".
+*/}}
+{{- define "webhook-deployer.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding a kubeconfig for other clusters, if any. */}}
+{{- define "webhook-deployer.kubeconfigSecret" -}}
+{{- if .Values.kubeconfig.existingSecret }}
+{{- .Values.kubeconfig.existingSecret }}
+{{- else if .Values.kubeconfig.content }}
+{{- printf "%s-kubeconfig" (include "webhook-deployer.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Where that kubeconfig is mounted; KUBECONFIG names the file in it. */}}
+{{- define "webhook-deployer.kubeconfigDir" -}}
+/var/run/secrets/webhook-deployer/kubeconfig
+{{- end }}
+
+{{/*
+Selector labels of one component (web, worker). The single `serve` Deployment keeps the
+plain selector labels, so upgrading a SQLite install never changes its (immutable) selector.
+*/}}
+{{- define "webhook-deployer.componentSelectorLabels" -}}
+{{ include "webhook-deployer.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
 {{- end }}

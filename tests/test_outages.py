@@ -1,0 +1,204 @@
+"""Outages of a dependency, with a real worker process: retried with a growing pause,
+reported as ``error`` while they last, ``success`` (or one clear failure) after.
+
+The statuses are read from the local GitHub server (tests/github/api_server.py) the
+worker's reporter posts to; the cluster is the suite's real API server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.github.api_server import GitHubApiServer
+from tests.relay import Relay
+from tests.replicas import (
+    APP,
+    REPO,
+    WorkerProcess,
+    kubeconfig_via,
+    origin_with_app,
+    push,
+    server_port,
+    wait_for,
+    write_config,
+)
+from webhook.model import Job, JobState
+from webhook.queue import SqlStore, sqlite_store
+
+CONTEXT = f"deploy/{APP}"
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubApiServer]:
+    server = GitHubApiServer()
+    yield server
+    server.close()
+    assert server.failures == []
+
+
+def _env(tmp: Path, github: GitHubApiServer, kubeconfig: Path) -> dict[str, str]:
+    return {
+        "DEPLOYER_DATABASE_URL": f"sqlite:///{tmp / 'deployer.db'}",
+        "KUBECONFIG": str(kubeconfig),
+        "GITHUB_TOKEN": "ghs_outage-test-token",
+        "GITHUB_API_URL": github.url,
+        "DEPLOYER_RETRY_SECONDS": "0.5",
+        "DEPLOYER_RETRY_MAX_SECONDS": "2",
+    }
+
+
+def _job(store: SqlStore, job_id: int) -> Job:
+    job = store.get(job_id)
+    assert job is not None
+    return job
+
+
+def _final(github: GitHubApiServer, sha: str) -> bool:
+    """Whether GitHub shows a status other than ``pending`` for ``sha`` (the ``error`` of
+    a retry counts only once the job is final: the caller has waited for that)."""
+    status = github.last_status(REPO, sha, CONTEXT)
+    return (
+        status is not None
+        and status["state"] != "pending"
+        and ("gave up" in status["description"] or status["state"] != "error")
+    )
+
+
+def _delays(log: str) -> list[float]:
+    return [float(d) for d in re.findall(r"; retrying in ([\d.]+)s(?!:)", log)]
+
+
+def test_the_api_server_unreachable_during_a_sync_is_retried_then_succeeds(
+    tmp_path: Path, kubeconfig: Path, namespace: str, github: GitHubApiServer
+) -> None:
+    """The API server goes away as the sync starts (a relay in front of it is cut: a
+    stopped server, as the worker sees it; the suite's shared control plane itself cannot
+    be stopped), and comes back after three attempts: the job runs again after 0.5, 1, 2 s
+    pauses (capped at 2), GitHub shows ``error`` meanwhile and ``success`` at the end."""
+    origin = tmp_path / "origin"
+    sha = origin_with_app(origin, namespace, "v1")
+    config = write_config(tmp_path, origin, namespace)
+    kube = Relay(("127.0.0.1", server_port(kubeconfig)))
+    kube.cut()
+    via = kubeconfig_via(kubeconfig, kube.port, tmp_path / "kubeconfig-relay")
+    store = sqlite_store(tmp_path / "deployer.db")
+    worker = WorkerProcess(tmp_path, "worker", config, _env(tmp_path, github, via))
+    try:
+        job_id = store.enqueue([push(sha)]).jobs[0].job.id
+        wait_for("three failed attempts", lambda: len(_delays(worker.log())) >= 3, 60)
+        waiting = _job(store, job_id)
+        assert waiting.state is JobState.QUEUED and waiting.message.startswith("infrastructure:")
+        kube.restore()
+        done = wait_for("the job to finish", lambda: _job(store, job_id).state.final and True)
+        job = _job(store, job_id)
+        assert done and job.state is JobState.SUCCEEDED, job.message
+        assert job.attempts >= 4
+        assert _delays(worker.log())[:3] == [0.5, 1.0, 2.0]
+        assert all(d <= 2.0 for d in _delays(worker.log()))
+        wait_for(
+            "the success status", lambda: github.states(REPO, sha, CONTEXT)[-1:] == ["success"]
+        )
+        states = github.states(REPO, sha, CONTEXT)
+        assert "error" in states and "failure" not in states
+        assert states.index("error") < states.index("success")
+        assert states.count("success") == 1
+    finally:
+        worker.stop()
+        kube.close()
+        store.close()
+
+
+def test_an_unreachable_git_remote_is_retried_then_fails_clearly(
+    tmp_path: Path, kubeconfig: Path, namespace: str, github: GitHubApiServer
+) -> None:
+    """The app's git remote does not answer: the job is run eight times, with pauses
+    capped at 2 s, then fails for good with the reason and the count, reported as
+    ``error`` once at the end, and nothing is applied."""
+    config = write_config(tmp_path, tmp_path / "gone", namespace)
+    store = sqlite_store(tmp_path / "deployer.db")
+    env = {**_env(tmp_path, github, kubeconfig), "DEPLOYER_RETRY_SECONDS": "0.05"}
+    env["DEPLOYER_RETRY_MAX_SECONDS"] = "0.2"
+    worker = WorkerProcess(tmp_path, "worker", config, env)
+    sha = "c0ffee" + "0" * 34
+    try:
+        job_id = store.enqueue([push(sha)]).jobs[0].job.id
+        wait_for("the job to give up", lambda: _job(store, job_id).state.final, 90)
+        job = _job(store, job_id)
+        assert job.state is JobState.FAILED and job.attempts == 8
+        assert job.message.startswith("infrastructure: gave up after 8 attempts: file://")
+        assert "git fetch failed" in job.message
+        assert _delays(worker.log()) == [0.05, 0.1, 0.2, 0.2, 0.2, 0.2, 0.2]
+        wait_for("the final status", lambda: _final(github, sha))
+        final = github.last_status(REPO, sha, CONTEXT)
+        assert final is not None and final["state"] == "error"
+        assert "gave up after 8 attempts" in final["description"]
+    finally:
+        worker.stop()
+        store.close()
+
+
+def test_a_missing_commit_fails_at_once_with_its_reason(
+    tmp_path: Path, kubeconfig: Path, namespace: str, github: GitHubApiServer
+) -> None:
+    """The remote answers but has no such commit: that is the commit's fault, not an
+    outage, so it is not retried: one attempt, a ``failure`` naming the commit."""
+    origin = tmp_path / "origin"
+    origin_with_app(origin, namespace, "v1")
+    config = write_config(tmp_path, origin, namespace)
+    store = sqlite_store(tmp_path / "deployer.db")
+    worker = WorkerProcess(tmp_path, "worker", config, _env(tmp_path, github, kubeconfig))
+    sha = "dead" + "0" * 36
+    try:
+        job_id = store.enqueue([push(sha)]).jobs[0].job.id
+        wait_for("the job to fail", lambda: _job(store, job_id).state.final, 60)
+        job = _job(store, job_id)
+        assert job.state is JobState.FAILED and job.attempts == 1
+        assert f"commit {sha} does not exist" in job.message
+        wait_for("the final status", lambda: _final(github, sha))
+        final = github.last_status(REPO, sha, CONTEXT)
+        assert final is not None and final["state"] == "failure"
+    finally:
+        worker.stop()
+        store.close()
+
+
+def test_github_answering_5xx_429_and_403_delays_every_report_and_doubles_none(
+    tmp_path: Path, kubeconfig: Path, namespace: str, github: GitHubApiServer
+) -> None:
+    """GitHub refuses the reporter's requests for a while: a 502 *after* doing the write
+    (the lost answer that tempts a client to write twice), then 429s and rate-limit 403s
+    with ``Retry-After``. Every job's reports still arrive, each once, and each commit ends
+    with its final status. (Longer 5xx outages wait the reporter's doubling backoff, 5 s
+    to 600 s, which is tested with a clock in tests/test_reporter.py.)"""
+    origin = tmp_path / "origin"
+    origin_with_app(origin, namespace, "v1")
+    config = write_config(tmp_path, origin, namespace)
+    github.fail_next(1, status=502, after_apply=True)
+    github.fail_next(2, status=429, headers={"Retry-After": "1"})
+    github.fail_next(2, status=403, headers={"Retry-After": "1"})
+    store = sqlite_store(tmp_path / "deployer.db")
+    worker = WorkerProcess(tmp_path, "worker", config, _env(tmp_path, github, kubeconfig))
+    shas = [f"{n:x}" * 40 for n in (10, 11, 12)]  # missing commits: each job fails at once
+    try:
+        for sha in shas:
+            store.enqueue([push(sha)])
+        for sha in shas:
+            wait_for(f"the final status of {sha[:7]}", lambda s=sha: _final(github, s), 60)
+        refused = sorted({c.status for c in github.calls if c.status >= 400})
+        assert refused == [403, 429, 502]
+        for sha in shas:
+            posted = [
+                (s["state"], s["description"]) for s in github.statuses.get((REPO.lower(), sha), [])
+            ]
+            assert len(posted) == len(set(posted)), f"a report was doubled: {posted}"
+            # A superseded job's states are coalesced into its last one: never lost, never
+            # contradicted by a stale "pending" posted after it.
+            assert posted and posted[-1][0] in ("success", "failure")
+        assert github.last_status(REPO, shas[-1], CONTEXT)["state"] == "failure"  # type: ignore[index]
+    finally:
+        worker.stop()
+        store.close()

@@ -1,0 +1,191 @@
+"""Comment commands on pull requests, run by the worker: ``/deploy approve`` and ``/deploy diff``.
+
+Owns: what a command job (``Trigger.COMMAND``, queued by the receiver from an
+``issue_comment`` delivery) does. The author's permission is checked here, with GitHub,
+never in the request: write access approves the app's pending commit (or ``@<sha>``, if
+its branch reaches it) or refreshes the preview; anyone else gets a polite refusal in a
+reply. The deployer's own comments are ignored. Each reply is found again by a hidden
+marker naming the comment it answers, so a command run twice replies once, and an
+approval already recorded for the comment is not recorded again.
+Must not touch: the cluster (the approved or preview job it queues does that).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from webhook.access import Level, PermissionCache
+from webhook.comments import escape
+from webhook.errors import Unavailable
+from webhook.github import GitHubRejected, Identity
+from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
+from webhook.queue import JobStore
+from webhook.queue.audit import ApprovalLog
+from webhook.revisions import RevisionRefused, RevisionUnavailable, approved_revision
+from webhook.settings import AppConfig, DeployerConfig, Environment
+from webhook.worker import SyncStep
+
+log = logging.getLogger(__name__)
+
+
+class CommandGitHub(Protocol):
+    """What a command needs of GitHub (``webhook.github.GitHubClient``)."""
+
+    def identity(self) -> Identity: ...
+
+    def permission(self, repo: str, login: str) -> str: ...
+
+    def pull_request(self, repo: str, number: int) -> dict[str, Any]: ...
+
+    def upsert_comment(self, repo: str, number: int, marker: str, body: str) -> int: ...
+
+
+def reply_marker(comment_id: int) -> str:
+    return f"<!-- webhook-deployer:reply:{int(comment_id)} -->"
+
+
+class Commands:
+    """Runs command jobs; every other job goes to ``step``."""
+
+    def __init__(
+        self,
+        step: SyncStep,
+        github: CommandGitHub,
+        store: JobStore,
+        config: DeployerConfig,
+        env: Environment,
+    ) -> None:
+        self.step, self.github, self.store = step, github, store
+        self.config, self.env = config, env
+        self.permissions = PermissionCache(
+            lambda repo, login: Level.of(github.permission(repo, login)), ttl=env.permission_ttl
+        )
+        self.approvals = ApprovalLog(store)
+
+    def __call__(self, job: Job) -> StepOutcome:
+        if job.trigger is not Trigger.COMMAND:
+            return self.step(job)
+        command = job.command or {}
+        app = self.config.app(job.app)
+        if app is None:
+            return _done(JobState.FAILED, f"app {job.app!r} is not configured", command)
+        try:
+            return self._run(app, job, command)
+        except (Unavailable, RevisionUnavailable) as exc:
+            return _done(JobState.FAILED, f"infrastructure: {exc}", command)
+        except GitHubRejected as exc:
+            return _done(JobState.FAILED, f"GitHub refused: {exc}", command)
+
+    def _run(self, app: AppConfig, job: Job, command: dict[str, Any]) -> StepOutcome:
+        login = str(command.get("login") or "")
+        user_id = command.get("user_id")
+        if self.github.identity().wrote(login, user_id if isinstance(user_id, int) else None):
+            return _done(JobState.SUCCEEDED, "ignored: the deployer's own comment", command)
+        level = self.permissions.level(app.repo, login)
+        if level < Level.WRITE:
+            access = {Level.NONE: "no access", Level.READ: "read access"}[level]
+            self._reply(
+                job,
+                command,
+                f"Sorry {escape('@' + login)}, `/deploy {command.get('verb')}` needs write access "
+                f"to {escape(app.repo)}, and you have {access}. A maintainer can run it.",
+            )
+            return _done(JobState.SUCCEEDED, f"refused: {login} has {access}", command)
+        if command.get("verb") == "approve":
+            return self._approve(app, job, command, login)
+        return self._diff(app, job, command)
+
+    def _approve(
+        self, app: AppConfig, job: Job, command: dict[str, Any], login: str
+    ) -> StepOutcome:
+        url = str(command.get("url") or f"comment {command.get('comment_id')}")
+        earlier = [a for a in self.approvals.recent(apps=[app.name]) if a.detail == url]
+        if earlier:
+            return _done(JobState.SUCCEEDED, f"already approved: job {earlier[0].job_id}", command)
+        plans = [
+            j
+            for j in self.store.jobs_for_app(app.name, limit=50)
+            if j.state is JobState.OUT_OF_SYNC and j.trigger is not Trigger.PREVIEW
+        ]
+        pending = plans[0] if plans else None
+        target = command.get("sha") or (pending.commit if pending is not None else None)
+        if not target:
+            self._reply(job, command, f"Nothing of **{escape(app.name)}** awaits approval.")
+            return _done(JobState.SUCCEEDED, "nothing awaits approval", command)
+        try:
+            commit = approved_revision(app, self.config, self.env, str(target))
+        except RevisionRefused as exc:
+            self._reply(job, command, f"Not approved: {escape(str(exc))}")
+            return _done(JobState.SUCCEEDED, f"refused: {exc}", command)
+        plan = pending if pending is not None and pending.commit == commit else None
+        request = SyncRequest(
+            app=app.name,
+            repo=app.repo,
+            commit=commit,
+            ref=f"refs/heads/{app.branch}",
+            trigger=Trigger.MANUAL,
+            approved=True,
+            pull_requests=plan.pull_requests if plan is not None else (),
+        )
+        queued, _ = self.approvals.approve(
+            request, who=login, how="comment", detail=url, pending=plan
+        )
+        self._reply(
+            job,
+            command,
+            f"Approved `{commit[:7]}` of **{escape(app.name)}** for {escape('@' + login)}: "
+            f"{self._link(queued.id)} deploys it.",
+        )
+        return _done(JobState.SUCCEEDED, f"approved {commit[:7]}: job {queued.id}", command)
+
+    def _diff(self, app: AppConfig, job: Job, command: dict[str, Any]) -> StepOutcome:
+        number = int(command.get("number") or 0)
+        pull = self.github.pull_request(app.repo, number)
+        head, base = pull.get("head") or {}, pull.get("base") or {}
+        head_sha, branch = str(head.get("sha") or ""), str(base.get("ref") or "")
+        head_repo = (head.get("repo") or {}).get("full_name")
+        base_repo = (base.get("repo") or {}).get("full_name")
+        if branch != app.branch:
+            message = (
+                f"**{escape(app.name)}** deploys branch `{escape(app.branch)}`, "
+                f"not `{escape(branch)}`."
+            )
+            self._reply(job, command, message)
+            return _done(JobState.SUCCEEDED, "refused: another branch", command)
+        if head_repo != base_repo and not self.config.preview_forks:
+            self._reply(job, command, "Pull requests from forks get no preview here.")
+            return _done(JobState.SUCCEEDED, "refused: a fork", command)
+        request = SyncRequest(
+            app=app.name,
+            repo=app.repo,
+            commit=head_sha,
+            ref=f"refs/pull/{number}/head",
+            trigger=Trigger.PREVIEW,
+            delivery=job.delivery,
+            pull_requests=(PullRequestRef(number=number, head_sha=head_sha),),
+        )
+        queued = self.store.enqueue([request]).jobs[0].job
+        self._reply(
+            job,
+            command,
+            f"Refreshing the preview of **{escape(app.name)}** at `{head_sha[:7]}`: "
+            f"{self._link(queued.id)}.",
+        )
+        return _done(JobState.SUCCEEDED, f"preview queued: job {queued.id}", command)
+
+    def _link(self, job_id: int) -> str:
+        base = self.config.public_url
+        return f"[job {job_id}]({base.rstrip('/')}/jobs/{job_id})" if base else f"job {job_id}"
+
+    def _reply(self, job: Job, command: dict[str, Any], text: str) -> None:
+        comment_id = int(command.get("comment_id") or 0)
+        number = int(command.get("number") or 0)
+        marker = reply_marker(comment_id)
+        self.github.upsert_comment(job.repo, number, marker, f"{marker}\n{text}\n")
+
+
+def _done(state: JobState, message: str, command: dict[str, Any]) -> StepOutcome:
+    return StepOutcome(
+        state=state, message=message, result={"command": command.get("verb"), "outcome": message}
+    )
