@@ -37,7 +37,6 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from webhook.access import Level, PermissionCache
-from webhook.github import GitHubClient
 from webhook.settings import ConfigError, DeployerConfig, Environment
 from webhook.web.access import Permissions, control
 
@@ -49,7 +48,12 @@ _OAUTH = "webhook-deployer-oauth"
 
 
 def github_permissions(env: Environment) -> Permissions:
-    """Permissions asked with the deployer's credentials and cached (see the module doc)."""
+    """Permissions asked with the deployer's credentials and cached (see the module doc).
+
+    PyGithub is imported here, when sign-in is configured: a web process without it never
+    loads the client (tests/test_settings.py checks the web process's imports)."""
+    from webhook.github import GitHubClient
+
     client = GitHubClient.from_env(env, seconds_between_writes=0)
     if client is None:
         raise ConfigError(
