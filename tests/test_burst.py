@@ -151,9 +151,11 @@ def test_a_burst_of_deliveries_ends_at_the_newest_commit_with_few_applies(
             for r in api_audit.since(mark)
             if r.write and r.resource == "configmaps" and r.name == "release"
         ]
-        # One apply per job that ran; supersession keeps those few (4 measured here, the
-        # bound leaves room for a faster machine that runs more in between).
-        assert len(applies) == len(ran) and 1 <= len(applies) <= 10, f"{len(applies)} applies"
+        # One apply per job that ran; supersession skips every commit a newer one overtook
+        # while it waited. How many ran depends on how long a sync takes against the 0.15 s
+        # between pushes (4 to 11 measured): never one per commit.
+        bound = COMMITS // 2
+        assert len(applies) == len(ran) and 1 <= len(applies) <= bound, f"{len(applies)} applies"
     finally:
         watching.set()
         store.close()

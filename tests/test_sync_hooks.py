@@ -246,3 +246,32 @@ def test_argo_cd_pre_post_sync_hooks_on_a_base_in_another_folder(
     # The render read the base: a change there counts as a change of this app.
     assert result.inputs is not None
     assert any(path.startswith("apps/kustomize-guestbook") for path in result.inputs)
+
+
+def test_presync_hooks_run_in_a_namespace_the_same_sync_creates(
+    ops: GitOps, api: client.ApiClient
+) -> None:
+    """The app brings its own Namespace: it is created before the PreSync hook that runs in
+    it (without that, the hook's create fails with 'namespaces ... not found')."""
+    ns = f"{ops.namespace}-own"
+    namespace = f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"
+    kustomization = (FIXTURES / "pre-post-sync" / "kustomization.yaml").read_text()
+    changed = {
+        "namespace.yaml": namespace,
+        "kustomization.yaml": kustomization.replace(
+            "resources:\n", "resources:\n- namespace.yaml\n"
+        ),
+    }
+    sha = ops.commit(files("pre-post-sync", **changed))
+    try:
+        result = ops.sync(
+            sha, namespace=ns, allowed_cluster_kinds=("Namespace",), health_timeout=60
+        )
+        assert result.ok, result.error
+        assert f"Namespace {ns}" in result.created
+        assert [(h.object, h.status) for h in result.hooks] == [
+            (f"Job {ns}/db-migrate", "succeeded"),
+            (f"Job {ns}/smoke-test", "succeeded"),
+        ]
+    finally:
+        client.CoreV1Api(api).delete_namespace(ns)

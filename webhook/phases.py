@@ -209,8 +209,6 @@ class Rollout:
         self.hooks_on = has_work(self.parent, self.order, the_plan, False) or (
             self.app.prune and bool(self.prunable(self.orphans()))
         )
-        self._phase(Phase.PRE_SYNC, record)
-
         tiers = [apply.KIND_ORDER[apply.tier_of(p.ref)][0] for p in the_plan.changes()]
 
         def after_tier(name: str) -> None:
@@ -220,10 +218,21 @@ class Rollout:
             if name == "namespaces":
                 self._write_parent(recorded.union(current))
 
-        waves = sorted({*self.order.waves, *(h.wave for h in self.order.hooks_in(Phase.SYNC))})
         outcome: list[apply.Applied] = []
+        early: set[ObjectRef] = set()
+        if self.hooks_on and self.order.hooks_in(Phase.PRE_SYNC):
+            # The app's Namespaces before its PreSync hooks, which may run in one of them (as
+            # Argo CD creates an app's namespaces before its hooks).
+            early = {
+                p.ref for p in the_plan.items if (p.ref.group, p.ref.kind) == ("", "Namespace")
+            }
+            outcome += self._execute(the_plan, early, after_tier, refs, record)
+            record = by_action(outcome, (*PLANNED, Action.SKIPPED))
+        self._phase(Phase.PRE_SYNC, record)
+
+        waves = sorted({*self.order.waves, *(h.wave for h in self.order.hooks_in(Phase.SYNC))})
         for index, wave in enumerate(waves):
-            members = {ref_of(b) for b in self.order.in_wave(wave)}
+            members = {ref_of(b) for b in self.order.in_wave(wave)} - early
             try:
                 outcome += apply.execute(
                     self.cluster,
@@ -273,6 +282,40 @@ class Rollout:
         self._write_parent(final)
         record["hooks"] = tuple(self.ran)
         return record
+
+    def _execute(
+        self,
+        the_plan: apply.Plan,
+        members: set[ObjectRef],
+        after_tier: Callable[[str], None],
+        refs: list[ObjectRef],
+        record: dict[str, Any],
+    ) -> list[apply.Applied]:
+        """Apply ``members`` of the plan; Failed("apply") naming every failure."""
+        try:
+            done = apply.execute(
+                self.cluster,
+                apply.Plan([p for p in the_plan.items if p.ref in members]),
+                force=self.app.force_conflicts,
+                ownership=self.ownership,
+                after_tier=after_tier,
+                before_tier=self.before_tier,
+            )
+        except KubeError as exc:
+            raise Failed("apply", [str(exc)], (), record) from exc
+        self.seen.update((a.ref, a.result) for a in done if a.result is not None)
+        failed = tuple(
+            ObjectError(str(a.ref), a.error or "") for a in done if a.action is Action.FAILED
+        )
+        if failed:
+            record = by_action(done, (*PLANNED, Action.SKIPPED))
+            record[Action.SKIPPED.value] += tuple(
+                str(r)
+                for r in refs
+                if r not in members and str(r) not in record[Action.SKIPPED.value]
+            )
+            raise Failed("apply", [f.error for f in failed], failed, record)
+        return done
 
     def _healthy(self, refs: list[ObjectRef], record: dict[str, Any], what: str = "") -> None:
         """Wait until ``refs`` are Current; Failed("health") when they are not."""
