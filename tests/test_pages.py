@@ -255,7 +255,7 @@ def test_diff_is_rendered_line_by_line_with_added_and_removed_lines_marked(
         dry_run=True,
     )
     page = web.get(f"/jobs/{job}").data
-    lines = re.findall(rb'<span class="line (\w+)">(.*?)</span>', page)
+    lines = re.findall(rb'<span class="line (\w+)">(.*?)\n</span>', page)
     assert [kind for kind, _ in lines] == [b"file", b"file", b"hunk", b"context", b"del", b"add"]
     assert lines[4][1] == b"-  v: &#39;1 &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&#39;"
     assert lines[5][1] == b"+  v: &#39;2&#39;"
@@ -302,6 +302,7 @@ def test_pause_and_recent_approvals_show_on_the_app_page(
     approved, _ = ApprovalLog(store).approve(
         _request("shop", trigger=Trigger.MANUAL), who="writer", how="page"
     )
+    ApprovalLog(store).approve(_request("admin", trigger=Trigger.MANUAL), who="other", how="token")
     page = web.get("/apps/shop").data
     pause = re.search(rb'id="pause">.*?</td>', page, re.S)
     assert pause is not None
@@ -310,6 +311,7 @@ def test_pause_and_recent_approvals_show_on_the_app_page(
     approvals = re.search(rb'<table id="approvals">.*?</table>', page, re.S)
     assert approvals is not None and "writer page" in text(approvals.group(0))
     assert f"#{approved.id}" in text(approvals.group(0))
+    assert "other" not in text(approvals.group(0))  # the admin app's approval
     assert b"rolled back to" in web.get("/").data
 
 

@@ -13,6 +13,7 @@ shown (``access``); one they may not read is answered like one that does not exi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,8 @@ from flask import Blueprint, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from webhook.model import Job, JobState, Trigger
-from webhook.queue.audit import ApprovalLog
+from webhook.queue import JobStore
+from webhook.queue.audit import Approval, ApprovalLog
 from webhook.settings import AppConfig
 from webhook.web import views
 from webhook.web.access import can_approve, principal, readable_app, visible
@@ -28,8 +30,10 @@ from webhook.web.approvals import RevisionRefused, RevisionUnavailable, approve
 from webhook.web.context import deployer
 
 bp = Blueprint("pages", __name__)
-#: Jobs read per app: its history on the page, and where its deployed commit is found.
+#: Jobs read per app on its page (its history, where its deployed commit is found), and on
+#: the index (fewer: one query per app, and a job's record may hold a diff).
 HISTORY = 30
+INDEX_JOBS = 10
 
 
 @bp.app_template_filter("utc")
@@ -60,9 +64,9 @@ def _refresh() -> dict[str, Any]:
     return {"refresh_seconds": views.REFRESH_SECONDS}
 
 
-def _summaries(apps: list[AppConfig]) -> dict[str, views.AppSummary]:
+def _summaries(apps: list[AppConfig], limit: int) -> dict[str, views.AppSummary]:
     store = deployer().store
-    return {app.name: views.summarize(store.jobs_for_app(app.name, limit=HISTORY)) for app in apps}
+    return {app.name: views.summarize(store.jobs_for_app(app.name, limit=limit)) for app in apps}
 
 
 @bp.get("/")
@@ -70,7 +74,7 @@ def index() -> str:
     ctx = deployer()
     apps = visible(ctx.config.apps)
     approvals = ApprovalLog(ctx.store).recent(apps=[app.name for app in apps], limit=20)
-    summaries = _summaries(apps)
+    summaries = _summaries(apps, INDEX_JOBS)
     return render_template(
         "apps.html",
         title="Apps",
@@ -97,13 +101,21 @@ def _approvable(job: Job, app: AppConfig) -> bool:
     )
 
 
+def _approvals(store: JobStore, jobs: Iterable[Job]) -> list[Approval]:
+    """Approvals that queued, or approved the plan of, any of ``jobs``: newest first."""
+    found = {
+        a.id: a for each in ApprovalLog(store).for_jobs(j.id for j in jobs).values() for a in each
+    }
+    return sorted(found.values(), key=lambda a: a.id, reverse=True)
+
+
 @bp.get("/apps/<name>")
 def app_page(name: str) -> tuple[str, int]:
     ctx = deployer()
     app = readable_app(name, ctx.config)
     if app is None:
         return _not_found(f"No app named {name!r}.")
-    summary = _summaries([app])[app.name]
+    summary = _summaries([app], HISTORY)[app.name]
     pending = (
         summary.latest if summary.latest and summary.latest.state is JobState.OUT_OF_SYNC else None
     )
@@ -113,7 +125,7 @@ def app_page(name: str) -> tuple[str, int]:
         app=app,
         summary=summary,
         pause=ctx.store.pauses.all().get(app.name),
-        approvals=ApprovalLog(ctx.store).recent(apps=[app.name], limit=10),
+        approvals=_approvals(ctx.store, summary.history),
         pending=pending,
         pending_diff=views.job_diff(pending) if pending is not None else [],
         approvable=pending is not None and _approvable(pending, app),
