@@ -4,7 +4,8 @@ Owns: the worker's step (``Job -> StepOutcome``) and every policy decision on th
 - **narrow**: a job queued with a ``diff_base`` first diffs its commit in the git mirror; an
   app the change did not touch ends at once, and GitHub hears nothing of it;
 - **preview**: a pull request's head is dry-run and diffed, never applied;
-- **plan**: an app with ``auto_sync: false`` is dry-run and waits (OUT_OF_SYNC) for approval;
+- **plan**: an app with ``auto_sync: false`` is dry-run and waits (OUT_OF_SYNC), with its
+  redacted diff, for approval;
 - **sync**: an automatic app, or an approved job, is applied by the engine;
 - **record**: the engine's ``SyncResult`` becomes the job's outcome, and what the render of a
   branch commit read becomes the app's recorded inputs (a failed render forgets them), which
@@ -109,7 +110,10 @@ def plan(
     if result.pruned:
         parts.append(f"{len(result.pruned)} to prune")
     message = f"out of sync: {', '.join(parts)}; awaiting approval"
-    return _outcome(JobState.OUT_OF_SYNC, message, result)
+    # The redacted diff waits with the plan: the status page shows it beside Approve.
+    record = result.to_dict()
+    record["diff"] = _diff(engine, app, job)
+    return StepOutcome(state=JobState.OUT_OF_SYNC, message=message, result=record)
 
 
 def _values_uncompared(result: SyncResult) -> SyncResult:
@@ -142,7 +146,7 @@ def _diff(engine: SyncEngine, app: AppConfig, job: Job) -> str:
     try:
         text = engine.diff(app, job.commit)
     except (SyncError, Unavailable) as exc:
-        log.warning("preview job %s: no diff: %s", job.id, exc)
+        log.warning("job %s: no diff: %s", job.id, exc)
         return f"(diff unavailable: {exc})\n"
     if len(text) > MAX_DIFF_CHARS:
         text = text[:MAX_DIFF_CHARS] + "\n… (diff cut)\n"
