@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 
 from tests.github.examples import branch_push, example, merged_pull_request
-from tests.test_events import edit_push, names
+from tests.test_events import edit_push, known, names
 from webhook.events import MAX_PUSH_COMMITS, AppIndex, Ignored, Pong, decide
 from webhook.settings import DeployerConfig
 
 
 @pytest.fixture
 def index(config: DeployerConfig) -> AppIndex:
-    return AppIndex(config.apps)
+    """Every app's inputs known (its folder only): file lists decide which apps a push
+    touches, so the edges below are where those lists cannot be trusted."""
+    return known(config.apps)
 
 
 def every_app(index: AppIndex) -> list[str]:
@@ -70,7 +72,7 @@ def test_a_push_without_a_ref_is_a_value_error(index: AppIndex) -> None:
 def test_the_reasons_for_ignoring_a_push_name_what_was_missing(index: AppIndex) -> None:
     payload = edit_push(["README.md"])
     after = str(payload["after"])
-    assert decide("push", payload, index, "d") == Ignored(f"no app's folder changed in {after[:7]}")
+    assert decide("push", payload, index, "d") == Ignored(f"no app's folder, inputs or paths changed in {after[:7]}")
     other = edit_push(["apps/redis/deployment.yaml"])
     other["repository"]["full_name"] = "someone/else"  # type: ignore[index]
     assert decide("push", other, index, "d") == Ignored("repository someone/else is not configured")
