@@ -72,7 +72,8 @@ def test_a_push_without_a_ref_is_a_value_error(index: AppIndex) -> None:
 def test_the_reasons_for_ignoring_a_push_name_what_was_missing(index: AppIndex) -> None:
     payload = edit_push(["README.md"])
     after = str(payload["after"])
-    assert decide("push", payload, index, "d") == Ignored(f"no app's folder, inputs or paths changed in {after[:7]}")
+    reason = f"no app's folder, inputs or paths changed in {after[:7]}"
+    assert decide("push", payload, index, "d") == Ignored(reason)
     other = edit_push(["apps/redis/deployment.yaml"])
     other["repository"]["full_name"] = "someone/else"  # type: ignore[index]
     assert decide("push", other, index, "d") == Ignored("repository someone/else is not configured")
