@@ -33,6 +33,17 @@ def config_maps(api: k8s.ApiClient, namespace: str) -> dict[str, str]:
     return {m.metadata.name: m.data["v"] for m in maps if "v" in (m.data or {})}
 
 
+def deploy_all(deployer: Deployer, sha: str) -> None:
+    """Both apps deployed at ``sha`` by a branch's first push (every app): their renders'
+    inputs are recorded, so later pushes can be narrowed (an app whose inputs are unknown
+    counts as touched by any push)."""
+    push = branch_push()
+    push.update(after=sha)
+    deployer.deliver("push", push)
+    deployer.work()
+    deployer.report()
+
+
 def jobs_by_app(deployer: Deployer, commit: str) -> dict[str, Any]:
     jobs = [job for app in ("shop", "cart") for job in deployer.store.jobs_for_app(app)]
     return {job.app: job for job in jobs if job.commit == commit}
@@ -46,17 +57,18 @@ def test_a_push_narrowed_by_a_base_in_the_repository_syncs_only_the_touched_app(
 ) -> None:
     deployer = two_app_deployer
     base = deployer.commit_apps({"shop": cm("shop"), "cart": cm("cart")})
+    deploy_all(deployer, base)
     after = deployer.commit_apps({"shop": cm("shop", "2")})
     with caplog.at_level(logging.WARNING, logger="webhook.steps"):
         deployer.deliver("push", cut_short_push(after, base))
         deployer.work()
         deployer.report()
     assert NARROW_LOG not in caplog.text
-    assert config_maps(k8s_api_client, namespace) == {"shop": "2"}  # cart never synced
+    assert config_maps(k8s_api_client, namespace) == {"shop": "2", "cart": "1"}
     jobs = jobs_by_app(deployer, after)
     assert jobs["cart"].result == {"untouched": True}
     assert jobs["cart"].message == f"apps/cart not touched by {after[:7]}"
-    assert jobs["shop"].result["created"]
+    assert jobs["shop"].result["configured"]
     assert deployer.github.states(REPO, after, "deploy/shop") == ["success"]
     assert deployer.github.states(REPO, after, "deploy/cart") == []
 
@@ -90,10 +102,11 @@ def test_a_forced_push_syncs_every_app_so_what_it_dropped_is_undone(
     Narrowing by the pushed commits would leave cart at the dropped version."""
     deployer = two_app_deployer
     base = deployer.commit_apps({"shop": cm("shop"), "cart": cm("cart")})
+    deploy_all(deployer, base)
     dropped = deployer.commit_apps({"cart": cm("cart", "dropped")})
     deployer.deliver("push", cut_short_push(dropped, base))
     deployer.work()
-    assert config_maps(k8s_api_client, namespace) == {"cart": "dropped"}
+    assert config_maps(k8s_api_client, namespace) == {"shop": "1", "cart": "dropped"}
     deployer.git("reset", "--quiet", "--hard", base)
     rewritten = deployer.commit_apps({"shop": cm("shop", "2")})
     push = cut_short_push(rewritten, dropped, forced=True)
@@ -118,6 +131,7 @@ def test_a_preview_narrowed_by_its_real_base_previews_only_the_touched_app(
 ) -> None:
     deployer = two_app_deployer
     base = deployer.commit_apps({"shop": cm("shop"), "cart": cm("cart")})
+    deploy_all(deployer, base)
     deployer.git("checkout", "--quiet", "-b", "feature")
     head = deployer.commit_apps({"shop": cm("shop") + "---\n" + cm("extra")})
     deployer.git("checkout", "--quiet", "master")
@@ -133,8 +147,8 @@ def test_a_preview_narrowed_by_its_real_base_previews_only_the_touched_app(
     jobs = jobs_by_app(deployer, head)
     assert jobs["cart"].result == {"untouched": True}
     shop = deployer.github.last_status(REPO, head, "deploy-preview/shop")
-    assert shop is not None and shop["description"] == "2 to create, 0 to change, 0 to delete"
+    assert shop is not None and shop["description"] == "1 to create, 0 to change, 0 to delete"
     assert deployer.github.states(REPO, head, "deploy-preview/cart") == []
     [comment] = deployer.github.comments[(REPO.lower(), payload["number"])]
     assert "shop" in comment["body"] and "cart" not in comment["body"]
-    assert config_maps(k8s_api_client, namespace) == {}
+    assert config_maps(k8s_api_client, namespace) == {"shop": "1", "cart": "1"}  # as deployed

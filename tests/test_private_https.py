@@ -63,7 +63,7 @@ def test_the_engine_fetches_with_github_token(
     app = engine.config.app("shop")
     assert app is not None
     assert engine.head(app) == sha
-    assert engine.touches(app, sha, "parent")  # fetched the commit, diffed it
+    assert engine.touches(app, sha, "parent", None)  # fetched the commit, diffed it
     served = [(method, status, user) for method, _, status, user in server.seen]
     assert ("POST", 200, "x-access-token") in served  # the pack came with the token
 
@@ -84,7 +84,7 @@ def test_the_engine_fetches_with_an_app_installation_token(
         )
         app = engine.config.app("shop")
         assert app is not None
-        assert engine.touches(app, sha, "parent")
+        assert engine.touches(app, sha, "parent", None)
         assert len(github.issued) == 1
         assert any(status == 200 and method == "POST" for method, _, status, _ in server.seen)
         assert github.failures == []
@@ -102,7 +102,7 @@ def test_a_wrong_token_is_refused_with_an_error_that_does_not_hold_it(
     app = engine.config.app("shop")
     assert app is not None
     with pytest.raises(Unavailable) as refused:
-        engine.touches(app, sha, "parent")
+        engine.touches(app, sha, "parent", None)
     message = str(refused.value)
     assert "git fetch failed" in message and f"{server.url}/hello.git" in message
     assert "Authentication failed" in message or "401" in message
