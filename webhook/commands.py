@@ -22,7 +22,12 @@ from webhook.github import GitHubRejected, Identity
 from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
 from webhook.queue import JobStore
 from webhook.queue.audit import ApprovalLog
-from webhook.revisions import RevisionRefused, RevisionUnavailable, approved_revision
+from webhook.revisions import (
+    RevisionRefused,
+    RevisionUnavailable,
+    approved_revision,
+    manual_request,
+)
 from webhook.settings import AppConfig, DeployerConfig, Environment
 from webhook.worker import SyncStep
 
@@ -119,15 +124,7 @@ class Commands:
             self._reply(job, command, f"Not approved: {escape(str(exc))}")
             return _done(JobState.SUCCEEDED, f"refused: {exc}", command)
         plan = pending if pending is not None and pending.commit == commit else None
-        request = SyncRequest(
-            app=app.name,
-            repo=app.repo,
-            commit=commit,
-            ref=f"refs/heads/{app.branch}",
-            trigger=Trigger.MANUAL,
-            approved=True,
-            pull_requests=plan.pull_requests if plan is not None else (),
-        )
+        request = manual_request(app, commit, plan=plan)
         queued, _ = self.approvals.approve(
             request, who=login, how="comment", detail=url, pending=plan
         )

@@ -10,6 +10,7 @@ PR preview included: unreviewed code to a manual app.
 from __future__ import annotations
 
 from webhook.errors import Unavailable
+from webhook.model import Job, SyncRequest, Trigger
 from webhook.settings import AppConfig, DeployerConfig, Environment
 from webhook.sources import Mirrors, Remote, SourceError, branch_head
 
@@ -42,3 +43,20 @@ def approved_revision(
             f"(head {head}); only commits the branch reaches can be approved"
         )
     return revision
+
+
+def manual_request(
+    app: AppConfig, commit: str, *, approved: bool = True, plan: Job | None = None
+) -> SyncRequest:
+    """A manual job of ``app`` at ``commit`` (an approval, a rollback, a resume). Approving
+    ``plan``, the plan that waits at that commit, carries its pull requests, so their
+    statuses and comment follow the deployment."""
+    return SyncRequest(
+        app=app.name,
+        repo=app.repo,
+        commit=commit,
+        ref=f"refs/heads/{app.branch}",
+        trigger=Trigger.MANUAL,
+        approved=approved,
+        pull_requests=plan.pull_requests if plan is not None else (),
+    )

@@ -17,13 +17,19 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from webhook.model import Job, Pause, SyncRequest, Trigger
+from webhook.model import Job, Pause
 from webhook.queue import JobStore
 from webhook.queue.audit import ApprovalLog, How
 from webhook.settings import AppConfig, DeployerConfig
 from webhook.text import is_commit_sha
 from webhook.web.access import Principal, can_approve, can_read, principal, readable_app, visible
-from webhook.web.approvals import RevisionRefused, RevisionUnavailable, approve, approved_revision
+from webhook.web.approvals import (
+    RevisionRefused,
+    RevisionUnavailable,
+    approve,
+    approved_revision,
+    manual_request,
+)
 from webhook.web.context import deployer
 from webhook.web.rollbacks import NoRollbackTarget, rollback_target
 
@@ -191,7 +197,7 @@ def rollback(name: str) -> tuple[Response, int]:
     )
     # Paused first: a push landing between the two writes is skipped, never deployed.
     _store().pauses.put(pause)
-    job = _store().enqueue([_manual(app, commit, approved=True)]).jobs[0].job
+    job = _store().enqueue([manual_request(app, commit)]).jobs[0].job
     return jsonify({"job": job.to_dict(), "paused": pause.to_dict()}), 202
 
 
@@ -209,17 +215,6 @@ def resume(name: str) -> tuple[Response, int]:
     except RevisionUnavailable as exc:
         return _error(503, str(exc))
     lifted = _store().pauses.remove(app.name)
-    job = _store().enqueue([_manual(app, head, approved=app.auto_sync)]).jobs[0].job
+    job = _store().enqueue([manual_request(app, head, approved=app.auto_sync)]).jobs[0].job
     was = lifted.to_dict() if lifted is not None else None
     return jsonify({"job": job.to_dict(), "resumed": was}), 202
-
-
-def _manual(app: AppConfig, commit: str, *, approved: bool) -> SyncRequest:
-    return SyncRequest(
-        app=app.name,
-        repo=app.repo,
-        commit=commit,
-        ref=f"refs/heads/{app.branch}",
-        trigger=Trigger.MANUAL,
-        approved=approved,
-    )

@@ -8,12 +8,24 @@ come here, so both keep the same rule and leave the same record.
 
 from __future__ import annotations
 
-from webhook.model import Job, JobState, SyncRequest, Trigger
+from webhook.model import Job, JobState
 from webhook.queue.audit import Approval, ApprovalLog, How
-from webhook.revisions import RevisionRefused, RevisionUnavailable, approved_revision
+from webhook.revisions import (
+    RevisionRefused,
+    RevisionUnavailable,
+    approved_revision,
+    manual_request,
+)
 from webhook.web.context import deployer
 
-__all__ = ["RevisionRefused", "RevisionUnavailable", "approve", "approved_revision", "pending"]
+__all__ = [
+    "RevisionRefused",
+    "RevisionUnavailable",
+    "approve",
+    "approved_revision",
+    "manual_request",
+    "pending",
+]
 
 
 def pending(app: str) -> Job | None:
@@ -38,13 +50,5 @@ def approve(
     commit = approved_revision(app, ctx.config, ctx.env, revision)
     waiting = pending(app.name)
     plan = waiting if waiting is not None and waiting.commit == commit else None
-    request = SyncRequest(
-        app=app.name,
-        repo=app.repo,
-        commit=commit,
-        ref=f"refs/heads/{app.branch}",
-        trigger=Trigger.MANUAL,
-        approved=True,
-        pull_requests=plan.pull_requests if plan is not None else (),
-    )
+    request = manual_request(app, commit, plan=plan)
     return ApprovalLog(ctx.store).approve(request, who=who, how=how, detail=detail, pending=plan)
