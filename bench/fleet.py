@@ -30,6 +30,7 @@ import requests
 import yaml
 
 from bench.cluster import running_cluster
+from bench.sync import manifests
 from tests.audit import AuditLog
 from tests.github.api_server import GitHubApiServer
 from tests.github.deliveries import Delivery
@@ -43,35 +44,8 @@ PODS_PER_NODE = 110  # kwok nodes of scripts/test-cluster
 
 
 def app_objects(ns: str) -> list[dict[str, Any]]:
-    labels = {"app": "web"}
-    return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "settings", "namespace": ns},
-            "data": {"greeting": "hello"},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "web", "namespace": ns},
-            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
-        },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": ns},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]},
-                },
-            },
-        },
-    ]
+    """Namespace, ConfigMap, Service and a 1-replica Deployment: bench.sync's app shape."""
+    return manifests(ns, 1, replicas=1, secret=False)
 
 
 def app_config(name: str, repo: str, branch: str = "master") -> dict[str, Any]:

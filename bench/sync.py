@@ -33,9 +33,13 @@ from webhook.engine import SyncEngine
 from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
 
 
-def manifests(ns: str, version: int) -> list[dict[str, Any]]:
+def manifests(
+    ns: str, version: int, *, replicas: int = 2, secret: bool = True
+) -> list[dict[str, Any]]:
+    """One app: Namespace, ConfigMap, Secret (unless ``secret`` is off), Service and a
+    Deployment of ``replicas``."""
     labels = {"app": "web"}
-    return [
+    objects = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
         {
             "apiVersion": "v1",
@@ -69,6 +73,8 @@ def manifests(ns: str, version: int) -> list[dict[str, Any]]:
             },
         },
     ]
+    objects[-1]["spec"]["replicas"] = replicas
+    return [o for o in objects if secret or o["kind"] != "Secret"]
 
 
 def write_version(repo: Path, apps: int, version: int) -> str:
