@@ -25,6 +25,8 @@ class Relay:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._closed = False
+        #: Connections accepted and passed on (refused ones are not counted).
+        self.accepted = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _upstream(self) -> socket.socket:
@@ -50,6 +52,7 @@ class Relay:
                 continue
             with self._lock:
                 self._sockets += [conn, upstream]
+                self.accepted += 1
             for src, dst in ((conn, upstream), (upstream, conn)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 

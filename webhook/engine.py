@@ -25,6 +25,7 @@ from webhook.errors import Rejected, Unavailable
 from webhook.kube import apply, diff, ignore, live, prune
 from webhook.kube.applyset import ApplySet, Ownership
 from webhook.kube.client import Cluster, KubeError, UnknownKind, service_account_user
+from webhook.kube.connections import Connections
 from webhook.objects import Action, Manifest, ObjectRef, ref_of
 from webhook.result import ObjectDiff, ObjectError, ObjectHealth, SyncResult
 from webhook.settings import AppConfig, DeployerConfig, Environment
@@ -100,6 +101,7 @@ class SyncEngine:
         self.kubeconfig = kubeconfig
         self.token_for = token_for or (lambda repo: env.github_token)
         self.mirrors = sources.Mirrors(cache_dir)
+        self.connections = Connections(cache_dir, kubeconfig)
 
     # -- public operations ---------------------------------------------------------------
 
@@ -204,51 +206,48 @@ class SyncEngine:
         tree of the commit is checked out; the app renders from its folder and may read
         anything in the tree. What it read goes to ``record["inputs"]``."""
         cluster = self._connect(app)
+        remote = self._remote(app)
         try:
-            remote = self._remote(app)
-            try:
-                # One extraction per commit for all its apps; kustomize's Helm inflation
-                # writes into the tree (charts/), so such an app gets its own.
-                shared = not app.kustomize.enable_helm
-                with self.mirrors.checkout(
-                    app.repo, remote, revision, app.path, tree="", shared=shared
-                ) as folder:
-                    tree = folder.parents[len(PurePosixPath(app.path).parts) - 1]
-                    rendered = render.render(
+            # One extraction per commit for all its apps; kustomize's Helm inflation
+            # writes into the tree (charts/), so such an app gets its own.
+            shared = not app.kustomize.enable_helm
+            with self.mirrors.checkout(
+                app.repo, remote, revision, app.path, tree="", shared=shared
+            ) as folder:
+                tree = folder.parents[len(PurePosixPath(app.path).parts) - 1]
+                rendered = render.render(
+                    folder,
+                    app.path,
+                    release=app.helm.release_name or app.name,
+                    namespace=app.namespace,
+                    values_files=app.helm.values_files,
+                    allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
+                    enable_helm=app.kustomize.enable_helm,
+                    checkout_root=tree,
+                    helm=self._helm_options(app, cluster, folder),
+                )
+                if record is not None:
+                    inputs = render.inputs_of(
                         folder,
                         app.path,
-                        release=app.helm.release_name or app.name,
-                        namespace=app.namespace,
+                        boundary=tree,
                         values_files=app.helm.values_files,
                         allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
                         enable_helm=app.kustomize.enable_helm,
-                        checkout_root=tree,
-                        helm=self._helm_options(app, cluster, folder),
                     )
-                    if record is not None:
-                        inputs = render.inputs_of(
-                            folder,
-                            app.path,
-                            boundary=tree,
-                            values_files=app.helm.values_files,
-                            allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
-                            enable_helm=app.kustomize.enable_helm,
-                        )
-                        record["inputs"] = inputs
-            except sources.SourceError as exc:
-                raise SyncError("source", [str(exc)]) from exc
-            except render.RenderError as exc:
-                raise SyncError("render", [str(exc)]) from exc
-            try:
-                objects = guard.check(rendered, app, cluster.is_namespaced)
-            except guard.GuardError as exc:
-                raise SyncError("guard", exc.errors) from exc
-            objects = self._respect_ignored(app, cluster, objects)
-            progress.debug("%s: rendered %d objects at %s", app.name, len(objects), revision[:7])
-            applyset = ApplySet(app.name, app.namespace)
-            yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects])
-        finally:
-            cluster.close()
+                    record["inputs"] = inputs
+        except sources.SourceError as exc:
+            raise SyncError("source", [str(exc)]) from exc
+        except render.RenderError as exc:
+            raise SyncError("render", [str(exc)]) from exc
+        try:
+            objects = guard.check(rendered, app, cluster.is_namespaced)
+        except guard.GuardError as exc:
+            raise SyncError("guard", exc.errors) from exc
+        objects = self._respect_ignored(app, cluster, objects)
+        progress.debug("%s: rendered %d objects at %s", app.name, len(objects), revision[:7])
+        applyset = ApplySet(app.name, app.namespace)
+        yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects])
 
     def _helm_options(self, app: AppConfig, cluster: Cluster, folder: Path) -> render.HelmOptions:
         """Capabilities from the cluster's (cached) discovery, for charts only; the allowed
@@ -286,12 +285,7 @@ class SyncEngine:
         if account:
             impersonate = service_account_user(account, app.namespace)
         try:
-            return Cluster(
-                context=app.cluster,
-                cache_dir=self.cache_dir,
-                kubeconfig=self.kubeconfig,
-                impersonate=impersonate,
-            )
+            return self.connections.cluster(app.cluster, impersonate)
         except KubeError as exc:
             raise Unavailable(str(exc)) from exc
 

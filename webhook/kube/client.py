@@ -102,47 +102,58 @@ def service_account_user(service_account: str, namespace: str) -> str:
     return f"system:serviceaccount:{ns or namespace}:{name}"
 
 
-#: Seconds a kubeconfig read stays in use (its file unchanged): credentials an exec plugin
-#: issued are fetched again at least this often (tokens also refresh on expiry by themselves).
+#: Seconds a client configuration stays in use (a kubeconfig file also while it is unchanged):
+#: credentials an exec plugin issued are fetched again at least this often (tokens also
+#: refresh on expiry by themselves; the in-cluster token file is read again every minute by
+#: the client's own refresh hook).
 CONFIG_MAX_AGE = 300.0
 _configs: dict[tuple[str | None, str, int, int], tuple[float, k8s_client.Configuration]] = {}
 _configs_lock = threading.Lock()
 
 
-def _configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.Configuration:
-    """The client configuration for ``context``; a kubeconfig file is read once while it is
-    unchanged and younger than ``CONFIG_MAX_AGE`` (reading and parsing it took 120 ms of
-    every sync). In-cluster configuration is always read afresh (its token rotates)."""
+def client_configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.Configuration:
+    """The client configuration for ``context``, read once while its source is unchanged and
+    younger than ``CONFIG_MAX_AGE`` (reading and parsing a kubeconfig took 120 ms of every
+    sync). The same object comes back while it is valid, so callers may key on it."""
     path = Path(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config").expanduser()
     try:
         stat = path.stat()
+        source = (str(path), stat.st_mtime_ns, stat.st_size)
     except OSError:
-        return _read_configuration(context, kubeconfig)
-    key = (context, str(path), stat.st_mtime_ns, stat.st_size)
+        if not _in_cluster(context, path):
+            return _read_configuration(context, kubeconfig)  # it says what is missing
+        source = (IN_CLUSTER, 0, 0)
+    key = (context, *source)
     now = time.monotonic()
     with _configs_lock:
         cached = _configs.get(key)
     if cached is not None and now - cached[0] < CONFIG_MAX_AGE:
         return cached[1]
     configuration = _read_configuration(context, kubeconfig)
-    if configuration.host and "KUBERNETES_SERVICE_HOST" not in os.environ:
+    if configuration.host:
         with _configs_lock:
-            _configs.clear()  # one kubeconfig in use at a time, in practice
+            # An older read of the same context goes; other contexts stay.
+            for old in [k for k in _configs if k[0] == context]:
+                del _configs[old]
             _configs[key] = (now, configuration)
     return configuration
+
+
+def _in_cluster(context: str | None, path: Path) -> bool:
+    """In a pod with no kubeconfig, "the current context" is the pod's own cluster."""
+    in_pod = context is None and "KUBERNETES_SERVICE_HOST" in os.environ
+    return context == IN_CLUSTER or (in_pod and not path.exists())
 
 
 def _read_configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.Configuration:
     configuration = k8s_client.Configuration()
     with translated(f"cluster {context or '(current context)'}"):
-        path = kubeconfig or Path(os.environ.get("KUBECONFIG") or "~/.kube/config")
-        # In a pod with no kubeconfig, "the current context" is the pod's own cluster.
-        in_pod = context is None and "KUBERNETES_SERVICE_HOST" in os.environ
-        if context == IN_CLUSTER or (in_pod and not Path(path).expanduser().exists()):
+        path = Path(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config").expanduser()
+        if _in_cluster(context, path):
             k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
             k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=str(Path(path).expanduser()),
+                config_file=str(path),
                 context=context,
                 client_configuration=configuration,
                 persist_config=False,
@@ -170,8 +181,12 @@ class Cluster:
         cache_dir: Path,
         kubeconfig: Path | None = None,
         impersonate: str | None = None,
+        configuration: k8s_client.Configuration | None = None,
     ) -> None:
-        configuration = _configuration(context, kubeconfig)
+        """``configuration``: one already read by ``client_configuration``."""
+        configuration = configuration or client_configuration(context, kubeconfig)
+        #: What this cluster was built from (``connections`` rebuilds it when that changes).
+        self.configuration = configuration
         self.api = k8s_client.ApiClient(configuration)
         self.api.user_agent = USER_AGENT
         throttle.install(self.api)  # a busy API server's 429: wait as it asks, send again
