@@ -158,6 +158,8 @@ def worker(
     store = _open_store(env)
     reporter = Reporter(store, config, github) if github is not None else None
     step = worker_step(engine, store)
+    heard = threading.Event()  # the store's doorbell: a job was queued
+    wakeup = heard if store.doorbell is not None and store.doorbell.listen(heard) else None
     if github is not None:
         from webhook.commands import Commands
 
@@ -172,6 +174,7 @@ def worker(
         listeners=[reporter] if reporter is not None else [],
         retry_seconds=env.retry_seconds,
         retry_max_seconds=env.retry_max_seconds,
+        wakeup=wakeup,
     )
     if reporter is None:
         log.warning("no GitHub credentials: job states stay in the outbox, nothing is reported")

@@ -131,8 +131,12 @@ class Worker:
         listeners: Sequence[JobListener] = (),
         retry_seconds: float = 5.0,
         retry_max_seconds: float = 300.0,
+        wakeup: threading.Event | None = None,
     ) -> None:
+        """``wakeup``: set when a job was queued (the store's doorbell); an idle loop looks
+        at the queue at once instead of after ``poll_interval``."""
         self.store = store
+        self.wakeup = wakeup
         self.step = step
         self.owner = owner or worker_id()
         self.lease_seconds = lease_seconds
@@ -292,7 +296,7 @@ class Worker:
                 if ran is None:
                     if not steady:
                         return
-                    self.stopping.wait(self.poll_interval)
+                    self._idle()
         finally:
             if not steady:  # an ended extra thread is not a stalled loop
                 self.progress.pop(name, None)
@@ -317,5 +321,14 @@ class Worker:
         for thread in added:
             thread.join()
 
+    def _idle(self) -> None:
+        """Wait ``poll_interval``, or less when the doorbell rings (or on ``stop``)."""
+        if self.wakeup is None:
+            self.stopping.wait(self.poll_interval)
+        elif self.wakeup.wait(self.poll_interval):
+            self.wakeup.clear()
+
     def stop(self) -> None:
         self.stopping.set()
+        if self.wakeup is not None:
+            self.wakeup.set()

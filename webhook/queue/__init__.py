@@ -6,6 +6,7 @@ from pathlib import Path
 
 from webhook.queue.base import DeliveryKey, Enqueued, EnqueueResult, JobStore, Report
 from webhook.queue.database import Database
+from webhook.queue.doorbell import Doorbell, location_of
 from webhook.queue.schema import SCHEMA_VERSION, Migration, SchemaTooNew
 from webhook.queue.stats import StoreStats
 from webhook.queue.store import SqlStore
@@ -15,7 +16,9 @@ def sqlite_store(path: str | Path) -> SqlStore:
     """The embedded store in the SQLite file at ``path``."""
     from webhook.queue.sqlite import SqliteDialect
 
-    return SqlStore(Database(SqliteDialect(path)))
+    store = SqlStore(Database(SqliteDialect(path)))
+    store.doorbell = Doorbell(location_of(str(Path(path).resolve())))
+    return store
 
 
 def open_store(url: str) -> SqlStore:
@@ -25,7 +28,9 @@ def open_store(url: str) -> SqlStore:
     if url.startswith(("postgres://", "postgresql://")):
         from webhook.queue.postgres import PostgresDialect
 
-        return SqlStore(Database(PostgresDialect(url)))
+        store = SqlStore(Database(PostgresDialect(url)))
+        store.doorbell = Doorbell(location_of(url))
+        return store
     raise ValueError(
         f"DEPLOYER_DATABASE_URL: unsupported store {url.split(':', 1)[0]!r}; "
         "use sqlite:///PATH or postgresql://..."

@@ -18,6 +18,7 @@ from webhook.model import Job, JobState, Pause, StepOutcome, SyncRequest, Trigge
 from webhook.queue import inputs, records
 from webhook.queue.base import MAX_ATTEMPTS, DeliveryKey, Enqueued, EnqueueResult, Report
 from webhook.queue.database import Cursor, Database, insert
+from webhook.queue.doorbell import Doorbell
 from webhook.queue.outbox import Outbox
 from webhook.queue.pauses import Pauses
 from webhook.queue.schema import migrate
@@ -47,11 +48,23 @@ class SqlStore:
         self.outbox = Outbox(database)
         self.inputs = inputs.InputsTable(database)
         self.pauses = Pauses(database)
+        #: Rung after a job is queued (``open_store`` sets it): a waiting worker wakes.
+        self.doorbell: Doorbell | None = None
 
     # -- writes ---------------------------------------------------------------
 
     def enqueue(
         self, requests: Sequence[SyncRequest], *, delivery: DeliveryKey | None = None
+    ) -> EnqueueResult:
+        result = self._enqueue(requests, delivery)
+        if self.doorbell is not None and any(
+            e.created and e.job.state is JobState.QUEUED for e in result.jobs
+        ):
+            self.doorbell.ring()  # after the commit: the job is there to be claimed
+        return result
+
+    def _enqueue(
+        self, requests: Sequence[SyncRequest], delivery: DeliveryKey | None
     ) -> EnqueueResult:
         with self.database.write() as cur:
             now = self.clock()
