@@ -15,6 +15,7 @@ import argparse
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -79,6 +80,35 @@ def timed(run: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def rss_mb() -> float:
+    """This process's resident memory, from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_growth(run: Callable[[], object]) -> tuple[float, float]:
+    """(seconds, MB): the wall time of ``run`` and how far this process's RSS rose above
+    where it started, sampled every 20 ms while it ran (the engine syncs in-process)."""
+    start_rss, peak = rss_mb(), 0.0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.02):
+            peak = max(peak, rss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        took = timed(run)
+    finally:
+        done.set()
+        sampler.join()
+    return took, max(peak, rss_mb()) - start_rss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", type=int, default=500)
@@ -101,6 +131,7 @@ def main() -> None:
         api = config.new_client_from_config(config_file=str(kubeconfig))
         core = client.CoreV1Api(api)
         times: dict[str, list[float]] = {}
+        growth: dict[str, list[float]] = {}
         writes: dict[str, list[int]] = {"kubectl": [], "floor": []}
         profiler: Any = None
         if args.profile:
@@ -146,7 +177,10 @@ def main() -> None:
             for phase in ("cold", "no-op"):
                 before = {k: resource_versions(api, v) for k, v in ns.items()}
                 for label, run in runs.items():
-                    times.setdefault(f"{phase}/{label}", []).append(timed(run))
+                    took, grew = peak_growth(run)
+                    times.setdefault(f"{phase}/{label}", []).append(took)
+                    if label in engines:
+                        growth.setdefault(f"{phase}/{label}", []).append(grew)
                 if phase == "no-op":
                     for k, v in ns.items():
                         after = resource_versions(api, v)
@@ -166,6 +200,10 @@ def main() -> None:
     for key, values in times.items():
         print(key, " ".join(f"{v:.2f}" for v in values))
     print("objects rewritten by the no-op:", writes)
+    print("engine RSS growth while syncing (MB, max over rounds):", end="")
+    for key, values in growth.items():
+        print(f" {key} {max(values):.0f}", end=";")
+    print()
 
 
 def bare_applies(kubeconfig: Path, cache: Path, bodies: list[dict[str, Any]], ns: str) -> None:
