@@ -167,7 +167,9 @@ def _read_configuration(context: str | None, kubeconfig: Path | None) -> k8s_cli
             f"cluster {context or '(current context)'}: the kubeconfig yielded no credentials "
             "(did its exec plugin fail?)"
         )
-    configuration.connection_pool_maxsize = 16
+    # One client serves every sync thread of the worker (``connections``), each sending a
+    # tier several wide: connections beyond this are opened and closed per request.
+    configuration.connection_pool_maxsize = 64
     return configuration
 
 
