@@ -7,7 +7,8 @@ request in its event loop, holding no thread, until the headers and the body (up
 delivery limit, chunked or not) are in memory; a request still incomplete after
 ``request_timeout`` is answered 408 and closed. Threads only get requests they can answer
 at once. Outside ``webhook-deployer web`` run it with ``gunicorn --worker-class
-webhook.web.server.BufferingWorker webhook.wsgi:app``.
+webhook.web.server.BufferingWorker webhook.wsgi:app``. Under ``serve`` the worker runs
+without gunicorn's master (``run_without_master``).
 """
 
 from __future__ import annotations
@@ -279,8 +280,9 @@ def run_without_master(server: BaseApplication) -> None:
     resident (Python, gunicorn, OpenSSL) and a second copy of everything the app loads
     (BENCHMARKS.md, "Footprint"). The worker does what it does under the master: SIGTERM
     drains it (``graceful_timeout``), and it stops if its parent dies. What the master
-    would add is left to the parent: a worker that exits is not restarted, this process
-    exits and ``serve`` stops.
+    would add is left to the parent: a worker that exits is not restarted (this process
+    exits and ``serve`` stops), and no one kills an event loop hung for gunicorn's
+    ``timeout`` (the readiness and liveness probes of ``/healthz`` still see it).
     """
     from gunicorn import sock
 
