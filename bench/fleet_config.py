@@ -4,25 +4,32 @@
   folder, a new commit each time, posted to both servers in turn; the median time to 2xx.
   Target: at N apps within 1.5x of one app's.
 - Start-up: from ``serve`` started to ``/readyz`` answering 200, per size.
-- Footprint: the resident memory of every ``serve`` process (supervisor, gunicorn master
-  and workers, sync worker) idle after start-up, at 1 / 1,000 / N apps.
+- Footprint: the resident memory of every ``serve`` process (supervisor, web, sync worker)
+  idle after start-up, at 1 / 1,000 / N apps: RSS (the issue's measure) and PSS, per process.
+  ``--footprint-only`` measures just that; ``--baseline REF`` runs the same sizes from the
+  code at git ``REF`` side by side, in the same run (the machine is shared).
 - Drift round: ``DriftPoller.check_all`` in this process over every app, with the real
   engine's ``head`` (``git ls-remote`` of local repositories): the time and the number of
   ``ls-remote`` calls (one per repository and branch is the target). No app has a job yet,
   so each gets a drift job; no live state is read (see BENCHMARKS.md for that part).
 
     .venv/bin/python -m bench.fleet_config [--apps 5000] [--repos 50] [--requests 200]
+    .venv/bin/python -m bench.fleet_config --footprint-only [--baseline REF]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import shutil
 import signal
 import sqlite3
 import statistics
 import subprocess
+import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -88,6 +95,112 @@ def start(work: Path, name: str, config: Path) -> tuple[subprocess.Popen[bytes],
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, work / f"{name}.log", timeout=300)
     return proc, url, time.perf_counter() - began
+
+
+def processes(pid: int) -> list[dict[str, Any]]:
+    """``pid`` and its descendants: role (from the command line), RSS and PSS in MB."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, []))
+        try:
+            argv = Path(f"/proc/{current}/cmdline").read_bytes().decode().split("\0")
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        kb = {line.split(":")[0]: int(line.split()[1]) for line in rollup}
+        role = argv[2].removeprefix("webhook.") if argv[2] != "webhook.cli" else argv[3]
+        found.append({"role": role, "rss_mb": kb["Rss"] / 1024, "pss_mb": kb["Pss"] / 1024})
+    return found
+
+
+def extract(ref: str, into: Path) -> Path:
+    """The project's files at git ``ref`` (``git archive``: no worktree is registered)."""
+    tar = subprocess.run(["git", "archive", ref], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        archive.extractall(into, filter="data")
+    return into
+
+
+def start_tree(
+    work: Path, name: str, config: Path, tree: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``serve`` from the code in ``tree`` (its own ``webhook`` package first on the path)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tree),
+        "GITHUB_WEBHOOK_SECRET": SECRET.decode(),
+        "DEPLOYER_DATABASE_URL": f"sqlite:///{work / f'{name}.db'}",
+        "DEPLOYER_CACHE_DIR": str(work / f"cache-{name}"),
+        "DEPLOYER_LOG_LEVEL": "WARNING",
+        "KUBECONFIG": str(work / "no-cluster"),
+    }
+    port = free_port()
+    command = [sys.executable, "-m", "webhook.cli", "serve", "--config", str(config)]
+    log = open(work / f"{name}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [*command, "--bind", f"127.0.0.1:{port}"], cwd=tree, env=env, stdout=log, stderr=log
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def footprint(apps: int, repo_count: int, baseline: str | None) -> dict[str, Any]:
+    """Idle RSS and PSS of ``serve`` at 1 / 1,000 / ``apps`` apps, per process; with
+    ``baseline``, the code at that git ref too, started and measured alongside."""
+    work = Path(tempfile.mkdtemp(prefix="bench-footprint-"))
+    trees = {"this tree": Path.cwd()}
+    if baseline:
+        trees[baseline] = extract(baseline, work / "baseline")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        repos = [init(work / f"r{k}", branch="master") for k in range(repo_count)]
+        for r in repos:
+            commit(r, {"README.md": "x\n"}, "init")
+        runs = []
+        for n in sorted({1, min(1000, apps), apps}):
+            config = work / f"deployer-{n}.yaml"
+            write_config(config, n, repos if n > 1 else repos[:1])
+            for label, tree in trees.items():
+                name = f"{n}-{len(runs)}"
+                seed_inputs(work / f"{name}.db", config)
+                proc, url = start_tree(work, name, config, tree)
+                procs.append(proc)
+                runs.append((n, label, proc, url, name))
+        for _, _, proc, url, name in runs:
+            wait_ready(url, proc, work / f"{name}.log", timeout=600)
+        time.sleep(10)  # every process settled (imports done, first polls made)
+        results = [
+            {"apps": n, "code": label, "processes": processes(proc.pid)}
+            for n, label, proc, _, _ in runs
+        ]
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(60)
+        shutil.rmtree(work, ignore_errors=True)
+    for result in results:
+        result["rss_mb"] = round(sum(p["rss_mb"] for p in result["processes"]), 1)
+        result["pss_mb"] = round(sum(p["pss_mb"] for p in result["processes"]), 1)
+    return {"footprint": results}
+
+
+def print_footprint(results: list[dict[str, Any]]) -> None:
+    print("| apps | code | RSS sum, MB | PSS sum, MB | per process: RSS / PSS, MB |")
+    print("|---|---|---|---|---|")
+    for r in results:
+        each = "; ".join(
+            f"{p['role']} {p['rss_mb']:.1f} / {p['pss_mb']:.1f}" for p in r["processes"]
+        )
+        print(f"| {r['apps']:,} | {r['code']} | {r['rss_mb']} | {r['pss_mb']} | {each} |")
 
 
 def push_to(repo_name: str, app: str, sha: str) -> Delivery:
@@ -190,7 +303,14 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=5000)
     parser.add_argument("--repos", type=int, default=50)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--footprint-only", action="store_true")
+    parser.add_argument("--baseline", metavar="REF", help="also measure the code at git REF")
     args = parser.parse_args()
+    if args.footprint_only or args.baseline:
+        found = footprint(args.apps, args.repos, args.baseline)
+        print_footprint(found["footprint"])
+        print(json.dumps(found))
+        return
     r = run(args.apps, args.repos, args.requests)
     n = str(r["apps"])
     d = r["drift_round"]

@@ -185,11 +185,12 @@ def test_importing_the_package_loads_no_flask() -> None:
 
 def test_the_web_and_supervisor_processes_load_no_cluster_github_or_cel_client() -> None:
     """What ``serve``'s web side and its supervisor import: each heavy client it does not
-    use cost resident memory in every process (#13)."""
+    use cost resident memory in every process (#13). authlib only with GitHub sign-in;
+    requests only for the remote commands."""
     code = (
         "import sys, webhook.cli, webhook.web.app, webhook.web.server, webhook.supervise; "
-        "print(sorted(m for m in ('kubernetes', 'github', 'cel', 'prompt_toolkit') "
-        "if m in sys.modules))"
+        "print(sorted(m for m in ('kubernetes', 'github', 'cel', 'prompt_toolkit', 'authlib', "
+        "'requests') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

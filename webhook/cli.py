@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from webhook import memory
 from webhook.metrics_dir import use_shared_dir
 from webhook.progress import show as show_progress
 from webhook.queue import SqlStore
@@ -102,7 +103,15 @@ def check_config(config_file: str | None) -> None:
 @click.option("--bind", help="host:port (default: $DEPLOYER_BIND, else 127.0.0.1:8080)")
 @click.option("--workers", default=2, show_default=True, help="gunicorn processes")
 @click.option("--threads", default=4, show_default=True, help="threads per process")
-def web(config_file: str | None, bind: str | None, workers: int, threads: int) -> None:
+@click.option(
+    "--single-process",
+    is_flag=True,
+    help="One worker in this process, no gunicorn master: for a supervisor that restarts "
+    "this process when it exits (serve uses it). Ignores --workers.",
+)
+def web(
+    config_file: str | None, bind: str | None, workers: int, threads: int, single_process: bool
+) -> None:
     """Run only the webhook receiver and API (gunicorn)."""
     use_shared_dir()  # gunicorn's processes answer /metrics together
     from webhook.web.server import serve as serve_web
@@ -110,7 +119,14 @@ def web(config_file: str | None, bind: str | None, workers: int, threads: int) -
     config, env = _load(config_file)
     env.configure_logging()
     _open_store(env).close()  # migrate once, here, before the gunicorn processes open it
-    serve_web(config, env, bind=bind or env.bind, workers=workers, threads=threads)
+    serve_web(
+        config,
+        env,
+        bind=bind or env.bind,
+        workers=workers,
+        threads=threads,
+        single_process=single_process,
+    )
 
 
 @main.command()
@@ -217,6 +233,7 @@ def worker(
         concurrency,
         runner.max_concurrency,
     )
+    memory.release()  # what start-up freed: the worker idles between jobs from here
     runner.run()
 
 

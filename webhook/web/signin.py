@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.flask_client import OAuth
 from flask import (
     Blueprint,
     Flask,
@@ -39,6 +38,9 @@ from werkzeug.wrappers import Response
 from webhook.access import Level, PermissionCache
 from webhook.settings import ConfigError, DeployerConfig, Environment
 from webhook.web.access import Permissions, control
+
+if TYPE_CHECKING:
+    from authlib.integrations.flask_client import OAuth
 
 log = logging.getLogger(__name__)
 bp = Blueprint("signin", __name__)
@@ -68,7 +70,12 @@ def github_permissions(env: Environment) -> Permissions:
 
 
 def init_app(app: Flask, env: Environment, config: DeployerConfig) -> None:
-    """Session cookie settings and the OAuth client, for ``mode == "github"``."""
+    """Session cookie settings and the OAuth client, for ``mode == "github"``.
+
+    authlib is imported here, not at the top: a web process without sign-in never loads it
+    (with the crypto it pulls in, about 12 MB resident; BENCHMARKS.md, "Footprint")."""
+    from authlib.integrations.flask_client import OAuth
+
     app.secret_key = env.session_secret
     app.config.update(
         SESSION_COOKIE_NAME="deployer_session",
@@ -120,6 +127,8 @@ def login() -> Response:
 @bp.get("/oauth/callback")
 def callback() -> Response | tuple[str, int]:
     oauth, _ = _client()
+    from authlib.integrations.base_client.errors import OAuthError  # loaded by init_app
+
     try:
         token = oauth.github.authorize_access_token()
         user = oauth.github.get("user", token=token)
