@@ -85,7 +85,7 @@ def _unavailable(exc: Unavailable | CommitMissing, *, dry_run: bool) -> StepOutc
     kind = "infrastructure"
     cause = str(exc)
     if isinstance(exc, CommitMissing):
-        # Not the content's fault either, but what a person can fix: said once given up.
+        # Retried as an outage is; its kind makes the final state GitHub's ``failure``.
         kind, cause = "source", f"{cause} (not pushed there, or removed by a force-push)"
     message = cut(f"{kind}: {cause}", MAX_MESSAGE_CHARS)
     # ``unavailable``: the worker queues the job again, after a pause, a few times.

@@ -240,7 +240,11 @@ class ApiServer:
         started = time.monotonic()
         with open(self.dir / "kube-apiserver.log", "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         while time.monotonic() < started + timeout:
             if self.proc.poll() is not None:
@@ -266,6 +270,15 @@ class ApiServer:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(30)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when pytest dies, so a killed run leaves no API server behind
+    (the suite's watchdog knows only the processes of scripts/test-cluster)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _free_port() -> int:
