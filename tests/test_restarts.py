@@ -24,6 +24,7 @@ from tests.conftest import SECRET
 from tests.github.api_server import GitHubApiServer
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push
+from tests.github.hook_deliveries import HookDeliveries
 from tests.gitrepo import commit, init
 from tests.plugins.cluster import ApiServer
 from tests.plugins.postgres import PostgresInstance, create_database, postgres_instance
@@ -41,10 +42,12 @@ from tests.replicas import (
 from tests.replicas import REPO as SHOP_REPO
 from webhook.model import JobState
 from webhook.queue import SqlStore, open_store, sqlite_store
+from webhook.recovery import RECOVERED
 
 REPO = "Codertocat/Hello-World"  # the example push's repository
 APPS = ("web", "db")
 CLIENTS, PER_CLIENT = 4, 20
+HOOK_ID = "109948940"  # the hook id every test delivery carries
 
 
 @pytest.fixture
@@ -75,13 +78,17 @@ def _origin(tmp: Path, namespace: str, count: int) -> list[str]:
 
 
 def _config(tmp: Path, namespace: str) -> Path:
+    """Both apps; missed deliveries read back from the hook every second."""
     path = tmp / "deployer.yaml"
     apps = [
         {"name": a, "repo": REPO, "branch": "master", "path": f"apps/{a}", "namespace": namespace}
         for a in APPS
     ]
     repos = {REPO: {"clone_url": f"file://{tmp / 'origin'}"}}
-    path.write_text(yaml.safe_dump({"resync_interval": 0, "apps": apps, "repos": repos}))
+    hooks = [{"repo": REPO, "hook_id": int(HOOK_ID)}]
+    recovery = {"hooks": hooks, "pace": 0, "interval": 1}
+    config = {"resync_interval": 0, "apps": apps, "repos": repos, "recover_deliveries": recovery}
+    path.write_text(yaml.safe_dump(config))
     return path
 
 
@@ -90,14 +97,18 @@ def _push(shas: list[str], n: int) -> Delivery:
     payload = branch_push()
     payload.update(before=shas[n - 1] if n else "0" * 40, after=shas[n], created=n == 0)
     payload.update(forced=False, deleted=False)
+    changed = {"added": [], "removed": [], "modified": [f"apps/{app}/cm.yaml" for app in APPS]}
+    for pushed in [*payload["commits"], payload["head_commit"]]:
+        pushed.update(id=shas[n], **changed)
     return Delivery("push", payload, SECRET)
 
 
-def _rows(store: SqlStore) -> tuple[set[str], dict[str, int]]:
-    """The accepted deliveries' GUIDs, and the number of jobs each delivery's GUID has."""
+def _rows(store: SqlStore) -> tuple[dict[str, str], dict[str, int]]:
+    """The accepted deliveries' GUIDs with how each came (the secret that signed it, or
+    ``recovered``), and the number of jobs each delivery's GUID has."""
     with store.database.read() as cur:
-        cur.execute("SELECT delivery FROM deliveries")
-        accepted = {row["delivery"] for row in cur.fetchall()}
+        cur.execute("SELECT delivery, secret FROM deliveries")
+        accepted = {row["delivery"]: row["secret"] for row in cur.fetchall()}
         cur.execute("SELECT delivery, COUNT(*) AS n FROM jobs GROUP BY delivery")
         jobs = {row["delivery"]: int(row["n"]) for row in cur.fetchall()}
     return accepted, jobs
@@ -109,16 +120,19 @@ def test_postgresql_restarted_under_load_is_a_fast_503_then_everything_resumes(
     kubeconfig: Path,
     namespace: str,
     k8s_api_client: client.ApiClient,
+    github: GitHubApiServer,
 ) -> None:
     """Four clients post pushes of 80 commits to a real ``serve`` (web and worker) on a
     PostgreSQL server of its own. After 20 answers the server is shut down
-    (``pg_ctl stop -m fast``: connections terminated, the postmaster gone), and started
-    again on the same data directory and port 20 answers later. While it is down every
+    (``pg_ctl stop -m fast``: connections terminated, the postmaster gone); once 8
+    deliveries were refused the clients pause, it is started again on the same data
+    directory and port, and they go on. While it is down every
     answer is a 503 with ``Retry-After``; no delivery is half-written (a 202 has both its
-    jobs, a 503 left nothing); afterwards deliveries are accepted again, GitHub's
-    redeliveries of the refused ones are taken, the worker resumes, every job ends and the
-    cluster holds each app's last job's commit."""
-    shas = _origin(tmp_path, namespace, CLIENTS * PER_CLIENT)
+    jobs, a 503 left nothing); afterwards deliveries are accepted again, the refused ones
+    are recovered from GitHub's deliveries API (the local GitHub server records each
+    attempt and its answer) and a later "Redeliver" of one is a duplicate, the worker
+    resumes, every job ends, and a last push deploys the newest commit."""
+    shas = _origin(tmp_path, namespace, CLIENTS * PER_CLIENT + 1)  # the last one: at the end
     url = create_database(dedicated_postgres.server)
     env = {
         "GITHUB_WEBHOOK_SECRET": SECRET.decode(),
@@ -127,21 +141,27 @@ def test_postgresql_restarted_under_load_is_a_fast_503_then_everything_resumes(
         "DEPLOYER_LEASE_SECONDS": "3",
         "DEPLOYER_RETRY_SECONDS": "0.2",
         "DEPLOYER_RETRY_MAX_SECONDS": "1",
+        "GITHUB_TOKEN": "ghs_restart-test-token",
+        "GITHUB_API_URL": github.url,
     }
+    hook = HookDeliveries.key(REPO, int(HOOK_ID))
     serve = DeployerProcess(tmp_path, env, command="serve")
     serve.config = _config(tmp_path, namespace)
     serve.start()
     answers: dict[str, tuple[int, float, str | None]] = {}
     sent: dict[str, Delivery] = {}
     lock = threading.Lock()
-    counted = threading.Semaphore(0)
+    counted = threading.Semaphore(0)  # one per answer
     down, up_again = threading.Event(), threading.Event()
+    gate = threading.Event()  # cleared: clients wait (while the server is being started)
+    gate.set()
     during: list[str] = []  # sent and answered while the server was down
     after: list[str] = []  # sent once it was up again
 
     def post(client_no: int) -> None:
         for i in range(PER_CLIENT):
             delivery = _push(shas, i * CLIENTS + client_no)  # roughly in commit order
+            gate.wait()
             was_down, was_up_again = down.is_set(), up_again.is_set()
             start = time.monotonic()
             answer = requests.post(
@@ -161,6 +181,7 @@ def test_postgresql_restarted_under_load_is_a_fast_503_then_everything_resumes(
                     during.append(delivery.delivery)
                 if was_up_again:
                     after.append(delivery.delivery)
+            github.hook_deliveries.record(hook, delivery, answer.status_code, time.time())
             counted.release()
 
     threads = [threading.Thread(target=post, args=(c,)) for c in range(CLIENTS)]
@@ -172,11 +193,12 @@ def test_postgresql_restarted_under_load_is_a_fast_503_then_everything_resumes(
             counted.acquire()
         dedicated_postgres.stop("fast")
         down.set()
-        for _ in range(20):
-            counted.acquire()
-        down.clear()
+        wait_for("8 deliveries refused while down", lambda: len(during) >= 8, 60)
+        gate.clear()  # the rest come once the server is back
         dedicated_postgres.start()
+        down.clear()
         up_again.set()
+        gate.set()
         for thread in threads:
             thread.join()
 
@@ -186,32 +208,58 @@ def test_postgresql_restarted_under_load_is_a_fast_503_then_everything_resumes(
         for guid in during:
             code, _, retry_after = answers[guid]
             assert code == 503 and retry_after is not None, answers[guid]
+        assert after and all(answers[g][0] == 202 for g in after)  # accepted again
         store = open_store(url)
         accepted, jobs = _rows(store)
+        # A 202 has its delivery mark and both jobs; a 503 left nothing, unless recovery
+        # has already taken it (its mark says so).
         for guid, (code, _, _) in answers.items():
-            assert (guid in accepted) == (code == 202), guid
-            assert jobs.get(guid, 0) == (2 if code == 202 else 0), guid
-        # GitHub's "Redeliver" of each refused delivery is now taken, once.
-        for guid in [g for g, (code, _, _) in answers.items() if code == 503]:
-            d = sent[guid]
-            again = requests.post(
-                f"{serve.url}/webhooks/github", data=d.body, headers=d.headers(), timeout=10
-            )
-            assert again.status_code == 202, again.text
+            if code == 202:
+                assert accepted.get(guid) == "current" and jobs.get(guid) == 2, guid
+            else:
+                assert accepted.get(guid, RECOVERED) == RECOVERED, guid
+                assert jobs.get(guid, 0) in ((0, 2) if guid in accepted else (0,)), guid
+        # Recovery reads the hook's deliveries and takes each refused one, once: with its two
+        # jobs, or none when a later job of the app makes it stale (an older commit never
+        # follows a newer one).
+        refused = [g for g, (code, _, _) in answers.items() if code == 503]
+        wait_for(
+            "every refused delivery to be recovered",
+            lambda: store.accepted(HOOK_ID, refused) == set(refused),  # type: ignore[union-attr]
+            60,
+        )
         accepted, jobs = _rows(store)
-        assert accepted == set(answers) and all(jobs[g] == 2 for g in accepted)
+        assert set(accepted) == set(answers)
+        assert all(accepted[g] == RECOVERED for g in refused)
+        assert all(jobs.get(g, 0) in (0, 2) for g in refused)
+        d = sent[refused[0]]
+        again = requests.post(
+            f"{serve.url}/webhooks/github", data=d.body, headers=d.headers(), timeout=10
+        )
+        assert again.status_code == 200 and again.json()["duplicate"] is True
+        newest = _push(shas, len(shas) - 1)
+        last = requests.post(
+            f"{serve.url}/webhooks/github",
+            data=newest.body,
+            headers=newest.headers(),
+            timeout=10,
+        )
+        assert last.status_code == 202, last.text
 
-        # The worker resumed: every job ends; the app's last job is deployed.
+        # The worker resumed: every job ends, the newest commit deployed last.
         def all_final() -> bool:
             assert store is not None
             return all(job.state.final for app in APPS for job in store.jobs_for_app(app))
 
         wait_for("every job to end", all_final, 120)
         for app in APPS:
-            last = max(store.jobs_for_app(app), key=lambda job: job.id)
-            assert last.state is JobState.SUCCEEDED, last.message
+            latest = max(store.jobs_for_app(app), key=lambda job: job.id)
+            assert latest.commit == shas[-1]
+            assert latest.state is JobState.SUCCEEDED, latest.message
             live = client.CoreV1Api(k8s_api_client).read_namespaced_config_map(app, namespace)
-            assert live.data == {"version": str(shas.index(last.commit))}
+            assert live.data == {"version": str(len(shas) - 1)}
+        recovered = sum(1 for g in refused if jobs.get(g, 0) == 2)
+        print(f"recovered {len(refused)} refused deliveries, {recovered} of them with jobs")
         assert serve.stop() == 0
         refused = [seconds for code, seconds, _ in answers.values() if code == 503]
         late = sum(1 for g in after if answers[g][0] == 503)
