@@ -1,5 +1,6 @@
 """Outages of a dependency, with a real worker process: retried with a growing pause,
-reported as ``error`` while they last, ``success`` (or one clear failure) after.
+reported as ``error`` while they last, ``success`` (or one clear failure) after. (A commit
+missing from its remote: tests/test_faults_sources.py.)
 
 The statuses are read from the local GitHub server (tests/github/api_server.py) the
 worker's reporter posts to; the cluster is the suite's real API server.
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import gitrepo
 from tests.github.api_server import GitHubApiServer
 from tests.relay import Relay
 from tests.replicas import (
@@ -141,31 +143,6 @@ def test_an_unreachable_git_remote_is_retried_then_fails_clearly(
         store.close()
 
 
-def test_a_missing_commit_fails_at_once_with_its_reason(
-    tmp_path: Path, kubeconfig: Path, namespace: str, github: GitHubApiServer
-) -> None:
-    """The remote answers but has no such commit: that is the commit's fault, not an
-    outage, so it is not retried: one attempt, a ``failure`` naming the commit."""
-    origin = tmp_path / "origin"
-    origin_with_app(origin, namespace, "v1")
-    config = write_config(tmp_path, origin, namespace)
-    store = sqlite_store(tmp_path / "deployer.db")
-    worker = WorkerProcess(tmp_path, "worker", config, _env(tmp_path, github, kubeconfig))
-    sha = "dead" + "0" * 36
-    try:
-        job_id = store.enqueue([push(sha)]).jobs[0].job.id
-        wait_for("the job to fail", lambda: _job(store, job_id).state.final, 60)
-        job = _job(store, job_id)
-        assert job.state is JobState.FAILED and job.attempts == 1
-        assert f"commit {sha} does not exist" in job.message
-        wait_for("the final status", lambda: _final(github, sha))
-        final = github.last_status(REPO, sha, CONTEXT)
-        assert final is not None and final["state"] == "failure"
-    finally:
-        worker.stop()
-        store.close()
-
-
 def test_github_answering_5xx_429_and_403_delays_every_report_and_doubles_none(
     tmp_path: Path, kubeconfig: Path, namespace: str, github: GitHubApiServer
 ) -> None:
@@ -182,7 +159,11 @@ def test_github_answering_5xx_429_and_403_delays_every_report_and_doubles_none(
     github.fail_next(2, status=403, headers={"Retry-After": "1"})
     store = sqlite_store(tmp_path / "deployer.db")
     worker = WorkerProcess(tmp_path, "worker", config, _env(tmp_path, github, kubeconfig))
-    shas = [f"{n:x}" * 40 for n in (10, 11, 12)]  # missing commits: each job fails at once
+    # Commits of broken YAML: each job fails at once (a missing commit would be retried).
+    shas = [
+        gitrepo.commit(origin, {f"apps/{APP}/broken.yaml": f"kind: [\n# {n}\n"}, f"broken {n}")
+        for n in range(3)
+    ]
     try:
         for sha in shas:
             store.enqueue([push(sha)])

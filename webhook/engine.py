@@ -5,7 +5,8 @@ rollout of ``phases``: hooks, waves, prune, health)
 and the ``SyncResult`` record every caller stores and shows. A failure in the commit or in
 the cluster's answers ends in the record (``error_kind`` names the step); an unreachable git
 remote or cluster raises ``errors.Unavailable`` out of ``sync``/``diff``/``head``/
-``touches``, for the job step (steps.py) to decide. Which jobs sync, plan or preview is not
+``touches``, and a commit the remote lacks ``sources.CommitMissing`` out of ``sync``/``diff``,
+for the job step (steps.py) to decide. Which jobs sync, plan or preview is not
 the engine's business either: it does one app at one commit.
 Must not touch: the queue, GitHub's API.
 """
@@ -236,6 +237,8 @@ class SyncEngine:
                         enable_helm=app.kustomize.enable_helm,
                     )
                     record["inputs"] = inputs
+        except sources.CommitMissing:
+            raise  # maybe not fetchable yet: the job step retries it (steps.py)
         except sources.SourceError as exc:
             raise SyncError("source", [str(exc)]) from exc
         except render.RenderError as exc:

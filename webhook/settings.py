@@ -438,8 +438,9 @@ class Environment:
     #: while all are busy and the API server answers no 429, and end when idle).
     worker_max_concurrency: int = 16
     #: Seconds before the first retry of a job that met an unreachable API server or git
-    #: remote (``DEPLOYER_RETRY_SECONDS``); each retry waits twice as long as the last, up
-    #: to ``DEPLOYER_RETRY_MAX_SECONDS``. 5 s rides out a restart; 300 s bounds the wait.
+    #: remote, or a commit the remote lacks (``DEPLOYER_RETRY_SECONDS``); each retry waits
+    #: twice as long as the last, up to ``DEPLOYER_RETRY_MAX_SECONDS``. 5 s rides out a
+    #: restart; 300 s bounds the wait.
     retry_seconds: float = 5.0
     retry_max_seconds: float = 300.0
     #: Seconds a claimed job stays ours without a heartbeat; a dead worker's job is

@@ -40,6 +40,17 @@ class SourceError(Rejected):
     """The commit cannot be used as it is (missing folder, hostile content, unknown commit)."""
 
 
+class CommitMissing(SourceError):
+    """The remote answered, and does not hold the commit: not pushed there (yet: GitHub may
+    announce a commit before it can be fetched), or removed by a force-push. Refused at once
+    where a person named the commit (an approval, the CLI); a job retries it (steps.py).
+    The message names the commit and the remote, never a credential."""
+
+    def __init__(self, repo: str, url: str, sha: str) -> None:
+        self.sha, self.url = sha, scrub(url)
+        super().__init__(f"{repo}: commit {sha} does not exist in {self.url}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Remote:
     """Where to fetch from. ``repr`` never shows the token."""
@@ -178,12 +189,12 @@ class Mirrors:
                         f"{scrub(remote.url)}: git fetch failed: {_failure(proc, remote)}"
                     )
             if not self._has_commit(mirror, sha):
-                raise SourceError(f"{repo}: commit {sha} does not exist")
+                raise CommitMissing(repo, remote.url, sha)
         return mirror
 
     def reaches(self, repo: str, remote: Remote, head: str, sha: str) -> bool:
         """Whether commit ``head`` has ``sha`` in its history (``sha`` is ``head`` or an
-        ancestor); both are fetched into the mirror first. A missing commit is SourceError."""
+        ancestor); both are fetched into the mirror first. A missing commit is CommitMissing."""
         mirror = self.ensure_commit(repo, remote, head)
         self.ensure_commit(repo, remote, sha)
         proc = _git(["merge-base", "--is-ancestor", sha, head], cwd=mirror, timeout=GIT_TIMEOUT)

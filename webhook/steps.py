@@ -10,7 +10,10 @@ Owns: the worker's step (``Job -> StepOutcome``) and every policy decision on th
 - **record**: the engine's ``SyncResult`` becomes the job's outcome, and what the render of a
   branch commit read becomes the app's recorded inputs (a failed render forgets them), which
   the receiver and narrowing use (``webhook.affected``); a preview's render records nothing.
-An unreachable dependency (``errors.Unavailable``) is turned into an outcome here, once.
+An unreachable dependency (``errors.Unavailable``) is turned into an outcome here, once, and
+so is a commit its remote lacks (``sources.CommitMissing``): GitHub may announce a commit
+before it can be fetched, so the worker retries both with the same growing pause; a missing
+commit that never comes ends as a ``source`` failure naming the commit and the remote.
 Must not touch: the queue's rows (only ``resolve_scope``), GitHub, the cluster directly.
 """
 
@@ -27,6 +30,7 @@ from webhook.errors import Unavailable
 from webhook.model import Job, JobState, StepOutcome, Trigger
 from webhook.result import SyncResult
 from webhook.settings import AppConfig
+from webhook.sources import CommitMissing
 from webhook.text import cut
 from webhook.worker import SyncStep, check_lease
 
@@ -77,10 +81,15 @@ def _outcome(state: JobState, message: str, result: SyncResult) -> StepOutcome:
     return StepOutcome(state=state, message=message, result=result.to_dict())
 
 
-def _unavailable(exc: Unavailable, *, dry_run: bool) -> StepOutcome:
-    message = cut(f"infrastructure: {exc}", MAX_MESSAGE_CHARS)
+def _unavailable(exc: Unavailable | CommitMissing, *, dry_run: bool) -> StepOutcome:
+    kind = "infrastructure"
+    cause = str(exc)
+    if isinstance(exc, CommitMissing):
+        # Retried as an outage is; its kind makes the final state GitHub's ``failure``.
+        kind, cause = "source", f"{cause} (not pushed there, or removed by a force-push)"
+    message = cut(f"{kind}: {cause}", MAX_MESSAGE_CHARS)
     # ``unavailable``: the worker queues the job again, after a pause, a few times.
-    record: dict[str, Any] = {"error_kind": "infrastructure", "error": message, "unavailable": True}
+    record: dict[str, Any] = {"error_kind": kind, "error": message, "unavailable": True}
     if dry_run:
         record["dry_run"] = True
     return StepOutcome(state=JobState.FAILED, message=message, result=record)
@@ -145,7 +154,7 @@ def preview(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
 def _diff(engine: SyncEngine, app: AppConfig, job: Job) -> str:
     try:
         text = engine.diff(app, job.commit)
-    except (SyncError, Unavailable) as exc:
+    except (SyncError, Unavailable, CommitMissing) as exc:
         log.warning("job %s: no diff: %s", job.id, exc)
         return f"(diff unavailable: {exc})\n"
     if len(text) > MAX_DIFF_CHARS:
@@ -172,7 +181,7 @@ def run_job(engine: SyncEngine, job: Job, store: InputsStore | None = None) -> S
         if app.auto_sync or job.approved:
             return sync(engine, app, job, store)
         return plan(engine, app, job, store)
-    except Unavailable as exc:
+    except (Unavailable, CommitMissing) as exc:
         return _unavailable(exc, dry_run=is_preview)
 
 

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
+import yaml
 from kubernetes import client, config
 
 from tests.audit import AuditLog
@@ -210,3 +215,106 @@ def namespace_with_nodes(
 ) -> Iterator[str]:
     """A fresh, uniquely named Namespace on `control_plane_with_nodes`."""
     yield from _namespace(control_plane_with_nodes, request)
+
+
+@dataclass
+class ApiServer:
+    """A kube-apiserver of one test's own, with the suite's flags and certificates, against
+    the suite's etcd under its own ``--etcd-prefix`` (so it starts empty and shares nothing
+    with other tests), on its own port. ``stop`` ends the process (its port refuses
+    connections); ``start`` runs it again with the same flags, port and data."""
+
+    dir: Path
+    argv: list[str]
+    port: int
+    kubeconfig: Path
+    ca: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None)
+
+    @property
+    def audit_log(self) -> Path:
+        return self.dir / "audit.log"
+
+    def start(self, timeout: float = 120) -> float:
+        """Start and wait for ``/readyz``; the seconds it took."""
+        started = time.monotonic()
+        with open(self.dir / "kube-apiserver.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        while time.monotonic() < started + timeout:
+            if self.proc.poll() is not None:
+                pytest.fail(f"kube-apiserver exited with {self.proc.returncode}; {self.dir}")
+            try:
+                ready = requests.get(
+                    f"https://127.0.0.1:{self.port}/readyz", verify=str(self.ca), timeout=2
+                )
+                if ready.status_code == 200:
+                    return time.monotonic() - started
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"kube-apiserver not ready after {timeout:.0f} s; logs in {self.dir}")
+
+    def stop(self, timeout: float = 60) -> None:
+        """SIGTERM, and wait until the process has exited (SIGKILL after ``timeout``)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when pytest dies, so a killed run leaves no API server behind
+    (the suite's watchdog knows only the processes of scripts/test-cluster)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _own_flags(argv: list[str], port: int, d: Path) -> list[str]:
+    """The suite's kube-apiserver command line, on ``port``, with its own etcd prefix and
+    audit log in ``d``."""
+    own = {
+        "--secure-port": str(port),
+        "--etcd-prefix": f"/registry-{uuid.uuid4().hex[:8]}",
+        "--audit-log-path": str(d / "audit.log"),
+    }
+    out = [a for a in argv if a.split("=", 1)[0] not in own]
+    return out + [f"{flag}={value}" for flag, value in own.items()]
+
+
+@pytest.fixture
+def own_api_server(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    """A started kube-apiserver that only this test uses, so it may stop and start it."""
+    pid = int((control_plane.dir / "kube-apiserver.pid").read_text())
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().rstrip("\0").split("\0")
+    d = tmp_path_factory.mktemp("own-api-server")
+    port = _free_port()
+    kubeconfig = yaml.safe_load(control_plane.kubeconfig.read_text())
+    for entry in kubeconfig["clusters"]:
+        entry["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    (d / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
+    server = ApiServer(
+        d, _own_flags(argv, port, d), port, d / "kubeconfig", control_plane.dir / "pki" / "ca.crt"
+    )
+    server.start()
+    yield server
+    server.stop(timeout=10)

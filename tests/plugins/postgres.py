@@ -32,31 +32,59 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+class PostgresInstance:
+    """A throwaway server in its own directory, on a fixed port and socket: a test can stop
+    it (a real shutdown: the postmaster exits, its socket goes away) and start it again on
+    the same data directory and port."""
+
+    def __init__(self) -> None:
+        # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
+        self.root = Path(tempfile.mkdtemp(prefix="deployer-pg-"))
+        self.data, self.sock = self.root / "data", self.root / "sock"
+        self.sock.mkdir()
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+            shutil.chown(self.sock, "postgres")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        initdb = [_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust"]
+        subprocess.run(_as_postgres([*initdb, "-E", "UTF8"]), check=True, capture_output=True)
+        #: A libpq URL template with ``{db}`` for the database.
+        self.server = f"postgresql://postgres@/{{db}}?host={self.sock}&port={self.port}"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.sock} -c listen_addresses='' -c fsync=off"
+        log = str(self.root / "server.log")
+        start = [_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-l", log, "start"]
+        subprocess.run(_as_postgres(start), check=True, capture_output=True)
+
+    def stop(self, mode: str = "fast") -> None:
+        """``pg_ctl stop -m MODE``, waiting until the server is down."""
+        stop = [_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]
+        subprocess.run(_as_postgres(stop), capture_output=True)
+
+    def close(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @contextmanager
 def running_postgres() -> Iterator[str]:
     """Start a throwaway server; yields a libpq URL template with ``{db}`` for the database."""
-    # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
-    root = Path(tempfile.mkdtemp(prefix="deployer-pg-"))
-    data, sock = root / "data", root / "sock"
-    sock.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(sock, "postgres")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    initdb = [_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
-    subprocess.run(_as_postgres(initdb), check=True, capture_output=True)
-    options = f"-p {port} -k {sock} -c listen_addresses='' -c fsync=off"
-    log = str(root / "server.log")
-    start = [_bin("pg_ctl"), "-D", str(data), "-o", options, "-w", "-l", log, "start"]
-    subprocess.run(_as_postgres(start), check=True, capture_output=True)
+    with postgres_instance() as instance:
+        yield instance.server
+
+
+@contextmanager
+def postgres_instance() -> Iterator[PostgresInstance]:
+    """A started ``PostgresInstance``, removed afterwards."""
+    instance = PostgresInstance()
     try:
-        yield f"postgresql://postgres@/{{db}}?host={sock}&port={port}"
+        instance.start()
+        yield instance
     finally:
-        stop = [_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
-        subprocess.run(_as_postgres(stop), capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        instance.close()
 
 
 def create_database(server: str) -> str:

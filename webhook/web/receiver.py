@@ -40,6 +40,15 @@ def _refuse(status: int, error: str, outcome: str, event: str = UNVERIFIED) -> t
     return jsonify({"error": error}), status
 
 
+def _store_down(exc: Exception, known: dict[str, str]) -> tuple[Response, int]:
+    """The store could not be read or written: 503 with ``Retry-After``, nothing stored."""
+    delivery, event = known["delivery"], known["event"]
+    log.error("delivery %s (%s): store unavailable: %s", delivery, event, exc, extra=known)
+    response, status = _refuse(503, "store unavailable; redeliver later", "unavailable", event)
+    response.headers["Retry-After"] = "30"
+    return response, status
+
+
 def _count(event: str, outcome: str) -> None:
     """One delivery answered; ``event`` only from a signed delivery (GitHub's event names)."""
     label = event if _EVENT_NAME.fullmatch(event) else "other"
@@ -138,6 +147,8 @@ def receive() -> tuple[Response, int]:
         decision = decide(event, payload, deployer().index, delivery)
     except ValueError as exc:
         return _refuse(400, str(exc), "bad_request", event)
+    except Exception as exc:  # a push's apps are chosen with their inputs read from the store
+        return _store_down(exc, known)
     if isinstance(decision, Pong):
         _count(event, "pong")
         return jsonify({"pong": True}), 200
@@ -151,10 +162,7 @@ def receive() -> tuple[Response, int]:
     try:
         result = deployer().store.enqueue(decision, delivery=key)
     except Exception as exc:  # down, full, locked: the transaction left nothing behind
-        log.error("delivery %s (%s): store unavailable: %s", delivery, event, exc, extra=known)
-        response, status = _refuse(503, "store unavailable; redeliver later", "unavailable", event)
-        response.headers["Retry-After"] = "30"
-        return response, status
+        return _store_down(exc, known)
     if result.duplicate:
         _count(event, "duplicate")
         log.info("delivery %s (%s) already accepted", delivery, event, extra=known)
