@@ -9,6 +9,14 @@ server's audit log, by verb, and the 429s it met (the worker logs each). Sampled
 0.2 s: the resident memory of every ``serve`` process (supervisor, gunicorn, worker).
 
     .venv/bin/python -m bench.fleet [--apps 1000] [--max-concurrency 16]
+        [--controller-qps QPS] [--floor] [--parallel 4]
+
+``--controller-qps`` raises the client rate limit of the control plane's controller-manager
+and scheduler (``scripts/test-cluster --controller-qps``; 0, the default, keeps theirs).
+``--floor`` first runs ``bench.fleet_floor`` (the same apps by plain ``kubectl apply
+--server-side``, ``--parallel`` processes) on its own control plane of the same kind, so the
+deployer and its floor are measured side by side under the same load. Both report when each
+stage of the fleet finished (``bench.fleet_floor.timeline``) and the load average.
 """
 
 from __future__ import annotations
@@ -89,13 +97,17 @@ def job_states(db: Path) -> dict[str, int]:
         return dict(conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
 
 
-def run(apps: int, max_concurrency: int) -> dict[str, Any]:
+def run(apps: int, max_concurrency: int, controller_qps: float = 0) -> dict[str, Any]:
+    from bench.fleet_floor import loadavg, timeline  # imports this module
+
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     nodes = max(2, -(-apps // (PODS_PER_NODE - 10)))
     github = GitHubApiServer()
     server = None
     try:
-        with running_cluster(work / "cluster", nodes=nodes) as kubeconfig:
+        with running_cluster(
+            work / "cluster", nodes=nodes, controller_qps=controller_qps
+        ) as kubeconfig:
             audit = AuditLog(work / "cluster" / "audit.log", kubeconfig)
             repo = init(work / "repo", branch="master")
             commit(repo, {"README.md": "fleet\n"}, "init")
@@ -144,7 +156,8 @@ def run(apps: int, max_concurrency: int) -> dict[str, Any]:
             sampler = threading.Thread(target=sample, daemon=True)
             mark = audit.mark()
             sampler.start()
-            start = time.perf_counter()
+            load_before = loadavg()
+            start_wall, start = time.time(), time.perf_counter()
             delivery = Delivery("push", push, SECRET)
             answer = requests.post(
                 f"{url}/webhooks/github", data=delivery.body, headers=delivery.headers(), timeout=60
@@ -160,12 +173,17 @@ def run(apps: int, max_concurrency: int) -> dict[str, Any]:
                     break
                 time.sleep(0.25)
             took = time.perf_counter() - start
+            load_after = loadavg()
             done.set()
             sampler.join()
             sent = audit.since(mark)
             verbs = collections.Counter(
                 f"{r.verb}{' (dry run)' if r.dry_run else ''}" for r in sent
             )
+            kinds = collections.Counter(
+                f"{r.resource} {r.verb}{' (dry run)' if r.dry_run else ''}" for r in sent
+            )
+            stages = timeline(kubeconfig, start_wall)
             throttled = log_path.read_text(errors="replace").count("API server busy (429)")
             workers = [
                 line
@@ -194,6 +212,12 @@ def run(apps: int, max_concurrency: int) -> dict[str, Any]:
         "jobs": states,
         "api_requests": sum(verbs.values()),
         "api_requests_by_verb": dict(verbs.most_common()),
+        "api_requests_per_app": round(sum(verbs.values()) / apps, 2),
+        "api_requests_by_resource": dict(sorted(kinds.items())),
+        "controller_qps": controller_qps or "default (kcm 20/30, scheduler 50/100)",
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+        "stages": stages,
         "throttled_429": throttled,
         "rss_idle_mb": round(idle_rss / 2**20, 1),
         "rss_peak_mb": round(peak[0] / 2**20, 1),
@@ -210,9 +234,14 @@ def table(result: dict[str, Any]) -> str:
         ("job states", json.dumps(result["jobs"])),
         ("API requests (audit log)", str(result["api_requests"])),
         ("by verb", json.dumps(result["api_requests_by_verb"])),
+        ("API requests per app", str(result["api_requests_per_app"])),
+        ("controller client QPS", str(result["controller_qps"])),
+        ("load average before / after", f"{result['loadavg_before']} / {result['loadavg_after']}"),
         ("429 answers met", str(result["throttled_429"])),
         ("RSS idle / peak, all serve processes", f"{result['rss_idle_mb']} / {peak} MB"),
     ]
+    for name, stage in result["stages"].items():
+        rows.append((name, f"all at {stage.get('all_s')} s, {stage.get('mean_rate_per_s')}/s"))
     return "\n".join(["| fleet | |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])
 
 
@@ -220,8 +249,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--apps", type=int, default=1000)
     parser.add_argument("--max-concurrency", type=int, default=16)
+    parser.add_argument("--controller-qps", type=float, default=0)
+    parser.add_argument("--floor", action="store_true", help="kubectl's floor first")
+    parser.add_argument("--parallel", type=int, default=4, help="kubectl processes (--floor)")
     args = parser.parse_args()
-    result = run(args.apps, args.max_concurrency)
+    if args.floor:
+        from bench import fleet_floor
+
+        floor = fleet_floor.run(args.apps, args.parallel, args.controller_qps)
+        print(fleet_floor.table(floor), flush=True)
+        print(json.dumps(floor), flush=True)
+    result = run(args.apps, args.max_concurrency, args.controller_qps)
     print(table(result))
     print(json.dumps(result))
 

@@ -137,3 +137,26 @@ def test_a_failure_seen_by_the_watch_ends_the_wait() -> None:
     verdicts = wait_until_current([web, other], objects.__getitem__, timeout=30, watch=watch)
     assert verdicts[web].status is Status.FAILED
     assert verdicts[other].status is Status.CURRENT
+
+
+def test_an_object_known_in_progress_is_watched_from_that_state_without_a_read() -> None:
+    """The apply's answer is where the watch starts (its resourceVersion): reading the
+    object again first would cost a GET per Deployment of every sync."""
+    ref = ObjectRef("apps", "Deployment", "ns", "web")
+    rolling, done = _fixture("deployment-in-progress"), _fixture("deployment-current")
+    reads: list[ObjectRef] = []
+    starts: list[Any] = []
+
+    def fetch(r: ObjectRef) -> Any:
+        reads.append(r)
+        return rolling
+
+    def watch(r: ObjectRef, last: Any, seconds: float) -> Iterator[Any]:
+        starts.append(last)
+        yield done
+
+    verdicts = wait_until_current(
+        [ref], fetch, timeout=30, watch=watch, known={ref: rolling}, sleep=lambda s: None
+    )
+    assert verdicts[ref].status is Status.CURRENT
+    assert reads == [] and starts == [rolling]

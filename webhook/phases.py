@@ -196,8 +196,13 @@ class Rollout:
         if _carries(self.parent, body):
             return  # labels and annotations already as they would be set: no request
         resource = self.cluster.resource("v1", "ConfigMap")
-        result = self.cluster.apply(resource, body, dry_run=True, force=True)
-        if not diff.same(self.parent, result):
+        # A new parent (none was read) needs no dry run to tell that it changes.
+        result = (
+            None
+            if self.parent is None
+            else self.cluster.apply(resource, body, dry_run=True, force=True)
+        )
+        if result is None or not diff.same(self.parent, result):
             self.parent = self.cluster.apply(resource, body, dry_run=False, force=True)
 
     def _run(self, the_plan: apply.Plan) -> dict[str, Any]:

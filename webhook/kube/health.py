@@ -257,8 +257,9 @@ def wait_until_current(
     """Wait until every object is Current, one has Failed, or ``timeout`` seconds pass.
 
     ``known`` holds objects as the caller last saw them (the apply's answers): an object
-    Current there is not read again, so ConfigMaps and their like cost no request; any
-    other is read and watched as usual.
+    Current there is not read again, so ConfigMaps and their like cost no request. With
+    ``watch``, any other is watched from the state known (its ``resourceVersion``: the watch
+    replays every change since), not read first; without it, read and polled as usual.
 
     With ``watch``, each object still in progress is watched in turn, so its end is seen the
     moment it happens (the others have usually settled by the time their turn comes, and a
@@ -284,7 +285,7 @@ def wait_until_current(
     known = known or {}
     for ref in refs:
         seen = known.get(ref)
-        if seen is None or assess(ref, seen, checks).status is not Status.CURRENT:
+        if seen is None:
             seen = fetch(ref)
         verdict = assess(ref, seen, checks)
         if verdict.status not in _SETTLED and clock() < deadline:
