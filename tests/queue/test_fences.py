@@ -194,3 +194,42 @@ def test_reports_come_oldest_first_up_to_a_limit_and_a_retried_one_when_due(
 def test_a_store_answers_a_ping(store: SqlStore) -> None:
     store.ping()
     assert store.stats().jobs == {}
+
+
+def test_an_enqueue_says_what_it_created_and_what_it_attached(
+    store: SqlStore, clock: Clock
+) -> None:
+    from webhook.model import Pause, PullRequestRef, Trigger
+
+    first = store.enqueue([request(app="web")])
+    assert first.duplicate is False and first.jobs[0].created is True
+    pr = (PullRequestRef(number=4, head_sha=SHA_B),)
+    store.pauses.put(Pause(app="blog", commit=SHA_A, by="admin", paused_at=1.0))
+    second = store.enqueue(
+        [
+            request(app="web", trigger=Trigger.MERGE, prs=pr),  # the push's job, attached
+            request(app="db"),  # after an attached one: still enqueued
+            request(app="blog", commit=SHA_B),  # paused: skipped, a new (final) job
+            request(app="blog", commit=SHA_B, trigger=Trigger.PREVIEW, prs=pr),  # previews run
+        ]
+    )
+    assert second.duplicate is False
+    web, db, blog, preview = second.jobs
+    assert (web.created, web.job.id, web.job.pull_requests) == (False, first.jobs[0].job.id, pr)
+    assert db.created is True and db.job.state is JobState.QUEUED
+    assert blog.created is True and blog.job.state is JobState.OUT_OF_SYNC
+    assert (blog.job.created_at, blog.job.finished_at) == (clock.now, clock.now)
+    assert preview.created is True and preview.job.state is JobState.QUEUED
+
+
+def test_every_lost_job_is_dealt_with_in_one_claim(store: SqlStore, clock: Clock) -> None:
+    """Two workers died: one job's lane has a newer commit (superseded), the other has not
+    (reclaimed); both are handled, whichever comes first."""
+    store.enqueue([request(app="db"), request(app="web")])
+    db = store.claim("dead-1", lease_seconds=30)
+    web = store.claim("dead-2", lease_seconds=30)
+    assert db is not None and web is not None and (db.app, web.app) == ("db", "web")
+    store.enqueue([request(app="web", commit=SHA_B)])
+    clock.now += 31
+    store.claim("w", lease_seconds=30)
+    assert store.get(web.id).state is JobState.SUPERSEDED  # type: ignore[union-attr]
