@@ -244,9 +244,10 @@ def test_the_resource_version_of_an_object() -> None:
 
 
 def test_the_ledger_keeps_entries_per_app_and_cluster_across_instances(tmp_path: Path) -> None:
-    folder = tmp_path / "applied"
+    folder = tmp_path / "cache" / "applied"  # made on the first save, parents too
     entries = {"ConfigMap shop/a": ("d1", "7"), "ConfigMap shop/b": ("d2", "9")}
-    live.Ledger(folder, "cluster|app").save(entries)
+    live.Ledger(folder, "cluster|app").save({"ConfigMap shop/a": ("old", "1")})
+    live.Ledger(folder, "cluster|app").save(entries)  # replaced whole, into the same folder
     assert live.Ledger(folder, "cluster|app").load() == entries
     assert live.Ledger(folder, "cluster|other").load() == {}
     path = live.Ledger(folder, "cluster|app").path
