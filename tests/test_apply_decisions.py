@@ -188,6 +188,10 @@ def test_the_hooks_digest_is_empty_without_hooks_and_ignores_their_order() -> No
     one = phases.hooks_digest(split([hook("a"), hook("b")]))
     assert one == phases.hooks_digest(split([hook("b"), hook("a")]))
     assert len(one) == 64 and one != phases.hooks_digest(split([hook("a")]))
+    # The same hook rendered with its keys in another order is the same hook.
+    reordered = dict(reversed(list(hook("a").items())))
+    reordered["metadata"] = dict(reversed(list(reordered["metadata"].items())))
+    assert phases.hooks_digest(split([reordered, hook("b")])) == one
     assert phases.recorded_digest(None) == ""
     assert phases.recorded_digest({"metadata": {"annotations": None}}) == ""
     assert phases.recorded_digest({"metadata": {"annotations": {phases.HOOKS_DIGEST: one}}}) == one
