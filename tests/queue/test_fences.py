@@ -233,3 +233,11 @@ def test_every_lost_job_is_dealt_with_in_one_claim(store: SqlStore, clock: Clock
     clock.now += 31
     store.claim("w", lease_seconds=30)
     assert store.get(web.id).state is JobState.SUPERSEDED  # type: ignore[union-attr]
+
+
+def test_an_enqueue_returns_the_jobs_it_superseded_as_superseded(store: SqlStore) -> None:
+    older = store.enqueue([request(commit=SHA_A)]).jobs[0].job
+    newer = store.enqueue([request(commit=SHA_B)])
+    (superseded,) = newer.superseded
+    assert (superseded.id, superseded.state) == (older.id, JobState.SUPERSEDED)
+    assert superseded.superseded_by == newer.jobs[0].job.id
