@@ -8,7 +8,6 @@ lock or SQLite's ``BEGIN IMMEDIATE`` taken out, every one of these tests fails.
 
 from __future__ import annotations
 
-import multiprocessing
 import queue
 import threading
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.processes import children
 from tests.profiles import rounds
 from tests.queue.support import request
 from webhook.model import Job
@@ -85,7 +85,7 @@ def race(
             for i in range(PARTIES)
         ]
     else:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = children()
         start, end, out = ctx.Barrier(PARTIES + 1), ctx.Barrier(PARTIES + 1), ctx.Queue()
         workers = [
             ctx.Process(target=participant, args=(url, action, i, ROUNDS, start, end, out))
