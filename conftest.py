@@ -5,5 +5,6 @@ pytest_plugins = [
     "tests.plugins.gitops",
     "tests.plugins.pipeline",
     "tests.plugins.postgres",
+    "tests.plugins.processes",
     "tests.plugins.sinkhole",
 ]

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests import profiles  # noqa: F401  (loads the hypothesis profile before any test module)
 from tests.github.api_server import GitHubApiServer
 from webhook.queue import SqlStore, sqlite_store
 from webhook.settings import DeployerConfig, Environment

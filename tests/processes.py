@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
 from typing import IO
 
@@ -49,6 +51,27 @@ def spawn(
         stderr=subprocess.STDOUT,
         start_new_session=new_session,
     )
+
+
+#: What a race's children import: loaded once, in the fork server, not in every child.
+PRELOAD = [
+    "webhook.queue",
+    "webhook.worker",
+    "tests.queue.test_races",
+    "tests.queue.test_deliveries",
+    "tests.test_worker",
+]
+
+
+def children() -> ForkServerContext:
+    """A multiprocessing context whose children fork from one server process that has
+    already imported the store: a child starts in milliseconds instead of the second or
+    more a fresh interpreter spends importing it, and is a real process all the same (its
+    own memory, its own connection). Children get their inputs as arguments: they inherit
+    the environment the fork server started with, not the test's."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
 
 
 def wait_ready(

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.profiles import examples
 from webhook.guard import GuardError, check, is_namespace_name, name_problem
 from webhook.objects import group_of
 from webhook.render import Rendered
@@ -37,7 +38,9 @@ KINDS = [
     ("rbac.authorization.k8s.io/v1", "ClusterRole"),
     ("example.com/v1", "Widget"),
 ]
-PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(
+    max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def scope(api_version: str, kind: str) -> bool | None:

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.profiles import examples
 from tests.test_guard_properties import json_scalars, json_values
 from webhook.guard import GuardError, check
 from webhook.pod_security import TEMPLATES, pod_spec_violations, violations
@@ -379,7 +380,7 @@ pod_like = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     metadata=json_values | st.fixed_dictionaries({"annotations": near_values}),
     spec=pod_like | json_values,

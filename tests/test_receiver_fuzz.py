@@ -20,12 +20,13 @@ from werkzeug.test import create_environ, run_wsgi_app
 from tests.conftest import SECRET
 from tests.github.deliveries import github_signature
 from tests.github.examples import branch_push
+from tests.profiles import examples
 from webhook.queue import sqlite_store
 from webhook.settings import DeployerConfig, Environment
 from webhook.web import create_app
 
 PROFILE = settings(
-    max_examples=100,
+    max_examples=examples(100),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -12,10 +12,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.profiles import examples
 from webhook.render import Rendered, RenderError, parse_stream, render
 
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
@@ -168,7 +171,9 @@ kustomization = st.dictionaries(
 
 @pytest.mark.usefixtures("tools")  # kustomize itself builds what passes the checks
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(kustomization)
 @example({"resources": ["\U00010000"]})  # written as an escaped UTF-16 pair: once an escape

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import threading
 import time
 from pathlib import Path
 
+from tests.processes import children
 from webhook.model import Job, JobState, StepOutcome, SyncRequest, Trigger
 from webhook.queue import SqlStore, sqlite_store
 from webhook.worker import Worker
@@ -123,7 +123,7 @@ def test_job_of_a_killed_worker_is_run_again_after_its_lease_expires(tmp_path: P
     db = str(tmp_path / "q.db")
     store = sqlite_store(db)
     job_id = enqueue(store)
-    ctx = multiprocessing.get_context("spawn")
+    ctx = children()
     doomed = ctx.Process(target=_work, args=(db, str(tmp_path), 60.0, 1.5))
     doomed.start()
     deadline = time.monotonic() + 30

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import multiprocessing
-
+from tests.processes import children
 from tests.queue.support import SHA_C, request
 from webhook.model import PullRequestRef, Trigger
 from webhook.queue import JobStore, SqlStore, open_store
@@ -61,7 +60,7 @@ def _enqueue_same_commit(url: str, hook: str) -> None:
 def test_concurrent_deliveries_of_one_commit_from_many_processes_make_one_job(
     store: JobStore, store_url: str
 ) -> None:
-    ctx = multiprocessing.get_context("spawn")
+    ctx = children()
     procs = [ctx.Process(target=_enqueue_same_commit, args=(store_url, str(i))) for i in range(6)]
     for proc in procs:
         proc.start()

@@ -2,13 +2,12 @@
 
 Each round, every participant opens its own store (as a replica would), waits at a barrier
 and then acts at once; the round's outcome is checked before the next. Twenty rounds of six
-make a lost write lock show: with PostgreSQL's advisory lock or SQLite's ``BEGIN IMMEDIATE``
-taken out, every one of these tests fails.
+(CI; a quick local run has three) make a lost write lock show: with PostgreSQL's advisory
+lock or SQLite's ``BEGIN IMMEDIATE`` taken out, every one of these tests fails.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import queue
 import threading
 from collections.abc import Callable
@@ -16,12 +15,14 @@ from typing import Any
 
 import pytest
 
+from tests.processes import children
+from tests.profiles import rounds
 from tests.queue.support import request
 from webhook.model import Job
 from webhook.queue import SqlStore, open_store
 from webhook.queue.base import DeliveryKey
 
-ROUNDS = 20
+ROUNDS = rounds(20)  # 20 in CI (HYPOTHESIS_PROFILE=ci); a few in quick local runs
 PARTIES = 6
 WAIT = 60.0
 
@@ -49,12 +50,14 @@ def redeliver(store: SqlStore, round_: int, index: int) -> bool:
     return not store.enqueue([request(commit=sha(round_))], delivery=key).duplicate
 
 
-def participant(url: str, action: Action, index: int, start: Any, end: Any, out: Any) -> None:
+def participant(
+    url: str, action: Action, index: int, count: int, start: Any, end: Any, out: Any
+) -> None:
     """Act once per round between the barriers; an exception is an outcome too, never a hang."""
     store = open_store(url)
     assert isinstance(store, SqlStore)
     store.ping()  # connected before the race, so the race is the action's
-    for round_ in range(ROUNDS):
+    for round_ in range(count):
         start.wait(WAIT)
         try:
             result: Any = action(store, round_, index)
@@ -78,14 +81,14 @@ def race(
         end: Any = threading.Barrier(PARTIES + 1)
         out: Any = queue.Queue()
         workers: list[Any] = [
-            threading.Thread(target=participant, args=(url, action, i, start, end, out))
+            threading.Thread(target=participant, args=(url, action, i, ROUNDS, start, end, out))
             for i in range(PARTIES)
         ]
     else:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = children()
         start, end, out = ctx.Barrier(PARTIES + 1), ctx.Barrier(PARTIES + 1), ctx.Queue()
         workers = [
-            ctx.Process(target=participant, args=(url, action, i, start, end, out))
+            ctx.Process(target=participant, args=(url, action, i, ROUNDS, start, end, out))
             for i in range(PARTIES)
         ]
     for worker in workers:
