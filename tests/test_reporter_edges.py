@@ -7,9 +7,10 @@ from __future__ import annotations
 from tests.conftest import REPO
 from tests.github.api_server import GitHubApiServer, client_for
 from tests.test_reporter import HEAD, MERGE, OK, PR, Clock, clock, merge, run
-from webhook.comments import PREVIEW_MARKER
+from webhook.comments import DEPLOY_MARKER, PREVIEW_MARKER
 from webhook.model import JobState, Pause, StepOutcome, SyncRequest, Trigger
 from webhook.queue import SqlStore
+from webhook.queue.audit import ApprovalLog
 from webhook.reporter import Reporter
 from webhook.settings import DeployerConfig
 
@@ -96,3 +97,67 @@ def test_links_and_contexts_follow_the_configured_prefix_and_url(
     assert f"({link})" in deploy
     assert planned.startswith(f"{PREVIEW_MARKER}\n### Preview of #{PR.number}\n")
     assert f"(https://deployer.example/X/jobs/{queued.job.id})" in planned
+
+
+def comment_body(github_api: GitHubApiServer, marker: str) -> str:
+    [body] = [
+        c["body"]
+        for c in github_api.comments[(REPO.lower(), PR.number)]
+        if c["body"].startswith(marker)
+    ]
+    return str(body)
+
+
+def test_the_deployment_comment_names_its_pull_request_and_who_approved(
+    store: SqlStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
+) -> None:
+    reporter = Reporter(store, config, client_for(github_api), clock=clock)
+    request = SyncRequest(
+        app="guestbook",
+        repo=REPO,
+        commit=MERGE,
+        ref="refs/heads/master",
+        trigger=Trigger.MANUAL,
+        pull_requests=(PR,),
+    )
+    job, _ = ApprovalLog(store).approve(request, who="octocat", how="comment")
+    run(store, OK)
+    reporter.deliver_pending()
+    body = comment_body(github_api, DEPLOY_MARKER)
+    assert body.startswith(f"{DEPLOY_MARKER}\n### Deployments of #{PR.number}\n")
+    assert "`1111111` approved by @\u200doctocat via comment," in body
+    assert body.rstrip().endswith(f": job {job.id}")
+
+
+def test_the_deployment_comment_holds_each_app_s_newest_merge_job_only(
+    store: SqlStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
+) -> None:
+    """A preview job of the same pull request is not a deployment (it has its own comment),
+    a job read past it is still listed, and a late report of an older job does not put it
+    back in place of the newer one of its app."""
+    reporter = Reporter(store, config, client_for(github_api), clock=clock)
+    merge(store, app="docs")
+    preview = SyncRequest(
+        app="redis",
+        repo=REPO,
+        commit=HEAD,
+        ref="refs/pull/2/head",
+        trigger=Trigger.PREVIEW,
+        pull_requests=(PR,),
+    )
+    store.enqueue([preview])
+    older = merge(store, app="guestbook")
+    reporter.deliver_pending()
+    claimed = [store.claim("w", lease_seconds=60) for _ in range(3)]  # all three run
+    assert older.id in [job.id for job in claimed if job is not None]
+    newer = merge(store, commit="2" * 40, app="guestbook")  # queued behind the running one
+    reporter.deliver_pending()
+    store.finish(older.id, "w", OK)  # its report comes after the newer job's
+    reporter.deliver_pending()
+    rows = [line for line in comment_body(github_api, DEPLOY_MARKER).splitlines() if "| `" in line]
+    assert [row.split(" | ")[:2] for row in rows] == [
+        ["| docs", "`1111111`"],
+        ["| guestbook", "`2222222`"],
+    ], rows
+    assert f"job {newer.id}" in rows[1] and "queued" in rows[1]
+    assert "redis" in comment_body(github_api, PREVIEW_MARKER)
