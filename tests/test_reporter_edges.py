@@ -161,3 +161,29 @@ def test_the_deployment_comment_holds_each_app_s_newest_merge_job_only(
     ], rows
     assert f"job {newer.id}" in rows[1] and "queued" in rows[1]
     assert "redis" in comment_body(github_api, PREVIEW_MARKER)
+
+
+def test_a_silent_job_says_nothing_and_every_acknowledged_report_is_counted(
+    store: SqlStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
+) -> None:
+    """A job whose scope is unknown yet (a diff base to narrow against) posts no status and
+    no comment; its report, a stale one and a delivered one are each counted once."""
+    reporter = Reporter(store, config, client_for(github_api), clock=clock)
+    unknown = SyncRequest(
+        app="redis",
+        repo=REPO,
+        commit=MERGE,
+        ref="refs/heads/master",
+        trigger=Trigger.MERGE,
+        pull_requests=(PR,),
+        diff_base="parent",
+    )
+    store.enqueue([unknown])
+    merge(store)
+    claimed = store.claim("w", lease_seconds=60)  # redis runs: its queued report is stale
+    assert claimed is not None and claimed.app == "redis"
+    assert len(store.pending_reports()) == 3
+    assert reporter.deliver_pending() == 3
+    assert github_api.states(REPO, MERGE, "deploy/redis") == []
+    assert github_api.states(REPO, MERGE, CONTEXT) == ["pending"]
+    assert "redis" not in comment_body(github_api, DEPLOY_MARKER)
