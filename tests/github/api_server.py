@@ -219,7 +219,7 @@ class GitHubApiServer:
             f"{self.url}/repos/{repo}/issues/{number}/comments",
             json={"body": body},
             headers={"Authorization": f"token {token}"},
-            timeout=5,
+            timeout=60,  # a bound for a broken server only: a loaded machine validates slowly
         )
         answer.raise_for_status()
         return int(answer.json()["id"])
