@@ -4,6 +4,7 @@ as it was, with no new report (both databases)."""
 
 from __future__ import annotations
 
+from tests.queue.support import Clock
 from webhook.model import JobState, Pause, StepOutcome, SyncRequest, Trigger
 from webhook.queue import SqlStore
 
@@ -72,3 +73,11 @@ def test_a_paused_merge_is_not_touched_by_a_push_that_has_a_diff_base_itself(
     again = store.enqueue([_request(Trigger.PUSH, "other")]).jobs[0].job
     assert again.id == skipped.id and again.diff_base == "parent"
     assert _reports(store) == before
+
+
+def test_a_queued_job_is_stamped_with_the_store_clock(store: SqlStore, clock: Clock) -> None:
+    clock.now = 1_234_567.0
+    job = store.enqueue([_request(Trigger.PUSH)]).jobs[0].job
+    assert job.created_at == 1_234_567.0
+    stored = store.get(job.id)
+    assert stored is not None and stored.created_at == 1_234_567.0
