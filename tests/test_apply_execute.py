@@ -5,6 +5,7 @@ would catch first, built by hand; every write is read back from the API server's
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from tests.audit import AuditLog
 from tests.gitops import cm, service, widget_crd
-from webhook.kube.apply import KIND_ORDER, Plan, Planned, execute, plan
+from webhook.kube.apply import KIND_ORDER, Plan, Planned, execute, plan, wait_established
 from webhook.kube.applyset import PART_OF, Ownership
 from webhook.kube.client import Cluster
 from webhook.objects import Action, ref_of
@@ -262,3 +263,38 @@ def test_force_takes_a_field_another_manager_owns_and_without_it_the_conflict_fa
     forced = run(cluster, Plan([item]), Calls(), force=True)
     assert forced[0].action is Action.CONFIGURED
     assert (cluster.get(resource, "shared", namespace) or {})["data"] == {"value": "ours"}
+
+
+def test_a_crd_whose_other_conditions_are_true_but_not_established_is_reported_late(
+    cluster: Cluster,
+) -> None:
+    """A second CRD of the same kind in a group is never Established (KindConflict), while
+    the API-approval condition of a ``*.k8s.io`` group is True: only ``Established`` counts."""
+    group = f"x{uuid.uuid4().hex[:8]}.k8s.io"
+    approved = {
+        "api-approved.kubernetes.io": "https://github.com/kubernetes/enhancements/pull/1111"
+    }
+    first = widget_crd(group, {"x-kubernetes-preserve-unknown-fields": True})
+    second = widget_crd(group, {"x-kubernetes-preserve-unknown-fields": True})
+    second["metadata"]["name"] = f"gadgets.{group}"
+    second["spec"]["names"] = {"plural": "gadgets", "singular": "gadget", "kind": "Widget"}
+    resource = cluster.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+    names = []
+    try:
+        for crd in (first, second):
+            crd["metadata"]["annotations"] = approved
+            cluster.apply(resource, crd, dry_run=False, force=False)
+            names.append(crd["metadata"]["name"])
+        assert wait_established(cluster, [names[0]], 30) == []
+        conditions: list[dict[str, Any]] = []
+        for _ in range(300):  # the naming controller answers within a second or so
+            live = cluster.get(resource, names[1], None) or {}
+            conditions = (live.get("status") or {}).get("conditions") or []
+            if any(c.get("type") == "NamesAccepted" for c in conditions):
+                break
+            time.sleep(0.1)
+        assert any(c.get("status") == "True" for c in conditions), conditions
+        assert wait_established(cluster, names, 2) == [names[1]]
+    finally:
+        for name in names:
+            cluster.delete(resource, name, None)
