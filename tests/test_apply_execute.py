@@ -5,6 +5,7 @@ would catch first, built by hand; every write is read back from the API server's
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -206,7 +207,7 @@ def test_a_deferred_object_someone_else_owns_is_refused_unwritten(
     item = Planned(ref_of(body), body, deferred="its namespace is new")
     mark = api_audit.mark()
     done = run(cluster, Plan([item]), Calls())
-    assert done[0].action is Action.FAILED
+    assert done[0].ref == ref_of(body) and done[0].action is Action.FAILED
     assert done[0].error is not None and done[0].error.startswith(f"{ref_of(body)} ")
     assert "adopt" in done[0].error
     assert writes(api_audit, mark) == []
@@ -298,3 +299,65 @@ def test_a_crd_whose_other_conditions_are_true_but_not_established_is_reported_l
     finally:
         for name in names:
             cluster.delete(resource, name, None)
+
+
+def test_a_kind_served_by_two_groups_is_applied_as_its_own_api_version(
+    cluster: Cluster, namespace: str
+) -> None:
+    """``Event`` is served by ``v1`` and ``events.k8s.io/v1``: the body's apiVersion decides."""
+    event = ours(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "noted"},
+            "involvedObject": {"kind": "ConfigMap", "name": "a", "namespace": namespace},
+            "reason": "Tested",
+            "message": "an event",
+        },
+        namespace,
+    )
+    done = run(cluster, Plan([Planned(ref_of(event), event)]), Calls())
+    assert [(a.action, a.error) for a in done] == [(Action.CREATED, None)]
+
+
+def test_recreate_waits_until_the_old_object_is_gone_before_creating_it_again(
+    cluster: Cluster, namespace: str
+) -> None:
+    """The old object has a finalizer, removed by another client shortly after the delete:
+    applying before it is gone would write into the dying object, and lose it."""
+    resource = cluster.resource("v1", "ConfigMap")
+    body = ours(cm("held"), namespace)
+    held = ours(cm("held"), namespace)
+    held["metadata"]["finalizers"] = ["example.com/hold"]
+    live = resource.server_side_apply(body=held, namespace=namespace, field_manager="holder")
+    old_uid = live.metadata.uid
+
+    def release() -> None:
+        for _ in range(600):
+            now = cluster.get(resource, "held", namespace) or {}
+            if (now.get("metadata") or {}).get("deletionTimestamp"):
+                time.sleep(0.5)  # the deployer would write into the dying object meanwhile
+                resource.patch(
+                    body={"metadata": {"finalizers": None}},
+                    name="held",
+                    namespace=namespace,
+                    content_type="application/merge-patch+json",
+                )
+                return
+            time.sleep(0.05)
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    item = Planned(
+        ref_of(body),
+        body,
+        live=cluster.get(resource, "held", namespace),
+        action=Action.CONFIGURED,
+        recreate=True,
+    )
+    done = run(cluster, Plan([item]), Calls())
+    releaser.join(60)
+    assert [(a.action, a.error) for a in done] == [(Action.CONFIGURED, None)]
+    now = cluster.get(resource, "held", namespace)
+    assert now is not None and now["metadata"]["uid"] != old_uid
+    assert "deletionTimestamp" not in now["metadata"]
