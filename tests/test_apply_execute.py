@@ -16,6 +16,7 @@ import pytest
 
 from tests.audit import AuditLog
 from tests.gitops import cm, service, widget_crd
+from webhook.kube import apply as apply_module
 from webhook.kube.apply import KIND_ORDER, Plan, Planned, execute, plan, wait_established
 from webhook.kube.applyset import PART_OF, Ownership
 from webhook.kube.client import Cluster
@@ -361,3 +362,34 @@ def test_recreate_waits_until_the_old_object_is_gone_before_creating_it_again(
     now = cluster.get(resource, "held", namespace)
     assert now is not None and now["metadata"]["uid"] != old_uid
     assert "deletionTimestamp" not in now["metadata"]
+
+
+def test_a_new_crd_not_established_in_time_fails_and_skips_every_later_tier(
+    cluster: Cluster, namespace: str, api_audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CRD of a kind its group already has is never Established (KindConflict)."""
+    monkeypatch.setattr(apply_module, "CRD_ESTABLISHED_TIMEOUT", 1.0)
+    group = f"x{uuid.uuid4().hex[:8]}.example.com"
+    first = widget_crd(group, {"x-kubernetes-preserve-unknown-fields": True})
+    second = ours(widget_crd(group, {"x-kubernetes-preserve-unknown-fields": True}), None)
+    second["metadata"]["name"] = f"gadgets.{group}"
+    second["spec"]["names"] = {"plural": "gadgets", "singular": "gadget", "kind": "Widget"}
+    resource = cluster.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+    cluster.apply(resource, first, dry_run=False, force=False)
+    later = ours(cm("later"), namespace)
+    calls = Calls()
+    try:
+        mark = api_audit.mark()
+        done = run(
+            cluster, Plan([Planned(ref_of(second), second), Planned(ref_of(later), later)]), calls
+        )
+        ref = ref_of(second)
+        assert [(a.ref, a.action, a.error) for a in done] == [
+            (ref, Action.FAILED, f"{ref}: not Established after 1s"),
+            (ref_of(later), Action.SKIPPED, "an earlier object failed"),
+        ]
+        assert calls.after == TIERS[:1]
+        assert writes(api_audit, mark) == [("customresourcedefinitions", f"gadgets.{group}")]
+    finally:
+        for name in (f"widgets.{group}", f"gadgets.{group}"):
+            cluster.delete(resource, name, None)
