@@ -139,9 +139,40 @@ def _stop(cp: ControlPlane) -> None:
     subprocess.run([str(TEST_CLUSTER), "down", str(cp.dir)], check=False)
 
 
+#: A directory made by ``scripts/test-cluster up DIR`` that is already running: the
+#: ``control_plane`` fixture uses it instead of starting its own, and leaves it running.
+#: For runs of many short pytest sessions (``scripts/mutation execute``: mutmut forks one per
+#: mutant) that would otherwise each start and stop a control plane.
+REUSE_ENV = "TEST_CONTROL_PLANE_DIR"
+
+
+def _reused(bin_dir: Path) -> ControlPlane | None:
+    """The running control plane named by ``$TEST_CONTROL_PLANE_DIR``, checked to answer."""
+    named = os.environ.get(REUSE_ENV)
+    if not named:
+        return None
+    d = Path(named)
+    server_file, kubeconfig = d / "server", d / "kubeconfig"
+    if not server_file.is_file() or not kubeconfig.is_file():
+        pytest.fail(f"{REUSE_ENV}={d}: no server or kubeconfig (not made by `up`?)", pytrace=False)
+    server = server_file.read_text().strip()
+    try:
+        ready = requests.get(f"{server}/readyz", verify=str(d / "pki" / "ca.crt"), timeout=5)
+    except requests.RequestException as e:
+        pytest.fail(f"{REUSE_ENV}={d}: {server} does not answer: {e}", pytrace=False)
+    if ready.status_code != 200:
+        pytest.fail(f"{REUSE_ENV}={d}: /readyz is {ready.status_code}", pytrace=False)
+    return ControlPlane(dir=d, kubeconfig=kubeconfig, bin_dir=bin_dir, server=server)
+
+
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory, tools: Path) -> Iterator[ControlPlane]:
-    """etcd + kube-apiserver (TLS, RBAC, SA keys), no nodes: for API-level tests."""
+    """etcd + kube-apiserver (TLS, RBAC, SA keys), no nodes: for API-level tests; the one
+    ``$TEST_CONTROL_PLANE_DIR`` names if set (started and stopped by whoever made it)."""
+    reused = _reused(tools)
+    if reused is not None:
+        yield reused
+        return
     cp = _start(tmp_path_factory, tools, 0)
     yield cp
     _stop(cp)
