@@ -145,3 +145,30 @@ def test_postgresql_gone_under_load_is_a_fast_503_and_nothing_is_half_written(
         if web.proc is not None and web.proc.poll() is None:
             web.kill9()
         pg.close()
+
+
+def test_a_store_that_cannot_read_recorded_inputs_is_a_503_with_nothing_stored(
+    tmp_path: Path, config: DeployerConfig, env: Environment
+) -> None:
+    """A push to an existing branch is matched to apps with their recorded inputs, read from
+    the store before anything is written: a store that cannot answer (here its inputs table
+    is gone, a real SQLite error) is the same 503 with ``Retry-After`` as a failed enqueue,
+    and nothing is stored; once the store answers again, the redelivery is accepted."""
+    store = sqlite_store(tmp_path / "deployer.db")
+    web = create_app(config, env, store).test_client()
+    push = branch_push()
+    push.update(after="a" * 40, created=False)
+    push["commits"][0].update(added=[], removed=[], modified=["apps/guestbook/app.yaml"])
+    delivery = Delivery("push", push, SECRET)
+    with store.database.write() as cur:
+        cur.execute("ALTER TABLE app_inputs RENAME TO app_inputs_away")
+    answer = web.post("/webhooks/github", data=delivery.body, headers=delivery.headers())
+    assert answer.status_code == 503, answer.get_data(as_text=True)
+    assert answer.headers["Retry-After"] == "30"
+    assert _rows(store) == (set(), {})
+    with store.database.write() as cur:
+        cur.execute("ALTER TABLE app_inputs_away RENAME TO app_inputs")
+    assert _post(web, delivery) == 202
+    # The three apps on the branch have no recorded inputs yet, so each counts as touched.
+    assert _rows(store)[1] == {delivery.delivery: 3}
+    store.close()

@@ -8,11 +8,14 @@ worker stays free of it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 
 from flask import Flask
 
 from webhook.access import ApiToken, token_hash
-from webhook.events import AppIndex
+from webhook.affected import RecordedInputs
+from webhook.errors import Unavailable
+from webhook.events import AppIndex, InputsReader
 from webhook.queue import JobStore, open_store
 from webhook.settings import DeployerConfig, Environment, config_path, load_config
 from webhook.web import api, metrics, pages, receiver, signin
@@ -36,6 +39,19 @@ def _tokens(env: Environment) -> tuple[ApiToken, ...]:
     return tokens
 
 
+def _recorded_inputs(store: JobStore) -> InputsReader:
+    """The store's recorded inputs for the receiver's index; a store that cannot answer is
+    ``Unavailable`` (the receiver's 503), not a bug in deciding."""
+
+    def read(apps: Sequence[str]) -> Mapping[str, RecordedInputs]:
+        try:
+            return store.recorded_inputs(apps)
+        except Exception as exc:  # sqlite3 or psycopg: down, locked, full
+            raise Unavailable(f"store: {exc}") from exc
+
+    return read
+
+
 def create_app(
     config: DeployerConfig | None = None,
     env: Environment | None = None,
@@ -55,7 +71,7 @@ def create_app(
         env=env,
         config=config,
         index=AppIndex(
-            config.apps, preview_forks=config.preview_forks, inputs=store.recorded_inputs
+            config.apps, preview_forks=config.preview_forks, inputs=_recorded_inputs(store)
         ),
         store=store,
     ).init_app(app)

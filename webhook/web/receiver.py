@@ -21,6 +21,7 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.wsgi import get_input_stream
 
 from webhook import signatures, telemetry
+from webhook.errors import Unavailable
 from webhook.events import Ignored, Pong, decide
 from webhook.queue import DeliveryKey
 from webhook.web.context import deployer
@@ -147,7 +148,7 @@ def receive() -> tuple[Response, int]:
         decision = decide(event, payload, deployer().index, delivery)
     except ValueError as exc:
         return _refuse(400, str(exc), "bad_request", event)
-    except Exception as exc:  # a push's apps are chosen with their inputs read from the store
+    except Unavailable as exc:  # a push's apps are chosen with their inputs read from the store
         return _store_down(exc, known)
     if isinstance(decision, Pong):
         _count(event, "pong")
