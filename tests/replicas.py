@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,7 +24,8 @@ import yaml
 
 from tests import gitrepo
 from tests.audit import WRITE_VERBS
-from webhook.model import JobState, SyncRequest, Trigger
+from tests.github.api_server import GitHubApiServer
+from webhook.model import Job, JobState, SyncRequest, Trigger
 from webhook.queue import SqlStore
 
 REPO = "octo-org/replicas"
@@ -174,3 +176,25 @@ def first_write_after(audit_log: Path, mark: int) -> bool:
             ):
                 return True
     return False
+
+
+def retry_delays(log: str) -> list[float]:
+    """The pauses a worker's log names before each retry of a job ("retrying in N s")."""
+    return [float(d) for d in re.findall(r"; retrying in ([\d.]+)s(?!:)", log)]
+
+
+def error_then_one_success(github: GitHubApiServer, repo: str, sha: str, context: str) -> None:
+    """Wait for ``success`` on ``sha``; GitHub saw ``error`` first (the retries, while the
+    outage lasted), never ``failure``, and ``success`` exactly once."""
+    wait_for("the success status", lambda: github.states(repo, sha, context)[-1:] == ["success"])
+    states = github.states(repo, sha, context)
+    assert "error" in states and "failure" not in states
+    assert states.index("error") < states.index("success")
+    assert states.count("success") == 1
+
+
+def job_of(store: SqlStore, job_id: int) -> Job:
+    """The job with ``job_id``, which must exist."""
+    job = store.get(job_id)
+    assert job is not None
+    return job

@@ -11,7 +11,6 @@ the local GitHub server; the cluster is the suite's real API server.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +21,18 @@ from kubernetes import client
 from tests.git_https import GitHttpsServer, self_signed
 from tests.github.api_server import GitHubApiServer
 from tests.gitrepo import commit, git, init
-from tests.replicas import APP, REPO, WorkerProcess, push, wait_for
-from webhook.model import Job, JobState
-from webhook.queue import SqlStore, sqlite_store
+from tests.replicas import (
+    APP,
+    REPO,
+    WorkerProcess,
+    error_then_one_success,
+    job_of,
+    push,
+    retry_delays,
+    wait_for,
+)
+from webhook.model import JobState
+from webhook.queue import sqlite_store
 
 CONTEXT = f"deploy/{APP}"
 TOKEN = "ghs_missing-commit-token-5678"
@@ -109,16 +117,6 @@ def _worker(
     return WorkerProcess(tmp, "worker", config, env)
 
 
-def _job(store: SqlStore, job_id: int) -> Job:
-    job = store.get(job_id)
-    assert job is not None
-    return job
-
-
-def _delays(log: str) -> list[float]:
-    return [float(d) for d in re.findall(r"; retrying in ([\d.]+)s(?!:)", log)]
-
-
 def test_a_commit_that_reaches_the_remote_after_the_first_attempt_is_deployed_on_a_retry(
     tmp_path: Path,
     remote: Remote,
@@ -137,27 +135,21 @@ def test_a_commit_that_reaches_the_remote_after_the_first_attempt_is_deployed_on
     worker = _worker(tmp_path, remote, (kubeconfig, namespace), github, "1:1")
     try:
         job_id = store.enqueue([push(sha)]).jobs[0].job.id
-        wait_for("the first attempt to give way", lambda: _job(store, job_id).retry_at, 60)
+        wait_for("the first attempt to give way", lambda: job_of(store, job_id).retry_at, 60)
         assert remote.fetches() == 2
-        waiting = _job(store, job_id)
+        waiting = job_of(store, job_id)
         assert waiting.state is JobState.QUEUED and waiting.attempts == 1
         assert waiting.message.startswith(f"source: {REPO}: commit {sha} does not exist in ")
         remote.publish()
-        wait_for("the job to finish", lambda: _job(store, job_id).state.final, 60)
-        job = _job(store, job_id)
+        wait_for("the job to finish", lambda: job_of(store, job_id).state.final, 60)
+        job = job_of(store, job_id)
         assert job.state is JobState.SUCCEEDED, job.message
         # Every attempt but the last fetched twice and found nothing; the last fetched once.
         assert job.attempts >= 2
         assert remote.fetches() == 2 * (job.attempts - 1) + 1
         live = client.CoreV1Api(k8s_api_client).read_namespaced_config_map("settings", namespace)
         assert live.data == {"version": "v2"}
-        wait_for(
-            "the success status", lambda: github.states(REPO, sha, CONTEXT)[-1:] == ["success"]
-        )
-        states = github.states(REPO, sha, CONTEXT)
-        assert "error" in states and "failure" not in states
-        assert states.index("error") < states.index("success")
-        assert states.count("success") == 1
+        error_then_one_success(github, REPO, sha, CONTEXT)
     finally:
         worker.stop()
         store.close()
@@ -176,11 +168,11 @@ def test_a_commit_that_never_reaches_the_remote_fails_clearly_after_the_bounded_
     worker = _worker(tmp_path, remote, (kubeconfig, namespace), github, "0.05:0.2")
     try:
         job_id = store.enqueue([push(sha)]).jobs[0].job.id
-        wait_for("the job to give up", lambda: _job(store, job_id).state.final, 90)
-        job = _job(store, job_id)
+        wait_for("the job to give up", lambda: job_of(store, job_id).state.final, 90)
+        job = job_of(store, job_id)
         assert job.state is JobState.FAILED and job.attempts == 8
         assert remote.fetches() == 16
-        assert _delays(worker.log()) == [0.05, 0.1, 0.2, 0.2, 0.2, 0.2, 0.2]
+        assert retry_delays(worker.log()) == [0.05, 0.1, 0.2, 0.2, 0.2, 0.2, 0.2]
         assert job.message == (
             f"source: gave up after 8 attempts: {REPO}: commit {sha} does not exist in "
             f"{remote.url} (not pushed there, or removed by a force-push)"
@@ -212,8 +204,8 @@ def test_a_commit_with_a_hostile_symlink_fails_at_once(
     worker = _worker(tmp_path, remote, (kubeconfig, namespace), github, "0.05:0.2")
     try:
         job_id = store.enqueue([push(sha)]).jobs[0].job.id
-        wait_for("the job to fail", lambda: _job(store, job_id).state.final, 60)
-        job = _job(store, job_id)
+        wait_for("the job to fail", lambda: job_of(store, job_id).state.final, 60)
+        job = job_of(store, job_id)
         assert job.state is JobState.FAILED and job.attempts == 1, job.message
         assert "symlink to an absolute path" in job.message
         assert remote.fetches() == 1

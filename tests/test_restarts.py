@@ -8,7 +8,6 @@ other test sees the outage.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -33,9 +32,11 @@ from tests.replicas import APP as SHOP
 from tests.replicas import (
     OBJECTS,
     WorkerProcess,
+    error_then_one_success,
     first_write_after,
     origin_with_app,
     push,
+    retry_delays,
     wait_for,
     write_config,
 )
@@ -282,10 +283,6 @@ def github() -> Iterator[GitHubApiServer]:
     assert server.failures == []
 
 
-def _delays(log: str) -> list[float]:
-    return [float(d) for d in re.findall(r"; retrying in ([\d.]+)s(?!:)", log)]
-
-
 def test_the_api_server_stopped_during_a_sync_and_started_again(
     tmp_path: Path, own_api_server: ApiServer, github: GitHubApiServer
 ) -> None:
@@ -319,7 +316,7 @@ def test_the_api_server_stopped_during_a_sync_and_started_again(
             "the sync's first write", lambda: first_write_after(own_api_server.audit_log, mark)
         )
         own_api_server.stop()
-        wait_for("three failed attempts", lambda: len(_delays(worker.log())) >= 3, 60)
+        wait_for("three failed attempts", lambda: len(retry_delays(worker.log())) >= 3, 60)
         waiting = store.get(job_id)
         assert waiting is not None and waiting.state is JobState.QUEUED
         assert waiting.message.startswith("infrastructure:"), waiting.message
@@ -327,18 +324,13 @@ def test_the_api_server_stopped_during_a_sync_and_started_again(
         wait_for("the job to end", lambda: store.get(job_id).state.final, 120)  # type: ignore[union-attr]
         job = store.get(job_id)
         assert job is not None and job.state is JobState.SUCCEEDED, job.message
-        delays = _delays(worker.log())
+        delays = retry_delays(worker.log())
         assert job.attempts == len(delays) + 1 >= 4
         assert delays[:3] == [1.0, 2.0, 4.0] and max(delays) <= 8.0
         items = core.list_namespaced_config_map(namespace).items
         versions = [cm.data["version"] for cm in items if cm.metadata.name.startswith("cm-")]
         assert versions == ["v1"] * OBJECTS
-        wait_for(
-            "the success status", lambda: github.states(SHOP_REPO, sha, context)[-1:] == ["success"]
-        )
-        states = github.states(SHOP_REPO, sha, context)
-        assert "error" in states and "failure" not in states
-        assert states.index("error") < states.index("success") and states.count("success") == 1
+        error_then_one_success(github, SHOP_REPO, sha, context)
         print(f"restart {restart:.1f}s, attempts {job.attempts}, pauses {delays}")
     finally:
         worker.stop()
