@@ -8,7 +8,10 @@ optional GitHub Deployments, and the retry pacing when GitHub is down or rate-li
 Rules:
 - a report is delivered only while it is the job's current state; a report whose job has
   since moved on is stale and is acknowledged without a word (the newer report speaks), so
-  an outage that delays an old report can never overwrite a newer status;
+  an outage that delays an old report can never overwrite a newer status. That holds
+  between the writes of one report too: once the job has moved on, the rest of a report's
+  writes (the pull request heads' statuses, the comment) are dropped, so a finished sync's
+  green is not queued behind the writes of its ``pending`` (about a second on GitHub);
 - an unchanged (state, description) is never posted twice to one commit and context
   (``webhook.posted_statuses`` remembers what was posted, across restarts, and what was
   about to be: after a crash mid-post, GitHub is asked before the status is posted again);
@@ -89,6 +92,10 @@ def status_for(job: Job) -> tuple[StatusState, str]:
         case JobState.OUT_OF_SYNC:
             return "pending", message or "out of sync: awaiting approval"
     raise ValueError(f"unknown job state {job.state}")  # pragma: no cover
+
+
+class _Overtaken(Exception):
+    """The job changed state while its report was being delivered: the newer report speaks."""
 
 
 _DEPLOYMENT_STATE: dict[JobState, DeploymentState] = {
@@ -184,6 +191,8 @@ class Reporter:
                 break
             except GitHubRejected as exc:
                 log.error("job %s: GitHub refused the report, dropping it: %s", job.id, exc)
+            except _Overtaken:
+                log.debug("job %s: left %s; the newer report speaks", job.id, job.state.value)
             self.store.report_delivered(report.id)
             done += 1
         return done
@@ -218,7 +227,9 @@ class Reporter:
         description = cut(plain_text(description), 140)
         shas = [job.commit] + [pr.head_sha for pr in job.pull_requests]
         context = self.context(job)
-        for sha in dict.fromkeys(shas):
+        for index, sha in enumerate(dict.fromkeys(shas)):
+            if index:
+                self._still(job)
             known = self.posted.get(job.repo, sha, context)
             if known == (state, description):
                 continue
@@ -243,9 +254,18 @@ class Reporter:
             self.posted.put(job.repo, sha, context, state, description)
         app = self.config.app(job.app)
         if app is not None and app.deployment_environment and job.trigger is not Trigger.PREVIEW:
+            self._still(job)
             self._deployment(job, app.deployment_environment, description)
         for pr in job.pull_requests:
+            self._still(job)
             self._comment(job, pr.number)
+
+    def _still(self, job: Job) -> None:
+        """Raise _Overtaken if ``job`` has left the state being reported. Every state change
+        writes its own report (``queue/store.py``), so the newer one is waiting."""
+        now = self.store.get(job.id)
+        if now is not None and now.state is not job.state:
+            raise _Overtaken(job.id)
 
     def _paused(self, job: Job, description: str) -> str:
         """A rollback's status says that the app is paused there, and by whom."""
