@@ -162,3 +162,16 @@ def test_credentials_never_appear_in_errors(tmp_path: Path) -> None:
 
 def test_scrub_removes_tokens_and_their_basic_auth_form() -> None:
     assert scrub("x https://a:b@h/p tok", "tok") == "x https://***@h/p ***"
+
+
+def test_an_app_folder_that_is_a_file_at_that_commit_is_a_clear_error(
+    origin: Path, tmp_path: Path
+) -> None:
+    """Only listing a folder that is not one asks git what it is: the same clear error."""
+    commit(origin, {"apps/x": "not a folder\n"})
+    sha = git(origin, "rev-parse", "HEAD")
+    with (
+        pytest.raises(SourceError, match=f"^apps/x does not exist at {sha}$"),
+        Mirrors(tmp_path / "c").checkout("o/r", Remote(url=f"file://{origin}"), sha, "apps/x"),
+    ):
+        pass

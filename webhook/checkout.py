@@ -88,11 +88,6 @@ def extract(
     where = _Where(prefix, sha)
     if prefix:
         _check_name(prefix, _Where("", sha))
-    kind = subprocess.run(
-        ["git", "cat-file", "-t", f"{sha}:{prefix}"], cwd=mirror, env=env, capture_output=True
-    )
-    if kind.returncode != 0 or kind.stdout.strip() != b"tree":
-        raise TreeError(f"{prefix or 'the repository root'} does not exist at {sha}")
     entries = _checked_listing(mirror, where, limits, env)
     links = _write(mirror, entries, dest, where, env)
     _confine(dest, links, where)
@@ -144,6 +139,15 @@ def _checked_listing(
                 raise TreeError(f"{where.root} at {sha} is over the {cap} byte limit")
             entries.append(entry)
     if proc.returncode != 0:
+        # Asked only now, to save a git process per checkout: why could it not be listed?
+        kind = subprocess.run(
+            ["git", "cat-file", "-t", f"{sha}:{where.prefix}"],
+            cwd=mirror,
+            env=env,
+            capture_output=True,
+        )
+        if kind.returncode != 0 or kind.stdout.strip() != b"tree":
+            raise TreeError(f"{where.prefix or 'the repository root'} does not exist at {sha}")
         raise TreeError(f"{where.root} cannot be listed at {sha} (git ls-tree failed)")
     return entries
 
