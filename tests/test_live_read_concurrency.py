@@ -1,0 +1,69 @@
+"""The bulk live read sends its LISTs, one per kind, at the same time, not one after another.
+
+Against the real API server. The engine's own ``Cluster.list`` is wrapped (the real call still
+goes out) to count the LISTs in flight; each is held until every kind's is in flight (for at
+most a few seconds), so the overlap seen does not depend on how fast the server answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gitops import cm, dump, make_gitops, service
+from webhook.kube import client as kube_client
+from webhook.kube.live import MIN_GROUP
+
+KINDS = ("ConfigMap", "Service", "ServiceAccount")
+
+
+def account(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}}
+
+
+class Lists:
+    """The most LISTs by ApplySet label in flight at once, per sync."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+        self.kinds: list[str] = []
+        self.lock = threading.Condition()
+
+    def wrap(self, original: Any) -> Any:
+        def list_(
+            cluster: Any, resource: Any, *, namespace: str | None, label_selector: str
+        ) -> Any:
+            with self.lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+                self.kinds.append(resource.kind)
+                self.lock.notify_all()
+                self.lock.wait_for(lambda: self.now >= len(KINDS), timeout=3)
+            try:
+                return original(
+                    cluster, resource, namespace=namespace, label_selector=label_selector
+                )
+            finally:
+                with self.lock:
+                    self.now -= 1
+
+        return list_
+
+
+def test_each_kind_s_list_goes_out_at_the_same_time(
+    tmp_path: Path, kubeconfig: Path, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = Lists()
+    monkeypatch.setattr(kube_client.Cluster, "list", seen.wrap(kube_client.Cluster.list))
+    objects = [cm(f"c{i}") for i in range(MIN_GROUP)]
+    objects += [service(f"s{i}") for i in range(MIN_GROUP)]
+    objects += [account(f"a{i}") for i in range(MIN_GROUP)]
+    ops = make_gitops(tmp_path, kubeconfig, namespace)
+    first = ops.sync(ops.commit({"apps/shop/all.yaml": dump(*objects)}))
+    assert first.ok, first.error
+    assert sorted(seen.kinds) == sorted(KINDS)  # one LIST per kind, not a GET per object
+    assert seen.most == len(KINDS)
