@@ -1,4 +1,5 @@
-"""The bulk live read sends its LISTs, one per kind, at the same time, not one after another.
+"""Reads that need nothing from each other go out together: the bulk live read's LISTs, one per
+kind, and the ApplySet parent's GET beside the plan's dry runs.
 
 Against the real API server. The engine's own ``Cluster.list`` is wrapped (the real call still
 goes out) to count the LISTs in flight; each is held until every kind's is in flight (for at
@@ -67,3 +68,30 @@ def test_each_kind_s_list_goes_out_at_the_same_time(
     assert first.ok, first.error
     assert sorted(seen.kinds) == sorted(KINDS)  # one LIST per kind, not a GET per object
     assert seen.most == len(KINDS)
+
+
+def test_the_applyset_parent_is_read_while_the_plan_dry_runs(
+    tmp_path: Path, kubeconfig: Path, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan's first dry run waits (a few seconds at most) for the parent's GET to have
+    started: read after the plan, as before, it would not have."""
+    parent_read = threading.Event()
+    seen: list[bool] = []
+    get, apply = kube_client.Cluster.get, kube_client.Cluster.apply
+
+    def noted_get(cluster: Any, resource: Any, name: str, namespace: str | None) -> Any:
+        if resource.kind == "ConfigMap" and name.startswith("applyset-"):
+            parent_read.set()
+        return get(cluster, resource, name, namespace)
+
+    def held_apply(cluster: Any, resource: Any, body: Any, *, dry_run: bool, force: bool) -> Any:
+        if dry_run and not seen:
+            seen.append(parent_read.wait(timeout=3))
+        return apply(cluster, resource, body, dry_run=dry_run, force=force)
+
+    monkeypatch.setattr(kube_client.Cluster, "get", noted_get)
+    monkeypatch.setattr(kube_client.Cluster, "apply", held_apply)
+    ops = make_gitops(tmp_path, kubeconfig, namespace)
+    result = ops.sync(ops.commit({"apps/shop/all.yaml": dump(cm("settings"))}))
+    assert result.ok, result.error
+    assert seen == [True]

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -332,10 +333,12 @@ class SyncEngine:
         )
         return the_plan
 
-    def _parent(self, app: AppConfig, prepared: _Prepared, step: str) -> Manifest | None:
-        """The live ApplySet parent; a ConfigMap of its name that this app's parent is not
-        fails ``step`` before any write (it is never taken over), and a plan reports it."""
-        parent = self._get(prepared.cluster, prepared.applyset.ref, "v1")
+    def _parent(
+        self, app: AppConfig, prepared: _Prepared, step: str, parent: Manifest | None
+    ) -> Manifest | None:
+        """``parent``, the live ApplySet parent read beside the plan; a ConfigMap of its name
+        that this app's parent is not fails ``step`` before any write (it is never taken
+        over), and a plan reports it."""
         refused = self._ownership(app, prepared).parent_refusal(parent)
         if refused:
             raise SyncError(step, [f"{prepared.applyset.ref} {refused}"])
@@ -372,7 +375,11 @@ class SyncEngine:
         dry_run: bool,
         before_tier: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
-        the_plan = self._plan(app, prepared)
+        with ThreadPoolExecutor(1, "applyset-parent") as pool:
+            # Its GET needs nothing the plan finds: one round trip less in a row.
+            reading = pool.submit(self._get, prepared.cluster, prepared.applyset.ref, "v1")
+            the_plan = self._plan(app, prepared)
+            live_parent = reading.result()
         try:
             planned_hooks = phases.plan_hooks(
                 prepared.cluster, prepared.order, prepared.applyset.id, the_plan
@@ -380,7 +387,7 @@ class SyncEngine:
         except phases.Failed as failure:
             raise SyncError(failure.kind, failure.errors) from None
         if dry_run:
-            parent = self._parent(app, prepared, "dry-run")
+            parent = self._parent(app, prepared, "dry-run", live_parent)
             orphans = self._prunable(app, self._orphans(app, prepared)) if app.prune else []
             record = _by_action(the_plan.items, PLANNED)
             record[Action.PRUNED.value] = tuple(str(ref) for ref, _ in orphans)
@@ -393,13 +400,14 @@ class SyncEngine:
                 ((p.ref, p.live) for p in the_plan.items if p.action is Action.UNCHANGED),
             )
             return record
-        return self._apply(app, prepared, the_plan, before_tier)
+        return self._apply(app, prepared, the_plan, live_parent, before_tier)
 
     def _apply(
         self,
         app: AppConfig,
         prepared: _Prepared,
         the_plan: apply.Plan,
+        live_parent: Manifest | None,
         before_tier: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         """Hooks, waves, prune and health in the order the manifests ask (``phases``);
@@ -410,7 +418,7 @@ class SyncEngine:
             applyset=prepared.applyset,
             ownership=self._ownership(app, prepared),
             order=prepared.order,
-            parent=self._parent(app, prepared, "apply"),
+            parent=self._parent(app, prepared, "apply", live_parent),
             orphans=lambda: self._orphans(app, prepared),
             prunable=lambda orphans: self._prunable(app, orphans),
             remember=lambda seen: self._remember(app, prepared, seen),
