@@ -46,6 +46,8 @@ class GitHttpsServer:
     key: Path
     accepts: Callable[[str], bool]
     seen: list[tuple[str, str, int, str]] = field(default_factory=list)
+    #: (path, bytes of the answer's body) per served request: what a fetch downloaded.
+    sent: list[tuple[str, int]] = field(default_factory=list)
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -124,6 +126,7 @@ class GitHttpsServer:
             elif name:
                 headers.append((name, value.strip()))
         self.seen.append((request.command, path, status, user))
+        self.sent.append((path, len(payload)))
         request.send_response(status)
         for name, value in headers:
             request.send_header(name, value)

@@ -1,7 +1,8 @@
 """Fetch an exact commit of a repo and hand out one of its folders as a temporary directory.
 
 Owns: one bare mirror per repo under a cache directory, fetching only what is missing (with
-``fetch.fsckObjects``, so malformed objects and crafted trees never enter a mirror), handing
+``fetch.fsckObjects``, so malformed objects and crafted trees never enter a mirror; a ref to
+the last commit fetched, so the remote sends only what is new since), handing
 one folder of one commit to ``webhook.checkout`` to be written exactly as git holds it, and
 ``git ls-remote`` for branch heads. Credentials travel only in the subprocess environment,
 never on disk, and are scrubbed from every error.
@@ -29,6 +30,9 @@ from webhook.text import is_commit_sha
 
 #: Seconds a git network operation may take before the remote counts as unreachable.
 GIT_TIMEOUT = 300.0
+#: The mirror's ref to the commit fetched last: what the next fetch tells the remote it has
+#: (with the branches of a fallback fetch), so only the new objects are sent.
+FETCHED = "refs/deployer/fetched"
 
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 #: What git prints when ``fetch.fsckObjects`` rejects a pack: the repository's content is bad,
@@ -173,8 +177,12 @@ class Mirrors:
             if self._has_commit(mirror, sha):
                 return mirror
             # Ask for exactly this commit; servers that refuse a SHA want the branches instead.
+            # The commit is kept under FETCHED: a mirror without refs has nothing to offer in
+            # the negotiation, and every fetch would download the whole history again.
             fetch = ["fetch", "--quiet", "--no-tags", "--", remote.url]
-            proc = _git([*fetch, sha], cwd=mirror, remote=remote, timeout=GIT_TIMEOUT)
+            proc = _git(
+                [*fetch, f"+{sha}:{FETCHED}"], cwd=mirror, remote=remote, timeout=GIT_TIMEOUT
+            )
             if proc.returncode != 0 or not self._has_commit(mirror, sha):
                 _refuse_malformed(repo, proc)
                 proc = _git(

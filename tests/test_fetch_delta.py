@@ -1,0 +1,62 @@
+"""A fetch downloads what is new, not the whole history again: the mirror keeps a ref to the
+commit it fetched last, so git can tell the remote what it already has.
+
+Real git on both sides: ``git http-backend`` behind the suite's TLS server with basic auth
+(tests/git_https.py), which counts the bytes of every answer it sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.git_https import GitHttpsServer, self_signed
+from tests.gitrepo import commit, git, init
+from webhook.sources import Mirrors, Remote
+
+REPO = "o/history"
+TOKEN = "ghp_fetch-delta-token-1234"
+COMMITS = 30
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHttpsServer]:
+    cert, key = self_signed(tmp_path)
+    server = GitHttpsServer(tmp_path / "served", cert, key, accepts={TOKEN}.__contains__)
+    monkeypatch.setenv("GIT_SSL_CAINFO", str(cert))
+    yield server
+    server.close()
+
+
+def downloaded(server: GitHttpsServer) -> int:
+    """Bytes of pack answers sent so far (the negotiation and the pack itself)."""
+    return sum(size for path, size in server.sent if path.endswith("/git-upload-pack"))
+
+
+def test_a_second_fetch_downloads_only_the_new_commit(
+    served: GitHttpsServer, tmp_path: Path
+) -> None:
+    work = init(tmp_path / "work", branch="master")
+    for n in range(COMMITS):  # a history of incompressible files, about 4 KB each
+        noise = base64.b64encode(os.urandom(3000)).decode()
+        older = commit(work, {f"apps/shop/file-{n}.txt": noise, "apps/shop/app.yaml": f"n: {n}\n"})
+    bare = tmp_path / "served" / "history.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(bare))
+    newer = commit(work, {"apps/shop/app.yaml": "n: new\n"})
+    git(work, "push", "--quiet", str(bare), "master")
+
+    mirrors = Mirrors(tmp_path / "cache")
+    remote = Remote(url=f"{served.url}/history.git", token=TOKEN)
+    mirrors.ensure_commit(REPO, remote, older)
+    first = downloaded(served)
+    assert first > COMMITS * 3000  # the whole history came the first time
+    mirrors.ensure_commit(REPO, remote, newer)
+    second = downloaded(served) - first
+    assert second < first / 10, (first, second)
+    with mirrors.checkout(REPO, remote, newer, "apps/shop") as folder:
+        assert (folder / "app.yaml").read_text() == "n: new\n"
+        assert len(list(folder.glob("file-*.txt"))) == COMMITS
