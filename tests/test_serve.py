@@ -195,3 +195,51 @@ def test_serve_on_postgresql_keeps_accepted_deliveries_across_a_kill(
     finally:
         if server.proc is not None and server.proc.poll() is None:
             server.kill(signal.SIGKILL)
+
+
+def _children(pid: int) -> dict[str, int]:
+    """``serve``'s children by role (``web`` or ``worker``), from /proc."""
+    found = {}
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        role = next((a.decode() for a in argv if a in (b"web", b"worker")), None)
+        if role is not None:
+            found[role] = int(child)
+    return found
+
+
+def _restarted(server: Server, role: str, old: int) -> int:
+    """The pid of ``role``'s new process, once ``serve`` has started one in place of ``old``."""
+    assert server.proc is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pid = _children(server.proc.pid).get(role)
+        if pid is not None and pid != old:
+            return pid
+        time.sleep(0.1)
+    raise AssertionError(f"no new {role} process: {(server.tmp / 'serve.log').read_text()[-2000:]}")
+
+
+def test_serve_starts_a_child_that_died_again_and_keeps_running(server: Server) -> None:
+    """The web process killed (as a crash would end it): ``serve`` says so, starts another,
+    which answers; the worker killed likewise, and the new one runs the next delivery's
+    jobs; SIGTERM still stops everything cleanly."""
+    assert server.proc is not None
+    before = _children(server.proc.pid)
+    assert set(before) == {"web", "worker"}
+    os.kill(before["web"], signal.SIGKILL)
+    web = _restarted(server, "web", before["web"])
+    wait_ready(server.url, server.proc, server.tmp / "serve.log")
+    assert server.get("/healthz") == {"status": "ok"}
+    os.kill(before["worker"], signal.SIGKILL)
+    _restarted(server, "worker", before["worker"])
+    accepted = server.deliver(Delivery("push", branch_push(), SECRET))
+    assert accepted.status_code == 202, accepted.text
+    job = wait_final(server, accepted.json()["jobs"][0]["id"])
+    assert job["state"] == "failed" and job["message"]  # run by the new worker (no repo)
+    assert _children(server.proc.pid)["web"] == web
+    log = (server.tmp / "serve.log").read_text()
+    assert f"the web process exited with {-signal.SIGKILL}" in log
+    assert f"the worker process exited with {-signal.SIGKILL}" in log
+    assert server.proc.poll() is None
+    assert server.kill(signal.SIGTERM) == 0
