@@ -224,11 +224,14 @@ def test_postgresql_restarted_under_load_is_a_fast_503_then_everything_resumes(
         # jobs, or none when a later job of the app makes it stale (an older commit never
         # follows a newer one).
         refused = [g for g, (code, _, _) in answers.items() if code == 503]
-        wait_for(
-            "every refused delivery to be recovered",
-            lambda: store.accepted(HOOK_ID, refused) == set(refused),  # type: ignore[union-attr]
-            60,
-        )
+        try:
+            wait_for(
+                "every refused delivery to be recovered",
+                lambda: store.accepted(HOOK_ID, refused) == set(refused),  # type: ignore[union-attr]
+                60,
+            )
+        except AssertionError as late:  # say what serve was doing
+            raise AssertionError(f"{late}; serve's log ends:\n{serve.log()[-3000:]}") from None
         accepted, jobs = _rows(store)
         assert set(accepted) == set(answers)
         assert all(accepted[g] == RECOVERED for g in refused)
