@@ -33,6 +33,7 @@ TIMEOUT = 30.0
 HELM_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 _MANIFEST_TYPES = "application/vnd.oci.image.manifest.v1+json"
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Session:
@@ -140,7 +141,10 @@ def _from_index(session: _Session, name: str, version: str, cache: Path) -> Path
     base = session.repository.url + "/"
     raw = session.get(urljoin(base, "index.yaml"), MAX_INDEX_BYTES)
     try:
-        index: Any = yaml.safe_load(raw)
+        # libyaml's safe loader: a public repository's index is tens of megabytes, which the
+        # pure-Python scanner reads over six times slower (1.5 MB: 11.1 s against 1.7 s on a
+        # loaded machine), on every render of such a chart.
+        index: Any = yaml.load(raw, Loader=_LOADER)
     except yaml.YAMLError:
         raise RenderError(f"{session._where(base)}: index.yaml is not YAML") from None
     entries = (index.get("entries") or {}).get(name) if isinstance(index, dict) else None
