@@ -16,7 +16,7 @@ from tests.conftest import REPO
 from tests.github.api_server import GitHubApiServer, client_for
 from tests.test_reporter import HEAD, MERGE, OK, PR, Clock, clock, merge, reporter, run
 from webhook import telemetry
-from webhook.model import JobState, StepOutcome, SyncRequest, Trigger
+from webhook.model import JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
 from webhook.posted_statuses import SqlPostedStatuses
 from webhook.queue import SqlStore
 from webhook.reporter import POSTING, Reporter
@@ -105,6 +105,33 @@ def test_a_report_the_job_has_moved_past_costs_no_request(
     assert len(github_api.calls) == sent, github_api.calls[sent:]
     assert store.pending_reports() == []
     assert histogram(job.app) == before
+
+
+def test_two_reports_of_one_job_in_one_round_deliver_it_once(
+    store: SqlStore, reporter: Reporter, github_api: GitHubApiServer
+) -> None:
+    """A second event for a queued merge (another PR) writes a second queued report of the
+    same job: the round acknowledges the first without a word and delivers the job once;
+    each PR's comment thread is read and written once, each commit gets one status."""
+    merge(store)
+    other = PullRequestRef(number=3, head_sha="2" * 40)
+    request = SyncRequest(
+        app="guestbook",
+        repo=REPO,
+        commit=MERGE,
+        ref="refs/heads/master",
+        trigger=Trigger.MERGE,
+        pull_requests=(other,),
+    )
+    store.enqueue([request])
+    assert [r.state for r in store.pending_reports()] == [JobState.QUEUED, JobState.QUEUED]
+    assert reporter.deliver_pending() == 2
+    # (``GET /user``: the client learning its own login once, to know its comments.)
+    requests = sorted(f"{c.method} {c.path}" for c in github_api.calls if c.path != "/user")
+    assert requests == sorted(
+        [f"POST /repos/{REPO}/statuses/{sha}" for sha in (MERGE, HEAD, "2" * 40)]
+        + [f"{m} /repos/{REPO}/issues/{n}/comments" for m in ("GET", "POST") for n in (2, 3)]
+    )
 
 
 def test_a_status_whose_post_landed_before_a_crash_is_looked_up_not_posted_again(
