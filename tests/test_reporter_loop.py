@@ -4,6 +4,7 @@ GitHub's ``Retry-After`` kept within 1 s and an hour. Real SQLite store, the loc
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -55,8 +56,12 @@ def test_the_loop_keeps_delivering_change_after_change(
 
 
 def test_a_round_that_fails_does_not_end_the_loop(
-    store: SqlStore, running: Reporter, github_api: GitHubApiServer
+    store: SqlStore,
+    running: Reporter,
+    github_api: GitHubApiServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The failure is logged with its traceback, and the next round delivers."""
     rounds: list[str] = []
     deliver = running.deliver_pending
 
@@ -69,6 +74,10 @@ def test_a_round_that_fails_does_not_end_the_loop(
     running.deliver_pending = once_broken  # type: ignore[method-assign]
     merge(store)
     eventually(lambda: github_api.states(REPO, MERGE, CONTEXT) == ["pending"], "after a failure")
+    [failed] = [r for r in caplog.records if r.name == "webhook.reporter"]
+    assert failed.levelno == logging.ERROR
+    assert failed.getMessage() == "reporter round failed; trying again"
+    assert failed.exc_info is not None and str(failed.exc_info[1]) == "a broken round"
 
 
 @pytest.mark.parametrize(("asked", "waited"), [("0", 1.0), ("7200", 3600.0), ("30", 30.0)])

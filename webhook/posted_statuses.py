@@ -4,13 +4,11 @@ The reporter never posts an unchanged (state, description) twice to one commit a
 context; this remembers what it posted. The memory is the reporter's: it owns one table,
 ``posted_statuses``, kept in the job store's database (``JobStore.database``) because it
 must survive a restart, or every status would be posted again after each deploy of the
-worker. It shares the store's connections, never its tables. ``InMemoryPostedStatuses``
-serves tests that want no database.
+worker. It shares the store's connections, never its tables.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -36,22 +34,6 @@ class PostedStatuses(Protocol):
     def get(self, repo: str, sha: str, context: str) -> tuple[str, str] | None: ...
 
     def put(self, repo: str, sha: str, context: str, state: str, description: str) -> None: ...
-
-
-class InMemoryPostedStatuses:
-    """Forgets on restart: after one, an unchanged status may be posted once more."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._posted: dict[tuple[str, str, str], tuple[str, str]] = {}
-
-    def get(self, repo: str, sha: str, context: str) -> tuple[str, str] | None:
-        with self._lock:
-            return self._posted.get((repo.lower(), sha, context))
-
-    def put(self, repo: str, sha: str, context: str, state: str, description: str) -> None:
-        with self._lock:
-            self._posted[(repo.lower(), sha, context)] = (state, description)
 
 
 class SqlPostedStatuses:

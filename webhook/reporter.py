@@ -215,7 +215,7 @@ class Reporter:
         base = self.config.public_url
         return f"{base.rstrip('/')}/jobs/{job.id}" if base else None
 
-    def _deliver(self, job: Job, *, retry: bool = False) -> None:
+    def _deliver(self, job: Job, *, retry: bool) -> None:
         """Statuses, deployment and comments for ``job``'s state.
 
         On a retry GitHub may have done a write whose answer was lost: each status is
