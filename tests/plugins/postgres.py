@@ -1,7 +1,9 @@
 """A real PostgreSQL server for the queue tests, started from Debian's binaries in a tmp dir.
 
 Session-scoped; each test gets a fresh database. A missing server binary fails the tests
-(``scripts/setup`` installs it); it is never skipped.
+(``scripts/setup`` installs it); it is never skipped. ``$TEST_POSTGRES_URL`` names a server
+that is already running, which the session then uses instead of starting its own; this
+module also starts and stops one for that (``python -m tests.plugins.postgres up|down DIR``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -37,9 +40,9 @@ class PostgresInstance:
     it (a real shutdown: the postmaster exits, its socket goes away) and start it again on
     the same data directory and port."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path | None = None) -> None:
         # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
-        self.root = Path(tempfile.mkdtemp(prefix="deployer-pg-"))
+        self.root = root or Path(tempfile.mkdtemp(prefix="deployer-pg-"))
         self.data, self.sock = self.root / "data", self.root / "sock"
         self.sock.mkdir()
         if os.geteuid() == 0:
@@ -97,17 +100,59 @@ def create_database(server: str) -> str:
     return server.format(db=name)
 
 
+#: A libpq URL template with ``{db}`` (as ``up`` below prints it) of a server that is already
+#: running: ``postgres_server`` uses it instead of starting its own, and leaves it running;
+#: each test still gets its own fresh database. For runs of many short pytest sessions
+#: (``scripts/mutation store``: mutmut forks one per mutant) that would otherwise each run
+#: initdb and start a server.
+REUSE_ENV = "TEST_POSTGRES_URL"
+
+
+def _reused() -> str | None:
+    """The running server ``$TEST_POSTGRES_URL`` names, checked to answer."""
+    named = os.environ.get(REUSE_ENV)
+    if not named:
+        return None
+    if "{db}" not in named:
+        pytest.fail(f"{REUSE_ENV}={named}: no {{db}} in the URL template", pytrace=False)
+    import psycopg
+
+    try:
+        with psycopg.connect(named.format(db="postgres"), connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as e:
+        pytest.fail(f"{REUSE_ENV}={named}: the server does not answer: {e}", pytrace=False)
+    return named
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """A running server for the session."""
+    """A running server for the session: the one ``$TEST_POSTGRES_URL`` names, if set."""
+    reused = _reused()
+    if reused is not None:
+        yield reused
+        return
     with running_postgres() as server:
         yield server
 
 
+def drop_database(server: str, url: str) -> None:
+    """Drop ``url``'s database on ``server``, closing whatever connections a test left."""
+    import psycopg
+
+    name = url.split("?", 1)[0].rsplit("/", 1)[-1]
+    with psycopg.connect(server.format(db="postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
 @pytest.fixture
-def postgres_url(postgres_server: str) -> str:
-    """A fresh, empty database on the session's server."""
-    return create_database(postgres_server)
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's server; on a reused server (which outlives
+    the session: thousands of sessions in a mutation run) dropped after the test."""
+    url = create_database(postgres_server)
+    yield url
+    if os.environ.get(REUSE_ENV):
+        drop_database(postgres_server, url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -117,3 +162,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'deployer.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+def main(argv: list[str]) -> int:
+    """``up DIR``: start a server in the new, empty DIR and print its URL template (also in
+    ``DIR/url``); ``down DIR``: stop it. For ``$TEST_POSTGRES_URL``."""
+    if len(argv) != 2 or argv[0] not in ("up", "down"):
+        print("usage: python -m tests.plugins.postgres up|down DIR", file=sys.stderr)
+        return 2
+    root = Path(argv[1])
+    if argv[0] == "down":
+        stop = [_bin("pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "-w", "stop"]
+        subprocess.run(_as_postgres(stop), capture_output=True)
+        return 0
+    instance = PostgresInstance(root)
+    instance.start()
+    (root / "url").write_text(instance.server + "\n")
+    print(instance.server)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.processes import children
-from tests.queue.support import SHA_C, request
+from tests.queue.support import SHA_A, SHA_B, SHA_C, request
 from webhook.model import PullRequestRef, Trigger
 from webhook.queue import JobStore, SqlStore, open_store
 from webhook.queue.base import DeliveryKey
@@ -49,6 +49,22 @@ def test_merge_after_push_adds_no_app_the_push_did_not_touch(store: SqlStore) ->
     )
     assert [e.job.app for e in merged.jobs] == ["web"]
     assert store.jobs_for_app("db") == []
+
+
+def test_each_merge_is_narrowed_by_the_push_of_its_own_commit(store: SqlStore) -> None:
+    """One enqueue of merges of two commits: each commit's push, not the first one's, says
+    which apps its merge touches."""
+    store.enqueue([request(app="web", commit=SHA_A), request(app="db", commit=SHA_B)])
+    merged = store.enqueue(
+        [
+            request(app=app, commit=commit, trigger=Trigger.MERGE)
+            for commit in (SHA_A, SHA_B)
+            for app in ("web", "db")
+        ]
+    )
+    assert [(e.job.app, e.job.commit) for e in merged.jobs] == [("web", SHA_A), ("db", SHA_B)]
+    assert [j.commit for j in store.jobs_for_app("web")] == [SHA_A]
+    assert [j.commit for j in store.jobs_for_app("db")] == [SHA_B]
 
 
 def _enqueue_same_commit(url: str, hook: str) -> None:

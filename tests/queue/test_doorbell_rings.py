@@ -58,6 +58,7 @@ def test_a_new_job_rings_once_a_known_one_or_a_paused_skip_does_not(
 
 
 def test_without_a_doorbell_an_enqueue_still_queues(store: SqlStore) -> None:
-    """A store opened without ``open_store`` has none."""
-    store.doorbell = None
-    assert store.enqueue([_push("shop", "a" * 40)]).jobs[0].created
+    """A store made without ``open_store`` has none, and queues all the same."""
+    bare = SqlStore(store.database)  # the same database, left open for ``store`` to close
+    assert bare.enqueue([_push("shop", "a" * 40)]).jobs[0].created
+    assert [job.commit for job in store.jobs_for_app("shop")] == ["a" * 40]
