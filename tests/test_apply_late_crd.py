@@ -22,7 +22,7 @@ from kubernetes import client, config
 from tests.audit import AuditLog
 from tests.gitops import widget_crd
 from tests.test_apply_execute import OWN, TIERS, Calls, cluster, ours, run, writes
-from webhook.kube.apply import plan
+from webhook.kube.apply import plan, wait_established
 from webhook.kube.applyset import PART_OF
 from webhook.kube.client import Cluster
 from webhook.objects import Action, ref_of
@@ -85,6 +85,7 @@ def test_a_crd_established_late_is_waited_for_before_its_custom_resource_is_writ
     theirs = widget_crd(group, {"x-kubernetes-preserve-unknown-fields": True})
     crds = cluster.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
     cluster.apply(crds, theirs, dry_run=False, force=False)
+    assert wait_established(cluster, [theirs["metadata"]["name"]], 30) == []  # its names first
     new = ours(gadget_crd(group), None)
     gadget = ours(
         {"apiVersion": f"{group}/v1", "kind": "Gadget", "metadata": {"name": "g"}, "spec": {}},
