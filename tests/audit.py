@@ -8,6 +8,7 @@ name, user agent and whether it was a dry run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -71,6 +72,23 @@ class AuditLog:
         finally:
             api.close()
         return name
+
+    def so_far(self, mark: int, *, user_agent: str = "webhook-deployer") -> list[Request]:
+        """Requests completed after ``mark`` that have reached the log by now: no sentinel,
+        so a later request may be missing; for waiting until one has happened."""
+        with self.path.open("rb") as handle:
+            handle.seek(mark)
+            lines = handle.read().splitlines()
+        events = []
+        for line in lines:
+            with contextlib.suppress(ValueError):  # a line still being written
+                events.append(json.loads(line))
+        return [
+            _request(e)
+            for e in events
+            if e.get("stage") == "ResponseComplete"
+            and str(e.get("userAgent", "")).startswith(user_agent)
+        ]
 
     def since(self, mark: int, *, user_agent: str = "webhook-deployer") -> list[Request]:
         """Requests completed after ``mark`` whose user agent starts with ``user_agent``."""
