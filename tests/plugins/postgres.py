@@ -1,7 +1,14 @@
 """A real PostgreSQL server for the queue tests, started from Debian's binaries in a tmp dir.
 
-Session-scoped; each test gets a fresh database. A missing server binary fails the tests
-(``scripts/setup`` installs it); it is never skipped.
+Session-scoped; each test gets a fresh database, dropped after it. A missing server binary
+fails the tests (``scripts/setup`` installs it); it is never skipped.
+
+The data directory lives in memory (``/dev/shm``) where there is one: on this machine's
+disk (ext4 mounted with ``discard``) removing a data directory of a database per test took
+a minute at the end of every run, and each ``CREATE DATABASE`` 0.4 s instead of 0.17 s.
+Dropping each database after its test keeps that directory near its initial 40-50 MB.
+Durability is not what these servers test (they run with ``fsync=off``), and a killed
+server loses nothing either way: its pages are in the kernel's cache, in memory or not.
 """
 
 from __future__ import annotations
@@ -27,6 +34,12 @@ def _bin(name: str) -> str:
     return found[-1]
 
 
+def _scratch() -> str | None:
+    """Where a server's directory goes: ``/dev/shm`` when writable, else the temp dir."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+
+
 def _as_postgres(cmd: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: drop to the ``postgres`` user when we are root."""
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
@@ -39,7 +52,7 @@ class PostgresInstance:
 
     def __init__(self) -> None:
         # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
-        self.root = Path(tempfile.mkdtemp(prefix="deployer-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="deployer-pg-", dir=_scratch()))
         self.data, self.sock = self.root / "data", self.root / "sock"
         self.sock.mkdir()
         if os.geteuid() == 0:
@@ -97,6 +110,16 @@ def create_database(server: str) -> str:
     return server.format(db=name)
 
 
+def drop_database(server: str, url: str) -> None:
+    """Drop the database of ``url`` (made by ``create_database``), cutting any connection a
+    test left open (a killed process's, a pool's)."""
+    import psycopg
+
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(server.format(db="postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A running server for the session."""
@@ -105,9 +128,11 @@ def postgres_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_url(postgres_server: str) -> str:
-    """A fresh, empty database on the session's server."""
-    return create_database(postgres_server)
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's server, dropped after the test."""
+    url = create_database(postgres_server)
+    yield url
+    drop_database(postgres_server, url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
