@@ -104,6 +104,17 @@ def server(tmp_path: Path) -> Iterator[Server]:
         srv.kill(signal.SIGKILL)
 
 
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One ``serve`` for the tests that neither stop nor kill it (start-up is seconds of
+    imports per process): each test's checks concern only its own requests."""
+    srv = Server(tmp_path_factory.mktemp("shared-serve"))
+    srv.start()
+    yield srv
+    assert srv.proc is not None and srv.proc.poll() is None, "a test stopped the shared serve"
+    srv.kill(signal.SIGKILL)
+
+
 def wait_final(server: Server, job_id: int) -> dict[str, Any]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -138,7 +149,8 @@ def test_serve_accepts_runs_and_reports_jobs_over_http(server: Server) -> None:
     assert server.kill(signal.SIGTERM) == 0
 
 
-def test_announced_oversized_body_gets_413_without_being_read(server: Server) -> None:
+def test_announced_oversized_body_gets_413_without_being_read(shared_server: Server) -> None:
+    server = shared_server
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(
             b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -161,7 +173,8 @@ def test_a_killed_serve_keeps_every_accepted_delivery(server: Server) -> None:
     assert server.kill(signal.SIGTERM) == 0
 
 
-def test_manual_sync_endpoint_needs_the_admin_token(server: Server) -> None:
+def test_manual_sync_endpoint_needs_the_admin_token(shared_server: Server) -> None:
+    server = shared_server
     origin = gitrepo.init(server.tmp / "missing.git", branch="master")
     head = gitrepo.commit(origin, {"apps/web/a.yaml": "a: 1\n"})
     url = f"{server.url}/api/apps/web/sync"

@@ -5,6 +5,9 @@ dry-run, RBAC, CRDs not yet established, real rollouts), so cluster tests talk t
 kube-apiserver + etcd (and, on request, controller-manager, scheduler and kwok fake nodes)
 built from source by scripts/build-test-tools. Nothing here skips: a missing binary or a
 control plane that does not start fails the test, in CI and locally alike.
+
+The kubernetes client is imported inside the fixtures that use it: loading this plugin costs
+a quick run (``-m "not cluster"``, one test file) none of its import time.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
 import yaml
-from kubernetes import client, config
 
-from tests.audit import AuditLog
+if TYPE_CHECKING:
+    from kubernetes import client
+
+    from tests.audit import AuditLog
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_TOOLS = REPO / "scripts" / "build-test-tools"
@@ -197,12 +203,16 @@ def kubeconfig(control_plane: ControlPlane) -> Path:
 @pytest.fixture
 def api_audit(control_plane: ControlPlane) -> AuditLog:
     """The requests clients sent `control_plane`, from its audit log (tests/audit.py)."""
+    from tests.audit import AuditLog
+
     return AuditLog(control_plane.dir / "audit.log", control_plane.kubeconfig)
 
 
 @pytest.fixture
 def k8s_api_client(kubeconfig: Path) -> Iterator[client.ApiClient]:
     """An admin ApiClient for `control_plane`, closed after the test."""
+    from kubernetes import config
+
     api = config.new_client_from_config(config_file=str(kubeconfig))
     yield api
     api.close()
@@ -210,6 +220,8 @@ def k8s_api_client(kubeconfig: Path) -> Iterator[client.ApiClient]:
 
 def _namespace(cp: ControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace named after the test; deleted afterwards without waiting."""
+    from kubernetes import client, config
+
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"t-{slug}-{uuid.uuid4().hex[:6]}"
     api = config.new_client_from_config(config_file=str(cp.kubeconfig))

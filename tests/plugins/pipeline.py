@@ -1,22 +1,20 @@
-"""pytest fixture for end-to-end tests: the ``deployer`` pipeline of tests/pipeline.py."""
+"""pytest fixture for end-to-end tests: the ``deployer`` pipeline of tests/pipeline.py.
+
+Its imports (the engine, the reporter, the local GitHub API server) are made when a test
+asks for the fixture, not when pytest loads this plugin: a run of a few quick test files
+loads none of them (see TESTING.md, Running it).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import SECRET
-from tests.github.api_server import GitHubApiServer, client_for
-from tests.pipeline import REPO, Clock, Deployer
-from webhook.engine import SyncEngine
-from webhook.queue import sqlite_store
-from webhook.reporter import Reporter
-from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
-from webhook.steps import worker_step
-from webhook.web import create_app
-from webhook.worker import Worker
+if TYPE_CHECKING:
+    from tests.pipeline import Deployer
 
 
 @pytest.fixture
@@ -33,6 +31,17 @@ def two_app_deployer(tmp_path: Path, kubeconfig: Path, namespace: str) -> Iterat
 def build_deployer(
     tmp_path: Path, kubeconfig: Path, namespace: str, names: tuple[str, ...]
 ) -> Iterator[Deployer]:
+    from tests.conftest import SECRET
+    from tests.github.api_server import GitHubApiServer, client_for
+    from tests.pipeline import REPO, Clock, Deployer
+    from webhook.engine import SyncEngine
+    from webhook.queue import sqlite_store
+    from webhook.reporter import Reporter
+    from webhook.settings import AppConfig, DeployerConfig, Environment, RepoConfig
+    from webhook.steps import worker_step
+    from webhook.web import create_app
+    from webhook.worker import Worker
+
     origin = tmp_path / "origin"
     origin.mkdir()
     github = GitHubApiServer()

@@ -1,9 +1,17 @@
 """A real PostgreSQL server for the queue tests, started from Debian's binaries in a tmp dir.
 
-Session-scoped; each test gets a fresh database. A missing server binary fails the tests
-(``scripts/setup`` installs it); it is never skipped. ``$TEST_POSTGRES_URL`` names a server
-that is already running, which the session then uses instead of starting its own; this
-module also starts and stops one for that (``python -m tests.plugins.postgres up|down DIR``).
+Session-scoped; each test gets a fresh database, dropped after it. A missing server binary
+fails the tests (``scripts/setup`` installs it); it is never skipped. ``$TEST_POSTGRES_URL``
+names a server that is already running, which the session then uses instead of starting its
+own; this module also starts and stops one for that (``python -m tests.plugins.postgres
+up|down DIR``).
+
+The data directory lives in memory (``/dev/shm``) where there is one: on this machine's
+disk (ext4 mounted with ``discard``) removing a data directory of a database per test took
+a minute at the end of every run, and each ``CREATE DATABASE`` 0.4 s instead of 0.17 s.
+Dropping each database after its test keeps that directory near its initial 40-50 MB.
+Durability is not what these servers test (they run with ``fsync=off``), and a killed
+server loses nothing either way: its pages are in the kernel's cache, in memory or not.
 """
 
 from __future__ import annotations
@@ -30,6 +38,19 @@ def _bin(name: str) -> str:
     return found[-1]
 
 
+#: ``/dev/shm`` is used only with this much free (a container's default is 64 MB).
+SHM_NEEDED = 1024**3
+
+
+def _scratch() -> str | None:
+    """Where a server's directory goes: ``/dev/shm`` when writable with room, else the temp
+    dir."""
+    shm = "/dev/shm"
+    if not (os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK)):
+        return None
+    return shm if shutil.disk_usage(shm).free >= SHM_NEEDED else None
+
+
 def _as_postgres(cmd: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: drop to the ``postgres`` user when we are root."""
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
@@ -42,7 +63,7 @@ class PostgresInstance:
 
     def __init__(self, root: Path | None = None) -> None:
         # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
-        self.root = root or Path(tempfile.mkdtemp(prefix="deployer-pg-"))
+        self.root = root or Path(tempfile.mkdtemp(prefix="deployer-pg-", dir=_scratch()))
         self.data, self.sock = self.root / "data", self.root / "sock"
         self.sock.mkdir()
         if os.geteuid() == 0:
@@ -147,12 +168,10 @@ def drop_database(server: str, url: str) -> None:
 
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
-    """A fresh, empty database on the session's server; on a reused server (which outlives
-    the session: thousands of sessions in a mutation run) dropped after the test."""
+    """A fresh, empty database on the session's server, dropped after the test."""
     url = create_database(postgres_server)
     yield url
-    if os.environ.get(REUSE_ENV):
-        drop_database(postgres_server, url)
+    drop_database(postgres_server, url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
