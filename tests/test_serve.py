@@ -214,7 +214,8 @@ def _children(pid: int) -> dict[str, int]:
     """``serve``'s children by role (``web`` or ``worker``), from /proc."""
     found = {}
     for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        # NUL-separated, or one string once the process has retitled itself (gunicorn does).
+        argv = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").split()
         role = next((a.decode() for a in argv if a in (b"web", b"worker")), None)
         if role is not None:
             found[role] = int(child)
