@@ -265,7 +265,7 @@ class Reporter:
         writes its own report (``queue/store.py``), so the newer one is waiting."""
         now = self.store.get(job.id)
         if now is not None and now.state is not job.state:
-            raise _Overtaken(job.id)
+            raise _Overtaken
 
     def _paused(self, job: Job, description: str) -> str:
         """A rollback's status says that the app is paused there, and by whom."""
