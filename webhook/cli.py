@@ -199,7 +199,15 @@ def worker(
             target=reporter.run, args=(runner.stopping,), name="reporter", daemon=True
         ).start()
 
+    signalled: list[int] = []
+
     def stop(signum: int, frame: FrameType | None) -> None:
+        # Once only: the handler runs in the main thread between two of its bytecodes, so a
+        # second signal arriving inside the first handler's Event.set would wait forever for
+        # the lock that the first holds (a supervisor or an operator sending SIGTERM twice).
+        if signalled:
+            return
+        signalled.append(signum)
         log.info("signal %s: finishing running jobs, claiming no more", signum)
         runner.stop()
 

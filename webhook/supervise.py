@@ -22,7 +22,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,17 +76,23 @@ def main(argv: list[str]) -> int:
     children = [_Child("web", [*base, *web]), _Child("worker", [*base, "worker", *extra])]
     for child in children:
         child.start()
-    stopping = threading.Event()
+    # Plain values, no locks: the handler runs in the main thread between two bytecodes, and
+    # one taking a lock the interrupted code holds (an Event's) would wait forever.
+    stopping: list[int] = []
+    told: set[int] = set()  # each child is told once: a second SIGTERM is not a second drain
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
+        stopping.append(signum)
         for child in children:
-            if child.process is not None and child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
+            process = child.process
+            if process is not None and process.pid not in told and process.poll() is None:
+                told.add(process.pid)
+                process.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    while not stopping.wait(0.2):
+    while not stopping:
+        time.sleep(0.2)
         now = time.monotonic()
         for child in children:
             code = child.exited()
@@ -100,7 +105,7 @@ def main(argv: list[str]) -> int:
                     f"starting it again in {child.pause:.0f}s"
                 )
                 child.pause = min(child.pause * 2, LONGEST_PAUSE)
-            elif child.process is None and now >= child.due and not stopping.is_set():
+            elif child.process is None and now >= child.due and not stopping:
                 child.start()
     forward(signal.SIGTERM, None)
     codes = [child.process.wait() for child in children if child.process is not None]

@@ -43,6 +43,7 @@ PROCESS_TESTS: dict[str, tuple[str, ...]] = {
     ),
     "tests/test_secret_rotation.py": ("test_a_real_web_process_*",),
     "tests/test_serve.py": ("test_*",),
+    "tests/test_signals.py": ("test_*",),
     "tests/test_settings.py": (
         "test_importing_the_package_loads_no_flask",
         "test_the_web_and_supervisor_processes_load_no_cluster_github_or_cel_client",
