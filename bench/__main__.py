@@ -31,6 +31,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "sync": (["--apps", "30"], ["--apps", "3"]),
     "big_app": (["--objects", "500", "--rounds", "3"], ["--objects", "50", "--rounds", "1"]),
     "merge_to_status": (["--rounds", "15"], ["--rounds", "3"]),
+    "merge_floor": (["--rounds", "15"], ["--rounds", "3"]),
     "fleet": (["--apps", "1000"], ["--apps", "50"]),
     "fleet_config": (["--apps", "5000", "--repos", "50"], ["--apps", "500", "--repos", "10"]),
 }
