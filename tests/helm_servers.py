@@ -68,6 +68,8 @@ class ChartRepo:
     folder: Path
     requests: list[str] = field(default_factory=list)
     auth_headers: list[str | None] = field(default_factory=list)
+    #: (path, status) of every answer: a 304 to a conditional request shows here.
+    answers: list[tuple[str, int]] = field(default_factory=list)
 
 
 @contextmanager
@@ -89,6 +91,10 @@ def chart_repo(folder: Path, credentials: tuple[str, str] | None = None) -> Iter
                 self.end_headers()
                 return
             super().do_GET()
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            repo.answers.append((self.path, code))
+            super().send_response(code, message)
 
         def log_message(self, *args: Any) -> None:
             pass
