@@ -34,7 +34,9 @@ def children(pid: int) -> list[int]:
 
 
 def command(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    """The process's arguments: NUL-separated, or one string once gunicorn has retitled the
+    process (it does when ``setproctitle`` is installed, as mutmut installs it)."""
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().replace("\0", " ").split()
 
 
 def test_serve_runs_a_web_process_without_a_gunicorn_master(tmp_path: Path) -> None:
