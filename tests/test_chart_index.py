@@ -42,9 +42,30 @@ def test_an_unchanged_index_is_a_304_and_a_changed_one_is_read_again(tmp_path: P
         newer = fetch_chart(repository, "cache", "1.1.0", cache)
         assert newer != first and newer.is_file()
         assert index_answers(served.answers) == [200, 304, 200]
+        # A version the kept copy lacks: asked (304), then read anew once before refusing.
         with pytest.raises(RenderError, match=r"cache 9\.9\.9 .* not in the repository.s index"):
             fetch_chart(repository, "cache", "9.9.9", cache)
-        assert index_answers(served.answers) == [200, 304, 200, 304]
+        assert index_answers(served.answers) == [200, 304, 200, 304, 200]
+
+
+def test_a_version_published_within_the_second_the_index_was_read_is_still_found(
+    tmp_path: Path,
+) -> None:
+    """``Last-Modified`` counts whole seconds: an index rewritten in the second it was read
+    answers 304 to the kept copy, which lacks the new version; it is read anew and found."""
+    published = tmp_path / "published"
+    package(simple_chart(tmp_path / "c1", "cache", "1.0.0", CHART_CM), published)
+    cache = tmp_path / "cache"
+    with chart_repo(published) as served:
+        repository = HelmRepository(name="internal", url=served.url)
+        index = published / "charts" / "index.yaml"
+        fetch_chart(repository, "cache", "1.0.0", cache)
+        first = index.stat().st_mtime
+        package(simple_chart(tmp_path / "c2", "cache", "1.1.0", CHART_CM), published / "charts")
+        helm("repo", "index", str(published / "charts"), "--url", served.url)
+        os.utime(index, (first, first))  # rewritten "in the same second"
+        assert fetch_chart(repository, "cache", "1.1.0", cache).is_file()
+        assert index_answers(served.answers) == [200, 304, 200]
 
 
 def test_a_kept_index_that_cannot_be_read_is_fetched_whole_again(tmp_path: Path) -> None:

@@ -153,13 +153,19 @@ def _store(cache: Path, data: bytes, expected: str | None, what: str) -> Path:
 
 def _from_index(session: _Session, name: str, version: str, cache: Path) -> Path:
     base = session.repository.url + "/"
-    index = chart_index.entries(
-        urljoin(base, "index.yaml"),
-        lambda url, asked: session.answer(url, MAX_INDEX_BYTES, asked),
-        cache,
-        session._where(base),
-    )
-    found = index.get(name, {}).get(version)
+
+    def listed(*, fresh: bool) -> tuple[str, str] | None:
+        index = chart_index.entries(
+            urljoin(base, "index.yaml"),
+            lambda url, asked: session.answer(url, MAX_INDEX_BYTES, asked),
+            cache,
+            session._where(base),
+            fresh=fresh,
+        )
+        return index.get(name, {}).get(version)
+
+    # A version the kept index lacks may be newer than the copy: read the index anew once.
+    found = listed(fresh=False) or listed(fresh=True)
     what = f"chart {name} {version} from helm repository {session.repository.name!r}"
     if found is None:
         raise RenderError(f"{what}: not in the repository's index")

@@ -42,11 +42,13 @@ class Answer:
 Getter = Callable[[str, dict[str, str]], Answer]
 
 
-def entries(url: str, get: Getter, cache: Path, where: str) -> Entries:
+def entries(url: str, get: Getter, cache: Path, where: str, *, fresh: bool = False) -> Entries:
     """The index at ``url``: the kept copy if the server says it has not changed, else read
-    (and kept) anew. ``where`` names the repository in errors."""
+    (and kept) anew; ``fresh`` reads it anew whatever the kept copy says (a chart version
+    the kept copy lacks: ``Last-Modified`` has one-second steps, so an index rewritten within
+    the second it was read looks unchanged). ``where`` names the repository in errors."""
     kept_at = cache / "index" / f"{hashlib.sha256(url.encode()).hexdigest()[:32]}.json"
-    kept = _read(kept_at, url)
+    kept = None if fresh else _read(kept_at, url)
     asked: dict[str, str] = {}
     if kept is not None:
         if kept.get("etag"):
