@@ -91,6 +91,31 @@ def wait_ready(
     raise AssertionError(f"{url} did not become ready:\n{_tail(log)}")
 
 
+def probed_worker(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``webhook-deployer worker`` of no apps on SQLite in ``tmp`` whose probe the
+    environment binds (``DEPLOYER_WORKER_HEALTH_BIND``), once the probe answers: the process
+    and the probe's URL. Its output goes to ``tmp/worker.log``."""
+    config = tmp / "deployer.yaml"
+    config.write_text("apps: []\nresync_interval: 0\n")
+    url = f"http://127.0.0.1:{free_port()}"
+    env = {
+        "PATH": os.environ["PATH"],
+        "GITHUB_WEBHOOK_SECRET": "probed worker secret",
+        "DEPLOYER_DATABASE_URL": f"sqlite:///{tmp / 'deployer.db'}",
+        "DEPLOYER_WORKER_HEALTH_BIND": url.removeprefix("http://"),
+    }
+    log = tmp / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "webhook.cli", "worker", "--config", str(config)],
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+    wait_ready(url, proc, log)
+    return proc, url
+
+
 def _tail(log: Path | None) -> str:
     return log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
 

@@ -38,14 +38,6 @@ CONTEXT = f"deploy/{APP}"
 TOKEN = "ghs_missing-commit-token-5678"
 
 
-@pytest.fixture
-def github() -> Iterator[GitHubApiServer]:
-    server = GitHubApiServer()
-    yield server
-    server.close()
-    assert server.failures == []
-
-
 class Remote:
     """A working repository and the bare one the HTTPS server serves; commits are made in
     the first and reach the remote only when ``publish`` pushes them."""
@@ -88,7 +80,7 @@ def remote(tmp_path: Path) -> Iterator[Remote]:
 
 
 def _worker(
-    tmp: Path, remote: Remote, kube: tuple[Path, str], github: GitHubApiServer, retry: str
+    tmp: Path, remote: Remote, kube: tuple[Path, str], github_api: GitHubApiServer, retry: str
 ) -> WorkerProcess:
     """A worker for the app in ``kube`` (kubeconfig, namespace); ``retry``: its first pause
     and cap, as ``DEPLOYER_RETRY_SECONDS:DEPLOYER_RETRY_MAX_SECONDS``."""
@@ -108,7 +100,7 @@ def _worker(
     env = {
         "DEPLOYER_DATABASE_URL": f"sqlite:///{tmp / 'deployer.db'}",
         "GITHUB_TOKEN": TOKEN,  # the git token and the status poster's
-        "GITHUB_API_URL": github.url,
+        "GITHUB_API_URL": github_api.url,
         "GIT_SSL_CAINFO": str(remote.cert),
         "KUBECONFIG": str(kubeconfig),
         "DEPLOYER_RETRY_SECONDS": first,
@@ -123,7 +115,7 @@ def test_a_commit_that_reaches_the_remote_after_the_first_attempt_is_deployed_on
     kubeconfig: Path,
     namespace: str,
     k8s_api_client: client.ApiClient,
-    github: GitHubApiServer,
+    github_api: GitHubApiServer,
 ) -> None:
     """GitHub announced a commit the remote cannot serve yet: the first attempt finds it
     missing (two fetches: the commit, then the branches), the job waits with ``error``
@@ -132,7 +124,7 @@ def test_a_commit_that_reaches_the_remote_after_the_first_attempt_is_deployed_on
     remote.publish()
     sha = remote.commit(namespace, "v2")  # committed, not pushed yet
     store = sqlite_store(tmp_path / "deployer.db")
-    worker = _worker(tmp_path, remote, (kubeconfig, namespace), github, "1:1")
+    worker = _worker(tmp_path, remote, (kubeconfig, namespace), github_api, "1:1")
     try:
         job_id = store.enqueue([push(sha)]).jobs[0].job.id
         wait_for("the first attempt to give way", lambda: job_of(store, job_id).retry_at, 60)
@@ -149,14 +141,14 @@ def test_a_commit_that_reaches_the_remote_after_the_first_attempt_is_deployed_on
         assert remote.fetches() == 2 * (job.attempts - 1) + 1
         live = client.CoreV1Api(k8s_api_client).read_namespaced_config_map("settings", namespace)
         assert live.data == {"version": "v2"}
-        error_then_one_success(github, REPO, sha, CONTEXT)
+        error_then_one_success(github_api, REPO, sha, CONTEXT)
     finally:
         worker.stop()
         store.close()
 
 
 def test_a_commit_that_never_reaches_the_remote_fails_clearly_after_the_bounded_retries(
-    tmp_path: Path, remote: Remote, kubeconfig: Path, namespace: str, github: GitHubApiServer
+    tmp_path: Path, remote: Remote, kubeconfig: Path, namespace: str, github_api: GitHubApiServer
 ) -> None:
     """A commit the remote never gets (force-pushed away, or never pushed): eight attempts
     with pauses doubling to their cap, sixteen fetches seen by the server, then one
@@ -165,7 +157,7 @@ def test_a_commit_that_never_reaches_the_remote_fails_clearly_after_the_bounded_
     remote.publish()
     sha = "dead" + "0" * 36
     store = sqlite_store(tmp_path / "deployer.db")
-    worker = _worker(tmp_path, remote, (kubeconfig, namespace), github, "0.05:0.2")
+    worker = _worker(tmp_path, remote, (kubeconfig, namespace), github_api, "0.05:0.2")
     try:
         job_id = store.enqueue([push(sha)]).jobs[0].job.id
         wait_for("the job to give up", lambda: job_of(store, job_id).state.final, 90)
@@ -177,21 +169,23 @@ def test_a_commit_that_never_reaches_the_remote_fails_clearly_after_the_bounded_
             f"source: gave up after 8 attempts: {REPO}: commit {sha} does not exist in "
             f"{remote.url} (not pushed there, or removed by a force-push)"
         )
-        wait_for("the final status", lambda: github.states(REPO, sha, CONTEXT)[-1:] == ["failure"])
-        final = github.last_status(REPO, sha, CONTEXT)
+        wait_for(
+            "the final status", lambda: github_api.states(REPO, sha, CONTEXT)[-1:] == ["failure"]
+        )
+        final = github_api.last_status(REPO, sha, CONTEXT)
         assert final is not None and "gave up after 8 attempts" in final["description"]
         assert sha[:7] in final["description"] or sha in final["description"]
-        states = github.states(REPO, sha, CONTEXT)
+        states = github_api.states(REPO, sha, CONTEXT)
         assert "error" in states and states.count("failure") == 1
         assert TOKEN not in job.message and TOKEN not in worker.log()
-        assert TOKEN not in str(github.statuses)
+        assert TOKEN not in str(github_api.statuses)
     finally:
         worker.stop()
         store.close()
 
 
 def test_a_commit_with_a_hostile_symlink_fails_at_once(
-    tmp_path: Path, remote: Remote, kubeconfig: Path, namespace: str, github: GitHubApiServer
+    tmp_path: Path, remote: Remote, kubeconfig: Path, namespace: str, github_api: GitHubApiServer
 ) -> None:
     """Content that is wrong is not retried: one attempt, one fetch, ``failure``."""
     (remote.work / "apps" / APP).mkdir(parents=True)
@@ -201,7 +195,7 @@ def test_a_commit_with_a_hostile_symlink_fails_at_once(
     sha = git(remote.work, "rev-parse", "HEAD")
     remote.publish()
     store = sqlite_store(tmp_path / "deployer.db")
-    worker = _worker(tmp_path, remote, (kubeconfig, namespace), github, "0.05:0.2")
+    worker = _worker(tmp_path, remote, (kubeconfig, namespace), github_api, "0.05:0.2")
     try:
         job_id = store.enqueue([push(sha)]).jobs[0].job.id
         wait_for("the job to fail", lambda: job_of(store, job_id).state.final, 60)
@@ -209,8 +203,10 @@ def test_a_commit_with_a_hostile_symlink_fails_at_once(
         assert job.state is JobState.FAILED and job.attempts == 1, job.message
         assert "symlink to an absolute path" in job.message
         assert remote.fetches() == 1
-        wait_for("the final status", lambda: github.states(REPO, sha, CONTEXT)[-1:] == ["failure"])
-        assert "error" not in github.states(REPO, sha, CONTEXT)
+        wait_for(
+            "the final status", lambda: github_api.states(REPO, sha, CONTEXT)[-1:] == ["failure"]
+        )
+        assert "error" not in github_api.states(REPO, sha, CONTEXT)
     finally:
         worker.stop()
         store.close()

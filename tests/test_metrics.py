@@ -10,11 +10,8 @@ fails its liveness check while a sync loop is stuck.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.github.deliveries import Delivery
 from tests.github.examples import branch_push
 from tests.pipeline import CONTEXT, REPO, Deployer, cm
-from tests.processes import free_port, wait_ready
+from tests.processes import free_port, probed_worker
 from tests.queue.support import request
 from tests.test_serve import SECRET as SERVE_SECRET
 from tests.test_serve import Server, wait_final
@@ -245,26 +242,9 @@ def test_the_worker_probe_fails_while_a_sync_loop_is_stuck_and_recovers(tmp_path
 
 def test_the_worker_serves_its_probe_where_the_environment_says(tmp_path: Path) -> None:
     """``DEPLOYER_WORKER_HEALTH_BIND`` stands for ``--health-bind``: a real worker process."""
-    config = tmp_path / "deployer.yaml"
-    config.write_text("apps: []\nresync_interval: 0\n")
-    port = free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "GITHUB_WEBHOOK_SECRET": "probe test",
-        "DEPLOYER_DATABASE_URL": f"sqlite:///{tmp_path / 'deployer.db'}",
-        "DEPLOYER_WORKER_HEALTH_BIND": f"127.0.0.1:{port}",
-    }
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "webhook.cli", "worker", "--config", str(config)],
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
+    proc, url = probed_worker(tmp_path)
     try:
-        wait_ready(f"http://127.0.0.1:{port}", proc, log)
-        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["ok"] is True
+        assert requests.get(f"{url}/healthz", timeout=5).json()["ok"] is True
     finally:
         proc.terminate()
         proc.wait(30)

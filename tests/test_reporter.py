@@ -45,13 +45,32 @@ def reporter(
     return Reporter(store, config, client_for(github_api), clock=clock)
 
 
-def merge(store: SqlStore, commit: str = MERGE, app: str = "guestbook") -> Job:
+def merge(
+    store: SqlStore,
+    commit: str = MERGE,
+    app: str = "guestbook",
+    pull_requests: tuple[PullRequestRef, ...] = (PR,),
+) -> Job:
+    """The queued job of a merged pull request (PR #2 unless told) to ``app``."""
     request = SyncRequest(
         app=app,
         repo=REPO,
         commit=commit,
         ref="refs/heads/master",
         trigger=Trigger.MERGE,
+        pull_requests=pull_requests,
+    )
+    return store.enqueue([request]).jobs[0].job
+
+
+def preview(store: SqlStore, app: str = "guestbook") -> Job:
+    """The queued preview job of PR #2's head for ``app``."""
+    request = SyncRequest(
+        app=app,
+        repo=REPO,
+        commit=HEAD,
+        ref="refs/pull/2/head",
+        trigger=Trigger.PREVIEW,
         pull_requests=(PR,),
     )
     return store.enqueue([request]).jobs[0].job
@@ -101,15 +120,7 @@ def test_a_second_event_for_the_same_merge_reports_only_to_the_new_commit(
     merge(store)
     reporter.deliver_pending()
     other = PullRequestRef(number=3, head_sha="2" * 40)
-    request = SyncRequest(
-        app="guestbook",
-        repo=REPO,
-        commit=MERGE,
-        ref="refs/heads/master",
-        trigger=Trigger.MERGE,
-        pull_requests=(other,),
-    )
-    store.enqueue([request])
+    merge(store, pull_requests=(other,))
     reporter.deliver_pending()
     assert github_api.states(REPO, MERGE, CONTEXT) == ["pending"]
     assert github_api.states(REPO, "2" * 40, CONTEXT) == ["pending"]
@@ -273,15 +284,7 @@ def test_a_refused_report_is_dropped_and_the_rest_go_on(
 def test_a_preview_has_its_own_context_and_comment(
     store: SqlStore, reporter: Reporter, github_api: GitHubApiServer
 ) -> None:
-    request = SyncRequest(
-        app="guestbook",
-        repo=REPO,
-        commit=HEAD,
-        ref="refs/pull/2/head",
-        trigger=Trigger.PREVIEW,
-        pull_requests=(PR,),
-    )
-    store.enqueue([request])
+    preview(store)
     diff = "--- live/Deployment/web\n+++ desired/Deployment/web\n-  replicas: 1\n+  replicas: 2\n"
     run(
         store,

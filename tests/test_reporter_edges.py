@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tests.conftest import REPO
 from tests.github.api_server import GitHubApiServer, client_for
-from tests.test_reporter import HEAD, MERGE, OK, PR, Clock, clock, merge, run
+from tests.test_reporter import HEAD, MERGE, OK, PR, Clock, clock, merge, preview, run
 from webhook.comments import DEPLOY_MARKER, PREVIEW_MARKER
 from webhook.model import JobState, Pause, StepOutcome, SyncRequest, Trigger
 from webhook.queue import SqlStore
@@ -77,26 +77,18 @@ def test_links_and_contexts_follow_the_configured_prefix_and_url(
     )
     reporter = Reporter(store, config, client_for(github_api), clock=clock)
     job = merge(store)
-    preview = SyncRequest(
-        app="guestbook",
-        repo=REPO,
-        commit=HEAD,
-        ref="refs/pull/2/head",
-        trigger=Trigger.PREVIEW,
-        pull_requests=(PR,),
-    )
-    [queued] = store.enqueue([preview]).jobs
+    queued = preview(store)
     reporter.deliver_pending()
     link = f"https://deployer.example/X/jobs/{job.id}"
     status = github_api.last_status(REPO, MERGE, "ci/X/guestbook")
     assert status is not None and status["target_url"] == link
     twin = github_api.last_status(REPO, HEAD, "ci/X-preview/guestbook")
     assert twin is not None
-    assert twin["target_url"] == f"https://deployer.example/X/jobs/{queued.job.id}"
+    assert twin["target_url"] == f"https://deployer.example/X/jobs/{queued.id}"
     deploy, planned = (c["body"] for c in github_api.comments[(REPO.lower(), PR.number)])
     assert f"({link})" in deploy
     assert planned.startswith(f"{PREVIEW_MARKER}\n### Preview of #{PR.number}\n")
-    assert f"(https://deployer.example/X/jobs/{queued.job.id})" in planned
+    assert f"(https://deployer.example/X/jobs/{queued.id})" in planned
 
 
 def comment_body(github_api: GitHubApiServer, marker: str) -> str:
@@ -137,15 +129,7 @@ def test_the_deployment_comment_holds_each_app_s_newest_merge_job_only(
     back in place of the newer one of its app."""
     reporter = Reporter(store, config, client_for(github_api), clock=clock)
     merge(store, app="docs")
-    preview = SyncRequest(
-        app="redis",
-        repo=REPO,
-        commit=HEAD,
-        ref="refs/pull/2/head",
-        trigger=Trigger.PREVIEW,
-        pull_requests=(PR,),
-    )
-    store.enqueue([preview])
+    preview(store, app="redis")
     older = merge(store, app="guestbook")
     reporter.deliver_pending()
     claimed = [store.claim("w", lease_seconds=60) for _ in range(3)]  # all three run

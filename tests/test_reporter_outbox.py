@@ -14,9 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REPO
 from tests.github.api_server import GitHubApiServer, client_for
-from tests.test_reporter import HEAD, MERGE, OK, PR, Clock, clock, merge, reporter, run
+from tests.test_reporter import HEAD, MERGE, OK, Clock, clock, merge, preview, reporter, run
 from webhook import telemetry
-from webhook.model import JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
+from webhook.model import JobState, PullRequestRef, StepOutcome
 from webhook.posted_statuses import SqlPostedStatuses
 from webhook.queue import SqlStore
 from webhook.reporter import POSTING, Reporter
@@ -64,15 +64,7 @@ def test_a_merge_s_final_status_is_timed_once_from_its_delivery(
     merge(store, app="redis")
     run(store, OK)
     reporter.deliver_pending()  # finished and reported at its creation time
-    preview = SyncRequest(
-        app="docs",
-        repo=REPO,
-        commit=HEAD,
-        ref="refs/pull/2/head",
-        trigger=Trigger.PREVIEW,
-        pull_requests=(PR,),
-    )
-    store.enqueue([preview])
+    preview(store, app="docs")
     run(store, OK)
     reporter.deliver_pending()
     after = {app: histogram(app) for app in ("guestbook", "redis", "docs")}
@@ -115,15 +107,7 @@ def test_two_reports_of_one_job_in_one_round_deliver_it_once(
     each PR's comment thread is read and written once, each commit gets one status."""
     merge(store)
     other = PullRequestRef(number=3, head_sha="2" * 40)
-    request = SyncRequest(
-        app="guestbook",
-        repo=REPO,
-        commit=MERGE,
-        ref="refs/heads/master",
-        trigger=Trigger.MERGE,
-        pull_requests=(other,),
-    )
-    store.enqueue([request])
+    merge(store, pull_requests=(other,))
     assert [r.state for r in store.pending_reports()] == [JobState.QUEUED, JobState.QUEUED]
     assert reporter.deliver_pending() == 2
     # (``GET /user``: the client learning its own login once, to know its comments.)

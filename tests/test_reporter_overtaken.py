@@ -8,7 +8,7 @@ from __future__ import annotations
 from tests.conftest import REPO
 from tests.github.api_server import GitHubApiServer, client_for
 from tests.test_reporter import HEAD, MERGE, OK, Clock, clock, merge
-from webhook.model import Job, PullRequestRef, SyncRequest, Trigger
+from webhook.model import Job, PullRequestRef
 from webhook.queue import SqlStore
 from webhook.reporter import Reporter
 from webhook.settings import DeployerConfig
@@ -75,10 +75,7 @@ def test_a_sync_ending_mid_report_opens_no_deployment_for_the_pending_state(
     )
     config = config.model_copy(update={"apps": apps})
     reporter = Reporter(store, config, client_for(github_api), clock=clock)
-    request = SyncRequest(
-        app="guestbook", repo=REPO, commit=MERGE, ref="refs/heads/master", trigger=Trigger.MERGE
-    )
-    store.enqueue([request])  # no pull request: the merge commit's status is the only one
+    merge(store, pull_requests=())  # no pull request: the merge commit's status is the only one
     job = running(store)
     finish_after_first_write(github_api, store, job)
     reporter.deliver_pending()
@@ -94,15 +91,7 @@ def test_a_sync_ending_mid_report_leaves_the_comment_to_the_newer_report(
     """A pull request merged with its head as the merge commit (a fast-forward): one status
     write, then the comment would come; the job has moved on, so it does not."""
     reporter = Reporter(store, config, client_for(github_api), clock=clock)
-    request = SyncRequest(
-        app="guestbook",
-        repo=REPO,
-        commit=MERGE,
-        ref="refs/heads/master",
-        trigger=Trigger.MERGE,
-        pull_requests=(PullRequestRef(number=2, head_sha=MERGE),),
-    )
-    store.enqueue([request])
+    merge(store, pull_requests=(PullRequestRef(number=2, head_sha=MERGE),))
     job = running(store)
     finish_after_first_write(github_api, store, job)
     reporter.deliver_pending()

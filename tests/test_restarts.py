@@ -121,7 +121,7 @@ def test_postgresql_restarted_under_load_is_a_fast_503_then_everything_resumes(
     kubeconfig: Path,
     namespace: str,
     k8s_api_client: client.ApiClient,
-    github: GitHubApiServer,
+    github_api: GitHubApiServer,
 ) -> None:
     """Four clients post pushes of 80 commits to a real ``serve`` (web and worker) on a
     PostgreSQL server of its own. After 20 answers the server is shut down
@@ -143,7 +143,7 @@ def test_postgresql_restarted_under_load_is_a_fast_503_then_everything_resumes(
         "DEPLOYER_RETRY_SECONDS": "0.2",
         "DEPLOYER_RETRY_MAX_SECONDS": "1",
         "GITHUB_TOKEN": "ghs_restart-test-token",
-        "GITHUB_API_URL": github.url,
+        "GITHUB_API_URL": github_api.url,
     }
     hook = HookDeliveries.key(REPO, int(HOOK_ID))
     serve = DeployerProcess(tmp_path, env, command="serve")
@@ -182,7 +182,7 @@ def test_postgresql_restarted_under_load_is_a_fast_503_then_everything_resumes(
                     during.append(delivery.delivery)
                 if was_up_again:
                     after.append(delivery.delivery)
-            github.hook_deliveries.record(hook, delivery, answer.status_code, time.time())
+            github_api.hook_deliveries.record(hook, delivery, answer.status_code, time.time())
             counted.release()
 
     threads = [threading.Thread(target=post, args=(c,)) for c in range(CLIENTS)]
@@ -278,16 +278,8 @@ def test_postgresql_restarted_under_load_is_a_fast_503_then_everything_resumes(
             serve.kill9()
 
 
-@pytest.fixture
-def github() -> Iterator[GitHubApiServer]:
-    server = GitHubApiServer()
-    yield server
-    server.close()
-    assert server.failures == []
-
-
 def test_the_api_server_stopped_during_a_sync_and_started_again(
-    tmp_path: Path, own_api_server: ApiServer, github: GitHubApiServer
+    tmp_path: Path, own_api_server: ApiServer, github_api: GitHubApiServer
 ) -> None:
     """A kube-apiserver of the test's own is stopped (SIGTERM; the process exits, its port
     refuses connections) at the worker's first write of an 80-object sync, and started
@@ -306,7 +298,7 @@ def test_the_api_server_stopped_during_a_sync_and_started_again(
         "DEPLOYER_DATABASE_URL": f"sqlite:///{tmp_path / 'deployer.db'}",
         "KUBECONFIG": str(own_api_server.kubeconfig),
         "GITHUB_TOKEN": "ghs_restart-test-token",
-        "GITHUB_API_URL": github.url,
+        "GITHUB_API_URL": github_api.url,
         "DEPLOYER_RETRY_SECONDS": "1",
         "DEPLOYER_RETRY_MAX_SECONDS": "8",
     }
@@ -333,7 +325,7 @@ def test_the_api_server_stopped_during_a_sync_and_started_again(
         items = core.list_namespaced_config_map(namespace).items
         versions = [cm.data["version"] for cm in items if cm.metadata.name.startswith("cm-")]
         assert versions == ["v1"] * OBJECTS
-        error_then_one_success(github, SHOP_REPO, sha, context)
+        error_then_one_success(github_api, SHOP_REPO, sha, context)
         print(f"restart {restart:.1f}s, attempts {job.attempts}, pauses {delays}")
     finally:
         worker.stop()

@@ -7,40 +7,16 @@ lock which the code it interrupted held (an Event's, the first handler's own) wa
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.processes import free_port, spawn, wait_ready
+from tests.processes import free_port, probed_worker, spawn, wait_ready
 
 #: Back-to-back signals hung the worker in about one run of five: ten runs catch it nearly
 #: always.
 RUNS = 10
-
-
-def _worker(tmp: Path) -> subprocess.Popen[bytes]:
-    config = tmp / "deployer.yaml"
-    config.write_text("apps: []\nresync_interval: 0\n")
-    port = free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "GITHUB_WEBHOOK_SECRET": "signal test secret",
-        "DEPLOYER_DATABASE_URL": f"sqlite:///{tmp / 'deployer.db'}",
-        "DEPLOYER_WORKER_HEALTH_BIND": f"127.0.0.1:{port}",
-    }
-    log = tmp / "worker.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "webhook.cli", "worker", "--config", str(config)],
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-    wait_ready(f"http://127.0.0.1:{port}", proc, log)
-    return proc
 
 
 def _storm(proc: subprocess.Popen[bytes]) -> None:
@@ -56,7 +32,7 @@ def test_a_worker_sent_sigterm_again_and_again_still_ends(tmp_path: Path) -> Non
     hung = 0
     for run in range(RUNS):
         (tmp_path / str(run)).mkdir()
-        proc = _worker(tmp_path / str(run))
+        proc, _ = probed_worker(tmp_path / str(run))
         _storm(proc)
         try:
             assert proc.wait(30) in (0, -signal.SIGTERM)
