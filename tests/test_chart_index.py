@@ -92,3 +92,20 @@ def test_a_kept_index_that_cannot_be_read_is_fetched_whole_again(charts: Charts)
     kept.write_text("{not json")
     assert charts.fetch("1.0.0").is_file()
     assert charts.index_answers() == [200, 200]  # asked without validators
+
+
+def test_a_hostile_index_of_aliases_is_refused_by_name_not_expanded(charts: Charts) -> None:
+    """A few kilobytes naming one long list under thousands of chart names would be billions
+    of versions once each alias is read: the read stops at the bound, with the reason."""
+    versions = "".join(f"    - {{version: 1.{i}.0, urls: [c.tgz]}}\n" for i in range(1000))
+    names = "".join(f"  c{i}: *all\n" for i in range(1000))
+    charts.index.write_text(f"apiVersion: v1\nentries:\n  c: &all\n{versions}{names}")
+    with pytest.raises(RenderError, match=r"index\.yaml lists over 500000 chart versions"):
+        charts.fetch("1.0.0")
+    assert not (charts.cache / "index").exists()  # nothing kept
+
+
+def test_an_index_that_is_not_yaml_is_a_clear_error(charts: Charts) -> None:
+    charts.index.write_text("entries: [" + "[" * 5000 + "\n")
+    with pytest.raises(RenderError, match=r"index\.yaml is not YAML it can read"):
+        charts.fetch("1.0.0")

@@ -27,6 +27,9 @@ from webhook.render.output import RenderError
 #: version -> (digest without ``sha256:`` or "", the first URL), per chart name.
 Entries = dict[str, dict[str, tuple[str, str]]]
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Chart versions read from one index at most, each alias counted again: a public index lists
+#: tens of thousands; a hostile one of aliases to one long list would list billions.
+MAX_ENTRIES = 500_000
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,16 @@ def _parse(raw: bytes, where: str) -> Entries:
     try:
         # libyaml's safe loader: the pure-Python one read a 1.5 MB index in 11.1 s, not 1.7.
         index: Any = yaml.load(raw, Loader=_LOADER)
-    except yaml.YAMLError:
-        raise RenderError(f"{where}: index.yaml is not YAML") from None
+    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: a 5,000-digit number
+        raise RenderError(f"{where}: index.yaml is not YAML it can read") from None
     charts = index.get("entries") if isinstance(index, dict) else None
     found: Entries = {}
+    seen = 0
     for name, versions in (charts if isinstance(charts, dict) else {}).items():
         for entry in versions if isinstance(versions, list) else []:
+            seen += 1
+            if seen > MAX_ENTRIES:
+                raise RenderError(f"{where}: index.yaml lists over {MAX_ENTRIES} chart versions")
             urls = entry.get("urls") if isinstance(entry, dict) else None
             if not isinstance(urls, list) or not urls:
                 continue
