@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,3 +61,30 @@ def test_a_second_fetch_downloads_only_the_new_commit(
     with mirrors.checkout(REPO, remote, newer, "apps/shop") as folder:
         assert (folder / "app.yaml").read_text() == "n: new\n"
         assert len(list(folder.glob("file-*.txt"))) == COMMITS
+
+
+def packs(mirror: Path) -> list[Path]:
+    return sorted((mirror / "objects" / "pack").glob("*.pack"))
+
+
+def test_git_housekeeping_still_runs_after_fetches_beside_the_sync(tmp_path: Path) -> None:
+    """Fetches skip git's automatic maintenance (a process on the way to every sync) and run
+    it in the background instead: without it every fetch leaves one more pack behind, and a
+    mirror of a year of merges is thousands of packs to search. With the mirror's pack limit
+    at 2, the fetches' packs are consolidated by that background run."""
+    work = init(tmp_path / "work", branch="master")
+    mirrors = Mirrors(tmp_path / "cache")
+    remote = Remote(url=f"file://{work}")
+    first = commit(work, {"a.txt": "0\n"})
+    mirror = mirrors.ensure_commit(REPO, remote, first)
+    git(mirror, "config", "gc.autoPackLimit", "2")
+    git(mirror, "config", "fetch.unpackLimit", "1")  # every fetch keeps its pack
+    git(mirror, "config", "gc.autoDetach", "false")
+    for n in range(1, 6):
+        mirrors.ensure_commit(REPO, remote, commit(work, {"a.txt": f"{n}\n"}))
+    deadline = time.monotonic() + 30
+    while len(packs(mirror)) > 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(packs(mirror)) <= 2, packs(mirror)
+    with mirrors.checkout(REPO, remote, commit(work, {"a.txt": "last\n"}), "") as folder:
+        assert (folder / "a.txt").read_text() == "last\n"

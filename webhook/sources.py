@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,8 @@ class Mirrors:
         self.root.mkdir(parents=True, exist_ok=True)
         #: Whole trees shared by the jobs of one commit (``checkout(..., shared=True)``).
         self.trees = SharedTrees()
+        self._maintaining: set[Path] = set()
+        self._maintaining_lock = threading.Lock()
 
     def _mirror(self, repo: str) -> Path:
         digest = hashlib.sha256(repo.encode()).hexdigest()[:12]
@@ -179,7 +182,9 @@ class Mirrors:
             # Ask for exactly this commit; servers that refuse a SHA want the branches instead.
             # The commit is kept under FETCHED: a mirror without refs has nothing to offer in
             # the negotiation, and every fetch would download the whole history again.
-            fetch = ["fetch", "--quiet", "--no-tags", "--", remote.url]
+            # Git's own housekeeping after a fetch (``maintenance run --auto``) is a process on
+            # the way to the sync: run it beside the next steps instead (``_maintain``).
+            fetch = ["fetch", "--quiet", "--no-tags", "--no-auto-maintenance", "--", remote.url]
             proc = _git(
                 [*fetch, f"+{sha}:{FETCHED}"], cwd=mirror, remote=remote, timeout=GIT_TIMEOUT
             )
@@ -196,9 +201,30 @@ class Mirrors:
                     raise Unavailable(
                         f"{scrub(remote.url)}: git fetch failed: {_failure(proc, remote)}"
                     )
+            self._maintain(mirror)
             if not self._has_commit(mirror, sha):
                 raise CommitMissing(repo, remote.url, sha)
         return mirror
+
+    def _maintain(self, mirror: Path) -> None:
+        """``git maintenance run --auto`` in the background, at most one per mirror at a
+        time: it packs and prunes once enough objects have come (git's own thresholds), and
+        is safe beside fetches and reads (git locks what it rewrites)."""
+        with self._maintaining_lock:
+            if mirror in self._maintaining:
+                return
+            self._maintaining.add(mirror)
+
+        def run() -> None:
+            try:
+                _git(["maintenance", "run", "--auto", "--quiet"], cwd=mirror, timeout=GIT_TIMEOUT)
+            except Unavailable:
+                pass  # housekeeping: the next fetch tries again
+            finally:
+                with self._maintaining_lock:
+                    self._maintaining.discard(mirror)
+
+        threading.Thread(target=run, name="git-maintenance", daemon=True).start()
 
     def reaches(self, repo: str, remote: Remote, head: str, sha: str) -> bool:
         """Whether commit ``head`` has ``sha`` in its history (``sha`` is ``head`` or an
