@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.gitops import cm, dump, make_gitops, service
+from webhook import sources
 from webhook.kube import client as kube_client
 from webhook.kube.live import MIN_GROUP
 
@@ -95,3 +96,49 @@ def test_the_applyset_parent_is_read_while_the_plan_dry_runs(
     result = ops.sync(ops.commit({"apps/shop/all.yaml": dump(cm("settings"))}))
     assert result.ok, result.error
     assert seen == [True]
+
+
+def test_the_next_sync_lists_the_app_s_kinds_while_it_fetches_the_commit(
+    tmp_path: Path, kubeconfig: Path, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resync LISTs the groups its last plan read while git fetches the new commit: the
+    fetch waits (a few seconds at most) for the ConfigMaps' LIST to have started, which a
+    read only after the render would never do. The prefetched answer is used, not LISTed
+    again; a kind the last sync did not have (Services) is read as before."""
+    listed: list[tuple[str, str]] = []
+    list_started = threading.Event()
+    original_list = kube_client.Cluster.list
+
+    def noted_list(
+        cluster: Any, resource: Any, *, namespace: str | None, label_selector: str
+    ) -> Any:
+        listed.append((resource.kind, threading.current_thread().name))
+        list_started.set()
+        return original_list(cluster, resource, namespace=namespace, label_selector=label_selector)
+
+    monkeypatch.setattr(kube_client.Cluster, "list", noted_list)
+    ops = make_gitops(tmp_path, kubeconfig, namespace)
+    engine = ops.engine()  # one engine, as a worker keeps
+    configmaps = [cm(f"c{i}") for i in range(MIN_GROUP)]
+    first = engine.sync(ops.app, ops.commit({"apps/shop/all.yaml": dump(*configmaps)}))
+    assert first.ok, first.error
+    assert [kind for kind, _ in listed] == ["ConfigMap"]
+
+    waited: list[bool] = []
+    ensure_commit = sources.Mirrors.ensure_commit
+
+    def held_fetch(mirrors: Any, repo: str, remote: Any, sha: str) -> Any:
+        waited.append(list_started.wait(timeout=3))
+        return ensure_commit(mirrors, repo, remote, sha)
+
+    listed.clear()
+    list_started.clear()
+    monkeypatch.setattr(sources.Mirrors, "ensure_commit", held_fetch)
+    services = [service(f"s{i}") for i in range(MIN_GROUP)]
+    changed = [cm(f"c{i}", "2") for i in range(MIN_GROUP)]
+    second = engine.sync(ops.app, ops.commit({"apps/shop/all.yaml": dump(*changed, *services)}))
+    assert second.ok, second.error
+    assert waited[0] is True
+    assert sorted(kind for kind, _ in listed) == ["ConfigMap", "Service"]  # each LISTed once
+    assert [t for kind, t in listed if kind == "ConfigMap"][0].startswith("live-prefetch")
+    assert sorted(second.configured) == [f"ConfigMap {namespace}/c{i}" for i in range(MIN_GROUP)]

@@ -51,6 +51,13 @@ class _Prepared:
     cluster: Cluster
     applyset: ApplySet
     desired: list[Manifest]
+    #: The app's members LISTed while the commit was fetched and rendered.
+    prefetched: live.Prefetch | None = None
+
+    @property
+    def key(self) -> str:
+        """Names the app in its cluster, for what is kept between syncs."""
+        return f"{self.cluster.identity}|{self.applyset.id}"
 
     @property
     def order(self) -> hooks.Order:
@@ -104,6 +111,9 @@ class SyncEngine:
         self.token_for = token_for or (lambda repo: env.github_token)
         self.mirrors = sources.Mirrors(cache_dir)
         self.connections = Connections(cache_dir, kubeconfig)
+        #: Per app (``_Prepared.key``), the groups its last plan read in bulk: the next
+        #: sync LISTs them while it fetches and renders (``live.Prefetch``).
+        self._read_groups: dict[str, set[live.GroupKey]] = {}
 
     # -- public operations ---------------------------------------------------------------
 
@@ -209,6 +219,9 @@ class SyncEngine:
         anything in the tree. What it read goes to ``record["inputs"]``."""
         cluster = self._connect(app)
         remote = self._remote(app)
+        applyset = ApplySet(app.name, app.namespace)
+        usual = self._read_groups.get(f"{cluster.identity}|{applyset.id}", set())
+        prefetched = live.Prefetch(cluster, usual, applyset.id) if usual else None
         try:
             # One extraction per commit for all its apps; kustomize's Helm inflation
             # writes into the tree (charts/), so such an app gets its own.
@@ -250,8 +263,7 @@ class SyncEngine:
             raise SyncError("guard", exc.errors) from exc
         objects = self._respect_ignored(app, cluster, objects)
         progress.debug("%s: rendered %d objects at %s", app.name, len(objects), revision[:7])
-        applyset = ApplySet(app.name, app.namespace)
-        yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects])
+        yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects], prefetched)
 
     def _helm_options(self, app: AppConfig, cluster: Cluster, folder: Path) -> render.HelmOptions:
         """Capabilities from the cluster's (cached) discovery, for charts only; the allowed
@@ -294,8 +306,7 @@ class SyncEngine:
             raise Unavailable(str(exc)) from exc
 
     def _ledger(self, prepared: _Prepared) -> live.Ledger:
-        key = f"{prepared.cluster.identity}|{prepared.applyset.id}"
-        return live.Ledger(self.cache_dir / "applied", key)
+        return live.Ledger(self.cache_dir / "applied", prepared.key)
 
     def _remember(
         self,
@@ -314,12 +325,17 @@ class SyncEngine:
         self._ledger(prepared).save(entries)
 
     def _plan(self, app: AppConfig, prepared: _Prepared) -> apply.Plan:
+        resources = prepared.order.resources
+        known = live.read(
+            prepared.cluster, resources, prepared.applyset.id, prefetched=prepared.prefetched
+        )
+        self._read_groups[prepared.key] = live.groups(resources)
         the_plan = apply.plan(
             prepared.cluster,
-            prepared.order.resources,
+            resources,
             force=app.force_conflicts,
             ownership=self._ownership(app, prepared),
-            known=live.read(prepared.cluster, prepared.order.resources, prepared.applyset.id),
+            known=known,
             proven=self._ledger(prepared).load(),
         )
         if the_plan.errors:

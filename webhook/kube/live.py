@@ -21,7 +21,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,8 +49,52 @@ class Snapshot:
         return ref in self.live or ref in self.absent
 
 
-def _groups(desired: Iterable[Manifest]) -> dict[tuple[str, str, str | None], list[Manifest]]:
-    groups: dict[tuple[str, str, str | None], list[Manifest]] = {}
+#: A group of desired objects: (apiVersion, kind, namespace or None).
+GroupKey = tuple[str, str, str | None]
+
+
+class Prefetch:
+    """The app's members in the groups its last sync read, LISTed by ApplySet label while
+    this sync fetches and renders its commit: the bulk read's round trips leave the path.
+
+    A group the render no longer has is ignored; one it newly has is read as before. The
+    answer is as good as one taken a moment later: the plan compares with what the cluster
+    held when it was read either way, and the apply's field ownership does the rest."""
+
+    def __init__(self, cluster: Cluster, keys: Iterable[GroupKey], applyset_id: str) -> None:
+        keys = list(keys)
+        self._found: dict[GroupKey, Future[list[Manifest]]] = {}
+        if not keys:
+            return
+        pool = ThreadPoolExecutor(min(len(keys), MAX_READERS), "live-prefetch")
+        for key in keys:
+            self._found[key] = pool.submit(_members, cluster, key, applyset_id)
+        pool.shutdown(wait=False)
+
+    @property
+    def keys(self) -> set[GroupKey]:
+        return set(self._found)
+
+    def members(self, key: GroupKey) -> list[Manifest] | None:
+        """The group's members as LISTed, or None: not prefetched, or the read failed."""
+        future = self._found.get(key)
+        if future is None:
+            return None
+        try:
+            return future.result()
+        except (UnknownKind, KubeError) as exc:
+            log.debug("prefetch of %s in %s failed: %s", key[1], key[2], exc)
+            return None
+
+
+def _members(cluster: Cluster, key: GroupKey, applyset_id: str) -> list[Manifest]:
+    resource = cluster.resource(key[0], key[1])
+    where = key[2] if resource.namespaced else None
+    return cluster.list(resource, namespace=where, label_selector=f"{PART_OF}={applyset_id}")
+
+
+def _groups(desired: Iterable[Manifest]) -> dict[GroupKey, list[Manifest]]:
+    groups: dict[GroupKey, list[Manifest]] = {}
     for body in desired:
         namespace = (body.get("metadata") or {}).get("namespace")
         groups.setdefault((str(body["apiVersion"]), str(body["kind"]), namespace), []).append(body)
@@ -63,10 +107,12 @@ def read(
     applyset_id: str,
     *,
     skip_namespaces: Iterable[str] = (),
+    prefetched: Prefetch | None = None,
 ) -> Snapshot:
     """Bulk-read the live state of ``desired`` (objects in ``skip_namespaces``, which do not
     exist yet, are left out). Anything not proven here is simply not in the snapshot. The
     groups are read at the same time: their LISTs were a sync's one serial round trip per kind.
+    A group ``prefetched`` holds is not LISTed again. ``groups(desired)`` are the keys read.
     """
     skipped = set(skip_namespaces)
     groups = [
@@ -75,8 +121,9 @@ def read(
         if len(bodies) >= MIN_GROUP and (key[2] is None or key[2] not in skipped)
     ]
 
-    def one(group: tuple[tuple[str, str, str | None], list[Manifest]]) -> Snapshot:
-        return _read_group(cluster, group[0], group[1], applyset_id)
+    def one(group: tuple[GroupKey, list[Manifest]]) -> Snapshot:
+        listed = prefetched.members(group[0]) if prefetched is not None else None
+        return _read_group(cluster, group[0], group[1], applyset_id, listed)
 
     snapshot = Snapshot()
     if len(groups) < 2:
@@ -90,20 +137,27 @@ def read(
     return snapshot
 
 
+def groups(desired: Iterable[Manifest]) -> set[GroupKey]:
+    """The groups ``read`` LISTs for ``desired`` (what a ``Prefetch`` of the next sync asks)."""
+    return {key for key, bodies in _groups(desired).items() if len(bodies) >= MIN_GROUP}
+
+
 def _read_group(
     cluster: Cluster,
-    key: tuple[str, str, str | None],
+    key: GroupKey,
     bodies: list[Manifest],
     applyset_id: str,
+    listed: list[Manifest] | None = None,
 ) -> Snapshot:
-    """One kind in one namespace: its members by label, then, if some are missing, the
-    names of everything else there. A kind or a read that fails proves nothing."""
+    """One kind in one namespace: its members by label (``listed``: already LISTed), then,
+    if some are missing, the names of everything else there. A kind or a read that fails
+    proves nothing."""
     api_version, kind, namespace = key
     found = Snapshot()
     try:
         resource = cluster.resource(api_version, kind)
         where = namespace if resource.namespaced else None
-        ours = cluster.list(resource, namespace=where, label_selector=f"{PART_OF}={applyset_id}")
+        ours = listed if listed is not None else _members(cluster, key, applyset_id)
         by_name = {str((o.get("metadata") or {}).get("name")): o for o in ours}
         missing = [b for b in bodies if b["metadata"]["name"] not in by_name]
         names = cluster.names(resource, namespace=where) if missing else set()
