@@ -6,12 +6,22 @@ Requests are counted in the API server's audit log, not inferred from resourceVe
 
 from __future__ import annotations
 
+import pytest
 from kubernetes.dynamic import DynamicClient
 
 from tests.audit import AuditLog
 from tests.gitops import GitOps, cm, dump, live
 
 NAMES = ("a", "b", "c", "d", "e", "f")
+
+
+@pytest.fixture(autouse=True)
+def one_engine(gitops: GitOps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sync through one engine, as a worker runs them: a resync then also LISTs the
+    app's kinds while it fetches (``live.Prefetch``), and what it finds must be as exact."""
+    engine = gitops.engine()
+    monkeypatch.setattr(gitops, "engine", lambda **changes: engine)
+    monkeypatch.setattr(gitops, "sync", lambda sha, **changes: engine.sync(gitops.app, sha))
 
 
 def _app(gitops: GitOps) -> str:
