@@ -17,14 +17,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from webhook import affected, guard, hooks, phases, render, sources
 from webhook.errors import Rejected, Unavailable
-from webhook.kube import apply, diff, ignore, live, prune
+from webhook.kube import apply, diff, fanout, ignore, live, prune
 from webhook.kube.applyset import ApplySet, Ownership
 from webhook.kube.client import Cluster, KubeError, UnknownKind, service_account_user
 from webhook.kube.connections import Connections
@@ -391,11 +391,13 @@ class SyncEngine:
         dry_run: bool,
         before_tier: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
-        with ThreadPoolExecutor(1, "applyset-parent") as pool:
-            # Its GET needs nothing the plan finds: one round trip less in a row.
-            reading = pool.submit(self._get, prepared.cluster, prepared.applyset.ref, "v1")
+        # Its GET needs nothing the plan finds: one round trip less in a row.
+        reading = fanout.pool().submit(self._get, prepared.cluster, prepared.applyset.ref, "v1")
+        try:
             the_plan = self._plan(app, prepared)
-            live_parent = reading.result()
+        finally:
+            futures.wait([reading])  # no read of this sync outlives it
+        live_parent = reading.result()
         try:
             planned_hooks = phases.plan_hooks(
                 prepared.cluster, prepared.order, prepared.applyset.id, the_plan

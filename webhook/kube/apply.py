@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from webhook.hooks import recreates
+from webhook.kube import fanout
 from webhook.kube.applyset import Ownership
 from webhook.kube.client import Cluster, KubeError, UnknownKind
 from webhook.kube.diff import same
@@ -179,31 +179,30 @@ def plan(
     new_kinds = defined_kinds(desired)
     out: list[Planned] = []
     new_namespaces: set[str] = set()
-    with ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="dry-run") as pool:
-        for tier in range(len(KIND_ORDER)):
-            batch = [p for p in items if tier_of(p.ref) == tier]
-            jobs = []
-            for item in batch:
-                ref = item.ref
-                if ref.namespace in new_namespaces:
-                    out.append(replace(item, deferred=f"namespace {ref.namespace} is new"))
-                    continue
-                try:
-                    resource = cluster.resource(item.body["apiVersion"], ref.kind)
-                except UnknownKind as exc:
-                    if (ref.group, ref.kind) in new_kinds:
-                        out.append(replace(item, deferred=f"CRD for {ref.group_kind} is new"))
-                    else:
-                        out.append(replace(item, error=str(exc)))
-                    continue
-                jobs.append(
-                    pool.submit(_plan_one, cluster, item, resource, force, ownership, known, proven)
-                )
-            planned = [job.result() for job in jobs]
-            out.extend(planned)
-            new_namespaces |= {
-                p.ref.name for p in planned if p.ref.kind == "Namespace" and p.live is None
-            }
+    for tier in range(len(KIND_ORDER)):
+        batch = [p for p in items if tier_of(p.ref) == tier]
+        todo: list[tuple[Planned, Any]] = []
+        for item in batch:
+            ref = item.ref
+            if ref.namespace in new_namespaces:
+                out.append(replace(item, deferred=f"namespace {ref.namespace} is new"))
+                continue
+            try:
+                todo.append((item, cluster.resource(item.body["apiVersion"], ref.kind)))
+            except UnknownKind as exc:
+                if (ref.group, ref.kind) in new_kinds:
+                    out.append(replace(item, deferred=f"CRD for {ref.group_kind} is new"))
+                else:
+                    out.append(replace(item, error=str(exc)))
+        planned = fanout.run_all(
+            lambda job: _plan_one(cluster, job[0], job[1], force, ownership, known, proven),
+            todo,
+            width=MAX_PARALLEL,
+        )
+        out.extend(planned)
+        new_namespaces |= {
+            p.ref.name for p in planned if p.ref.kind == "Namespace" and p.live is None
+        }
     return Plan(out)
 
 
@@ -273,40 +272,39 @@ def execute(
     """
     results: list[Applied] = []
     failed = False
-    with ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="apply") as pool:
-        for tier, (tier_name, _) in enumerate(KIND_ORDER):
-            batch = [p for p in the_plan.items if tier_of(p.ref) == tier]
-            if failed:
-                results += [
-                    Applied(p.ref, Action.SKIPPED, "an earlier object failed") for p in batch
+    for tier, (tier_name, _) in enumerate(KIND_ORDER):
+        batch = [p for p in the_plan.items if tier_of(p.ref) == tier]
+        if failed:
+            results += [Applied(p.ref, Action.SKIPPED, "an earlier object failed") for p in batch]
+            continue
+        results += [
+            Applied(p.ref, Action.UNCHANGED, result=p.live)
+            for p in batch
+            if p.action is Action.UNCHANGED
+        ]
+        todo = [p for p in batch if p.action is not Action.UNCHANGED]
+        if before_tier is not None:  # every tier: ``after_tier`` may write, even after none
+            before_tier(tier_name)
+        done = fanout.run_all(
+            lambda p: _apply_one(cluster, p, force, ownership), todo, width=MAX_PARALLEL
+        )
+        results += done
+        failed = any(a.action is Action.FAILED for a in done)
+        if tier_name == "crds" and not failed:
+            new = [a.ref for a in done]
+            if new:
+                late = set(
+                    wait_established(cluster, [r.name for r in new], CRD_ESTABLISHED_TIMEOUT)
+                )
+                error = f"not Established after {CRD_ESTABLISHED_TIMEOUT:.0f}s"
+                results = [
+                    Applied(a.ref, Action.FAILED, f"{a.ref}: {error}")
+                    if a.ref in new and a.ref.name in late
+                    else a
+                    for a in results
                 ]
-                continue
-            results += [
-                Applied(p.ref, Action.UNCHANGED, result=p.live)
-                for p in batch
-                if p.action is Action.UNCHANGED
-            ]
-            todo = [p for p in batch if p.action is not Action.UNCHANGED]
-            if before_tier is not None:  # every tier: ``after_tier`` may write, even after none
-                before_tier(tier_name)
-            done = list(pool.map(lambda p: _apply_one(cluster, p, force, ownership), todo))
-            results += done
-            failed = any(a.action is Action.FAILED for a in done)
-            if tier_name == "crds" and not failed:
-                new = [a.ref for a in done]
-                if new:
-                    late = set(
-                        wait_established(cluster, [r.name for r in new], CRD_ESTABLISHED_TIMEOUT)
-                    )
-                    error = f"not Established after {CRD_ESTABLISHED_TIMEOUT:.0f}s"
-                    results = [
-                        Applied(a.ref, Action.FAILED, f"{a.ref}: {error}")
-                        if a.ref in new and a.ref.name in late
-                        else a
-                        for a in results
-                    ]
-                    failed = bool(late)
-                    cluster.refresh_discovery()
-            if after_tier is not None and not failed:
-                after_tier(tier_name)
+                failed = bool(late)
+                cluster.refresh_discovery()
+        if after_tier is not None and not failed:
+            after_tier(tier_name)
     return results

@@ -21,10 +21,11 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from webhook.kube import fanout
 from webhook.kube.applyset import PART_OF
 from webhook.kube.client import Cluster, KubeError, UnknownKind
 from webhook.objects import Manifest, ObjectRef, ref_of
@@ -66,10 +67,8 @@ class Prefetch:
         self._found: dict[GroupKey, Future[list[Manifest]]] = {}
         if not keys:
             return
-        pool = ThreadPoolExecutor(min(len(keys), MAX_READERS), "live-prefetch")
         for key in keys:
-            self._found[key] = pool.submit(_members, cluster, key, applyset_id)
-        pool.shutdown(wait=False)
+            self._found[key] = fanout.pool().submit(_members, cluster, key, applyset_id)
 
     @property
     def keys(self) -> set[GroupKey]:
@@ -126,12 +125,7 @@ def read(
         return _read_group(cluster, group[0], group[1], applyset_id, listed)
 
     snapshot = Snapshot()
-    if len(groups) < 2:
-        parts = [one(group) for group in groups]
-    else:
-        with ThreadPoolExecutor(min(len(groups), MAX_READERS), "live-read") as pool:
-            parts = list(pool.map(one, groups))
-    for part in parts:
+    for part in fanout.run_all(one, groups, width=MAX_READERS):
         snapshot.live.update(part.live)
         snapshot.absent.update(part.absent)
     return snapshot
