@@ -26,7 +26,7 @@ def test_the_pr_comment_tells_how_to_approve_then_who_approved(
 ) -> None:
     origin = Origin(tmp_path)
     config = manual_config(origin, public_url="https://deployer.example")
-    reporter = Reporter(store, config, client_for(github_api))
+    reporter = Reporter(store, config, client_for(github_api), settle=0)
     plan = pending_plan(store, origin.head)
     reporter.deliver_pending()
     waiting = _comment(github_api)

@@ -15,16 +15,18 @@ from tests.pipeline import CONTEXT, REPO, Deployer, cm
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 
 
-def test_a_merged_pull_request_is_pending_then_success_on_both_commits_with_one_comment(
+def test_a_merged_pull_request_is_pending_on_its_commit_then_success_on_both_with_one_comment(
     deployer: Deployer, k8s_api_client: k8s.ApiClient, namespace: str
 ) -> None:
+    """The merge commit says ``pending`` at once; the PR head and the comment wait
+    ``reporter.SETTLE``, and a sync done by then leaves them only the outcome to say."""
     sha = deployer.commit(cm("settings"))
     deployer.merge(sha, HEAD)
     deployer.report()
     deployer.work()
     deployer.report()
-    for commit in (sha, HEAD):
-        assert deployer.github.states(REPO, commit, CONTEXT) == ["pending", "success"]
+    assert deployer.github.states(REPO, sha, CONTEXT) == ["pending", "success"]
+    assert deployer.github.states(REPO, HEAD, CONTEXT) == ["success"]
     final = deployer.github.last_status(REPO, sha, CONTEXT)
     assert final is not None and final["description"].startswith("1 objects, 1 changed")
     [comment] = deployer.github.comments[(REPO.lower(), 2)]

@@ -141,7 +141,7 @@ def test_a_retried_status_is_looked_up_beyond_the_first_page(
         pull_requests=(PullRequestRef(number=2, head_sha=SHA),),
     )
     store.enqueue([request])
-    reporter = Reporter(store, config, client_for(github_api, TOKEN), clock=clock)
+    reporter = Reporter(store, config, client_for(github_api, TOKEN), clock=clock, settle=0)
     github_api.fail_next(status=502, after_apply=True, method="POST")
     assert reporter.deliver_pending() == 0  # posted; the answer lost
     post_statuses(github_api, 120)

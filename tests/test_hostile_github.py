@@ -107,7 +107,7 @@ def test_who_we_are_is_asked_once_per_client(deployer: Deployer) -> None:
 
 @pytest.fixture
 def reporter(store: SqlStore, config: DeployerConfig, deployer: Deployer) -> Reporter:
-    return Reporter(store, config, deployer.client)
+    return Reporter(store, config, deployer.client, settle=0)
 
 
 def _finish(store: SqlStore, request: SyncRequest, outcome: StepOutcome) -> Job:

@@ -112,7 +112,7 @@ def test_a_merge_syncs_and_reports_only_the_apps_it_touched(
     for app_config in config.apps:  # each app's last render read only its own folder
         known = RecordedInputs(key=inputs_key(app_config), commit=merge_sha, paths=())
         store.record_inputs(app_config.name, known)
-    reporter = Reporter(store, config, client_for(github_api))
+    reporter = Reporter(store, config, client_for(github_api), settle=0)
     reporter.deliver_pending()  # queued, scope unknown: nothing to say yet
     assert github_api.calls == []
 

@@ -42,7 +42,7 @@ def reporter(
     store: SqlStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
 ) -> Reporter:
     config = config.model_copy(update={"public_url": "https://deployer.example"})
-    return Reporter(store, config, client_for(github_api), clock=clock)
+    return Reporter(store, config, client_for(github_api), clock=clock, settle=0)
 
 
 def merge(
@@ -240,12 +240,14 @@ def test_a_status_posted_before_a_restart_is_not_posted_again(
     store: SqlStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
 ) -> None:
     merge(store)
-    first = Reporter(store, config, client_for(github_api), clock=clock)
+    first = Reporter(store, config, client_for(github_api), clock=clock, settle=0)
     github_api.fail_next(status=502, method="POST")
     first.posted.put(REPO, MERGE, CONTEXT, "pending", "queued")  # posted, then the crash
     first.deliver_pending()
     clock.now += 10
-    restarted = Reporter(store, config, client_for(github_api), posted=SqlPostedStatuses(store))
+    restarted = Reporter(
+        store, config, client_for(github_api), posted=SqlPostedStatuses(store), settle=0
+    )
     restarted.clock = clock
     restarted.deliver_pending()
     assert github_api.states(REPO, MERGE, CONTEXT) == []
@@ -318,7 +320,11 @@ def test_deployments_follow_the_job_when_the_app_asks_for_them(
         for app in config.apps
     ]
     reporter = Reporter(
-        store, config.model_copy(update={"apps": tuple(apps)}), client_for(github_api), clock=clock
+        store,
+        config.model_copy(update={"apps": tuple(apps)}),
+        client_for(github_api),
+        clock=clock,
+        settle=0,
     )
     merge(store)
     reporter.deliver_pending()

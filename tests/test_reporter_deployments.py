@@ -24,7 +24,7 @@ def reporter(
         app.model_copy(update={"deployment_environment": "production"}) for app in config.apps
     )
     config = config.model_copy(update={"apps": apps, "public_url": "https://deployer.example"})
-    return Reporter(store, config, client_for(github_api), clock=clock)
+    return Reporter(store, config, client_for(github_api), clock=clock, settle=0)
 
 
 def test_a_deployment_carries_its_job_and_links_each_status_to_the_job(

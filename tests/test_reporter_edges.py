@@ -35,7 +35,7 @@ def description(github_api: GitHubApiServer, sha: str) -> str:
 def test_a_rollback_s_status_says_the_app_is_paused_there_and_by_whom(
     store: SqlStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
 ) -> None:
-    reporter = Reporter(store, config, client_for(github_api), clock=clock)
+    reporter = Reporter(store, config, client_for(github_api), clock=clock, settle=0)
     store.pauses.put(Pause(app="guestbook", commit=MERGE, by="token:ops", paused_at=clock.now))
     manual(store, MERGE)
     run(store, OK)
@@ -59,7 +59,7 @@ def test_a_push_that_succeeded_is_not_called_paused(
 ) -> None:
     """Only a rollback (a manual job) is the pause: a merge's job at the same commit,
     finished before the pause was set, says what it did."""
-    reporter = Reporter(store, config, client_for(github_api), clock=clock)
+    reporter = Reporter(store, config, client_for(github_api), clock=clock, settle=0)
     merge(store)
     run(store, OK)
     store.pauses.put(Pause(app="guestbook", commit=MERGE, by="token:ops", paused_at=clock.now))
@@ -75,7 +75,7 @@ def test_links_and_contexts_follow_the_configured_prefix_and_url(
     config = config.model_copy(
         update={"public_url": "https://deployer.example/X/", "status_context_prefix": "ci/X/"}
     )
-    reporter = Reporter(store, config, client_for(github_api), clock=clock)
+    reporter = Reporter(store, config, client_for(github_api), clock=clock, settle=0)
     job = merge(store)
     queued = preview(store)
     reporter.deliver_pending()
@@ -103,7 +103,7 @@ def comment_body(github_api: GitHubApiServer, marker: str) -> str:
 def test_the_deployment_comment_names_its_pull_request_and_who_approved(
     store: SqlStore, config: DeployerConfig, github_api: GitHubApiServer, clock: Clock
 ) -> None:
-    reporter = Reporter(store, config, client_for(github_api), clock=clock)
+    reporter = Reporter(store, config, client_for(github_api), clock=clock, settle=0)
     request = SyncRequest(
         app="guestbook",
         repo=REPO,
@@ -127,7 +127,7 @@ def test_the_deployment_comment_holds_each_app_s_newest_merge_job_only(
     """A preview job of the same pull request is not a deployment (it has its own comment),
     a job read past it is still listed, and a late report of an older job does not put it
     back in place of the newer one of its app."""
-    reporter = Reporter(store, config, client_for(github_api), clock=clock)
+    reporter = Reporter(store, config, client_for(github_api), clock=clock, settle=0)
     merge(store, app="docs")
     preview(store, app="redis")
     older = merge(store, app="guestbook")
@@ -152,7 +152,7 @@ def test_a_silent_job_says_nothing_and_every_acknowledged_report_is_counted(
 ) -> None:
     """A job whose scope is unknown yet (a diff base to narrow against) posts no status and
     no comment; its report, a stale one and a delivered one are each counted once."""
-    reporter = Reporter(store, config, client_for(github_api), clock=clock)
+    reporter = Reporter(store, config, client_for(github_api), clock=clock, settle=0)
     unknown = SyncRequest(
         app="redis",
         repo=REPO,

@@ -80,12 +80,12 @@ def test_a_report_the_job_has_moved_past_costs_no_request(
     """A queued report waits out an outage; meanwhile a restarted reporter (which forgot
     the wait) delivers the job's later reports. When the old report is due at last it is
     the only one left of its job, and it says nothing: not one request reaches GitHub."""
-    first = Reporter(store, config, client_for(github_api), clock=clock)
+    first = Reporter(store, config, client_for(github_api), clock=clock, settle=0)
     job = merge(store)
     github_api.fail_next(status=502)
     assert first.deliver_pending() == 0  # the queued report waits 5 s
     run(store, OK)
-    restarted = Reporter(store, config, client_for(github_api), clock=clock)
+    restarted = Reporter(store, config, client_for(github_api), clock=clock, settle=0)
     assert restarted.deliver_pending() == 2  # running (stale) and succeeded
     assert github_api.states(REPO, MERGE, CONTEXT) == ["success"]
     before = histogram(job.app)
@@ -132,7 +132,7 @@ def test_a_status_whose_post_landed_before_a_crash_is_looked_up_not_posted_again
     client_for(github_api).create_status(
         REPO, MERGE, state="pending", context=CONTEXT, description="queued"
     )
-    reporter = Reporter(store, config, client_for(github_api), clock=clock)
+    reporter = Reporter(store, config, client_for(github_api), clock=clock, settle=0)
     [report] = store.pending_reports()
     assert report.attempts == 0
     reporter.deliver_pending()
