@@ -57,3 +57,28 @@ def test_a_reader_sees_what_another_process_wrote(store: SqlStore, store_url: st
         assert store.recorded_inputs(["production"]) == {}
     finally:
         worker.close()
+
+
+def generation(store: SqlStore) -> int:
+    with store.database.read() as cur:
+        cur.execute("SELECT generation FROM app_inputs_generation WHERE id = 1")
+        return int(cur.fetchone()["generation"])
+
+
+def test_inputs_already_recorded_write_nothing(store: SqlStore) -> None:
+    """Most syncs read what the last one read: no write, so no commit on the sync's path and
+    no reader has to parse every row again. A change, or forgetting, still writes."""
+    store.record_inputs("production", known(PRODUCTION, "apps/base/"))
+    first = generation(store)
+    again = RecordedInputs(key=inputs_key(PRODUCTION), commit="e" * 40, paths=("apps/base/",))
+    store.record_inputs("production", again)
+    store.record_inputs("other", None)  # nothing recorded, nothing to forget
+    assert generation(store) == first
+    assert store.recorded_inputs(["production"])["production"].commit == "c" * 40
+    store.record_inputs("production", known(PRODUCTION, "apps/base/", "shared/"))
+    assert generation(store) == first + 1
+    store.record_inputs("production", known(OTHER, "apps/base/", "shared/"))  # other settings
+    assert generation(store) == first + 2
+    store.record_inputs("production", None)
+    assert generation(store) == first + 3
+    assert store.recorded_inputs(["production"]) == {}

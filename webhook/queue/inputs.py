@@ -1,10 +1,11 @@
 """Each app's recorded inputs: what its last render read, for the receiver's app index.
 
-The worker writes a row after each render of a branch commit (``record``) and removes it
-when the render failed (the inputs are unknown again); the receiver reads the rows of the
-apps on a pushed branch (``recorded``). An app with a deploy job still queued or running is
-left out of what ``recorded`` returns: its inputs are about to change, so it counts as
-touched (``webhook.affected``). ``schema.py`` creates the tables.
+The worker writes a row after each render of a branch commit that read other inputs than
+the row holds (``record``) and removes it when the render failed (the inputs are unknown
+again); the receiver reads the rows of the apps on a pushed branch (``recorded``). An app
+with a deploy job still queued or running is left out of what ``recorded`` returns: its
+inputs are about to change, so it counts as touched (``webhook.affected``). ``schema.py``
+creates the tables.
 
 Each write bumps a generation number in the same transaction, so a process keeps every row
 parsed in memory and rereads the table only when another process wrote: a delivery costs
@@ -50,7 +51,22 @@ class InputsTable:
         self._cached: tuple[int, Mapping[str, RecordedInputs]] = (-1, {})
 
     def record(self, app: str, inputs: RecordedInputs | None, now: float) -> None:
-        """Keep ``inputs`` as ``app``'s recorded inputs; None forgets them (unknown)."""
+        """Keep ``inputs`` as ``app``'s recorded inputs; None forgets them (unknown).
+
+        Inputs the row already holds (same settings key, same paths: most syncs) write
+        nothing: no commit on the sync's path, and every reader's parsed rows stay valid.
+        The row then keeps the commit of the render that first read them."""
+        with self.db.read() as cur:
+            cur.execute("SELECT inputs_key, paths FROM app_inputs WHERE app = ?", (app,))
+            row = cur.fetchone()
+        if inputs is None and row is None:
+            return
+        if (
+            inputs is not None
+            and row is not None
+            and (row["inputs_key"], row["paths"]) == (inputs.key, json.dumps(list(inputs.paths)))
+        ):
+            return
         with self.db.write() as cur:
             cur.execute("DELETE FROM app_inputs WHERE app = ?", (app,))
             if inputs is not None:
