@@ -16,6 +16,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, jsonify, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
@@ -71,6 +72,9 @@ class AccessControl:
     mode: Mode
     tokens: tuple[ApiToken, ...]
     permissions: Permissions | None = None
+    #: The host name of ``public_url``: in loopback mode a request may name it as its
+    #: ``Host`` as well as a loopback name (``_local_host``).
+    public_host: str | None = None
     csrf: CSRFProtect = field(default_factory=CSRFProtect)
 
     def init_app(self, app: Flask) -> None:
@@ -116,6 +120,26 @@ def _loopback(address: str | None) -> bool:
         return False
 
 
+def _local_host(host: str, public_host: str | None) -> bool:
+    """``Host`` names this machine: ``localhost`` (or a ``*.localhost`` name, which browsers
+    never ask DNS for), a loopback address, or the deployer's own public host name.
+
+    A loopback peer alone does not make a local caller: a page from any site can have the
+    operator's browser reach a port-forwarded deployer by DNS rebinding (a name of the
+    attacker's that resolves to 127.0.0.1), and its requests then carry that name as
+    ``Host``. The browser sends the name it connected to, which the page cannot forge."""
+    try:
+        name = (urlsplit(f"//{host}").hostname or "").rstrip(".")
+    except ValueError:  # a port that is not a number
+        return False
+    if name == "localhost" or name.endswith(".localhost") or name == public_host:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def _identify(rules: AccessControl) -> Principal | Response | None:
     """The request's principal; a ``Response`` (401) for a bad token; None for nobody."""
     header = request.headers.get("Authorization", "")
@@ -131,7 +155,16 @@ def _identify(rules: AccessControl) -> Principal | Response | None:
         return None
     if rules.mode == "none":
         return Principal(kind="open", name="anonymous")
-    return Principal(kind="local", name="local") if _loopback(request.remote_addr) else None
+    if not _loopback(request.remote_addr):
+        return None
+    if not _local_host(request.host, rules.public_host):
+        return _refuse(
+            403,
+            "this deployer answers loopback callers only under a local Host name "
+            "(localhost, 127.0.0.1, [::1] or the public_url's host); "
+            f"this request names {request.host!r}",
+        )
+    return Principal(kind="local", name="local")
 
 
 def _refuse(status: int, message: str) -> Response:

@@ -106,8 +106,18 @@ def _client() -> tuple[OAuth, str | None]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path of this site: never ``//host`` or ``https://host`` (an open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path of this site: never ``//host`` or ``https://host`` (an open redirect).
+
+    Whitespace and control characters are refused outright, not just checked around:
+    browsers (and werkzeug's ``redirect``) drop tabs and newlines from a URL, so
+    ``/<TAB>/evil.example`` would leave as ``//evil.example``."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ch.isspace() or not ch.isprintable() for ch in target)
+    ):
         return url_for("pages.index")
     return target
 
