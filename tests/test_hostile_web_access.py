@@ -22,6 +22,7 @@ from tests.access import (
     READ_TOKEN,
     TOKENS,
     Origin,
+    csrf_token,
     github_env,
     manual_config,
     pending_plan,
@@ -32,6 +33,7 @@ from tests.conftest import SECRET
 from tests.github.api_server import GitHubApiServer
 from webhook.model import SyncRequest, Trigger
 from webhook.queue import SqlStore
+from webhook.queue.audit import ApprovalLog
 from webhook.settings import Environment
 from webhook.web import create_app
 
@@ -144,3 +146,60 @@ def test_no_other_site_can_frame_a_page_or_run_anything_in_it(
         assert "script-src" not in policy  # no script at all, whatever else is allowed
         assert answer.headers["X-Frame-Options"] == "DENY"
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def _writes(app: Flask) -> list[str]:
+    """Every route that takes a state-changing method, with its parameters filled in; a
+    route added later is probed too, without anyone remembering to list it here."""
+    paths = []
+    for rule in app.url_map.iter_rules():
+        if not (rule.methods or set()) - {"GET", "HEAD", "OPTIONS"}:
+            continue
+        if rule.endpoint in ("receiver.receive", "signin.logout"):
+            continue  # the signature is its credential; signing out harms nobody
+        assert set(rule.arguments) <= {"name", "job_id"}, f"fill in {rule.rule}'s parameters"
+        paths.append(rule.rule.replace("<name>", "guestbook").replace("<int:job_id>", "1"))
+    return sorted(paths)
+
+
+def test_no_state_changing_route_yields_to_a_reader_a_page_or_a_missing_csrf_token(
+    tmp_path: Path,
+    github_api: GitHubApiServer,
+    signed: FlaskClient,
+    store: SqlStore,
+    origin: Origin,
+) -> None:
+    plan = pending_plan(store, origin.head)
+    assert plan == 1
+    config = manual_config(origin)
+    open_app = create_app(
+        config.model_copy(update={"auth": "none"}),
+        Environment(webhook_secret=SECRET, cache_dir=tmp_path / "c", api_tokens=TOKENS),
+        store,
+    )
+    loopback = _loopback(tmp_path, store, origin, None)
+    routes = _writes(loopback)
+    assert len(routes) >= 4, routes  # sync, rollback, resume, the Approve button
+    local = loopback.test_client()
+    local.environ_base["REMOTE_ADDR"] = "127.0.0.1"
+    reader_token = {"Authorization": f"Bearer {READ_TOKEN}"}
+    jobs_before = store.jobs_for_app("guestbook")
+    for path in routes:
+        for who, client, headers in (
+            ("loopback", local, {}),
+            ("auth none", open_app.test_client(), {}),
+            ("read token", local, reader_token),
+        ):
+            answer = client.post(path, json={}, headers=headers)
+            assert answer.status_code in (401, 403), (who, path, answer.status_code)
+    sign_in(signed, github_api, "gho_writer")
+    for path in routes:  # a writer's browser, made to post by a foreign page: no CSRF token
+        answer = signed.post(path, json={})
+        assert answer.status_code == 400 and b"CSRF" in answer.data, (path, answer.data)
+    sign_in(signed, github_api, "gho_reader")
+    token = csrf_token(signed.get(f"/jobs/{plan}").data)
+    for path in routes:
+        answer = signed.post(path, json={}, headers={"X-CSRFToken": token})
+        assert answer.status_code == 403, (path, answer.status_code)
+    assert store.jobs_for_app("guestbook") == jobs_before
+    assert ApprovalLog(store).recent() == [] and store.pauses.all() == {}
