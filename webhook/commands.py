@@ -13,7 +13,10 @@ Must not touch: the cluster (the approved or preview job it queues does that).
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Protocol
+
+from cachetools import TTLCache
 
 from webhook.access import Level, PermissionCache
 from webhook.comments import escape
@@ -32,6 +35,11 @@ from webhook.settings import AppConfig, DeployerConfig, Environment
 from webhook.worker import SyncStep
 
 log = logging.getLogger(__name__)
+#: Seconds after a refusal during which the same person's further commands on the same pull
+#: request are refused without a reply: anyone may comment, and a reply per comment let an
+#: outsider spend the deployer's GitHub budget (a thread search and a write each; GitHub
+#: allows about 500 content-creating requests an hour) that every app's statuses share.
+REFUSAL_QUIET = 3600.0
 
 
 class CommandGitHub(Protocol):
@@ -67,6 +75,11 @@ class Commands:
             lambda repo, login: Level.of(github.permission(repo, login)), ttl=env.permission_ttl
         )
         self.approvals = ApprovalLog(store)
+        #: (repo, pull request, login) refused within ``REFUSAL_QUIET``, in this process.
+        self._refused: TTLCache[tuple[str, int, str], bool] = TTLCache(
+            maxsize=4096, ttl=REFUSAL_QUIET
+        )
+        self._refused_lock = threading.Lock()
 
     def __call__(self, job: Job) -> StepOutcome:
         if job.trigger is not Trigger.COMMAND:
@@ -90,12 +103,21 @@ class Commands:
         level = self.permissions.level(app.repo, login)
         if level < Level.WRITE:
             access = {Level.NONE: "no access", Level.READ: "read access"}[level]
+            key = (app.repo.lower(), int(command.get("number") or 0), login.lower())
+            with self._refused_lock:
+                quiet = key in self._refused
+            if quiet:
+                return _done(
+                    JobState.SUCCEEDED, f"refused: {login} has {access} (already told)", command
+                )
             self._reply(
                 job,
                 command,
                 f"Sorry {escape('@' + login)}, `/deploy {command.get('verb')}` needs write access "
                 f"to {escape(app.repo)}, and you have {access}. A maintainer can run it.",
             )
+            with self._refused_lock:
+                self._refused[key] = True
             return _done(JobState.SUCCEEDED, f"refused: {login} has {access}", command)
         if command.get("verb") == "approve":
             return self._approve(app, job, command, login)
