@@ -63,14 +63,21 @@ def _loopback(tmp_path: Path, store: SqlStore, origin: Origin, public_url: str |
 
 @pytest.mark.parametrize(
     "target",
-    ["/\t/evil.example/", "/\n/evil.example/", "/\r\n/evil.example/", "/\x00/evil.example/"],
-    ids=["tab", "newline", "crlf", "nul"],
+    [
+        "/\t/evil.example/",
+        "/\n/evil.example/",
+        "/\r\n/evil.example/",
+        "/\x00/evil.example/",
+        "/apps/" + "x" * 5000,
+    ],
+    ids=["tab", "newline", "crlf", "nul", "too-long-for-the-cookie"],
 )
 def test_sign_in_never_redirects_off_site_through_characters_a_browser_drops(
     signed: FlaskClient, github_api: GitHubApiServer, target: str
 ) -> None:
     """Browsers drop tabs and newlines from a URL (and werkzeug's ``redirect`` drops the
-    tab itself): ``/<TAB>/evil.example/`` used to leave as ``Location: //evil.example/``."""
+    tab itself): ``/<TAB>/evil.example/`` used to leave as ``Location: //evil.example/``.
+    A ``next`` too long for the session cookie is dropped, not left to break the sign-in."""
     sign_in(signed, github_api, "gho_reader", then=target)  # asserts the landing is "/"
 
 

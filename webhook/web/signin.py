@@ -47,6 +47,9 @@ bp = Blueprint("signin", __name__)
 #: How long a sign-in lasts; an older cookie is refused even though its signature holds.
 SESSION_LIFETIME = timedelta(hours=12)
 _OAUTH = "webhook-deployer-oauth"
+#: A longer ``next`` is dropped: kept in the session cookie, it would push the cookie past
+#: the 4 KB browsers keep, and the sign-in (whose ``state`` the cookie holds) would fail.
+MAX_NEXT = 1024
 
 
 def github_permissions(env: Environment) -> Permissions:
@@ -117,6 +120,7 @@ def _safe_next(target: str | None) -> str:
         or target.startswith("//")
         or "\\" in target
         or any(ch.isspace() or not ch.isprintable() for ch in target)
+        or len(target) > MAX_NEXT
     ):
         return url_for("pages.index")
     return target
