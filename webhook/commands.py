@@ -136,6 +136,22 @@ class Commands:
             if j.state is JobState.OUT_OF_SYNC and j.trigger is not Trigger.PREVIEW
         ]
         pending = plans[0] if plans else None
+        number = int(command.get("number") or 0)
+        if not command.get("sha") and pending is not None and not _brought_by(pending, number):
+            # Without a commit, a comment approves what its own thread brought: a newer plan
+            # (another merge landed since the commenter looked) is not theirs to approve.
+            prs = ", ".join(f"#{pr.number}" for pr in pending.pull_requests) or "no pull request"
+            self._reply(
+                job,
+                command,
+                f"Not approved: the plan of **{escape(app.name)}** awaiting approval is "
+                f"`{pending.commit[:7]}` ({prs}), not this pull request's merge. Approve it "
+                f"where it was reviewed, or name the commit: "
+                f"`/deploy approve {app.name}@<sha>`.",
+            )
+            return _done(
+                JobState.SUCCEEDED, f"refused: the pending plan is {pending.commit[:7]}", command
+            )
         target = command.get("sha") or (pending.commit if pending is not None else None)
         if not target:
             self._reply(job, command, f"Nothing of **{escape(app.name)}** awaits approval.")
@@ -202,6 +218,11 @@ class Commands:
         number = int(command.get("number") or 0)
         marker = reply_marker(comment_id)
         self.github.upsert_comment(job.repo, number, marker, f"{marker}\n{text}\n")
+
+
+def _brought_by(plan: Job, number: int) -> bool:
+    """Whether pull request ``number``'s merge is what ``plan`` deploys."""
+    return any(pr.number == number for pr in plan.pull_requests)
 
 
 def _done(state: JobState, message: str, command: dict[str, Any]) -> StepOutcome:
