@@ -1,12 +1,14 @@
 """Hostile deliveries the other receiver tests leave out, each signed (or not) like GitHub's
 published examples: a compressed body, an old push replayed under a new delivery id, and
-``/deploy`` commands hidden in a quote, a code block or a later line. All were safe when
-written; these tests keep them so."""
+``/deploy`` commands hidden in a quote, a code block or a later line, and framing a proxy
+could read otherwise (against a real ``webhook-deployer web``). All were safe when written;
+these tests keep them so."""
 
 from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from tests.access import pr_comment
 from tests.conftest import SECRET
 from tests.github.deliveries import Delivery, github_signature
 from tests.github.examples import branch_push
+from tests.test_hostile_web import Web, raw_request
 from webhook.queue import SqlStore
 
 URL = "/webhooks/github"
@@ -94,3 +97,32 @@ def test_a_form_encoded_delivery_is_verified_over_its_raw_form_body(
     swapped = {**sent.headers(), "X-Hub-Signature-256": github_signature(b"other", sent.body)}
     assert client.post(URL, data=sent.body, headers=swapped).status_code == 401
     assert _jobs(store) == []
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
+    server = Web(tmp_path_factory.mktemp("web"))
+    yield server
+    server.close()
+
+
+SMUGGLED = b"GET /api/apps HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n" % len(b"0\r\n\r\n" + SMUGGLED),
+        b"Content-Length: 5\r\nContent-Length: %d\r\n" % len(b"0\r\n\r\n" + SMUGGLED),
+        b"Transfer-Encoding: chunked, identity\r\n",
+    ],
+    ids=["length-and-chunked", "two-lengths", "chunked-then-identity"],
+)
+def test_real_server_refuses_framing_a_proxy_could_read_otherwise(web: Web, head: bytes) -> None:
+    """Behind an ingress that keeps connections open, a body whose end two parsers see in
+    two places smuggles a request of its own (here ``GET /api/apps``, past the ingress):
+    gunicorn refuses the framing at once and closes the connection, so nothing follows."""
+    request = b"POST /webhooks/github HTTP/1.1\r\nHost: localhost\r\n" + head + b"\r\n"
+    answer = raw_request(web.port, request + b"0\r\n\r\n" + SMUGGLED)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in answer
+    assert answer.count(b"HTTP/1.1 ") == 1 and b'"apps"' not in answer
