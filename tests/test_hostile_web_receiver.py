@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from tests.access import pr_comment
@@ -126,3 +128,25 @@ def test_real_server_refuses_framing_a_proxy_could_read_otherwise(web: Web, head
     answer = raw_request(web.port, request + b"0\r\n\r\n" + SMUGGLED)
     assert answer.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in answer
     assert answer.count(b"HTTP/1.1 ") == 1 and b'"apps"' not in answer
+
+
+def test_a_strangers_headers_cannot_grow_the_log_lines_they_cause(web: Web) -> None:
+    """Every request writes an access line and an unsigned delivery a warning: the headers
+    they quote are anyone's (8 KB each within gunicorn's limits), so they are cut."""
+    marker = "log-size-probe-"
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": marker + "u" * 8000,
+        "X-GitHub-Delivery": marker + "d" * 8000,
+        "X-GitHub-Event": "push",
+    }
+    answer = requests.post(f"{web.url}{URL}", data=b"{}", headers=headers, timeout=10)
+    assert answer.status_code == 401
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [line for line in web.log_path.read_text().splitlines() if marker in line]
+        if len(lines) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(lines) >= 2, lines  # the warning and the access line
+    assert all(len(line) < 1000 for line in lines), [len(line) for line in lines]
