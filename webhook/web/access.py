@@ -5,7 +5,8 @@ Owns: the access mode (``github`` sign-in, ``none`` on purpose, else loopback on
 anyone under ``auth: none``), the per-app checks ``can_read`` / ``can_approve``, and CSRF
 on every POST a cookie authenticates. Open without a principal: the webhook receiver
 (signature-verified), ``/healthz``, ``/readyz``, the static CSS and the sign-in pages.
-Never trusted: ``X-Forwarded-For`` and friends (loopback is the socket's peer address).
+Never trusted: ``X-Forwarded-For`` and friends (loopback is the socket's peer address),
+nor a loopback peer alone: it must also name this machine in ``Host`` (DNS rebinding).
 Must not touch: GitHub (permissions come through ``Permissions``), the queue.
 """
 
