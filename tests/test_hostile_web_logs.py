@@ -72,3 +72,28 @@ def test_an_unsigned_requests_delivery_header_cannot_drive_the_terminal(
     for formatter in (logs.TextFormatter(), logs.JsonFormatter()):
         shown = formatter.format(record)  # ...the line shows it inert
         assert "\x1b" not in shown and "\r" not in shown and "\x07" not in shown
+
+
+def test_the_store_password_quoted_by_the_driver_is_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """psycopg quotes a malformed URL's password in its error, which the receiver logs
+    (store unavailable) and a start-up prints: the password is masked like every secret."""
+    import psycopg
+
+    from webhook.settings import Environment
+
+    url = "postgresql://deployer:Sup3r Secret%21pw@127.0.0.1:5432/deployer"
+    with pytest.raises(psycopg.ProgrammingError) as raised:
+        psycopg.connect(url, connect_timeout=1)
+    assert "Sup3r Secret" in str(raised.value)  # what the driver says, unmasked
+    given: list[str] = []
+
+    def configure(level: str, fmt: str, secrets: list[str | None]) -> None:
+        given.extend(s for s in secrets if s)  # as logs.configure keeps them
+
+    monkeypatch.setattr(logs, "configure", configure)
+    Environment(webhook_secret=b"log test secret", database_url=url).configure_logging()
+    for formatter in (logs.JsonFormatter(given), logs.TextFormatter(given)):
+        line = formatter.format(_record("store unavailable: %s", raised.value))
+        assert "Sup3r" not in line and logs.REDACTED in line
