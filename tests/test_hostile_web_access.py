@@ -165,7 +165,7 @@ def _writes(app: Flask) -> list[str]:
         if rule.endpoint in ("receiver.receive", "signin.logout"):
             continue  # the signature is its credential; signing out harms nobody
         assert set(rule.arguments) <= {"name", "job_id"}, f"fill in {rule.rule}'s parameters"
-        paths.append(rule.rule.replace("<name>", "guestbook").replace("<int:job_id>", "1"))
+        paths.append(rule.rule.replace("<name>", "guestbook").replace("<job:job_id>", "1"))
     return sorted(paths)
 
 
@@ -210,3 +210,40 @@ def test_no_state_changing_route_yields_to_a_reader_a_page_or_a_missing_csrf_tok
         assert answer.status_code == 403, (path, answer.status_code)
     assert store.jobs_for_app("guestbook") == jobs_before
     assert ApprovalLog(store).recent() == [] and store.pauses.all() == {}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../access.py",
+        "/static/..%2faccess.py",
+        "/static/%2e%2e/%2e%2e/settings.py",
+        "/apps/..%2F..%2Fetc%2Fpasswd",
+        "/api/apps/..%2fguestbook",
+        "/api/jobs/99999999999999999999999999999999",
+        "/jobs/99999999999999999999999999999999",
+        "/jobs/-1",
+    ],
+)
+def test_route_parameters_reach_no_file_and_no_other_app(
+    tmp_path: Path, store: SqlStore, origin: Origin, path: str
+) -> None:
+    """A job id past 64 bits used to reach the database and overflow there (a 500)."""
+    browser = _loopback(tmp_path, store, origin, None).test_client()
+    browser.environ_base["REMOTE_ADDR"] = "127.0.0.1"
+    answer = browser.get(path)
+    assert answer.status_code == 404, (path, answer.status_code)
+    assert b"import" not in answer.data and b"root:" not in answer.data
+
+
+def test_a_huge_limit_is_bounded_not_an_error(
+    tmp_path: Path, store: SqlStore, origin: Origin
+) -> None:
+    """A number past Python's 4,300-digit parsing limit, or a negative one, reads the
+    default or the bound: never a 500."""
+    pending_plan(store, origin.head)
+    browser = _loopback(tmp_path, store, origin, None).test_client()
+    browser.environ_base["REMOTE_ADDR"] = "127.0.0.1"
+    for limit in ("9" * 5000, "-5", "1e9", "0x10"):
+        answer = browser.get("/api/apps/guestbook/jobs", query_string={"limit": limit})
+        assert answer.status_code == 200 and len(answer.get_json()["jobs"]) == 1, limit

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from flask import Flask, Response
+from werkzeug.routing import IntegerConverter, Map
 
 from webhook.access import ApiToken, token_hash
 from webhook.affected import RecordedInputs
@@ -45,6 +46,14 @@ def _secure(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+class JobId(IntegerConverter):
+    """``<job:job_id>``: a job id the store can hold (a signed 64-bit integer), so a longer
+    number in a URL is a 404 like any missing job, not an overflow in the database (500)."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, max=2**63 - 1)
 
 
 def _tokens(env: Environment) -> tuple[ApiToken, ...]:
@@ -87,6 +96,7 @@ def create_app(
     store = store or open_store(env.database_url)
     # Named after this package, so Flask finds templates/ and static/ next to this file.
     app = Flask("webhook.web")
+    app.url_map.converters["job"] = JobId
     app.config["MAX_CONTENT_LENGTH"] = env.max_body_bytes
     env.configure_logging()
     Deployer(
