@@ -10,6 +10,7 @@ them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -247,3 +248,19 @@ def test_a_huge_limit_is_bounded_not_an_error(
     for limit in ("9" * 5000, "-5", "1e9", "0x10"):
         answer = browser.get("/api/apps/guestbook/jobs", query_string={"limit": limit})
         assert answer.status_code == 200 and len(answer.get_json()["jobs"]) == 1, limit
+
+
+def test_a_session_ends_twelve_hours_after_sign_in_however_often_it_is_used(
+    signed: FlaskClient, github_api: GitHubApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flask signs the session cookie anew on every request (and the CSRF token is written
+    into it), so the cookie's own age is the time since the last request: a stolen cookie
+    used every few hours lived for ever. The sign-in's own time bounds it."""
+    sign_in(signed, github_api, "gho_writer")
+    start = time.time()
+    for hours in (6, 11.5):
+        monkeypatch.setattr(time, "time", lambda hours=hours: start + hours * 3600)
+        assert signed.get("/api/apps").status_code == 200  # in use: re-signed each time
+    monkeypatch.setattr(time, "time", lambda: start + 13 * 3600)  # 1.5 h after the last
+    assert signed.get("/api/apps").status_code == 401
+    assert signed.get("/").status_code == 302  # off to sign in again

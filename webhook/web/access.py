@@ -15,7 +15,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
@@ -29,6 +31,12 @@ from webhook.settings import AppConfig, ConfigError, DeployerConfig, Environment
 
 log = logging.getLogger(__name__)
 _KEY = "webhook-deployer-access"
+#: How long a sign-in lasts, counted from the sign-in itself (``SIGNED_IN_AT``): Flask signs
+#: the cookie anew on every request, so the cookie's own age only says how long it idled.
+SESSION_LIFETIME = timedelta(hours=12)
+#: The session key holding when the user signed in (seconds since the epoch).
+SIGNED_IN_AT = "signed_in_at"
+_LIFETIME_SECONDS = SESSION_LIFETIME.total_seconds()
 Mode = Literal["github", "none", "loopback"]
 #: Endpoints anyone may call: each checks its own credential or shows nothing secret.
 OPEN_ENDPOINTS = frozenset(
@@ -150,9 +158,12 @@ def _identify(rules: AccessControl) -> Principal | Response | None:
             return _refuse(401, "unknown or revoked API token")
         return Principal(kind="token", name=token.name, token=token)
     if rules.mode == "github":
-        user = session.get("user")
-        if isinstance(user, dict) and isinstance(user.get("login"), str):
+        user, at = session.get("user"), session.get(SIGNED_IN_AT)
+        fresh = isinstance(at, int | float) and 0 <= time.time() - at <= _LIFETIME_SECONDS
+        if isinstance(user, dict) and isinstance(user.get("login"), str) and fresh:
             return Principal(kind="user", name=user["login"], user_id=user.get("id"))
+        if user is not None:
+            session.clear()  # signed in too long ago: sign in again
         return None
     if rules.mode == "none":
         return Principal(kind="open", name="anonymous")
