@@ -98,18 +98,21 @@ def test_the_client_finds_a_status_beyond_the_first_page(github_api: GitHubApiSe
 
 
 def test_the_client_finds_its_comment_beyond_the_first_page(github_api: GitHubApiServer) -> None:
-    """31 comments of someone else first: ours is the 32nd, on page 2 of 30. Written into
-    the server's state, not POSTed one by one: 31 checked requests made this test slow
-    enough to time out on a loaded machine, and they are not what it is about."""
+    """101 comments of someone else first: ours is the 102nd, on page 2 of 100. Written into
+    the server's state, not POSTed one by one: that many checked requests made this test
+    slow enough to time out on a loaded machine, and they are not what it is about. The
+    second look-up is a fresh client's (a restart): a client that wrote the comment reads
+    it again by its id instead (``test_hostile_web_github``)."""
     client = client_for(github_api, TOKEN)
     others = github_api.comments.setdefault((REPO.lower(), 2), [])
-    for i in range(31):
+    for i in range(101):
         others.append(shapes.comment(github_api.url, REPO, 2, 80_000 + i, f"c {i}", SOMEONE))
     created = client.upsert_comment(REPO, 2, DEPLOY_MARKER, "first")
-    assert client.upsert_comment(REPO, 2, DEPLOY_MARKER, "second") == created
+    restarted = client_for(github_api, TOKEN)
+    assert restarted.upsert_comment(REPO, 2, DEPLOY_MARKER, "second") == created
     ours = [c for c in github_api.comments[(REPO.lower(), 2)] if c["id"] == created]
     assert [c["body"] for c in ours] == [f"{DEPLOY_MARKER}\nsecond"]
-    assert len(github_api.comments[(REPO.lower(), 2)]) == 32
+    assert len(github_api.comments[(REPO.lower(), 2)]) == 102
     listed = [
         c.query.get("page", "1")
         for c in github_api.calls

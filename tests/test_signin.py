@@ -30,7 +30,7 @@ from webhook.queue import SqlStore
 from webhook.queue.audit import ApprovalLog
 from webhook.settings import ConfigError
 from webhook.web import create_app
-from webhook.web.signin import SESSION_LIFETIME
+from webhook.web.access import SESSION_LIFETIME, SIGNED_IN_AT
 
 
 @pytest.fixture
@@ -190,11 +190,16 @@ def _cookie(web: Flask, data: dict[str, object], *, secret: str, age: float = 0)
 def test_a_forged_or_expired_session_cookie_is_refused(
     web: Flask, client: FlaskClient, secret: str, age: float
 ) -> None:
-    session = {"user": {"login": "writer", "id": 101}, "_permanent": True}
+    session = {
+        "user": {"login": "writer", "id": 101},
+        SIGNED_IN_AT: int(time.time()) - int(age),
+        "_permanent": True,
+    }
     client.set_cookie("deployer_session", _cookie(web, session, secret=secret, age=age))
     assert client.get("/api/apps").status_code == 401
     assert client.get("/").status_code == 302
     # The same cookie, signed now with the right secret, is accepted: the test forges well.
+    session[SIGNED_IN_AT] = int(time.time())
     client.set_cookie("deployer_session", _cookie(web, session, secret=SESSION_SECRET))
     assert client.get("/api/apps").status_code == 200
 

@@ -13,7 +13,10 @@ Must not touch: the cluster (the approved or preview job it queues does that).
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Protocol
+
+from cachetools import TTLCache
 
 from webhook.access import Level, PermissionCache
 from webhook.comments import escape
@@ -32,6 +35,11 @@ from webhook.settings import AppConfig, DeployerConfig, Environment
 from webhook.worker import SyncStep
 
 log = logging.getLogger(__name__)
+#: Seconds after a refusal during which the same person's further commands on the same pull
+#: request are refused without a reply: anyone may comment, and a reply per comment let an
+#: outsider spend the deployer's GitHub budget (a thread search and a write each; GitHub
+#: allows about 500 content-creating requests an hour) that every app's statuses share.
+REFUSAL_QUIET = 3600.0
 
 
 class CommandGitHub(Protocol):
@@ -67,6 +75,11 @@ class Commands:
             lambda repo, login: Level.of(github.permission(repo, login)), ttl=env.permission_ttl
         )
         self.approvals = ApprovalLog(store)
+        #: (repo, pull request, login) refused within ``REFUSAL_QUIET``, in this process.
+        self._refused: TTLCache[tuple[str, int, str], bool] = TTLCache(
+            maxsize=4096, ttl=REFUSAL_QUIET
+        )
+        self._refused_lock = threading.Lock()
 
     def __call__(self, job: Job) -> StepOutcome:
         if job.trigger is not Trigger.COMMAND:
@@ -90,12 +103,21 @@ class Commands:
         level = self.permissions.level(app.repo, login)
         if level < Level.WRITE:
             access = {Level.NONE: "no access", Level.READ: "read access"}[level]
+            key = (app.repo.lower(), int(command.get("number") or 0), login.lower())
+            with self._refused_lock:
+                quiet = key in self._refused
+            if quiet:
+                return _done(
+                    JobState.SUCCEEDED, f"refused: {login} has {access} (already told)", command
+                )
             self._reply(
                 job,
                 command,
                 f"Sorry {escape('@' + login)}, `/deploy {command.get('verb')}` needs write access "
                 f"to {escape(app.repo)}, and you have {access}. A maintainer can run it.",
             )
+            with self._refused_lock:
+                self._refused[key] = True
             return _done(JobState.SUCCEEDED, f"refused: {login} has {access}", command)
         if command.get("verb") == "approve":
             return self._approve(app, job, command, login)
@@ -114,6 +136,22 @@ class Commands:
             if j.state is JobState.OUT_OF_SYNC and j.trigger is not Trigger.PREVIEW
         ]
         pending = plans[0] if plans else None
+        number = int(command.get("number") or 0)
+        if not command.get("sha") and pending is not None and not _brought_by(pending, number):
+            # Without a commit, a comment approves what its own thread brought: a newer plan
+            # (another merge landed since the commenter looked) is not theirs to approve.
+            prs = ", ".join(f"#{pr.number}" for pr in pending.pull_requests) or "no pull request"
+            self._reply(
+                job,
+                command,
+                f"Not approved: the plan of **{escape(app.name)}** awaiting approval is "
+                f"`{pending.commit[:7]}` ({prs}), not this pull request's merge. Approve it "
+                f"where it was reviewed, or name the commit: "
+                f"`/deploy approve {app.name}@<sha>`.",
+            )
+            return _done(
+                JobState.SUCCEEDED, f"refused: the pending plan is {pending.commit[:7]}", command
+            )
         target = command.get("sha") or (pending.commit if pending is not None else None)
         if not target:
             self._reply(job, command, f"Nothing of **{escape(app.name)}** awaits approval.")
@@ -180,6 +218,11 @@ class Commands:
         number = int(command.get("number") or 0)
         marker = reply_marker(comment_id)
         self.github.upsert_comment(job.repo, number, marker, f"{marker}\n{text}\n")
+
+
+def _brought_by(plan: Job, number: int) -> bool:
+    """Whether pull request ``number``'s merge is what ``plan`` deploys."""
+    return any(pr.number == number for pr in plan.pull_requests)
 
 
 def _done(state: JobState, message: str, command: dict[str, Any]) -> StepOutcome:

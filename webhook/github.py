@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import requests
+from cachetools import LRUCache
 from github import Auth, Github, GithubException, GithubIntegration
 from github.CommitStatus import CommitStatus
 from github.PaginatedList import PaginatedList
@@ -48,6 +49,8 @@ MAX_COMMENT = 65536
 TIMEOUT = 15
 #: Statuses asked for per page when looking one up (GitHub gives at most 100).
 STATUS_PAGE = 100
+#: Items asked for per page of any other list (GitHub's most; PyGithub's default is 30).
+LIST_PAGE = 100
 #: A GitHub login: letters, digits and single hyphens (also ``name[bot]`` for Apps).
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
 
@@ -160,6 +163,11 @@ class GitHubClient:
         self._app = app  # authenticated as the GitHub App itself (a JWT): its own hook
         self._identity: Identity | None = None
         self._identity_lock = threading.Lock()
+        #: Our comment's id by (repo, number, marker), once found or written: the next
+        #: report reads that one comment instead of listing the thread, whose length is
+        #: anyone's to make (a thousand comments on a PR were 34 requests per report).
+        self._comment_ids: LRUCache[tuple[str, int, str], int] = LRUCache(maxsize=4096)
+        self._comment_lock = threading.Lock()
 
     @classmethod
     def from_env(
@@ -188,7 +196,13 @@ class GitHubClient:
 
         def client(auth: Auth.Auth) -> Github:
             return Github(
-                auth=auth, base_url=base_url, lazy=True, retry=None, timeout=TIMEOUT, **pacing
+                auth=auth,
+                base_url=base_url,
+                lazy=True,
+                retry=None,
+                timeout=TIMEOUT,
+                per_page=LIST_PAGE,
+                **pacing,
             )
 
         if env.github_app_id and env.github_app_private_key:
@@ -354,17 +368,50 @@ class GitHubClient:
 
         return self._call(f"comments of {repo}#{number}", find, op="list_comments", repo=repo)
 
+    def _remembered(self, repo: str, number: int, marker: str) -> Comment | None:
+        """Our comment with ``marker`` that this client found or wrote before, read again by
+        its id (one request, however long the thread); None when it is gone or, edited by
+        someone else since, no longer ours with the marker (the thread is searched then)."""
+        key = (repo.lower(), number, marker)
+        with self._comment_lock:
+            known = self._comment_ids.get(key)
+        if known is None:
+            return None
+        me = self.identity()
+        comment = self._connect(repo).get_repo(repo).get_issue(number).get_comment(known)
+
+        def read() -> Comment | None:
+            user, text = comment.user, comment.body or ""
+            ours = user is not None and me.wrote(user.login, user.id)
+            return Comment(id=known, body=text) if ours and text.startswith(marker) else None
+
+        try:
+            found = self._call(f"comment {known}", read, op="get_comment", repo=repo)
+        except GitHubRejected as exc:
+            if exc.status != 404:
+                raise
+            found = None
+        if found is None:
+            with self._comment_lock:
+                self._comment_ids.pop(key, None)
+        return found
+
+    def _remember(self, repo: str, number: int, marker: str, comment_id: int) -> None:
+        with self._comment_lock:
+            self._comment_ids[(repo.lower(), number, marker)] = comment_id
+
     def upsert_comment(self, repo: str, number: int, marker: str, body: str) -> int:
         """Edit our comment that starts with ``marker`` in place, or create it; its id.
 
-        The marker is looked up before every write, so a create whose answer was lost is
-        found and edited next time instead of being posted twice. An unchanged body is not
-        sent again. A marker in someone else's comment is ignored: we create our own.
+        The marker is looked up before every write (by the id this client last saw, else
+        through the thread), so a create whose answer was lost is found and edited next
+        time instead of being posted twice. An unchanged body is not sent again. A marker
+        in someone else's comment is ignored: we create our own.
         """
         if not body.startswith(marker):
             body = f"{marker}\n{body}"
         body = cut(body, MAX_COMMENT)
-        existing = self.find_comment(repo, number, marker)
+        existing = self._remembered(repo, number, marker) or self.find_comment(repo, number, marker)
         gh_repo = self._connect(repo).get_repo(repo)
         if existing is None:
             issue = gh_repo.get_issue(number)
@@ -375,7 +422,9 @@ class GitHubClient:
                 write=True,
                 repo=repo,
             )
+            self._remember(repo, number, marker, int(created.id))
             return int(created.id)
+        self._remember(repo, number, marker, existing.id)
         if existing.body != body:
             comment = gh_repo.get_issue(number).get_comment(existing.id)
             self._call(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -85,11 +86,33 @@ class JsonFormatter(_Masking):
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return self.mask(json.dumps(entry, default=str, ensure_ascii=False))
+        text = self.mask(json.dumps(entry, default=str, ensure_ascii=False))
+        # JSON escapes every other control character; these two it leaves raw, and readers
+        # that split lines the Unicode way (Python's ``splitlines``) would split on them.
+        return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+#: Control characters (C0, DEL, C1) and Unicode's line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: What starts each line of a record after its first: no continuation looks like a record.
+CONTINUATION = "\n    "
+
+
+def _escape(found: re.Match[str]) -> str:
+    return ascii(found.group())[1:-1]
+
+
+def _one_record(text: str) -> str:
+    """``text`` as lines of one record: every control character but the newline (carriage
+    return, escape, separators...) written as its Python escape, and every line after the
+    first indented. A value someone else wrote (a tool's error, a header, a chart's ``fail``
+    text) can then neither forge a record of its own nor drive the reader's terminal."""
+    return CONTINUATION.join(_CONTROL.sub(_escape, line) for line in text.split("\n"))
 
 
 class TextFormatter(_Masking):
-    """``time level logger: message [key=value ...]`` for a terminal."""
+    """``time level logger: message [key=value ...]`` for a terminal; a multi-line message
+    or a traceback continues on indented lines (JSON lines escape by themselves)."""
 
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
@@ -98,7 +121,7 @@ class TextFormatter(_Masking):
             line += " [" + " ".join(f"{k}={v}" for k, v in fields.items()) + "]"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return self.mask(line)
+        return _one_record(self.mask(line))
 
 
 _current: logging.Formatter = TextFormatter()

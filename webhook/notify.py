@@ -92,7 +92,9 @@ def message(kind: str, job: Job, key: str, job_url: str | None) -> dict[str, Any
                 "wrap": True,
             },
             {"type": "TextBlock", "text": where, "isSubtle": True, "wrap": True},
-            {"type": "TextBlock", "text": job.message, "wrap": True},
+            # A TextBlock renders Markdown (links included); a TextRun is plain text, and the
+            # message quotes repositories and tools: no link of theirs becomes clickable.
+            {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": job.message}]},
         ]
         card: dict[str, Any] = {
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from webhook.output import OUTPUT_OPTION, data_text
+from webhook.text import one_line
 
 if TYPE_CHECKING:
     import requests
@@ -110,6 +111,9 @@ def _took(job: dict[str, Any]) -> str:
 
 
 def _table(rows: list[list[str]]) -> str:
+    """Aligned columns; each cell on one line with its control characters escaped (job
+    messages quote repositories and tools: ``text.one_line``)."""
+    rows = [[one_line(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(line.rstrip() for line in lines) + "\n"
@@ -145,7 +149,7 @@ def _app_text(app: dict[str, Any]) -> str:
         lines += [
             f"last job:  #{job['id']} {job['trigger']} {job['state']} at {job['commit'][:7]}",
             f"finished:  {_when(job.get('finished_at'))} (took {_took(job)})",
-            f"message:   {job.get('message', '')}",
+            f"message:   {one_line(str(job.get('message', '')))}",
         ]
     else:
         lines.append("last job:  none yet")
@@ -214,7 +218,7 @@ def _job_done(api: Api, answer: dict[str, Any], output: str, wait: float | None)
             click.echo(f"resumed (was {answer['resumed']['description']})")
         click.echo(
             f"job #{job['id']}: {job['app']} at {job['commit'][:7]}: {job['state']}"
-            + (f": {job['message']}" if job.get("message") else "")
+            + (f": {one_line(str(job['message']))}" if job.get("message") else "")
         )
     if wait is not None and job["state"] != "succeeded":
         sys.exit(1)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -583,7 +584,18 @@ class Environment:
         secrets: list[str | None] = [s.decode("utf-8", "replace") for _, s in self.webhook_secrets]
         secrets += [self.github_token, self.admin_token, self.github_app_private_key]
         secrets += [self.oauth_client_secret, self.session_secret]
+        secrets += _url_password(self.database_url)
         logs.configure(self.log_level, self.log_format, secrets)
+
+
+def _url_password(url: str) -> list[str]:
+    """The password in a store URL, as written and decoded: psycopg quotes it back in the
+    error for a malformed URL (``unexpected spaces found in "..."``)."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []
+    return [password, unquote(password)] if password else []
 
 
 def _driver_missing(database_url: str) -> list[str]:

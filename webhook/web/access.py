@@ -5,7 +5,8 @@ Owns: the access mode (``github`` sign-in, ``none`` on purpose, else loopback on
 anyone under ``auth: none``), the per-app checks ``can_read`` / ``can_approve``, and CSRF
 on every POST a cookie authenticates. Open without a principal: the webhook receiver
 (signature-verified), ``/healthz``, ``/readyz``, the static CSS and the sign-in pages.
-Never trusted: ``X-Forwarded-For`` and friends (loopback is the socket's peer address).
+Never trusted: ``X-Forwarded-For`` and friends (loopback is the socket's peer address),
+nor a loopback peer alone: it must also name this machine in ``Host`` (DNS rebinding).
 Must not touch: GitHub (permissions come through ``Permissions``), the queue.
 """
 
@@ -14,8 +15,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal, Protocol
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, jsonify, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
@@ -27,6 +31,12 @@ from webhook.settings import AppConfig, ConfigError, DeployerConfig, Environment
 
 log = logging.getLogger(__name__)
 _KEY = "webhook-deployer-access"
+#: How long a sign-in lasts, counted from the sign-in itself (``SIGNED_IN_AT``): Flask signs
+#: the cookie anew on every request, so the cookie's own age only says how long it idled.
+SESSION_LIFETIME = timedelta(hours=12)
+#: The session key holding when the user signed in (seconds since the epoch).
+SIGNED_IN_AT = "signed_in_at"
+_LIFETIME_SECONDS = SESSION_LIFETIME.total_seconds()
 Mode = Literal["github", "none", "loopback"]
 #: Endpoints anyone may call: each checks its own credential or shows nothing secret.
 OPEN_ENDPOINTS = frozenset(
@@ -71,6 +81,9 @@ class AccessControl:
     mode: Mode
     tokens: tuple[ApiToken, ...]
     permissions: Permissions | None = None
+    #: The host name of ``public_url``: in loopback mode a request may name it as its
+    #: ``Host`` as well as a loopback name (``_local_host``).
+    public_host: str | None = None
     csrf: CSRFProtect = field(default_factory=CSRFProtect)
 
     def init_app(self, app: Flask) -> None:
@@ -116,6 +129,26 @@ def _loopback(address: str | None) -> bool:
         return False
 
 
+def _local_host(host: str, public_host: str | None) -> bool:
+    """``Host`` names this machine: ``localhost`` (or a ``*.localhost`` name, which browsers
+    never ask DNS for), a loopback address, or the deployer's own public host name.
+
+    A loopback peer alone does not make a local caller: a page from any site can have the
+    operator's browser reach a port-forwarded deployer by DNS rebinding (a name of the
+    attacker's that resolves to 127.0.0.1), and its requests then carry that name as
+    ``Host``. The browser sends the name it connected to, which the page cannot forge."""
+    try:
+        name = (urlsplit(f"//{host}").hostname or "").rstrip(".")
+    except ValueError:  # a port that is not a number
+        return False
+    if name == "localhost" or name.endswith(".localhost") or name == public_host:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def _identify(rules: AccessControl) -> Principal | Response | None:
     """The request's principal; a ``Response`` (401) for a bad token; None for nobody."""
     header = request.headers.get("Authorization", "")
@@ -125,13 +158,25 @@ def _identify(rules: AccessControl) -> Principal | Response | None:
             return _refuse(401, "unknown or revoked API token")
         return Principal(kind="token", name=token.name, token=token)
     if rules.mode == "github":
-        user = session.get("user")
-        if isinstance(user, dict) and isinstance(user.get("login"), str):
+        user, at = session.get("user"), session.get(SIGNED_IN_AT)
+        fresh = isinstance(at, int | float) and 0 <= time.time() - at <= _LIFETIME_SECONDS
+        if isinstance(user, dict) and isinstance(user.get("login"), str) and fresh:
             return Principal(kind="user", name=user["login"], user_id=user.get("id"))
+        if user is not None:
+            session.clear()  # signed in too long ago: sign in again
         return None
     if rules.mode == "none":
         return Principal(kind="open", name="anonymous")
-    return Principal(kind="local", name="local") if _loopback(request.remote_addr) else None
+    if not _loopback(request.remote_addr):
+        return None
+    if not _local_host(request.host, rules.public_host):
+        return _refuse(
+            403,
+            "this deployer answers loopback callers only under a local Host name "
+            "(localhost, 127.0.0.1, [::1] or the public_url's host); "
+            f"this request names {request.host!r}",
+        )
+    return Principal(kind="local", name="local")
 
 
 def _refuse(status: int, message: str) -> Response:

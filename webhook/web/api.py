@@ -103,7 +103,7 @@ def _with_approvals(jobs: list[Job]) -> list[dict[str, Any]]:
     ]
 
 
-@bp.get("/api/jobs/<int:job_id>")
+@bp.get("/api/jobs/<job:job_id>")
 def job(job_id: int) -> tuple[Response, int]:
     found = _store().get(job_id)
     app = _config().app(found.app) if found is not None else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, jsonify
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from webhook import telemetry
 from webhook.model import JobState
 from webhook.queue import StoreStats
+from webhook.web.access import can_read, principal
 from webhook.web.context import deployer
 
 bp = Blueprint("metrics", __name__)
@@ -110,8 +111,19 @@ class StoreCollector(Collector):
 
 
 @bp.get("/metrics")
-def metrics() -> Response:
-    store = deployer().store
+def metrics() -> Response | tuple[Response, int]:
+    """Every app's figures, by name: a signed-in user who cannot read every app's
+    repository is refused (a 403 naming why) rather than shown the names of apps whose
+    repositories they cannot see. Prometheus scrapes with a ``read`` token."""
+    who = principal()
+    ctx = deployer()
+    if who is not None and who.kind == "user" and not all(can_read(a) for a in ctx.config.apps):
+        message = (
+            "/metrics names every app: it needs an API token (DEPLOYER_API_TOKENS) or read "
+            "access to every app's repository"
+        )
+        return jsonify({"error": message}), 403
+    store = ctx.store
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store.stats, store.clock))  # the records' own clock
     body, content_type = telemetry.exposition(registry)

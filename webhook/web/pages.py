@@ -133,7 +133,7 @@ def app_page(name: str) -> tuple[str, int]:
     ), 200
 
 
-@bp.get("/jobs/<int:job_id>")
+@bp.get("/jobs/<job:job_id>")
 def job(job_id: int) -> tuple[str, int]:
     ctx = deployer()
     found = ctx.store.get(job_id)
@@ -157,7 +157,7 @@ def job(job_id: int) -> tuple[str, int]:
     ), 200
 
 
-@bp.post("/jobs/<int:job_id>/approve")
+@bp.post("/jobs/<job:job_id>/approve")
 def approve_job(job_id: int) -> Response | tuple[str, int]:
     """The Approve button: the plan's commit, for a signed-in user who can write to the
     repository (the form's CSRF token was checked by ``access``)."""

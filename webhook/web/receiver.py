@@ -24,6 +24,7 @@ from webhook import signatures, telemetry
 from webhook.errors import Unavailable
 from webhook.events import Ignored, Pong, decide
 from webhook.queue import DeliveryKey
+from webhook.text import cut
 from webhook.web.context import deployer
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ bp = Blueprint("receiver", __name__)
 #: so a stranger cannot mint label values (each one a new time series).
 UNVERIFIED = "unverified"
 _EVENT_NAME = re.compile(r"[a-z_]{1,40}")
+#: How much of an unsigned request's ``X-GitHub-Delivery`` a log line keeps.
+UNVERIFIED_ID_CHARS = 64
 
 
 def _refuse(status: int, error: str, outcome: str, event: str = UNVERIFIED) -> tuple[Response, int]:
@@ -112,8 +115,9 @@ def receive() -> tuple[Response, int]:
     signed_with = signatures.match(env.webhook_secrets, body, signature)
     if signed_with is None:
         reason = "missing X-Hub-Signature-256" if not signature else "signature does not match"
-        delivery = request.headers.get("X-GitHub-Delivery")
-        log.warning("refused delivery %s: %s", delivery, reason, extra={"delivery": delivery})
+        # Anyone's header, logged once per request: bounded (GitHub's ids are 36 characters).
+        unverified = cut(request.headers.get("X-GitHub-Delivery", "-"), UNVERIFIED_ID_CHARS)
+        log.warning("refused delivery %s: %s", unverified, reason, extra={"delivery": unverified})
         return _refuse(401, reason, "signature_invalid")
     if signed_with == "previous":
         delivery = request.headers.get("X-GitHub-Delivery")

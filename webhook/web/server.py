@@ -36,6 +36,7 @@ from webhook.settings import (
     DeployerConfig,
     Environment,
 )
+from webhook.text import cut
 
 #: A request line and headers larger than this are handed on for gunicorn to refuse (its
 #: own limits are 4094 bytes per line, 100 fields of 8190 bytes).
@@ -202,6 +203,15 @@ def _fields(head: bytes) -> dict[bytes, bytes]:
     return fields
 
 
+#: How much of a request's own header an access line keeps: anyone may send 8 KB of it,
+#: and every request writes a line.
+ACCESS_FIELD_CHARS = 200
+
+
+def _cut(value: str | None) -> str | None:
+    return cut(value, ACCESS_FIELD_CHARS) if value is not None else None
+
+
 class DeployerLogger(glogging.Logger):  # type: ignore[misc]
     """gunicorn's own lines in the deployer's format; one access line per request with its
     fields apart (never the query string, credentials or any other header but the
@@ -224,8 +234,8 @@ class DeployerLogger(glogging.Logger):  # type: ignore[misc]
             "bytes": getattr(resp, "sent", None),
             "duration_ms": round(request_time.total_seconds() * 1000, 1),
             "remote": environ.get("REMOTE_ADDR", "-"),
-            "user_agent": environ.get("HTTP_USER_AGENT", "-"),
-            "delivery": environ.get("HTTP_X_GITHUB_DELIVERY"),
+            "user_agent": cut(environ.get("HTTP_USER_AGENT", "-"), ACCESS_FIELD_CHARS),
+            "delivery": _cut(environ.get("HTTP_X_GITHUB_DELIVERY")),
         }
         extra = {k: v for k, v in fields.items() if v is not None}
         self.access_log.info("%s %s %s", method, path, status, extra=extra)

@@ -5,7 +5,8 @@ Owns: ``/login`` (redirect to GitHub's authorize page with a fresh ``state``),
 ``/logout`` (a POST, CSRF-checked) and the session cookie's settings: signed with
 ``DEPLOYER_SESSION_SECRET``, HTTP-only, ``SameSite=Lax`` (GitHub's redirect back is a
 top-level navigation, which ``Strict`` would strip of the cookie holding ``state``),
-``Secure`` when the public URL is https, refused once older than ``SESSION_LIFETIME``.
+``Secure`` when the public URL is https, refused ``SESSION_LIFETIME`` after the sign-in
+(``access`` checks the sign-in's time: the cookie is signed anew on every request).
 The session holds only the user's login and id: no GitHub token is kept. What a user may
 do is asked of GitHub with the deployer's own credentials (``GET /repos/{repo}/
 collaborators/{login}/permission``), cached ``DEPLOYER_PERMISSION_TTL`` seconds, so the
@@ -19,7 +20,7 @@ This and ``approvals`` are the only web modules that reach GitHub or git; import
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import time
 from typing import TYPE_CHECKING
 
 from flask import (
@@ -37,16 +38,17 @@ from werkzeug.wrappers import Response
 
 from webhook.access import Level, PermissionCache
 from webhook.settings import ConfigError, DeployerConfig, Environment
-from webhook.web.access import Permissions, control
+from webhook.web.access import SESSION_LIFETIME, SIGNED_IN_AT, Permissions, control
 
 if TYPE_CHECKING:
     from authlib.integrations.flask_client import OAuth
 
 log = logging.getLogger(__name__)
 bp = Blueprint("signin", __name__)
-#: How long a sign-in lasts; an older cookie is refused even though its signature holds.
-SESSION_LIFETIME = timedelta(hours=12)
 _OAUTH = "webhook-deployer-oauth"
+#: A longer ``next`` is dropped: kept in the session cookie, it would push the cookie past
+#: the 4 KB browsers keep, and the sign-in (whose ``state`` the cookie holds) would fail.
+MAX_NEXT = 1024
 
 
 def github_permissions(env: Environment) -> Permissions:
@@ -106,8 +108,19 @@ def _client() -> tuple[OAuth, str | None]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path of this site: never ``//host`` or ``https://host`` (an open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path of this site: never ``//host`` or ``https://host`` (an open redirect).
+
+    Whitespace and control characters are refused outright, not just checked around:
+    browsers (and werkzeug's ``redirect``) drop tabs and newlines from a URL, so
+    ``/<TAB>/evil.example`` would leave as ``//evil.example``."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ch.isspace() or not ch.isprintable() for ch in target)
+        or len(target) > MAX_NEXT
+    ):
         return url_for("pages.index")
     return target
 
@@ -145,6 +158,7 @@ def callback() -> Response | tuple[str, int]:
     session.clear()  # a new session on every sign-in (no fixation)
     session.permanent = True
     session["user"] = {"login": str(data["login"]), "id": int(data["id"])}
+    session[SIGNED_IN_AT] = int(time.time())
     log.info("signed in: %s", data["login"])
     return redirect(target)
 
