@@ -188,7 +188,8 @@ class Mirrors:
             proc = _git(
                 [*fetch, f"+{sha}:{FETCHED}"], cwd=mirror, remote=remote, timeout=GIT_TIMEOUT
             )
-            if proc.returncode != 0 or not self._has_commit(mirror, sha):
+            found = proc.returncode == 0 and self._has_commit(mirror, sha)
+            if not found:
                 _refuse_malformed(repo, proc)
                 proc = _git(
                     [*fetch, "+refs/heads/*:refs/heads/*"],
@@ -201,8 +202,9 @@ class Mirrors:
                     raise Unavailable(
                         f"{scrub(remote.url)}: git fetch failed: {_failure(proc, remote)}"
                     )
+                found = self._has_commit(mirror, sha)
             self._maintain(mirror)
-            if not self._has_commit(mirror, sha):
+            if not found:
                 raise CommitMissing(repo, remote.url, sha)
         return mirror
 
