@@ -183,8 +183,19 @@ class Mirrors:
             # The commit is kept under FETCHED: a mirror without refs has nothing to offer in
             # the negotiation, and every fetch would download the whole history again.
             # Git's own housekeeping after a fetch (``maintenance run --auto``) is a process on
-            # the way to the sync: run it beside the next steps instead (``_maintain``).
-            fetch = ["fetch", "--quiet", "--no-tags", "--no-auto-maintenance", "--", remote.url]
+            # the way to the sync: run it beside the next steps instead (``_maintain``). Nobody
+            # reads FETCH_HEAD or whether an update was forced (a walk of the history, slow on
+            # big repositories: git's documentation of fetch.showForcedUpdates).
+            fetch = [
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-auto-maintenance",
+                "--no-write-fetch-head",
+                "--no-show-forced-updates",
+                "--",
+                remote.url,
+            ]
             proc = _git(
                 [*fetch, f"+{sha}:{FETCHED}"], cwd=mirror, remote=remote, timeout=GIT_TIMEOUT
             )
