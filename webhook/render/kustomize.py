@@ -14,6 +14,7 @@ Must not touch: git, the cluster.
 from __future__ import annotations
 
 import os
+import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ _BASES = ("resources", "bases", "components")
 #: Fields that hold plugin configurations: files, folders or inline YAML.
 _PLUGINS = ("generators", "transformers", "validators")
 _HELM_FIELDS = ("helmCharts", "helmChartInflationGenerator", "helmGlobals")
+#: Helm's rule for release names (``chartutil.ValidateReleaseName``), at most 53 characters.
+_RELEASE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+#: A chart name: one path segment (kustomize joins it to chartHome, and writes beside it).
+_CHART_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def kustomization_in(folder: Path) -> Path | None:
@@ -135,6 +140,42 @@ def _generator_files(item: dict[str, Any]) -> Iterator[Any]:
         yield item["env"]
 
 
+def _check_chart_arguments(item: dict[str, Any], where: str) -> None:
+    """Refuse chart fields kustomize would pass to helm as flags or join into paths.
+
+    Kustomize puts ``releaseName`` (and ``name`` for ``helm pull``) on helm's command line
+    as they are, so ``--post-renderer=./x.sh`` runs a program of the repository; it joins
+    ``name`` and ``version`` to chartHome and its scratch folder, so ``../..`` reads a chart
+    outside the checkout and writes a values file wherever it points.
+    """
+    for key, value in item.items():
+        values = value if isinstance(value, list) else [value]
+        for text in (v for v in values if isinstance(v, str)):
+            if text.startswith("-"):
+                raise RenderError(
+                    f"{where}: `{key}` {text!r} starts with '-', which helm would read as a flag"
+                )
+    release = item.get("releaseName")
+    if release is not None and not (
+        isinstance(release, str) and len(release) <= 53 and _RELEASE.match(release)
+    ):
+        raise RenderError(
+            f"{where}: releaseName {release!r} is not a Helm release name "
+            "(lowercase letters, digits, '-' and '.', at most 53 characters)"
+        )
+    name = item.get("name", item.get("chartName"))  # chartName: the legacy generator's
+    if name is not None and not (
+        isinstance(name, str) and _CHART_NAME.match(name) and ".." not in name
+    ):
+        raise RenderError(
+            f"{where}: chart name {name!r} is not a chart name "
+            "(letters, digits, '-', '_', '.'; no path)"
+        )
+    version = item.get("version", item.get("chartVersion"))
+    if version is not None and (not isinstance(version, str) or "/" in version or "\\" in version):
+        raise RenderError(f"{where}: chart version {version!r} is not a version")
+
+
 def _check_helm(walk: _Walk, data: dict[str, Any], here: Path, where: str) -> None:
     used = [key for key in _HELM_FIELDS if data.get(key)]
     if not used:
@@ -153,13 +194,14 @@ def _check_helm(walk: _Walk, data: dict[str, Any], here: Path, where: str) -> No
     for item in [globals_, *charts]:
         if not isinstance(item, dict):
             raise RenderError(f"{where}: a Helm chart entry must be a mapping")
+        _check_chart_arguments(item, where)
         for key in ("repo", "chartRepoUrl"):
             if item.get(key):
                 repo = str(item[key])
                 host = remote.remote_host(repo) or ""
                 if host not in walk.allowed_hosts:
                     raise RenderError(f"{where}: {remote.describe(repo, host, walk.allowed_hosts)}")
-        for key in ("chartHome", "configHome", "valuesFile", "values"):
+        for key in ("chartHome", "configHome", "helmHome", "valuesFile", "values"):
             if isinstance(item.get(key), str):
                 walk.reference(item[key], here, where, folders=False)
         for entry in item.get("additionalValuesFiles") or []:
