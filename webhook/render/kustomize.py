@@ -4,7 +4,8 @@ Kustomize fetches remote bases (git, http, ``github.com/...``) and runs KRM func
 ``helm`` when a kustomization asks; a pull request's author writes those kustomizations.
 So before kustomize runs, every kustomization reachable from the app folder is read and any
 remote reference (unless its host is allowed), any path leaving the checkout, any KRM
-function and any Helm inflation (unless enabled) is a RenderError naming the file.
+function and any Helm inflation (unless enabled) is a RenderError naming the file, as are
+chart fields helm would read as flags or paths, and chart schemas naming files or URLs.
 Kustomize itself runs with ``LoadRestrictionsRootOnly``, no plugins and a clean environment.
 The same walk tells which files and folders the build reads (``check_kustomizations``
 returns them), so a change to a shared base can be traced to every app that reads it.
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from webhook.render import limits, remote, tools
+from webhook.render import chart_schema, limits, remote, tools
 from webhook.render.documents import load_yaml_documents, parse_stream
 from webhook.render.output import Rendered, RenderError
 
@@ -188,6 +189,8 @@ def _check_helm(walk: _Walk, data: dict[str, Any], here: Path, where: str) -> No
     globals_ = data.get("helmGlobals") or {}
     if not (isinstance(globals_, dict) and globals_.get("chartHome")):
         walk.read.add(here / "charts")  # kustomize's default chart home
+        if (here / "charts").is_dir():
+            chart_schema.check_chart(here / "charts", walk.shown(here / "charts"))
     charts = _entries(data, "helmCharts", where) + _entries(
         data, "helmChartInflationGenerator", where
     )
@@ -203,7 +206,9 @@ def _check_helm(walk: _Walk, data: dict[str, Any], here: Path, where: str) -> No
                     raise RenderError(f"{where}: {remote.describe(repo, host, walk.allowed_hosts)}")
         for key in ("chartHome", "configHome", "helmHome", "valuesFile", "values"):
             if isinstance(item.get(key), str):
-                walk.reference(item[key], here, where, folders=False)
+                target = walk.reference(item[key], here, where, folders=False)
+                if key == "chartHome" and target is not None and target.is_dir():
+                    chart_schema.check_chart(target, walk.shown(target))
         for entry in item.get("additionalValuesFiles") or []:
             walk.reference(entry, here, where, folders=False)
 
