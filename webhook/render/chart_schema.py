@@ -9,7 +9,7 @@ makes ``helm template`` read a file of the deployer's disk (``etc/passwd`` is
 included, and put what it got into its error. Only fragments (``#/definitions/x``) and
 JSON Schema's own meta-schemas (built into helm, never fetched) are allowed.
 The check reads schemas in folders and in packaged subcharts (``charts/*.tgz``, nested),
-within helm's own bounds for archives.
+within helm's own bounds for archives, and with a bound on all of a render's archives.
 Must not touch: templating, git, the cluster.
 """
 
@@ -39,6 +39,24 @@ MAX_ARCHIVE_BYTES = 100 * 1024 * 1024
 MAX_MEMBER_BYTES = 5 * 1024 * 1024
 #: Packaged charts inside packaged charts, deeper than any real chart nests them.
 MAX_NESTING = 10
+#: All packaged charts of one render together: helm holds every one in memory at once, so
+#: sixteen 4 MiB archives at helm's own bound each would be 1.6 GB.
+MAX_TOTAL_ARCHIVE_BYTES = 200 * 1024 * 1024
+
+
+class _Budget:
+    """Decompressed bytes still allowed for the packaged charts of one render."""
+
+    def __init__(self) -> None:
+        self.left = MAX_TOTAL_ARCHIVE_BYTES
+
+    def spend(self, size: int, name: str) -> None:
+        self.left -= max(size, 0)
+        if self.left < 0:
+            raise RenderError(
+                f"{name}: the chart's packaged subcharts decompress to more than "
+                f"{MAX_TOTAL_ARCHIVE_BYTES} bytes together"
+            )
 
 
 def _allowed(reference: str) -> bool:
@@ -73,12 +91,14 @@ def _read(stream: IO[bytes], size: int, name: str) -> bytes:
     return stream.read(size)
 
 
-def check_archive(stream: IO[bytes], name: str, depth: int = 0) -> None:
+def check_archive(
+    stream: IO[bytes], name: str, depth: int = 0, budget: _Budget | None = None
+) -> None:
     """Every schema in a packaged chart (and the charts packaged in it). ``stream`` must be
     seekable: tarfile's streaming mode misreads gzip headers with extra fields (helm's)."""
     if depth > MAX_NESTING:
         raise RenderError(f"{name}: charts packaged more than {MAX_NESTING} levels deep")
-    total = 0
+    total, budget = 0, budget or _Budget()
     try:
         with tarfile.open(fileobj=stream, mode="r:gz") as archive:
             for member in archive:
@@ -87,6 +107,7 @@ def check_archive(stream: IO[bytes], name: str, depth: int = 0) -> None:
                     raise RenderError(
                         f"{name}: decompresses to more than {MAX_ARCHIVE_BYTES} bytes"
                     )
+                budget.spend(member.size, name)
                 if not member.isfile():
                     continue
                 path = PurePosixPath(member.name)
@@ -98,16 +119,17 @@ def check_archive(stream: IO[bytes], name: str, depth: int = 0) -> None:
                     check_schema(_read(inner, member.size, shown), shown)
                 elif path.suffix == ".tgz" and path.parent.name == "charts":
                     data = _read(inner, member.size, shown)
-                    check_archive(io.BytesIO(data), shown, depth + 1)
+                    check_archive(io.BytesIO(data), shown, depth + 1, budget)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise RenderError(f"{name}: not a packaged chart: {exc}") from exc
 
 
 def check_chart(chart: Path, shown: str) -> None:
     """Every schema helm would read for the chart ``chart`` (a folder or a ``.tgz``)."""
+    budget = _Budget()
     if chart.is_file():
         with chart.open("rb") as stream:
-            check_archive(stream, shown)
+            check_archive(stream, shown, budget=budget)
         return
     seen: set[str] = set()
     for folder, dirs, files in os.walk(chart, followlinks=True):  # helm follows links too
@@ -119,9 +141,9 @@ def check_chart(chart: Path, shown: str) -> None:
         here = Path(folder)
         rel = here.relative_to(chart).as_posix()
         where = shown if rel == "." else f"{shown}/{rel}"
-        for file in files:
+        for file in sorted(files):
             if file == SCHEMA_FILE:
                 check_schema((here / file).read_bytes(), f"{where}/{file}")
             elif file.endswith(".tgz") and here.name == "charts" and (here / file).is_file():
                 with (here / file).open("rb") as stream:
-                    check_archive(stream, f"{where}/{file}")
+                    check_archive(stream, f"{where}/{file}", budget=budget)
