@@ -81,6 +81,8 @@ class _Walk:
     enable_helm: bool
     pending: deque[Path] = field(default_factory=deque)
     seen: set[Path] = field(default_factory=set)
+    #: Folders named by generators/transformers/validators: what they build configures plugins.
+    plugin_folders: set[Path] = field(default_factory=set)
     #: Every file and folder the build reads, as named and as resolved through links.
     read: set[Path] = field(default_factory=set)
 
@@ -145,13 +147,54 @@ def _refuse_functions(documents: list[tuple[Any, int]], where: str) -> None:
 
 
 def _check_plugin(walk: _Walk, entry: Any, here: Path, where: str) -> None:
+    """A ``generators``/``transformers``/``validators`` entry: inline, a file or a folder
+    whose kustomization's resources are plugin configurations in turn."""
     if isinstance(entry, str) and "\n" in entry:  # an inline configuration
-        _refuse_functions(load_yaml_documents(entry, where), where)
+        _check_plugin_configs(walk, load_yaml_documents(entry, where), here, where)
         return
     target = walk.reference(entry, here, where, folders=True)
-    if target is not None and target.is_file():
-        text = target.read_text(encoding="utf-8", errors="replace")
-        _refuse_functions(load_yaml_documents(text, walk.shown(target)), walk.shown(target))
+    if target is None:
+        return
+    if target.is_file():
+        _check_plugin_file(walk, target, here)
+    elif target not in walk.plugin_folders:
+        walk.plugin_folders.add(target)
+        if target not in walk.pending:  # read already as an ordinary folder: read it again
+            walk.seen.discard(target)
+            walk.queue(target, where)
+
+
+def _check_plugin_file(walk: _Walk, file: Path, here: Path) -> None:
+    text = file.read_text(encoding="utf-8", errors="replace")
+    shown = walk.shown(file)
+    _check_plugin_configs(walk, load_yaml_documents(text, shown), here, shown)
+
+
+def _check_plugin_configs(
+    walk: _Walk, documents: list[tuple[Any, int]], here: Path, where: str
+) -> None:
+    """Plugin configurations: no KRM functions; a builtin plugin (``apiVersion: builtin``)
+    is checked like the kustomization field it stands for, as kustomize reads its files
+    and URLs (``files``, ``envs``, ``path``, ``paths``, a Helm chart's ``repo``) alike."""
+    _refuse_functions(documents, where)
+    for data, line in documents:
+        if not isinstance(data, dict):
+            continue
+        at = f"{where}:{line}"
+        if data.get("kind") == "HelmChartInflationGenerator":
+            if not walk.enable_helm:
+                raise RenderError(
+                    f"{at}: HelmChartInflationGenerator inflates Helm charts, which this app "
+                    "does not enable (kustomize.enable_helm)"
+                )
+            _check_chart_item(walk, data, here, at)
+            if not data.get("chartHome") and (here / "charts").is_dir():
+                chart_schema.check_chart(here / "charts", walk.shown(here / "charts"))
+        paths = [*_generator_files(data), data.get("path")]
+        paths += _entries(data, "paths", at)
+        paths += [r.get("path") for r in _entries(data, "replacements", at) if isinstance(r, dict)]
+        for entry in filter(None, paths):
+            walk.reference(entry, here, at, folders=False)
 
 
 def _generator_files(item: dict[str, Any]) -> Iterator[Any]:
@@ -218,20 +261,25 @@ def _check_helm(walk: _Walk, data: dict[str, Any], here: Path, where: str) -> No
     for item in [globals_, *charts]:
         if not isinstance(item, dict):
             raise RenderError(f"{where}: a Helm chart entry must be a mapping")
-        _check_chart_arguments(item, where)
-        for key in ("repo", "chartRepoUrl"):
-            if item.get(key):
-                repo = str(item[key])
-                host = remote.remote_host(repo) or ""
-                if host not in walk.allowed_hosts:
-                    raise RenderError(f"{where}: {remote.describe(repo, host, walk.allowed_hosts)}")
-        for key in ("chartHome", "configHome", "helmHome", "valuesFile", "values"):
-            if isinstance(item.get(key), str):
-                target = walk.reference(item[key], here, where, folders=False)
-                if key == "chartHome" and target is not None and target.is_dir():
-                    chart_schema.check_chart(target, walk.shown(target))
-        for entry in item.get("additionalValuesFiles") or []:
-            walk.reference(entry, here, where, folders=False)
+        _check_chart_item(walk, item, here, where)
+
+
+def _check_chart_item(walk: _Walk, item: dict[str, Any], here: Path, where: str) -> None:
+    """One ``helmCharts`` entry, ``helmGlobals`` or HelmChartInflationGenerator config."""
+    _check_chart_arguments(item, where)
+    for key in ("repo", "chartRepoUrl"):
+        if item.get(key):
+            repo = str(item[key])
+            host = remote.remote_host(repo) or ""
+            if host not in walk.allowed_hosts:
+                raise RenderError(f"{where}: {remote.describe(repo, host, walk.allowed_hosts)}")
+    for key in ("chartHome", "configHome", "helmHome", "valuesFile", "values"):
+        if isinstance(item.get(key), str):
+            target = walk.reference(item[key], here, where, folders=False)
+            if key == "chartHome" and target is not None and target.is_dir():
+                chart_schema.check_chart(target, walk.shown(target))
+    for entry in item.get("additionalValuesFiles") or []:
+        walk.reference(entry, here, where, folders=False)
 
 
 def _check_kustomization(walk: _Walk, folder: Path) -> None:
@@ -245,9 +293,13 @@ def _check_kustomization(walk: _Walk, folder: Path) -> None:
         return
     if not isinstance(data, dict):
         raise RenderError(f"{where}: a kustomization must be a mapping")
+    configurations = folder in walk.plugin_folders  # its resources configure plugins
     for key in _BASES:
         for entry in _entries(data, key, where):
-            walk.reference(entry, folder, f"{where}: {key}", folders=True)
+            if configurations and key != "components":
+                _check_plugin(walk, entry, folder, f"{where}: {key}")
+            else:
+                walk.reference(entry, folder, f"{where}: {key}", folders=True)
     for key in _PLUGINS:
         for entry in _entries(data, key, where):
             _check_plugin(walk, entry, folder, f"{where}: {key}")
