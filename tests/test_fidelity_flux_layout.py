@@ -112,3 +112,19 @@ def test_the_subfolders_kustomization_graph_is_checked_and_recorded(repo: Path) 
     write(repo, "apps/staging/podinfo/kustomization.yaml", "resources: [http://127.0.0.1:9/x]\n")
     with pytest.raises(RenderError, match=r"^apps/staging/podinfo/kustomization\.yaml: resources"):
         render(repo / "apps/staging", "apps/staging", release="x", namespace="ns")
+
+
+def test_ci_and_tool_configurations_flux_ignores_are_left_out(repo: Path) -> None:
+    """A repository root as the app folder: its CI workflows and ``.sops.yaml`` are no
+    Kubernetes objects, and Flux leaves them out of the source by default."""
+    write(repo, ".github/workflows/ci.yaml", "on: push\njobs: {}\n")
+    write(repo, "apps/.sops.yaml", "creation_rules: []\n")
+    write(repo, "apps/.gitlab-ci.yml", "stages: [test]\n")
+    (repo / "shared/podinfo/kustomization.yaml").unlink()
+    (repo / "apps/staging/podinfo/kustomization.yaml").unlink()
+    (repo / "apps/staging/podinfo/replicas.yaml").unlink()
+    objects = render(repo, "repo", release="x", namespace="ns")
+    assert sorted(o.source for o in objects) == [
+        "repo/apps/staging/config/settings.yaml:1",
+        "repo/shared/podinfo/deployment.yaml:1",
+    ]
