@@ -104,7 +104,7 @@ def _plain_file(path: Path, name: str) -> list[Rendered]:
         raise RenderError(f"{name}: not UTF-8 text") from exc
     if path.suffix.lower() == ".json":
         return list(objects_of(load_json(text, name), name))
-    return parse_stream(text, name)
+    return parse_stream(text, name, unique_keys=True)
 
 
 def render(

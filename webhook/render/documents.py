@@ -5,7 +5,8 @@ can carry is accepted: null, booleans, integers, finite floats, strings, lists a
 keyed mappings. As there, timestamps stay the strings they were written as, and integer or
 boolean mapping keys become their text (``1`` -> ``"1"``, ``true`` -> ``"true"``); other
 keys, other tags (``!!set``, ``!!binary``, ``!!python/...``, ``!local``), NaN and infinity
-are refused. Depth and alias expansion are bounded (``limits``).
+are refused, and in files people write a key written twice in one mapping. Depth and alias
+expansion are bounded (``limits``).
 Must not touch: files, tools, the cluster.
 """
 
@@ -143,7 +144,31 @@ class _JsonLoader(yaml.SafeLoader):
     def construct_timestamp_text(self, node: yaml.ScalarNode) -> str:
         return str(self.construct_scalar(node))
 
+    #: Refuse a key written twice in one mapping (files people write; see ``load_yaml_documents``).
+    unique_keys = False
+
+    def refuse_duplicate_keys(self, node: yaml.MappingNode) -> None:
+        """Kustomize (so Flux) refuses a key written twice in one mapping; keeping the last
+        would apply what a reviewer read past. Keys a merge (``<<``) brings in may be
+        overridden, as YAML allows."""
+        seen: dict[str, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _TAG + "merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            text = ("true" if key else "false") if isinstance(key, bool) else str(key)
+            if text in seen:
+                line = seen[text].start_mark.line + 1
+                raise _refused(
+                    f"mapping key {text!r} is defined twice in one mapping (also at line "
+                    f"{line}); Kubernetes refuses duplicate keys",
+                    key_node,
+                )
+            seen[text] = key_node
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if self.unique_keys:
+            self.refuse_duplicate_keys(node)
         mapping = super().construct_mapping(node, deep=deep)
         out: dict[str, Any] = {}
         for key, value in mapping.items():
@@ -212,24 +237,32 @@ class _FastJsonLoader(_JsonLoader):
         self._events.dispose()
 
 
-def load_yaml_documents(text: str, name: str) -> list[tuple[Any, int]]:
+def load_yaml_documents(
+    text: str, name: str, *, unique_keys: bool = False
+) -> list[tuple[Any, int]]:
     """Parse a multi-document YAML text with bounds; return (data, 1-based line) pairs.
+
+    ``unique_keys``: refuse a key written twice in one mapping, for manifests people write
+    (a tool's output is taken as Argo CD takes it: the last one counts).
 
     libyaml parses when it is installed; any text it refuses (or cannot take) is parsed
     again by the pure-Python loader, whose answer (and error message) is the one given.
     """
     if _CParser is not None:
         try:
-            return _load(_FastJsonLoader, text, name)
+            return _load(_FastJsonLoader, text, name, unique_keys)
         except (RenderError, UnicodeError, ValueError):
             pass
-    return _load(_JsonLoader, text, name)
+    return _load(_JsonLoader, text, name, unique_keys)
 
 
-def _load(loader_class: type[_JsonLoader], text: str, name: str) -> list[tuple[Any, int]]:
+def _load(
+    loader_class: type[_JsonLoader], text: str, name: str, unique_keys: bool = False
+) -> list[tuple[Any, int]]:
     _check_size(text, name)
     try:
         loader = loader_class(text)  # the reader refuses control characters here already
+        loader.unique_keys = unique_keys
     except yaml.YAMLError as exc:
         raise _yaml_error(name, exc) from exc
     documents: list[tuple[Any, int]] = []
@@ -309,9 +342,9 @@ def objects_of(data: Any, source: str) -> Iterator[Rendered]:
     yield Rendered(body=data, source=source)
 
 
-def parse_stream(text: str, name: str) -> list[Rendered]:
+def parse_stream(text: str, name: str, *, unique_keys: bool = False) -> list[Rendered]:
     """Objects from a multi-document YAML (or JSON, a YAML subset) text named ``name``."""
     out: list[Rendered] = []
-    for data, line in load_yaml_documents(text, name):
+    for data, line in load_yaml_documents(text, name, unique_keys=unique_keys):
         out.extend(objects_of(data, f"{name}:{line}"))
     return out
