@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from webhook.render import RenderError, chart_schema, render
+from webhook.render import RenderError, chart_schema, limits, render
 
 CHART = "apiVersion: v2\nname: {name}\nversion: 0.1.0\n"
 REPORTER = """#!/bin/sh
@@ -77,3 +77,34 @@ def test_the_packaged_subcharts_of_a_render_are_bounded_together(
         r"more than 2500000 bytes together",
     ):
         render(app, "apps/x", release="x", namespace="ns")
+
+
+def diamond(app: Path, levels: int) -> None:
+    """Each level names the next twice (under two prefixes): 2**levels builds of the last."""
+    for level in range(levels):
+        write(app, f"l{level}/kustomization.yaml", "resources: [a, b]\n")
+        for side in "ab":
+            write(
+                app,
+                f"l{level}/{side}/kustomization.yaml",
+                f"namePrefix: {side}-\nresources: [../../l{level + 1}]\n",
+            )
+    write(app, f"l{levels}/kustomization.yaml", "resources: [cm.yaml]\n")
+    write(app, f"l{levels}/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n")
+
+
+def test_bases_named_again_and_again_are_refused_before_kustomize_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Measured with kustomize 5.7.1: ten levels (1,024 objects) build in 7.6 s, twelve
+    (4,096) take more than 100 s; a pull request could hold a worker for the whole timeout
+    with a few kilobytes. Each level doubles the builds, so the count is refused first."""
+    app = tmp_path / "app"
+    diamond(app, 11)
+    with pytest.raises(RenderError, match=r"^apps/x/l0: kustomize would build more than 2000"):
+        render(app / "l0", "apps/x/l0", release="x", namespace="ns", checkout_root=app)
+    monkeypatch.setattr(limits, "MAX_KUSTOMIZE_BUILDS", 2**5 * 3)
+    small = tmp_path / "small"
+    diamond(small, 4)  # 1 + 2 * (1 + 2 * ...) = 3 * 2**4 - 2 builds: within the bound
+    objects = render(small / "l0", "apps/x/l0", release="x", namespace="ns", checkout_root=small)
+    assert len(objects) == 2**4

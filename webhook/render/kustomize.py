@@ -106,6 +106,23 @@ class _Walk:
     seen: set[Path] = field(default_factory=set)
     #: Folders named by generators/transformers/validators: what they build configures plugins.
     plugin_folders: set[Path] = field(default_factory=set)
+    #: Folder -> the folders it names, once per mention (kustomize builds each every time).
+    edges: dict[Path, list[Path]] = field(default_factory=dict)
+
+    def builds(self, folder: Path, counted: dict[Path, int], stack: frozenset[Path]) -> int:
+        """How many kustomization builds ``folder`` costs, its bases' included (at most
+        one more than the limit: the count of a diamond of bases doubles per level)."""
+        if folder in counted:
+            return counted[folder]
+        total = 1
+        for child in self.edges.get(folder, ()):
+            if child not in stack:  # a cycle: kustomize names it itself
+                total += self.builds(child, counted, stack | {child})
+            if total > limits.MAX_KUSTOMIZE_BUILDS:
+                break
+        counted[folder] = total
+        return total
+
     #: Every file and folder the build reads, as named and as resolved through links.
     read: set[Path] = field(default_factory=set)
 
@@ -132,6 +149,7 @@ class _Walk:
             raise RenderError(f"{where}: {entry!r} leaves the checkout")
         self.read.update((named, target))
         if folders and target.is_dir():
+            self.edges.setdefault(here.resolve(), []).append(target)
             self.queue(target, where)
         elif folders and not target.is_file():  # kustomize would try it as a remote
             raise RenderError(f"{where}: {entry!r} is neither a file nor a folder in the checkout")
@@ -360,6 +378,12 @@ def check_kustomizations(
     walk.queue(top, label)
     while walk.pending:
         _check_kustomization(walk, walk.pending.popleft())
+    if walk.builds(top, {}, frozenset({top})) > limits.MAX_KUSTOMIZE_BUILDS:
+        raise RenderError(
+            f"{label}: kustomize would build more than {limits.MAX_KUSTOMIZE_BUILDS} "
+            "kustomizations: bases named again and again through other bases (each mention "
+            "is built anew, so a few levels of them multiply)"
+        )
     return frozenset(walk.read)
 
 
