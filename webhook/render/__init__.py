@@ -21,14 +21,9 @@ from webhook.render import limits
 from webhook.render.documents import load_json, load_yaml_documents, objects_of, parse_stream
 from webhook.render.helm import HELM_KUBE_VERSION, Capabilities, HelmOptions, render_helm
 from webhook.render.inputs import inputs_of
-from webhook.render.kustomize import (
-    KUSTOMIZATION_FILES,
-    MANIFEST_SUFFIXES,
-    kustomization_in,
-    plain_sources,
-    render_kustomize,
-)
+from webhook.render.kustomize import KUSTOMIZATION_FILES, kustomization_in, render_kustomize
 from webhook.render.output import Rendered, RenderError
+from webhook.render.plain import MANIFEST_SUFFIXES, plain_sources
 
 __all__ = [
     "HELM_KUBE_VERSION",

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from webhook.render.documents import load_yaml_documents
-from webhook.render.kustomize import check_kustomizations, kustomization_in, plain_sources
+from webhook.render.kustomize import check_kustomizations, kustomization_in
 from webhook.render.output import RenderError
+from webhook.render.plain import plain_sources
 
 #: More inputs than this are not recorded one by one: the app's whole repository counts.
 MAX_INPUTS = 2000

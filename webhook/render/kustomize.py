@@ -27,27 +27,6 @@ from webhook.render.documents import load_yaml_documents, parse_stream
 from webhook.render.output import Rendered, RenderError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-#: The files a folder without a kustomization or chart is made of.
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-#: What Flux leaves out of every source by default (fluxcd/pkg sourceignore: ExcludeCI and
-#: ExcludeExtra): CI and tool configurations, YAML that is no Kubernetes object.
-IGNORED_FOLDERS = frozenset({".github", ".circleci"})
-IGNORED_FILES = frozenset(
-    {
-        ".travis.yml",
-        ".gitlab-ci.yml",
-        "appveyor.yml",
-        ".drone.yml",
-        "cloudbuild.yaml",
-        "codeship-services.yml",
-        "codeship-steps.yml",
-        ".goreleaser.yml",
-        ".goreleaser.brew.yml",
-        ".sops.yaml",
-        ".flux.yaml",
-        ".golangci.yaml",
-    }
-)
 #: Annotations that make kustomize run a KRM function (a container or an executable).
 FUNCTION_ANNOTATIONS = ("config.kubernetes.io/function", "config.k8s.io/function")
 #: Fields that hold a list of files (or inline text) kustomize reads.
@@ -68,29 +47,6 @@ _CHART_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 def kustomization_in(folder: Path) -> Path | None:
     """The kustomization file of ``folder``, if it has one."""
     return next((folder / n for n in KUSTOMIZATION_FILES if (folder / n).is_file()), None)
-
-
-def plain_sources(root: Path) -> list[Path]:
-    """What a folder without a kustomization or chart holds, sorted by path: manifest files,
-    and subfolders that have a kustomization file, which are built by kustomize and not
-    descended into (as Flux builds such a folder: its generated kustomization names them).
-    CI and tool configurations Flux ignores by default are left out too."""
-    found: list[Path] = []
-    for folder, dirs, files in os.walk(root):  # links to folders are not followed
-        here = Path(folder)
-        if here != root and kustomization_in(here) is not None:
-            found.append(here)
-            dirs.clear()
-            continue
-        dirs[:] = [d for d in dirs if d not in IGNORED_FOLDERS]
-        found += [
-            here / n
-            for n in files
-            if Path(n).suffix.lower() in MANIFEST_SUFFIXES
-            and n not in IGNORED_FILES
-            and (here / n).is_file()
-        ]
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
 @dataclass
