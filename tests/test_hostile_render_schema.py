@@ -177,3 +177,25 @@ def test_a_packaged_chart_over_helms_bounds_is_refused(tmp_path: Path) -> None:
     assert len(buffer.getvalue()) < 1024 * 1024
     with pytest.raises(RenderError, match=r"bomb-0\.1\.0\.tgz: decompresses to more than"):
         names(app)
+
+
+@pytest.mark.usefixtures("tools")
+def test_a_packaged_chart_with_parent_or_absolute_entries_writes_nothing(tmp_path: Path) -> None:
+    """Neither the check nor helm extracts an archive to disk; helm refuses the entry."""
+    app = chart(tmp_path / "app", "app")
+    buffer = io.BytesIO()
+    entries = {
+        "evil/Chart.yaml": CHART.format(name="evil"),
+        f"evil/../../../..{tmp_path}/slipped.txt": "x",
+        f"{tmp_path}/absolute.txt": "y",
+    }
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, text in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            archive.addfile(info, io.BytesIO(text.encode()))
+    write(app, "charts/.keep", "")
+    (app / "charts" / "evil-0.1.0.tgz").write_bytes(buffer.getvalue())
+    with pytest.raises(RenderError, match=r"chart illegally references parent directory"):
+        names(app)
+    assert not (tmp_path / "slipped.txt").exists() and not (tmp_path / "absolute.txt").exists()
