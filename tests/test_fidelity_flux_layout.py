@@ -128,3 +128,24 @@ def test_ci_and_tool_configurations_flux_ignores_are_left_out(repo: Path) -> Non
         "repo/apps/staging/config/settings.yaml:1",
         "repo/shared/podinfo/deployment.yaml:1",
     ]
+
+
+@pytest.mark.usefixtures("tools")
+def test_utf16_files_with_a_byte_order_mark_read_as_kustomize_reads_them(tmp_path: Path) -> None:
+    """What PowerShell's ``>`` writes on Windows: kustomize reads it, so the pre-check must
+    read it too (a remote base in it is still found) and a plain folder renders it."""
+    app = tmp_path / "app"
+    write(app, "cm.yaml", "")
+    (app / "cm.yaml").write_bytes(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: wide\n".encode("utf-16")
+    )
+    (obj,) = render(app, "apps/x", release="x", namespace="ns")
+    assert obj.body["metadata"]["name"] == "wide"
+    (app / "kustomization.yaml").write_bytes("resources: [cm.yaml]\n".encode("utf-16"))
+    reference = subprocess.run(["kustomize", "build", "."], cwd=app, capture_output=True, text=True)
+    assert "name: wide" in reference.stdout
+    (obj,) = render(app, "apps/x", release="x", namespace="ns")
+    assert obj.body["metadata"]["name"] == "wide"
+    (app / "kustomization.yaml").write_bytes("resources: [http://127.0.0.1:9/x]\n".encode("utf-16"))
+    with pytest.raises(RenderError, match=r"^apps/x/kustomization\.yaml: resources: remote"):
+        render(app, "apps/x", release="x", namespace="ns")

@@ -18,7 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from webhook.render import limits
-from webhook.render.documents import load_json, load_yaml_documents, objects_of, parse_stream
+from webhook.render.documents import (
+    decode,
+    load_json,
+    load_yaml_documents,
+    objects_of,
+    parse_stream,
+)
 from webhook.render.helm import HELM_KUBE_VERSION, Capabilities, HelmOptions, render_helm
 from webhook.render.inputs import inputs_of
 from webhook.render.kustomize import KUSTOMIZATION_FILES, kustomization_in, render_kustomize
@@ -93,10 +99,7 @@ def render_plain(
 def _plain_file(path: Path, name: str) -> list[Rendered]:
     if path.stat().st_size > limits.MAX_DOCUMENT_BYTES:
         raise RenderError(f"{name}: larger than {limits.MAX_DOCUMENT_BYTES} bytes")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise RenderError(f"{name}: not UTF-8 text") from exc
+    text = decode(path.read_bytes(), name)
     if path.suffix.lower() == ".json":
         return list(objects_of(load_json(text, name), name))
     return parse_stream(text, name, unique_keys=True)

@@ -12,6 +12,7 @@ Must not touch: files, tools, the cluster.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 from collections.abc import Iterator
@@ -191,6 +192,23 @@ _JsonLoader.add_constructor(_TAG + "str", _JsonLoader.construct_text)
 _JsonLoader.add_constructor(_TAG + "int", _JsonLoader.construct_checked_int)
 _JsonLoader.add_constructor(_TAG + "bool", _JsonLoader.construct_checked_bool)
 _JsonLoader.add_constructor(_TAG + "timestamp", _JsonLoader.construct_timestamp_text)
+
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode(raw: bytes, name: str) -> str:
+    """A file's text as kustomize's YAML reader takes it: UTF-8, or UTF-16 with its byte
+    order mark (what Windows tools write); anything else is a RenderError naming the file."""
+    encoding = next((codec for bom, codec in _BOMS if raw.startswith(bom)), "utf-8")
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise RenderError(f"{name}: not UTF-8 text (nor UTF-16 with a byte order mark)") from exc
 
 
 def _yaml_error(name: str, exc: yaml.YAMLError) -> RenderError:

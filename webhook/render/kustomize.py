@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from webhook.render import chart_schema, limits, remote, tools
-from webhook.render.documents import load_yaml_documents, parse_stream
+from webhook.render.documents import decode, load_yaml_documents, parse_stream
 from webhook.render.output import Rendered, RenderError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -162,8 +162,8 @@ def _check_plugin(walk: _Walk, entry: Any, here: Path, where: str) -> None:
 
 
 def _check_plugin_file(walk: _Walk, file: Path, here: Path) -> None:
-    text = file.read_text(encoding="utf-8", errors="replace")
     shown = walk.shown(file)
+    text = decode(file.read_bytes(), shown)
     _check_plugin_configs(walk, load_yaml_documents(text, shown), here, shown)
 
 
@@ -284,7 +284,7 @@ def _check_kustomization(walk: _Walk, folder: Path) -> None:
     if file is None:
         return  # kustomize names a folder without one itself
     where = walk.shown(file)
-    documents = load_yaml_documents(file.read_text(encoding="utf-8", errors="replace"), where)
+    documents = load_yaml_documents(decode(file.read_bytes(), where), where)
     data = documents[0][0] if documents else None
     if data is None:
         return
