@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from webhook.render.documents import load_yaml_documents
+from webhook.render.documents import decode, load_yaml_documents
 from webhook.render.kustomize import check_kustomizations, kustomization_in
 from webhook.render.output import RenderError
 from webhook.render.plain import plain_sources
@@ -51,7 +51,7 @@ def _local_dependencies(chart: Path, label: str) -> Iterator[str]:
     for name in ("Chart.yaml", "requirements.yaml"):
         if not (chart / name).is_file():
             continue
-        text = (chart / name).read_text(encoding="utf-8", errors="replace")
+        text = decode((chart / name).read_bytes(), f"{label}/{name}")
         documents = load_yaml_documents(text, f"{label}/{name}")
         data: Any = documents[0][0] if documents else None
         deps = data.get("dependencies") if isinstance(data, dict) else None
