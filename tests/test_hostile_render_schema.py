@@ -199,3 +199,22 @@ def test_a_packaged_chart_with_parent_or_absolute_entries_writes_nothing(tmp_pat
     with pytest.raises(RenderError, match=r"chart illegally references parent directory"):
         names(app)
     assert not (tmp_path / "slipped.txt").exists() and not (tmp_path / "absolute.txt").exists()
+
+
+@pytest.mark.parametrize("shape", ["invalid-utf8", "deep"])
+def test_a_schema_python_cannot_read_as_it_is_still_checked(
+    tmp_path: Path, sinkhole: Sinkhole, shape: str
+) -> None:
+    """Helm's Go decoder reads invalid UTF-8 (as U+FFFD) and 2,000 levels of nesting; a
+    check that gave up on them would let helm fetch what they hold."""
+    ref = json.dumps(property_ref(f"{sinkhole.url}/x"))
+    if shape == "invalid-utf8":
+        text = ref.replace('"type"', '"description": "\\u00e9", "type"').encode()
+        text = text.replace(b"\\u00e9", b"\xff\xfe")
+    else:
+        text = ('{"allOf": [' * 2000 + ref + "]}" * 2000).encode()
+    app = chart(tmp_path / "app", "app")
+    (app / "values.schema.json").write_bytes(text)
+    with pytest.raises(RenderError, match=r"^apps/x/values\.schema\.json: "):
+        names(app)
+    assert sinkhole.connections == []

@@ -65,10 +65,12 @@ def _allowed(reference: str) -> bool:
 
 def check_schema(text: bytes, name: str) -> None:
     """RenderError if the schema ``text`` (shown as ``name``) refers outside itself."""
-    try:
-        data: Any = json.loads(text)
-    except (ValueError, RecursionError):
+    try:  # Go's decoder takes invalid UTF-8 as U+FFFD, and nesting Python's recursion cannot
+        data: Any = json.loads(text.decode("utf-8", errors="replace"))
+    except ValueError:
         return  # helm refuses a schema that is not JSON before it loads anything
+    except RecursionError:
+        raise RenderError(f"{name}: nested too deeply to be checked") from None
     stack = [data]
     while stack:
         item = stack.pop()
