@@ -96,13 +96,30 @@ def render_plain(
     return out
 
 
+#: A YAML file holding all three is a manifest: failing to read it is an error, not a skip.
+_MANIFEST_MARKERS = ("apiVersion:", "kind:", "metadata:")
+
+
 def _plain_file(path: Path, name: str) -> list[Rendered]:
+    """The objects of one file. A YAML file that is no Kubernetes manifest (a tool's
+    configuration, a values file) is skipped as Argo CD skips it: it fails to read as
+    objects with a kind, and lacks one of ``apiVersion:``, ``kind:``, ``metadata:``."""
     if path.stat().st_size > limits.MAX_DOCUMENT_BYTES:
         raise RenderError(f"{name}: larger than {limits.MAX_DOCUMENT_BYTES} bytes")
     text = decode(path.read_bytes(), name)
     if path.suffix.lower() == ".json":
         return list(objects_of(load_json(text, name), name))
-    return parse_stream(text, name, unique_keys=True)
+    try:
+        objects = parse_stream(text, name, unique_keys=True)
+    except RenderError:
+        if all(marker in text for marker in _MANIFEST_MARKERS):
+            raise
+        return []
+    if any(not o.body.get("kind") for o in objects) and not all(
+        marker in text for marker in _MANIFEST_MARKERS
+    ):
+        return []
+    return objects
 
 
 def render(

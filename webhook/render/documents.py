@@ -162,7 +162,7 @@ class _JsonLoader(yaml.SafeLoader):
                 line = seen[text].start_mark.line + 1
                 raise _refused(
                     f"mapping key {text!r} is defined twice in one mapping (also at line "
-                    f"{line}); Kubernetes refuses duplicate keys",
+                    f"{line}), which kustomize and Flux refuse",
                     key_node,
                 )
             seen[text] = key_node
