@@ -79,3 +79,14 @@ def test_empty_documents_and_empty_lists_yield_nothing(tmp_path: Path) -> None:
     write(app, "a.yaml", "---\n---\n" + CM.format(name="after-empty") + "---\n")
     write(app, "b.yaml", "apiVersion: v1\nkind: List\nitems: []\n---\n" + CM.format(name="b"))
     assert names(app) == ["after-empty", "b"]
+
+
+def test_typed_lists_are_expanded_as_kubectl_and_argo_cd_expand_them(tmp_path: Path) -> None:
+    """``kubectl get configmaps -o yaml`` writes a ConfigMapList; an empty or null one holds
+    nothing (Argo CD's null-list and empty-list testdata)."""
+    app = tmp_path / "app"
+    items = "".join(f"- {CM.format(name=n).replace(chr(10), chr(10) + '  ')}\n" for n in "ab")
+    write(app, "cms.yaml", f"apiVersion: v1\nkind: ConfigMapList\nitems:\n{items}")
+    write(app, "null.yaml", "apiVersion: v1\nkind: ConfigMapList\nitems:\n")
+    write(app, "empty.yaml", "apiVersion: v1\nkind: SecretList\nitems: []\n")
+    assert names(app) == ["a", "b"]

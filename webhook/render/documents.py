@@ -347,14 +347,26 @@ def load_json(text: str, name: str) -> Any:
     return data
 
 
+def _is_list(data: dict[str, Any]) -> bool:
+    """``kind: List`` or a typed list (``ConfigMapList``, what ``kubectl get -o yaml``
+    writes) with its ``items``, as kubectl and Argo CD expand them; null items are none."""
+    kind = data.get("kind")
+    return (
+        isinstance(kind, str)
+        and kind.endswith("List")
+        and "items" in data
+        and isinstance(data["items"], list | None)
+    )
+
+
 def objects_of(data: Any, source: str) -> Iterator[Rendered]:
-    """Validate one parsed document; expand ``kind: List``; skip empty documents."""
+    """Validate one parsed document; expand lists (``_is_list``); skip empty documents."""
     if data is None:
         return
     if not isinstance(data, dict):
         raise RenderError(f"{source}: a document must be a mapping, not {type(data).__name__}")
-    if data.get("kind") == "List" and isinstance(data.get("items"), list):
-        for index, item in enumerate(data["items"]):
+    if _is_list(data):
+        for index, item in enumerate(data["items"] or []):
             yield from objects_of(item, f"{source} (items[{index}])")
         return
     yield Rendered(body=data, source=source)
