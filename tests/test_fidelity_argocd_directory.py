@@ -90,3 +90,12 @@ def test_typed_lists_are_expanded_as_kubectl_and_argo_cd_expand_them(tmp_path: P
     write(app, "null.yaml", "apiVersion: v1\nkind: ConfigMapList\nitems:\n")
     write(app, "empty.yaml", "apiVersion: v1\nkind: SecretList\nitems: []\n")
     assert names(app) == ["a", "b"]
+
+
+def test_a_file_with_argo_cds_skip_marker_is_not_read(tmp_path: Path) -> None:
+    """A chart's template kept in a directory app (Argo CD's invalid-manifests-skipped)."""
+    app = tmp_path / "app"
+    template = "# +argocd:skip-file-rendering\n" + CM.format(name="{{ .Release.Name }}")
+    write(app, "template.yaml", template + "data:\n  {{- range .Values.x }}\n")
+    write(app, "cm.yaml", CM.format(name="kept"))
+    assert names(app) == ["kept"]

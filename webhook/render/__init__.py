@@ -98,15 +98,20 @@ def render_plain(
 
 #: A YAML file holding all three is a manifest: failing to read it is an error, not a skip.
 _MANIFEST_MARKERS = ("apiVersion:", "kind:", "metadata:")
+#: Argo CD's marker for a file of a directory app that is not to be read (a template).
+SKIP_MARKER = "+argocd:skip-file-rendering"
 
 
 def _plain_file(path: Path, name: str) -> list[Rendered]:
     """The objects of one file. A YAML file that is no Kubernetes manifest (a tool's
     configuration, a values file) is skipped as Argo CD skips it: it fails to read as
-    objects with a kind, and lacks one of ``apiVersion:``, ``kind:``, ``metadata:``."""
+    objects with a kind, and lacks one of ``apiVersion:``, ``kind:``, ``metadata:``; so is a
+    file holding Argo CD's ``+argocd:skip-file-rendering``."""
     if path.stat().st_size > limits.MAX_DOCUMENT_BYTES:
         raise RenderError(f"{name}: larger than {limits.MAX_DOCUMENT_BYTES} bytes")
     text = decode(path.read_bytes(), name)
+    if SKIP_MARKER in text:
+        return []
     if path.suffix.lower() == ".json":
         return list(objects_of(load_json(text, name), name))
     try:
