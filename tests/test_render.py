@@ -83,7 +83,9 @@ def test_bad_json_names_the_file_and_line(tmp_path: Path) -> None:
 
 
 def test_a_document_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
-    write(tmp_path, "list.yaml", "- just\n- a list\n")
+    """Manifests written as a YAML list: a manifest (it names apiVersion, kind, metadata),
+    so not skipped as a tool's configuration would be (test_fidelity_argocd_directory)."""
+    write(tmp_path, "list.yaml", "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: x}\n")
     with pytest.raises(RenderError, match=r"apps/x/list\.yaml:1: a document must be a mapping"):
         plain(tmp_path)
 

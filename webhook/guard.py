@@ -5,7 +5,8 @@ guard sees, so it denies by default whatever would let an app reach past its nam
 Owns: the shape of each object (apiVersion, kind, names and namespaces valid per kind, so a
 name like ``../../kube-system/configmaps/x`` never reaches an API path), defaulting the
 namespace of namespaced objects, allowed namespaces, allowed cluster-scoped kinds (Namespace
-included), Pod Security labels, bindings to everyone, forged ApplySet labels, duplicates,
+included), Pod Security labels, bindings to everyone, forged ApplySet labels, token Secrets
+for ServiceAccounts the app does not define, duplicates,
 (through ``webhook.pod_security``) the baseline Pod Security level of every pod template, and
 the sync-order annotations (``webhook.hooks``); only a hook may use ``generateName``.
 Every problem is collected, so one sync reports all of them at once.
@@ -36,6 +37,9 @@ EVERYONE = frozenset(
     {"system:authenticated", "system:unauthenticated", "system:anonymous", "system:masters"}
 )
 POD_SECURITY = "pod-security.kubernetes.io/"
+#: A Secret of this type makes Kubernetes issue a token of the ServiceAccount it names.
+SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
+TOKEN_ACCOUNT = "kubernetes.io/service-account.name"
 APPLYSET = "applyset.kubernetes.io/"
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -136,10 +140,46 @@ def _string_keys(meta: Mapping[str, Any], field: str) -> list[str]:
     return [k for k in value if isinstance(k, str)] if isinstance(value, dict) else []
 
 
-def _escalations(app: AppConfig, ref: ObjectRef, body: Manifest) -> list[str]:
+def _own_accounts(objects: Sequence[Rendered], app: AppConfig) -> set[tuple[str, str]]:
+    """(namespace, name) of the ServiceAccounts the app itself renders."""
+    out = set()
+    for item in objects:
+        body: object = item.body
+        if not isinstance(body, dict) or (body.get("apiVersion"), body.get("kind")) != (
+            "v1",
+            "ServiceAccount",
+        ):
+            continue
+        meta = body.get("metadata")
+        if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+            out.add((str(meta.get("namespace") or app.namespace), meta["name"]))
+    return out
+
+
+def _token_problem(ref: ObjectRef, body: Manifest, accounts: set[tuple[str, str]]) -> str | None:
+    """A token Secret for a ServiceAccount the app does not define: whoever mounts it acts as
+    that account (another app's, the namespace's ``default``, or the deployer's own)."""
+    if (ref.group, ref.kind) != ("", "Secret") or body.get("type") != SERVICE_ACCOUNT_TOKEN:
+        return None
+    annotations = body["metadata"].get("annotations") or {}
+    account = annotations.get(TOKEN_ACCOUNT)
+    if (ref.namespace, account) in accounts:
+        return None
+    return (
+        f"is a {SERVICE_ACCOUNT_TOKEN} Secret for ServiceAccount {account!r}, which this app "
+        "does not define: Kubernetes would issue that account's token to whoever mounts it"
+    )
+
+
+def _escalations(
+    app: AppConfig, ref: ObjectRef, body: Manifest, accounts: set[tuple[str, str]]
+) -> list[str]:
     """What an app must never do, whatever its other rights: see the module docstring."""
     meta = body["metadata"]
     problems = []
+    token = _token_problem(ref, body, accounts)
+    if token:
+        problems.append(token)
     forged = sorted(
         f"{field[:-1]} {key}"
         for field in ("labels", "annotations")
@@ -200,6 +240,7 @@ def check(
     """
     allowed = app.effective_allowed_namespaces
     crd_scopes = defined_kinds(item.body for item in objects)
+    accounts = _own_accounts(objects, app)
     errors: list[str] = []
     seen: dict[ObjectRef, str] = {}
     out: list[Manifest] = []
@@ -240,7 +281,7 @@ def check(
                 f"cluster-scoped kind {ref.group_kind} is not in "
                 f"allowed_cluster_kinds of app {app.name}"
             )
-        problems = ([problem] if problem else []) + _escalations(app, ref, body)
+        problems = ([problem] if problem else []) + _escalations(app, ref, body, accounts)
         if app.pod_security == "baseline":
             problems += pod_security.violations(ref.group, ref.kind, body)
         if problems:

@@ -18,11 +18,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from webhook.render import limits
-from webhook.render.documents import load_json, load_yaml_documents, objects_of, parse_stream
+from webhook.render.documents import (
+    decode,
+    load_json,
+    load_yaml_documents,
+    objects_of,
+    parse_stream,
+)
 from webhook.render.helm import HELM_KUBE_VERSION, Capabilities, HelmOptions, render_helm
 from webhook.render.inputs import inputs_of
 from webhook.render.kustomize import KUSTOMIZATION_FILES, kustomization_in, render_kustomize
 from webhook.render.output import Rendered, RenderError
+from webhook.render.plain import MANIFEST_SUFFIXES, plain_sources
 
 __all__ = [
     "HELM_KUBE_VERSION",
@@ -36,11 +43,10 @@ __all__ = [
     "load_json",
     "load_yaml_documents",
     "parse_stream",
+    "plain_sources",
     "render",
     "render_plain",
 ]
-
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def _links_stay_inside(root: Path, boundary: Path, label: str) -> None:
@@ -62,29 +68,63 @@ def _links_stay_inside(root: Path, boundary: Path, label: str) -> None:
                 raise RenderError(f"{shown}: symbolic link leads outside the checkout")
 
 
-def _manifest_files(root: Path) -> list[Path]:
-    files = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES]
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
-
-
-def render_plain(root: Path, label: str) -> list[Rendered]:
-    """Every .yaml/.yml/.json file under ``root``, sorted by path; ``label`` prefixes names."""
+def render_plain(
+    root: Path,
+    label: str,
+    *,
+    boundary: Path | None = None,
+    allowed_remote_hosts: Sequence[str] = (),
+    enable_helm: bool = False,
+) -> list[Rendered]:
+    """Every .yaml/.yml/.json file under ``root``, sorted by path, and the build of every
+    subfolder with a kustomization (``plain_sources``); ``label`` prefixes names."""
     out: list[Rendered] = []
-    for path in _manifest_files(root):
+    for path in plain_sources(root):
         name = f"{label}/{path.relative_to(root).as_posix()}"
-        if path.stat().st_size > limits.MAX_DOCUMENT_BYTES:
-            raise RenderError(f"{name}: larger than {limits.MAX_DOCUMENT_BYTES} bytes")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise RenderError(f"{name}: not UTF-8 text") from exc
-        if path.suffix.lower() == ".json":
-            out.extend(objects_of(load_json(text, name), name))
+        if path.is_dir():
+            out += render_kustomize(
+                path,
+                name,
+                boundary=boundary or root,
+                allowed_remote_hosts=tuple(allowed_remote_hosts),
+                enable_helm=enable_helm,
+            )
         else:
-            out.extend(parse_stream(text, name))
+            out += _plain_file(path, name)
         if len(out) > limits.MAX_OBJECTS:
             raise RenderError(f"{label}: more than {limits.MAX_OBJECTS} objects")
     return out
+
+
+#: A YAML file holding all three is a manifest: failing to read it is an error, not a skip.
+_MANIFEST_MARKERS = ("apiVersion:", "kind:", "metadata:")
+#: Argo CD's marker for a file of a directory app that is not to be read (a template).
+SKIP_MARKER = "+argocd:skip-file-rendering"
+
+
+def _plain_file(path: Path, name: str) -> list[Rendered]:
+    """The objects of one file. A YAML file that is no Kubernetes manifest (a tool's
+    configuration, a values file) is skipped as Argo CD skips it: it fails to read as
+    objects with a kind, and lacks one of ``apiVersion:``, ``kind:``, ``metadata:``; so is a
+    file holding Argo CD's ``+argocd:skip-file-rendering``."""
+    if path.stat().st_size > limits.MAX_DOCUMENT_BYTES:
+        raise RenderError(f"{name}: larger than {limits.MAX_DOCUMENT_BYTES} bytes")
+    text = decode(path.read_bytes(), name)
+    if SKIP_MARKER in text:
+        return []
+    if path.suffix.lower() == ".json":
+        return list(objects_of(load_json(text, name), name))
+    try:
+        objects = parse_stream(text, name, unique_keys=True)
+    except RenderError:
+        if all(marker in text for marker in _MANIFEST_MARKERS):
+            raise
+        return []
+    if any(not o.body.get("kind") for o in objects) and not all(
+        marker in text for marker in _MANIFEST_MARKERS
+    ):
+        return []
+    return objects
 
 
 def render(
@@ -138,7 +178,13 @@ def render(
             options=helm,
         )
     else:
-        out = render_plain(root, label)
+        out = render_plain(
+            root,
+            label,
+            boundary=boundary,
+            allowed_remote_hosts=allowed_remote_hosts,
+            enable_helm=enable_helm,
+        )
     if len(out) > limits.MAX_OBJECTS:
         raise RenderError(f"{label}: renders more than {limits.MAX_OBJECTS} objects")
     return out

@@ -5,12 +5,14 @@ can carry is accepted: null, booleans, integers, finite floats, strings, lists a
 keyed mappings. As there, timestamps stay the strings they were written as, and integer or
 boolean mapping keys become their text (``1`` -> ``"1"``, ``true`` -> ``"true"``); other
 keys, other tags (``!!set``, ``!!binary``, ``!!python/...``, ``!local``), NaN and infinity
-are refused. Depth and alias expansion are bounded (``limits``).
+are refused, and in files people write a key written twice in one mapping. Depth and alias
+expansion are bounded (``limits``).
 Must not touch: files, tools, the cluster.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 from collections.abc import Iterator
@@ -143,7 +145,31 @@ class _JsonLoader(yaml.SafeLoader):
     def construct_timestamp_text(self, node: yaml.ScalarNode) -> str:
         return str(self.construct_scalar(node))
 
+    #: Refuse a key written twice in one mapping (files people write; see ``load_yaml_documents``).
+    unique_keys = False
+
+    def refuse_duplicate_keys(self, node: yaml.MappingNode) -> None:
+        """Kustomize (so Flux) refuses a key written twice in one mapping; keeping the last
+        would apply what a reviewer read past. Keys a merge (``<<``) brings in may be
+        overridden, as YAML allows."""
+        seen: dict[str, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _TAG + "merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            text = ("true" if key else "false") if isinstance(key, bool) else str(key)
+            if text in seen:
+                line = seen[text].start_mark.line + 1
+                raise _refused(
+                    f"mapping key {text!r} is defined twice in one mapping (also at line "
+                    f"{line}), which kustomize and Flux refuse",
+                    key_node,
+                )
+            seen[text] = key_node
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if self.unique_keys:
+            self.refuse_duplicate_keys(node)
         mapping = super().construct_mapping(node, deep=deep)
         out: dict[str, Any] = {}
         for key, value in mapping.items():
@@ -166,6 +192,23 @@ _JsonLoader.add_constructor(_TAG + "str", _JsonLoader.construct_text)
 _JsonLoader.add_constructor(_TAG + "int", _JsonLoader.construct_checked_int)
 _JsonLoader.add_constructor(_TAG + "bool", _JsonLoader.construct_checked_bool)
 _JsonLoader.add_constructor(_TAG + "timestamp", _JsonLoader.construct_timestamp_text)
+
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode(raw: bytes, name: str) -> str:
+    """A file's text as kustomize's YAML reader takes it: UTF-8, or UTF-16 with its byte
+    order mark (what Windows tools write); anything else is a RenderError naming the file."""
+    encoding = next((codec for bom, codec in _BOMS if raw.startswith(bom)), "utf-8")
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise RenderError(f"{name}: not UTF-8 text (nor UTF-16 with a byte order mark)") from exc
 
 
 def _yaml_error(name: str, exc: yaml.YAMLError) -> RenderError:
@@ -212,24 +255,32 @@ class _FastJsonLoader(_JsonLoader):
         self._events.dispose()
 
 
-def load_yaml_documents(text: str, name: str) -> list[tuple[Any, int]]:
+def load_yaml_documents(
+    text: str, name: str, *, unique_keys: bool = False
+) -> list[tuple[Any, int]]:
     """Parse a multi-document YAML text with bounds; return (data, 1-based line) pairs.
+
+    ``unique_keys``: refuse a key written twice in one mapping, for manifests people write
+    (a tool's output is taken as Argo CD takes it: the last one counts).
 
     libyaml parses when it is installed; any text it refuses (or cannot take) is parsed
     again by the pure-Python loader, whose answer (and error message) is the one given.
     """
     if _CParser is not None:
         try:
-            return _load(_FastJsonLoader, text, name)
+            return _load(_FastJsonLoader, text, name, unique_keys)
         except (RenderError, UnicodeError, ValueError):
             pass
-    return _load(_JsonLoader, text, name)
+    return _load(_JsonLoader, text, name, unique_keys)
 
 
-def _load(loader_class: type[_JsonLoader], text: str, name: str) -> list[tuple[Any, int]]:
+def _load(
+    loader_class: type[_JsonLoader], text: str, name: str, unique_keys: bool = False
+) -> list[tuple[Any, int]]:
     _check_size(text, name)
     try:
         loader = loader_class(text)  # the reader refuses control characters here already
+        loader.unique_keys = unique_keys
     except yaml.YAMLError as exc:
         raise _yaml_error(name, exc) from exc
     documents: list[tuple[Any, int]] = []
@@ -296,22 +347,34 @@ def load_json(text: str, name: str) -> Any:
     return data
 
 
+def _is_list(data: dict[str, Any]) -> bool:
+    """``kind: List`` or a typed list (``ConfigMapList``, what ``kubectl get -o yaml``
+    writes) with its ``items``, as kubectl and Argo CD expand them; null items are none."""
+    kind = data.get("kind")
+    return (
+        isinstance(kind, str)
+        and kind.endswith("List")
+        and "items" in data
+        and isinstance(data["items"], list | None)
+    )
+
+
 def objects_of(data: Any, source: str) -> Iterator[Rendered]:
-    """Validate one parsed document; expand ``kind: List``; skip empty documents."""
+    """Validate one parsed document; expand lists (``_is_list``); skip empty documents."""
     if data is None:
         return
     if not isinstance(data, dict):
         raise RenderError(f"{source}: a document must be a mapping, not {type(data).__name__}")
-    if data.get("kind") == "List" and isinstance(data.get("items"), list):
-        for index, item in enumerate(data["items"]):
+    if _is_list(data):
+        for index, item in enumerate(data["items"] or []):
             yield from objects_of(item, f"{source} (items[{index}])")
         return
     yield Rendered(body=data, source=source)
 
 
-def parse_stream(text: str, name: str) -> list[Rendered]:
+def parse_stream(text: str, name: str, *, unique_keys: bool = False) -> list[Rendered]:
     """Objects from a multi-document YAML (or JSON, a YAML subset) text named ``name``."""
     out: list[Rendered] = []
-    for data, line in load_yaml_documents(text, name):
+    for data, line in load_yaml_documents(text, name, unique_keys=unique_keys):
         out.extend(objects_of(data, f"{name}:{line}"))
     return out

@@ -7,7 +7,8 @@ plain data the engine passes), plus the API versions the chart's own CRDs serve,
 ``helm install`` applies CRDs before it renders the templates. Hooks stay in the output as
 annotated documents (``helm.sh/hook``): whoever applies them gives them their phase.
 Dependencies are laid out by helm_deps.py; the chart itself may come from an allow-listed
-repository (``helm.chart``), the values files from the app folder. Helm runs with a clean
+repository (``helm.chart``), the values files from the app folder. Schemas that would make
+helm load a file or URL are refused first (chart_schema.py). Helm runs with a clean
 environment (tools.py): no repositories, registries, plugins or kubeconfig of its own.
 Must not touch: git, the cluster.
 """
@@ -24,6 +25,7 @@ from typing import Any
 from webhook.app_options import ChartSource, HelmRepository
 from webhook.render import limits, tools
 from webhook.render.chart_fetch import fetch_chart
+from webhook.render.chart_schema import check_chart
 from webhook.render.documents import parse_stream
 from webhook.render.helm_deps import prepare_chart
 from webhook.render.output import Rendered, RenderError
@@ -147,6 +149,7 @@ def render_helm(
                     scratch=Path(scratch),
                 )
             )
+        check_chart(Path(chart), label)  # values.schema.json may name files or URLs
         capabilities = options.capabilities
         known = list(capabilities.api_versions) if capabilities else []
 

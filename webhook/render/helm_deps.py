@@ -22,7 +22,7 @@ from typing import Any
 
 from webhook.app_options import HelmRepository
 from webhook.render.chart_fetch import fetch_chart
-from webhook.render.documents import load_yaml_documents
+from webhook.render.documents import decode, load_yaml_documents
 from webhook.render.output import RenderError
 
 #: Charts (the app's and its subcharts, all levels) read for one render.
@@ -33,7 +33,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _mapping(path: Path, name: str) -> dict[str, Any]:
-    documents = load_yaml_documents(path.read_text(encoding="utf-8", errors="replace"), name)
+    documents = load_yaml_documents(decode(path.read_bytes(), name), name)
     data = documents[0][0] if documents else None
     if data is None:
         return {}

@@ -9,7 +9,8 @@ when named) that Kustomize or Helm read:
   configurations, Helm inflation's chart homes and values files) and the kustomization
   files of each folder it visits, found by the same walk that checks them
   (``kustomize.check_kustomizations``);
-- Helm: the values files and every ``file://`` dependency's folder.
+- Helm: the values files and every ``file://`` dependency's folder;
+- plain folders: the kustomization graph of each subfolder that has a kustomization.
 A folder ends in ``/`` (everything under it counts); a file does not.
 Must not touch: git, the cluster, the queue.
 """
@@ -21,9 +22,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from webhook.render.documents import load_yaml_documents
+from webhook.render.documents import decode, load_yaml_documents
 from webhook.render.kustomize import check_kustomizations, kustomization_in
 from webhook.render.output import RenderError
+from webhook.render.plain import plain_sources
 
 #: More inputs than this are not recorded one by one: the app's whole repository counts.
 MAX_INPUTS = 2000
@@ -49,7 +51,7 @@ def _local_dependencies(chart: Path, label: str) -> Iterator[str]:
     for name in ("Chart.yaml", "requirements.yaml"):
         if not (chart / name).is_file():
             continue
-        text = (chart / name).read_text(encoding="utf-8", errors="replace")
+        text = decode((chart / name).read_bytes(), f"{label}/{name}")
         documents = load_yaml_documents(text, f"{label}/{name}")
         data: Any = documents[0][0] if documents else None
         deps = data.get("dependencies") if isinstance(data, dict) else None
@@ -102,6 +104,15 @@ def inputs_of(
             read.update(_chart_inputs(root, values_files, label))
         except (OSError, RecursionError) as exc:
             raise RenderError(f"{label}: cannot list the chart's inputs: {exc}") from exc
+    else:  # plain files, and the kustomizations of subfolders that have one
+        for source in (s for s in plain_sources(root) if s.is_dir()):
+            read |= check_kustomizations(
+                source,
+                f"{label}/{source.relative_to(root).as_posix()}",
+                boundary=boundary,
+                allowed_remote_hosts=tuple(allowed_remote_hosts),
+                enable_helm=enable_helm,
+            )
     return _relative(read, boundary)
 
 

@@ -4,7 +4,8 @@ Kustomize fetches remote bases (git, http, ``github.com/...``) and runs KRM func
 ``helm`` when a kustomization asks; a pull request's author writes those kustomizations.
 So before kustomize runs, every kustomization reachable from the app folder is read and any
 remote reference (unless its host is allowed), any path leaving the checkout, any KRM
-function and any Helm inflation (unless enabled) is a RenderError naming the file.
+function and any Helm inflation (unless enabled) is a RenderError naming the file, as are
+chart fields helm would read as flags or paths, and chart schemas naming files or URLs.
 Kustomize itself runs with ``LoadRestrictionsRootOnly``, no plugins and a clean environment.
 The same walk tells which files and folders the build reads (``check_kustomizations``
 returns them), so a change to a shared base can be traced to every app that reads it.
@@ -14,14 +15,15 @@ Must not touch: git, the cluster.
 from __future__ import annotations
 
 import os
+import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from webhook.render import limits, remote, tools
-from webhook.render.documents import load_yaml_documents, parse_stream
+from webhook.render import chart_schema, limits, remote, tools
+from webhook.render.documents import decode, load_yaml_documents, parse_stream
 from webhook.render.output import Rendered, RenderError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -36,6 +38,10 @@ _BASES = ("resources", "bases", "components")
 #: Fields that hold plugin configurations: files, folders or inline YAML.
 _PLUGINS = ("generators", "transformers", "validators")
 _HELM_FIELDS = ("helmCharts", "helmChartInflationGenerator", "helmGlobals")
+#: Helm's rule for release names (``chartutil.ValidateReleaseName``), at most 53 characters.
+_RELEASE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+#: A chart name: one path segment (kustomize joins it to chartHome, and writes beside it).
+_CHART_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def kustomization_in(folder: Path) -> Path | None:
@@ -54,6 +60,25 @@ class _Walk:
     enable_helm: bool
     pending: deque[Path] = field(default_factory=deque)
     seen: set[Path] = field(default_factory=set)
+    #: Folders named by generators/transformers/validators: what they build configures plugins.
+    plugin_folders: set[Path] = field(default_factory=set)
+    #: Folder -> the folders it names, once per mention (kustomize builds each every time).
+    edges: dict[Path, list[Path]] = field(default_factory=dict)
+
+    def builds(self, folder: Path, counted: dict[Path, int], stack: frozenset[Path]) -> int:
+        """How many kustomization builds ``folder`` costs, its bases' included (at most
+        one more than the limit: the count of a diamond of bases doubles per level)."""
+        if folder in counted:
+            return counted[folder]
+        total = 1
+        for child in self.edges.get(folder, ()):
+            if child not in stack:  # a cycle: kustomize names it itself
+                total += self.builds(child, counted, stack | {child})
+            if total > limits.MAX_KUSTOMIZE_BUILDS:
+                break
+        counted[folder] = total
+        return total
+
     #: Every file and folder the build reads, as named and as resolved through links.
     read: set[Path] = field(default_factory=set)
 
@@ -80,6 +105,7 @@ class _Walk:
             raise RenderError(f"{where}: {entry!r} leaves the checkout")
         self.read.update((named, target))
         if folders and target.is_dir():
+            self.edges.setdefault(here.resolve(), []).append(target)
             self.queue(target, where)
         elif folders and not target.is_file():  # kustomize would try it as a remote
             raise RenderError(f"{where}: {entry!r} is neither a file nor a folder in the checkout")
@@ -118,13 +144,54 @@ def _refuse_functions(documents: list[tuple[Any, int]], where: str) -> None:
 
 
 def _check_plugin(walk: _Walk, entry: Any, here: Path, where: str) -> None:
+    """A ``generators``/``transformers``/``validators`` entry: inline, a file or a folder
+    whose kustomization's resources are plugin configurations in turn."""
     if isinstance(entry, str) and "\n" in entry:  # an inline configuration
-        _refuse_functions(load_yaml_documents(entry, where), where)
+        _check_plugin_configs(walk, load_yaml_documents(entry, where), here, where)
         return
     target = walk.reference(entry, here, where, folders=True)
-    if target is not None and target.is_file():
-        text = target.read_text(encoding="utf-8", errors="replace")
-        _refuse_functions(load_yaml_documents(text, walk.shown(target)), walk.shown(target))
+    if target is None:
+        return
+    if target.is_file():
+        _check_plugin_file(walk, target, here)
+    elif target not in walk.plugin_folders:
+        walk.plugin_folders.add(target)
+        if target not in walk.pending:  # read already as an ordinary folder: read it again
+            walk.seen.discard(target)
+            walk.queue(target, where)
+
+
+def _check_plugin_file(walk: _Walk, file: Path, here: Path) -> None:
+    shown = walk.shown(file)
+    text = decode(file.read_bytes(), shown)
+    _check_plugin_configs(walk, load_yaml_documents(text, shown), here, shown)
+
+
+def _check_plugin_configs(
+    walk: _Walk, documents: list[tuple[Any, int]], here: Path, where: str
+) -> None:
+    """Plugin configurations: no KRM functions; a builtin plugin (``apiVersion: builtin``)
+    is checked like the kustomization field it stands for, as kustomize reads its files
+    and URLs (``files``, ``envs``, ``path``, ``paths``, a Helm chart's ``repo``) alike."""
+    _refuse_functions(documents, where)
+    for data, line in documents:
+        if not isinstance(data, dict):
+            continue
+        at = f"{where}:{line}"
+        if data.get("kind") == "HelmChartInflationGenerator":
+            if not walk.enable_helm:
+                raise RenderError(
+                    f"{at}: HelmChartInflationGenerator inflates Helm charts, which this app "
+                    "does not enable (kustomize.enable_helm)"
+                )
+            _check_chart_item(walk, data, here, at)
+            if not data.get("chartHome") and (here / "charts").is_dir():
+                chart_schema.check_chart(here / "charts", walk.shown(here / "charts"))
+        paths = [*_generator_files(data), data.get("path")]
+        paths += _entries(data, "paths", at)
+        paths += [r.get("path") for r in _entries(data, "replacements", at) if isinstance(r, dict)]
+        for entry in filter(None, paths):
+            walk.reference(entry, here, at, folders=False)
 
 
 def _generator_files(item: dict[str, Any]) -> Iterator[Any]:
@@ -133,6 +200,42 @@ def _generator_files(item: dict[str, Any]) -> Iterator[Any]:
             yield entry.split("=", 1)[-1] if isinstance(entry, str) else entry
     if item.get("env"):
         yield item["env"]
+
+
+def _check_chart_arguments(item: dict[str, Any], where: str) -> None:
+    """Refuse chart fields kustomize would pass to helm as flags or join into paths.
+
+    Kustomize puts ``releaseName`` (and ``name`` for ``helm pull``) on helm's command line
+    as they are, so ``--post-renderer=./x.sh`` runs a program of the repository; it joins
+    ``name`` and ``version`` to chartHome and its scratch folder, so ``../..`` reads a chart
+    outside the checkout and writes a values file wherever it points.
+    """
+    for key, value in item.items():
+        values = value if isinstance(value, list) else [value]
+        for text in (v for v in values if isinstance(v, str)):
+            if text.startswith("-"):
+                raise RenderError(
+                    f"{where}: `{key}` {text!r} starts with '-', which helm would read as a flag"
+                )
+    release = item.get("releaseName")
+    if release is not None and not (
+        isinstance(release, str) and len(release) <= 53 and _RELEASE.match(release)
+    ):
+        raise RenderError(
+            f"{where}: releaseName {release!r} is not a Helm release name "
+            "(lowercase letters, digits, '-' and '.', at most 53 characters)"
+        )
+    name = item.get("name", item.get("chartName"))  # chartName: the legacy generator's
+    if name is not None and not (
+        isinstance(name, str) and _CHART_NAME.match(name) and ".." not in name
+    ):
+        raise RenderError(
+            f"{where}: chart name {name!r} is not a chart name "
+            "(letters, digits, '-', '_', '.'; no path)"
+        )
+    version = item.get("version", item.get("chartVersion"))
+    if version is not None and (not isinstance(version, str) or "/" in version or "\\" in version):
+        raise RenderError(f"{where}: chart version {version!r} is not a version")
 
 
 def _check_helm(walk: _Walk, data: dict[str, Any], here: Path, where: str) -> None:
@@ -147,23 +250,33 @@ def _check_helm(walk: _Walk, data: dict[str, Any], here: Path, where: str) -> No
     globals_ = data.get("helmGlobals") or {}
     if not (isinstance(globals_, dict) and globals_.get("chartHome")):
         walk.read.add(here / "charts")  # kustomize's default chart home
+        if (here / "charts").is_dir():
+            chart_schema.check_chart(here / "charts", walk.shown(here / "charts"))
     charts = _entries(data, "helmCharts", where) + _entries(
         data, "helmChartInflationGenerator", where
     )
     for item in [globals_, *charts]:
         if not isinstance(item, dict):
             raise RenderError(f"{where}: a Helm chart entry must be a mapping")
-        for key in ("repo", "chartRepoUrl"):
-            if item.get(key):
-                repo = str(item[key])
-                host = remote.remote_host(repo) or ""
-                if host not in walk.allowed_hosts:
-                    raise RenderError(f"{where}: {remote.describe(repo, host, walk.allowed_hosts)}")
-        for key in ("chartHome", "configHome", "valuesFile", "values"):
-            if isinstance(item.get(key), str):
-                walk.reference(item[key], here, where, folders=False)
-        for entry in item.get("additionalValuesFiles") or []:
-            walk.reference(entry, here, where, folders=False)
+        _check_chart_item(walk, item, here, where)
+
+
+def _check_chart_item(walk: _Walk, item: dict[str, Any], here: Path, where: str) -> None:
+    """One ``helmCharts`` entry, ``helmGlobals`` or HelmChartInflationGenerator config."""
+    _check_chart_arguments(item, where)
+    for key in ("repo", "chartRepoUrl"):
+        if item.get(key):
+            repo = str(item[key])
+            host = remote.remote_host(repo) or ""
+            if host not in walk.allowed_hosts:
+                raise RenderError(f"{where}: {remote.describe(repo, host, walk.allowed_hosts)}")
+    for key in ("chartHome", "configHome", "helmHome", "valuesFile", "values"):
+        if isinstance(item.get(key), str):
+            target = walk.reference(item[key], here, where, folders=False)
+            if key == "chartHome" and target is not None and target.is_dir():
+                chart_schema.check_chart(target, walk.shown(target))
+    for entry in item.get("additionalValuesFiles") or []:
+        walk.reference(entry, here, where, folders=False)
 
 
 def _check_kustomization(walk: _Walk, folder: Path) -> None:
@@ -171,15 +284,19 @@ def _check_kustomization(walk: _Walk, folder: Path) -> None:
     if file is None:
         return  # kustomize names a folder without one itself
     where = walk.shown(file)
-    documents = load_yaml_documents(file.read_text(encoding="utf-8", errors="replace"), where)
+    documents = load_yaml_documents(decode(file.read_bytes(), where), where)
     data = documents[0][0] if documents else None
     if data is None:
         return
     if not isinstance(data, dict):
         raise RenderError(f"{where}: a kustomization must be a mapping")
+    configurations = folder in walk.plugin_folders  # its resources configure plugins
     for key in _BASES:
         for entry in _entries(data, key, where):
-            walk.reference(entry, folder, f"{where}: {key}", folders=True)
+            if configurations and key != "components":
+                _check_plugin(walk, entry, folder, f"{where}: {key}")
+            else:
+                walk.reference(entry, folder, f"{where}: {key}", folders=True)
     for key in _PLUGINS:
         for entry in _entries(data, key, where):
             _check_plugin(walk, entry, folder, f"{where}: {key}")
@@ -217,6 +334,12 @@ def check_kustomizations(
     walk.queue(top, label)
     while walk.pending:
         _check_kustomization(walk, walk.pending.popleft())
+    if walk.builds(top, {}, frozenset({top})) > limits.MAX_KUSTOMIZE_BUILDS:
+        raise RenderError(
+            f"{label}: kustomize would build more than {limits.MAX_KUSTOMIZE_BUILDS} "
+            "kustomizations: bases named again and again through other bases (each mention "
+            "is built anew, so a few levels of them multiply)"
+        )
     return frozenset(walk.read)
 
 

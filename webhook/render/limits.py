@@ -21,3 +21,7 @@ TOOL_TIMEOUT = 120.0
 #: Kustomization files read for the remote check (a chain of bases deeper than this is
 #: a loop or an attack, not an app).
 MAX_KUSTOMIZATIONS = 500
+#: Kustomization builds one render may cost, counting a base once per path that names it
+#: (kustomize builds it anew each time): a diamond of bases ten levels deep is 1,024 builds
+#: of the last one, and kustomize's time grows faster than their number.
+MAX_KUSTOMIZE_BUILDS = 2000

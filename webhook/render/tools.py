@@ -1,7 +1,8 @@
 """Run ``kustomize`` or ``helm`` from PATH with nothing of the deployer's own: no tokens,
 no kubeconfig, no helm plugins or repositories, a fresh HOME, output read with a cap.
 
-Owns: the child process's environment, its temporary homes, its timeout and output bounds.
+Owns: the child process's environment, its temporary homes, its timeout and output bounds,
+and its standing with the out-of-memory killer (first to go).
 Must not touch: what the tool is asked to do (kustomize.py, helm.py decide the argv).
 """
 
@@ -35,6 +36,12 @@ _HOMES = (
     "HELM_PLUGINS",
     "TMPDIR",
 )
+
+
+#: Run through ``sh`` that first makes the tool the out-of-memory killer's first choice: a
+#: template can make helm allocate gigabytes (``repeat``, ``range``) before any output is
+#: read, and when memory runs out the kernel must end the tool, not the deployer.
+_OOM_FIRST = '{ echo 1000 > /proc/self/oom_score_adj; } 2>/dev/null; exec "$0" "$@"'
 
 
 def clean_environment(scratch: Path) -> dict[str, str]:
@@ -95,7 +102,7 @@ def run_tool(argv: Sequence[str], cwd: Path, label: str) -> str:
     with tempfile.TemporaryDirectory(prefix="render-") as scratch:
         env = clean_environment(Path(scratch))
         proc = subprocess.Popen(
-            [binary, *argv[1:]],
+            ["/bin/sh", "-c", _OOM_FIRST, binary, *argv[1:]],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
