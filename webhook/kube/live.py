@@ -120,9 +120,11 @@ def read(
         if len(bodies) >= MIN_GROUP and (key[2] is None or key[2] not in skipped)
     ]
 
+    # Waited for here, in the caller's thread: no task of the pool waits for another.
+    listed = {key: prefetched.members(key) for key, _ in groups} if prefetched else {}
+
     def one(group: tuple[GroupKey, list[Manifest]]) -> Snapshot:
-        listed = prefetched.members(group[0]) if prefetched is not None else None
-        return _read_group(cluster, group[0], group[1], applyset_id, listed)
+        return _read_group(cluster, group[0], group[1], applyset_id, listed.get(group[0]))
 
     snapshot = Snapshot()
     for part in fanout.run_all(one, groups, width=MAX_READERS):
