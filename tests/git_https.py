@@ -68,7 +68,7 @@ class GitHttpsServer:
         context.load_cert_chain(self.cert, self.key)
         self._http.socket = context.wrap_socket(self._http.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self._http.server_port}"
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     def close(self) -> None:
