@@ -253,9 +253,9 @@ def worker(
 
 def _github(env: Environment) -> GitHubClient | None:
     """``GitHubClient.from_env``: the client of the environment's credentials (a GitHub App's
-    or ``GITHUB_TOKEN``), or None when there are none, then without importing PyGithub (or
-    the reporter and recovery, which need a client): 0.4 s of CPU of a worker's start-up.
-    Without App credentials ``git_token_provider`` is None too: git then uses no token."""
+    or ``GITHUB_TOKEN``), or None when there are none, then without importing PyGithub (nor
+    the reporter and recovery, which need a client): 0.1-0.15 s of CPU of a worker's
+    start-up. With no credentials ``git_token_provider`` is None too: git uses no token."""
     if not (env.github_token or (env.github_app_id and env.github_app_private_key)):
         return None
     from webhook.github import GitHubClient
