@@ -1,6 +1,7 @@
 """Repository-wide pytest plugins: the real Kubernetes control-plane fixtures."""
 
 pytest_plugins = [
+    "tests.plugins.bytecode",
     "tests.plugins.cluster",
     "tests.plugins.gitops",
     "tests.plugins.pipeline",

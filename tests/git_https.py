@@ -17,10 +17,19 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+#: The (certificate, key) PEM bytes ``self_signed`` made first in this process.
+_MADE: list[tuple[bytes, bytes]] = []
+
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
-    """(certificate, key) for ``127.0.0.1``, valid for a day."""
+    """(certificate, key) for ``127.0.0.1``, valid for a day, written to ``folder``. Made
+    once per test process (openssl's RSA key is 0.2-0.7 s of CPU) and copied after that:
+    each test still trusts only the files in its own folder."""
     cert, key = folder / "cert.pem", folder / "key.pem"
+    if _MADE:
+        cert.write_bytes(_MADE[0][0])
+        key.write_bytes(_MADE[0][1])
+        return cert, key
     subprocess.run(
         [
             *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
@@ -30,6 +39,7 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
         check=True,
         capture_output=True,
     )
+    _MADE.append((cert.read_bytes(), key.read_bytes()))
     return cert, key
 
 
@@ -68,7 +78,7 @@ class GitHttpsServer:
         context.load_cert_chain(self.cert, self.key)
         self._http.socket = context.wrap_socket(self._http.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self._http.server_port}"
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     def close(self) -> None:

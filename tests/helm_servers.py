@@ -106,7 +106,7 @@ def chart_repo(folder: Path, credentials: tuple[str, str] | None = None) -> Iter
     for tgz in list(folder.glob("*.tgz")):
         shutil.move(tgz, real / tgz.name)
     helm("repo", "index", str(real), "--url", repo.url)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield repo
@@ -200,7 +200,7 @@ def token_front(registry: str, credentials: tuple[str, str]) -> Iterator[TokenFr
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     front.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield front

@@ -215,7 +215,10 @@ def _children(pid: int) -> dict[str, int]:
     found = {}
     for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
         # NUL-separated, or one string once the process has retitled itself (gunicorn does).
-        argv = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").split()
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").split()
+        except FileNotFoundError:  # a killed child, reaped since the list was read: gone
+            continue
         role = next((a.decode() for a in argv if a in (b"web", b"worker")), None)
         if role is not None:
             found[role] = int(child)

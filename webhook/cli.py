@@ -161,18 +161,24 @@ def worker(
     lease_seconds = lease_seconds or env.lease_seconds
     from webhook.drift import DriftPoller
     from webhook.engine import SyncEngine
-    from webhook.github import GitHubClient, git_token_provider
     from webhook.kube.throttle import THROTTLED
-    from webhook.reporter import Reporter
     from webhook.steps import worker_step
     from webhook.worker import Worker
 
     # One GitHub client (one installation-token cache) for the reporter and for git.
-    github = GitHubClient.from_env(env)
-    token_for = github.git_token_for if github is not None else git_token_provider(env)
-    engine = SyncEngine(config, env, cache_dir=env.cache_dir, token_for=token_for)
+    github = _github(env)
+    engine = SyncEngine(
+        config,
+        env,
+        cache_dir=env.cache_dir,
+        token_for=github.git_token_for if github is not None else None,
+    )
     store = _open_store(env)
-    reporter = Reporter(store, config, github) if github is not None else None
+    reporter = None
+    if github is not None:
+        from webhook.reporter import Reporter
+
+        reporter = Reporter(store, config, github)
     step = worker_step(engine, store)
     heard = threading.Event()  # the store's doorbell: a job was queued
     wakeup = heard if store.doorbell is not None and store.doorbell.listen(heard) else None
@@ -245,6 +251,18 @@ def worker(
     runner.run()
 
 
+def _github(env: Environment) -> GitHubClient | None:
+    """``GitHubClient.from_env``: the client of the environment's credentials (a GitHub App's
+    or ``GITHUB_TOKEN``), or None when there are none, then without importing PyGithub (nor
+    the reporter and recovery, which need a client): 0.1-0.15 s of CPU of a worker's
+    start-up. With no credentials ``git_token_provider`` is None too: git uses no token."""
+    if not (env.github_token or (env.github_app_id and env.github_app_private_key)):
+        return None
+    from webhook.github import GitHubClient
+
+    return GitHubClient.from_env(env)
+
+
 def _start_recovery(
     config: DeployerConfig,
     store: SqlStore,
@@ -253,14 +271,14 @@ def _start_recovery(
     stopping: threading.Event,
 ) -> None:
     """Recover missed deliveries in the background when hooks are configured."""
-    from webhook.recovery import Recovery
-
     settings = config.recover_deliveries
     if settings.interval <= 0 or not (settings.hooks or settings.app_hook):
         return
     if github is None:
         log.warning("recover_deliveries: no GitHub credentials; missed deliveries stay missed")
         return
+    from webhook.recovery import Recovery
+
     recovery = Recovery(config, store, github, owner=owner)
     threading.Thread(target=recovery.run, args=(stopping,), name="recovery", daemon=True).start()
 

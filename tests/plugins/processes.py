@@ -20,6 +20,7 @@ import pytest
 PROCESS_TESTS: dict[str, tuple[str, ...]] = {
     "tests/queue/test_deliveries.py": ("test_*_from_many_processes_*",),
     "tests/queue/test_races.py": ("test_*[*-process]",),
+    "tests/test_cli_startup.py": ("test_without_credentials_pygithub_is_not_imported",),
     "tests/test_doorbell.py": ("test_a_job_queued_by_another_process_*",),
     "tests/test_faults.py": ("test_a_web_process_killed_right_after_202_keeps_the_job*",),
     "tests/test_footprint.py": ("test_serve_runs_*", "test_web_single_process_*"),
