@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.plugins.sinkhole import Sinkhole
-from webhook.render import RenderError, render
+from webhook.render import HelmOptions, RenderError, render
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
 CHART = "apiVersion: v2\nname: {name}\nversion: 0.1.0\n"
@@ -218,3 +218,32 @@ def test_a_schema_python_cannot_read_as_it_is_still_checked(
     with pytest.raises(RenderError, match=r"^apps/x/values\.schema\.json: "):
         names(app)
     assert sinkhole.connections == []
+
+
+@pytest.mark.usefixtures("tools")
+def test_an_app_that_skips_schema_validation_renders_and_nothing_is_fetched(
+    tmp_path: Path, sinkhole: Sinkhole
+) -> None:
+    """Public charts sometimes ``$ref`` a schema online: such an app may opt out of
+    validation, as Argo CD's ``skipSchemaValidation`` does. Helm then never reads the
+    schema, and a value the schema would refuse is rendered as written."""
+    schema = {**property_ref(f"{sinkhole.url}/schema.json"), "required": ["missing"]}
+    app = chart(tmp_path / "app", "app", schema)
+    with pytest.raises(RenderError, match=r"helm\.skip_schema_validation: true"):
+        names(app)
+    assert names(app, helm=HelmOptions(skip_schema_validation=True)) == ["app"]
+    assert sinkhole.connections == []
+
+
+def test_skipping_schema_validation_still_bounds_the_packaged_subcharts(tmp_path: Path) -> None:
+    app = chart(tmp_path / "app", "app")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for index in range(30):
+            info = tarfile.TarInfo(f"bomb/templates/z{index}.yaml")
+            info.size = 4 * 1024 * 1024
+            archive.addfile(info, io.BytesIO(bytes(info.size)))
+    write(app, "charts/.keep", "")
+    (app / "charts" / "bomb-0.1.0.tgz").write_bytes(buffer.getvalue())
+    with pytest.raises(RenderError, match=r"bomb-0\.1\.0\.tgz: decompresses to more than"):
+        names(app, helm=HelmOptions(skip_schema_validation=True))

@@ -46,7 +46,10 @@ def test_an_object_the_server_rejects_in_dry_run_means_nothing_is_applied(
 
 
 def test_bad_yaml_fails_naming_the_file(gitops: GitOps) -> None:
-    sha = gitops.commit({"apps/shop/ok.yaml": dump(cm("a")), "apps/shop/bad.yaml": "a: [b\n"})
+    """A manifest that cannot be read fails the sync (YAML that does not look like a
+    manifest at all is skipped, as Argo CD skips it: test_fidelity_argocd_directory.py)."""
+    broken = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [b\n"
+    sha = gitops.commit({"apps/shop/ok.yaml": dump(cm("a")), "apps/shop/bad.yaml": broken})
     result = gitops.sync(sha)
     assert result.error_kind == "render"
     assert (result.error or "").startswith("apps/shop/bad.yaml:")

@@ -276,6 +276,7 @@ class SyncEngine:
             repositories=self.config.helm_repositories,
             chart=app.helm.chart,
             cache_dir=self.cache_dir / "charts",
+            skip_schema_validation=app.helm.skip_schema_validation,
         )
 
     def _respect_ignored(

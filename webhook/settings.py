@@ -92,6 +92,10 @@ class HelmConfig(_Strict):
     #: The chart from a ``helm_repositories`` entry instead of the app folder, which then
     #: holds only the values files (Argo CD's multiple sources).
     chart: ChartSource | None = None
+    #: ``helm template --skip-schema-validation`` (Argo CD's ``skipSchemaValidation``, Flux's
+    #: ``disableSchemaValidation``): for a chart whose ``values.schema.json`` names a URL,
+    #: which is refused otherwise (helm would fetch it from the deployer's network).
+    skip_schema_validation: bool = False
 
 
 class KustomizeConfig(_Strict):

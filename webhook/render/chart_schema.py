@@ -82,7 +82,8 @@ def check_schema(text: bytes, name: str) -> None:
                     raise RenderError(
                         f"{name}: `{key}` {value!r} is not allowed: helm would read it from "
                         "the deployer's disk or network; keep definitions in the schema "
-                        "itself ('#/definitions/...')"
+                        "itself ('#/definitions/...'), or set the app's "
+                        "helm.skip_schema_validation: true"
                     )
                 stack.append(value)
 
@@ -94,10 +95,16 @@ def _read(stream: IO[bytes], size: int, name: str) -> bytes:
 
 
 def check_archive(
-    stream: IO[bytes], name: str, depth: int = 0, budget: _Budget | None = None
+    stream: IO[bytes],
+    name: str,
+    depth: int = 0,
+    budget: _Budget | None = None,
+    *,
+    schemas: bool = True,
 ) -> None:
-    """Every schema in a packaged chart (and the charts packaged in it). ``stream`` must be
-    seekable: tarfile's streaming mode misreads gzip headers with extra fields (helm's)."""
+    """Every schema in a packaged chart (and the charts packaged in it; ``schemas=False``:
+    only their sizes). ``stream`` must be seekable: tarfile's streaming mode misreads gzip
+    headers with extra fields (helm's)."""
     if depth > MAX_NESTING:
         raise RenderError(f"{name}: charts packaged more than {MAX_NESTING} levels deep")
     total, budget = 0, budget or _Budget()
@@ -117,21 +124,22 @@ def check_archive(
                 inner = archive.extractfile(member)
                 if inner is None:
                     continue
-                if path.name == SCHEMA_FILE:
+                if path.name == SCHEMA_FILE and schemas:
                     check_schema(_read(inner, member.size, shown), shown)
                 elif path.suffix == ".tgz" and path.parent.name == "charts":
                     data = _read(inner, member.size, shown)
-                    check_archive(io.BytesIO(data), shown, depth + 1, budget)
+                    check_archive(io.BytesIO(data), shown, depth + 1, budget, schemas=schemas)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise RenderError(f"{name}: not a packaged chart: {exc}") from exc
 
 
-def check_chart(chart: Path, shown: str) -> None:
-    """Every schema helm would read for the chart ``chart`` (a folder or a ``.tgz``)."""
+def check_chart(chart: Path, shown: str, *, schemas: bool = True) -> None:
+    """Every schema helm would read for the chart ``chart`` (a folder or a ``.tgz``), and
+    the sizes of its packaged subcharts (``schemas=False``: those only)."""
     budget = _Budget()
     if chart.is_file():
         with chart.open("rb") as stream:
-            check_archive(stream, shown, budget=budget)
+            check_archive(stream, shown, budget=budget, schemas=schemas)
         return
     seen: set[str] = set()
     for folder, dirs, files in os.walk(chart, followlinks=True):  # helm follows links too
@@ -144,8 +152,8 @@ def check_chart(chart: Path, shown: str) -> None:
         rel = here.relative_to(chart).as_posix()
         where = shown if rel == "." else f"{shown}/{rel}"
         for file in sorted(files):
-            if file == SCHEMA_FILE:
+            if file == SCHEMA_FILE and schemas:
                 check_schema((here / file).read_bytes(), f"{where}/{file}")
             elif file.endswith(".tgz") and here.name == "charts" and (here / file).is_file():
                 with (here / file).open("rb") as stream:
-                    check_archive(stream, f"{where}/{file}", budget=budget)
+                    check_archive(stream, f"{where}/{file}", budget=budget, schemas=schemas)

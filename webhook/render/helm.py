@@ -57,6 +57,8 @@ class HelmOptions:
     chart: ChartSource | None = None
     #: Where fetched charts are kept by digest (None: a folder per render, not kept).
     cache_dir: Path | None = None
+    #: Values are not checked against the chart's schemas (which helm then never reads).
+    skip_schema_validation: bool = False
 
 
 def _values_arguments(
@@ -110,9 +112,12 @@ def _template(
     values: list[str],
     capabilities: Capabilities | None,
     api_versions: Sequence[str],
+    skip_schema_validation: bool,
 ) -> list[Rendered]:
     argv = ["helm", "template", release, chart, "--namespace", namespace]
     argv += ["--skip-tests", "--include-crds"]
+    if skip_schema_validation:
+        argv += ["--skip-schema-validation"]
     argv += ["--kube-version", capabilities.kube_version if capabilities else HELM_KUBE_VERSION]
     if api_versions:
         argv += ["--api-versions", ",".join(api_versions)]
@@ -149,7 +154,8 @@ def render_helm(
                     scratch=Path(scratch),
                 )
             )
-        check_chart(Path(chart), label)  # values.schema.json may name files or URLs
+        # values.schema.json may name files or URLs; the archives' sizes are checked anyway
+        check_chart(Path(chart), label, schemas=not options.skip_schema_validation)
         capabilities = options.capabilities
         known = list(capabilities.api_versions) if capabilities else []
 
@@ -163,6 +169,7 @@ def render_helm(
                 values=values,
                 capabilities=capabilities,
                 api_versions=api_versions,
+                skip_schema_validation=options.skip_schema_validation,
             )
 
         out = once(known)
