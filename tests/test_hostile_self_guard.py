@@ -188,7 +188,7 @@ def test_a_deployment_running_as_the_deployers_account_is_never_applied(
     own = OwnIdentity(namespace=home, service_account=ACCOUNT)
     result = sync_beside_the_deployer(gitops, sha, own, allow_deployer_namespace=True)
     assert result.error_kind == "guard"
-    assert f"Deployment thief: runs its pods as the deployer's own ServiceAccount" in (
+    assert "Deployment thief: runs its pods as the deployer's own ServiceAccount" in (
         result.error or ""
     )
     assert live(dyn, "Deployment", "thief", home, "apps/v1") is None
