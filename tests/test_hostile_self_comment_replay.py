@@ -130,3 +130,20 @@ def test_an_earlier_approval_is_found_by_its_comment_and_app_only(store: SqlStor
     assert log.earlier("one", url) == mine
     assert log.earlier("two", url) is None
     assert log.earlier("one", url + "x") is None
+
+
+def test_the_lookup_uses_its_index_not_a_scan(tmp_path: Path) -> None:
+    """On SQLite the planner says so; the migration added the index (schema 7)."""
+    opened = open_store(f"sqlite:///{tmp_path / 'deployer.db'}")
+    assert isinstance(opened, SqlStore)
+    try:
+        with opened.database.read() as cur:
+            cur.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM approvals WHERE app = ? AND detail = ? "
+                "ORDER BY id LIMIT 1",
+                ("one", "url"),
+            )
+            plan = " ".join(str(tuple(row)) for row in cur.fetchall())
+    finally:
+        opened.close()
+    assert "USING INDEX approvals_app_detail (app=? AND detail=?)" in plan, plan
