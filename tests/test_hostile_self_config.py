@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.test_chart import helm_home as helm_home  # autouse: helm's files stay in tmp
-from tests.test_chart import only, render, scenario
+from tests.test_chart import only, render, render_error, scenario
 from webhook.cli import main
 from webhook.own_identity import OwnIdentity
 from webhook.settings import ConfigError, Environment, load_config
@@ -106,3 +106,15 @@ def test_the_chart_tells_the_deployer_its_namespace_and_service_account() -> Non
     # The field the downward API reads is the account the chart creates and binds.
     account = only(objects, "ServiceAccount")["metadata"]["name"]
     assert pod["serviceAccountName"] == account
+
+
+def test_the_chart_refuses_an_app_in_the_release_namespace_at_install() -> None:
+    """The pods would refuse it at start and crash-loop: helm says so first."""
+    error = render_error(scenario("default"), "config.apps[0].namespace=deployer")
+    assert "app guestbook may deploy into the deployer's own namespace deployer" in error
+    assert "allow_deployer_namespace: true" in error
+    listed = "config.apps[0].allowed_namespaces={guestbook,deployer}"
+    assert "own namespace deployer" in render_error(scenario("default"), listed)
+    opted = "config.apps[0].allow_deployer_namespace=true"
+    objects = render(scenario("default"), "config.apps[0].namespace=deployer", opted)
+    assert "allow_deployer_namespace: true" in only(objects, "ConfigMap")["data"]["deployer.yaml"]
