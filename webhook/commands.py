@@ -127,9 +127,9 @@ class Commands:
         self, app: AppConfig, job: Job, command: dict[str, Any], login: str
     ) -> StepOutcome:
         url = str(command.get("url") or f"comment {command.get('comment_id')}")
-        earlier = [a for a in self.approvals.recent(apps=[app.name]) if a.detail == url]
-        if earlier:
-            return _done(JobState.SUCCEEDED, f"already approved: job {earlier[0].job_id}", command)
+        earlier = self.approvals.earlier(app.name, url)
+        if earlier is not None:
+            return _done(JobState.SUCCEEDED, f"already approved: job {earlier.job_id}", command)
         plans = [
             j
             for j in self.store.jobs_for_app(app.name, limit=50)

@@ -258,7 +258,7 @@ class SyncEngine:
         except render.RenderError as exc:
             raise SyncError("render", [str(exc)]) from exc
         try:
-            objects = guard.check(rendered, app, cluster.is_namespaced)
+            objects = guard.check(rendered, app, cluster.is_namespaced, self.env.own)
         except guard.GuardError as exc:
             raise SyncError("guard", exc.errors) from exc
         objects = self._respect_ignored(app, cluster, objects)

@@ -6,7 +6,9 @@ Owns: the shape of each object (apiVersion, kind, names and namespaces valid per
 name like ``../../kube-system/configmaps/x`` never reaches an API path), defaulting the
 namespace of namespaced objects, allowed namespaces, allowed cluster-scoped kinds (Namespace
 included), Pod Security labels, bindings to everyone, forged ApplySet labels, token Secrets
-for ServiceAccounts the app does not define, duplicates,
+for ServiceAccounts the app does not define, duplicates, the deployer's own namespace and
+ServiceAccount (no Pod runs as it, no binding names it, no app writes into its namespace
+without ``allow_deployer_namespace``),
 (through ``webhook.pod_security``) the baseline Pod Security level of every pod template, and
 the sync-order annotations (``webhook.hooks``); only a hook may use ``generateName``.
 Every problem is collected, so one sync reports all of them at once.
@@ -24,6 +26,7 @@ from webhook import hooks, pod_security
 from webhook.errors import Rejected
 from webhook.kube.applyset import ApplySet
 from webhook.objects import Manifest, ObjectRef, defined_kinds, group_of, ref_of
+from webhook.own_identity import OwnIdentity
 from webhook.render import Rendered
 from webhook.settings import AppConfig
 
@@ -212,6 +215,66 @@ def _escalations(
     return problems
 
 
+def _subject_is(own: OwnIdentity, subject: object, binding_namespace: str | None) -> bool:
+    """Whether an RBAC subject includes the deployer's ServiceAccount: by name (a RoleBinding's
+    ServiceAccount subject without a namespace means the binding's), as a user, or as a
+    member of the ServiceAccount groups."""
+    if not isinstance(subject, dict):
+        return False
+    kind, name = subject.get("kind"), subject.get("name")
+    if kind == "ServiceAccount":
+        namespace = subject.get("namespace") or binding_namespace
+        return (namespace, name) == (own.namespace, own.service_account)
+    if kind == "User":
+        return name == own.username
+    groups = ("system:serviceaccounts", f"system:serviceaccounts:{own.namespace}")
+    return kind == "Group" and name in groups
+
+
+def _pod_account(ref: ObjectRef, body: Manifest) -> str | None:
+    """The ServiceAccount the pod in ``body`` runs as (``default`` when unnamed); None for
+    kinds that hold no pods."""
+    found = pod_security.pod_of(ref.group, ref.kind, body)
+    if found is None:
+        return None
+    spec = found[1].get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    return account if isinstance(account, str) else None
+
+
+def _self_problems(app: AppConfig, ref: ObjectRef, body: Manifest, own: OwnIdentity) -> list[str]:
+    """What would hand an app the deployer's own rights, whatever the app's other options:
+    its ServiceAccount's token (a Pod running as it, a binding naming it, the account itself)
+    and, without ``allow_deployer_namespace``, anything in its namespace."""
+    if own.namespace is None:
+        return []
+    problems = []
+    opted_in = app.allow_deployer_namespace
+    its_namespace = ref == ObjectRef("", "Namespace", None, own.namespace)
+    if not opted_in and (ref.namespace == own.namespace or its_namespace):
+        problems.append(
+            f"is in the deployer's own namespace {own.namespace!r}, which app {app.name} may "
+            "not touch (allow_deployer_namespace is off)"
+        )
+    if own.service_account is None:
+        return problems
+    mine = f"the deployer's own ServiceAccount {own.namespace}/{own.service_account}"
+    if ref == ObjectRef("", "ServiceAccount", own.namespace, own.service_account):
+        problems.append(f"is {mine}")
+    if ref.namespace == own.namespace and _pod_account(ref, body) == own.service_account:
+        problems.append(f"runs its pods as {mine}, whose token would be theirs")
+    if ref.group == RBAC_GROUP and ref.kind in BINDINGS:
+        subjects = body.get("subjects")
+        if any(_subject_is(own, s, ref.namespace) for s in _items(subjects)):
+            problems.append(f"binds {mine} (as a subject, by user name or by group)")
+    return problems
+
+
+def _items(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _namespace_problem(
     app: AppConfig, meta: dict[str, Any], allowed: Sequence[str], namespaced: bool
 ) -> str | None:
@@ -232,12 +295,17 @@ def _namespace_problem(
 
 
 def check(
-    objects: Sequence[Rendered], app: AppConfig, is_namespaced: ScopeLookup
+    objects: Sequence[Rendered],
+    app: AppConfig,
+    is_namespaced: ScopeLookup,
+    own: OwnIdentity | None = None,
 ) -> list[Manifest]:
     """Return the objects with namespaces defaulted, or raise GuardError listing every problem.
 
     Every cluster-scoped kind, Namespace included, must be listed in ``allowed_cluster_kinds``.
+    ``own``: the deployer's identity (``Environment.own``); None protects nothing.
     """
+    own = own or OwnIdentity()
     allowed = app.effective_allowed_namespaces
     crd_scopes = defined_kinds(item.body for item in objects)
     accounts = _own_accounts(objects, app)
@@ -282,6 +350,7 @@ def check(
                 f"allowed_cluster_kinds of app {app.name}"
             )
         problems = ([problem] if problem else []) + _escalations(app, ref, body, accounts)
+        problems += _self_problems(app, ref, body, own)
         if app.pod_security == "baseline":
             problems += pod_security.violations(ref.group, ref.kind, body)
         if problems:

@@ -192,15 +192,24 @@ def pod_spec_violations(metadata: object, spec: object, where: str = "") -> list
     return [f"{line} {LEVEL}" for line in found]
 
 
-def violations(group: str, kind: str, body: Mapping[str, Any]) -> list[str]:
-    """Baseline violations of the pod template in ``body``; [] for kinds that hold no pods."""
+def pod_of(group: str, kind: str, body: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+    """The pod (``metadata`` and ``spec``) ``body`` runs or holds, and its path (``spec.template.``
+    for messages); None for kinds that hold no pods, or a pod that is not a mapping."""
     path = TEMPLATES.get((group, kind))
     if path is None:
-        return []
+        return None
     pod: object = body
     for key in path:
         pod = pod.get(key) if isinstance(pod, Mapping) else None
     if not isinstance(pod, Mapping):
+        return None
+    return "".join(f"{key}." for key in path), pod
+
+
+def violations(group: str, kind: str, body: Mapping[str, Any]) -> list[str]:
+    """Baseline violations of the pod template in ``body``; [] for kinds that hold no pods."""
+    found = pod_of(group, kind, body)
+    if found is None:
         return []
-    where = "".join(f"{key}." for key in path)
+    where, pod = found
     return pod_spec_violations(pod.get("metadata"), pod.get("spec"), where)

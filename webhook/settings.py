@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,7 @@ from pydantic import (
 from webhook import logs, memory
 from webhook.access import DEFAULT_PERMISSION_TTL, ApiToken, parse_tokens
 from webhook.app_options import ChartSource, HealthCheck, HelmRepository, IgnoreDifference
+from webhook.own_identity import OwnIdentity
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -154,6 +156,10 @@ class AppConfig(_Strict):
     ignore_differences: tuple[IgnoreDifference, ...] = ()
     #: CEL health rules for kinds that do not follow kstatus (Flux's ``healthCheckExprs``).
     health_checks: tuple[HealthCheck, ...] = ()
+    #: Let this app deploy into the deployer's own namespace (``DEPLOYER_NAMESPACE``). Off:
+    #: such an app is refused at load, as its repository could replace the deployer's
+    #: Deployment, read its Secret (the webhook secret) or run Pods as its ServiceAccount.
+    allow_deployer_namespace: bool = False
 
     @field_validator("repo")
     @classmethod
@@ -195,6 +201,22 @@ class AppConfig(_Strict):
             raise ValueError(
                 f"namespace {self.namespace!r} is not in allowed_namespaces "
                 f"{list(self.allowed_namespaces)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _not_in_the_deployers_namespace(self, info: ValidationInfo) -> AppConfig:
+        """``load_config`` passes the deployer's identity as ``own`` in the context."""
+        own = info.context.get("own") if isinstance(info.context, dict) else None
+        if not isinstance(own, OwnIdentity) or own.namespace is None:
+            return self
+        used = own.namespace in (self.namespace, *self.allowed_namespaces)
+        if used and not self.allow_deployer_namespace:
+            raise ValueError(
+                f"namespace {own.namespace!r} is the deployer's own (DEPLOYER_NAMESPACE): "
+                "the app's repository could take over the deployer and its rights there; "
+                "deploy elsewhere, or set allow_deployer_namespace: true if that "
+                "repository is as trusted as the deployer itself"
             )
         return self
 
@@ -363,8 +385,11 @@ def _describe(path: Path, raw: Mapping[str, Any], error: ValidationError) -> lis
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_config(path: Path) -> DeployerConfig:
-    """Read and validate the config file; raise ConfigError listing every problem."""
+def load_config(path: Path, own: OwnIdentity | None = None) -> DeployerConfig:
+    """Read and validate the config file; raise ConfigError listing every problem.
+
+    ``own``: the deployer's identity, whose namespace apps may not use without opting in;
+    None reads it from the environment (``OwnIdentity.from_environ``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -378,7 +403,8 @@ def load_config(path: Path) -> DeployerConfig:
     if not isinstance(raw, dict):
         raise ConfigError([f"{path}: the top level must be a mapping with 'apps' and 'repos'"])
     try:
-        config = DeployerConfig.model_validate(raw)
+        own = own if own is not None else OwnIdentity.from_environ()
+        config = DeployerConfig.model_validate(raw, context={"own": own})
     except ValidationError as exc:
         raise ConfigError(_describe(path, raw, exc)) from exc
     # Packed: parsing leaves the config's objects scattered among the allocator's holes
@@ -473,6 +499,8 @@ class Environment:
     auth: AuthMode | None = None
     #: Seconds a user's repository permission is cached (``DEPLOYER_PERMISSION_TTL``).
     permission_ttl: float = DEFAULT_PERMISSION_TTL
+    #: The deployer's own namespace and ServiceAccount, which the guard protects.
+    own: OwnIdentity = field(default_factory=OwnIdentity)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Environment:
@@ -566,6 +594,7 @@ class Environment:
             api_tokens=tuple(tokens),
             auth="github" if raw_auth == "github" else "none" if raw_auth == "none" else None,
             permission_ttl=ttl,
+            own=OwnIdentity.from_environ(environ),
         )
 
     @property

@@ -1,6 +1,6 @@
 """The audit trail of approvals: who approved which commit of which app, how, when, which job.
 
-Owns: the ``approvals`` table (schema step 3) and the one way to approve, ``approve``:
+Owns: the ``approvals`` table (schema steps 4 and 7) and the one way to approve, ``approve``:
 queue the approved job, then record the approval with that job's id. Every path that
 approves (a ``/deploy approve`` comment, the page's button, an API token) goes through it,
 so the job page, the API and the pull request comment read one record.
@@ -126,6 +126,18 @@ class ApprovalLog:
 
     def for_job(self, job_id: int) -> list[Approval]:
         return self.for_jobs([job_id])[job_id]
+
+    def earlier(self, app: str, detail: str) -> Approval | None:
+        """The first approval of ``app`` recorded from ``detail`` (a comment's URL), however
+        many came since: a command run again must find it (index ``approvals_app_detail``)."""
+        with self.store.database.read() as cur:
+            cur.execute(
+                f"SELECT {_COLUMNS} FROM approvals WHERE app = ? AND detail = ? "
+                "ORDER BY id LIMIT 1",
+                (app, detail),
+            )
+            row = cur.fetchone()
+        return _load(row) if row is not None else None
 
     def recent(self, *, apps: Iterable[str] | None = None, limit: int = 50) -> list[Approval]:
         """The newest approvals first, of ``apps`` only when given."""

@@ -25,7 +25,7 @@ from webhook.queue import inputs, leases, notifications, outbox, pauses, records
 from webhook.queue.database import Cursor, Database, statements
 
 #: The newest schema this release knows; a store stamped newer is refused.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 BASELINE = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -71,6 +71,9 @@ CREATE INDEX IF NOT EXISTS approvals_app ON approvals (app, id)
     # deliveries (``leases.py``); and ``jobs.retry_at`` (added with the other missing
     # columns of ``jobs``), when a job that met an unreachable dependency may run again.
     6: leases.SCHEMA,
+    # A comment command is recognised as already run by its comment (``detail``) exactly,
+    # not among the newest approvals only: an index makes that one lookup cheap.
+    7: "CREATE INDEX IF NOT EXISTS approvals_app_detail ON approvals (app, detail)",
 }
 
 #: The columns of ``jobs`` at ``SCHEMA_VERSION``.

@@ -110,6 +110,13 @@ Included by the Deployment, so every render runs them.
 {{- if and .Values.rbac.create .Values.rbac.leastPrivilege.enabled (not .Values.rbac.namespaces) }}
 {{- fail "rbac.namespaces must list the apps' namespaces when rbac.leastPrivilege.enabled is true (the deployer may impersonate ServiceAccounts only there)" }}
 {{- end }}
+{{- /* The deployer refuses these at start (DEPLOYER_NAMESPACE): say so at install instead. */}}
+{{- range .Values.config.apps }}
+{{- $namespaces := prepend (.allowed_namespaces | default list) (.namespace | default "") }}
+{{- if and (has $.Release.Namespace $namespaces) (not .allow_deployer_namespace) }}
+{{- fail (printf "config.apps: app %v may deploy into the deployer's own namespace %s, where its repository could take over the deployer: deploy it elsewhere, or set allow_deployer_namespace: true on it if that repository is as trusted as the deployer" .name $.Release.Namespace) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*

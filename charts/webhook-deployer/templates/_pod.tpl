@@ -101,6 +101,16 @@ spec:
           value: {{ $values.logLevel | quote }}
         - name: DEPLOYER_LOG_FORMAT
           value: {{ $values.logFormat | quote }}
+        # Who the deployer is: the guard refuses apps that would deploy into this namespace
+        # or run as, or bind, this ServiceAccount (README "The deployer protects itself").
+        - name: DEPLOYER_NAMESPACE
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.namespace
+        - name: DEPLOYER_SERVICE_ACCOUNT
+          valueFrom:
+            fieldRef:
+              fieldPath: spec.serviceAccountName
         # The root filesystem is read-only: git and helm write their own files under HOME.
         - name: HOME
           value: /tmp
