@@ -38,6 +38,10 @@ def pytest_configure(config: pytest.Config) -> None:
     wanted = config.getoption("hypothesis_profile", None) or os.environ.get("HYPOTHESIS_PROFILE")
     if wanted or config.option.verbose >= 1:
         from tests import profiles  # noqa: F401
+    # The deployer under test is nobody's in particular: on a CI runner that is itself a
+    # pod, the deployer would otherwise take the runner's namespace file for its own and
+    # refuse the tests' apps there. Tests of that protection name their identity.
+    os.environ["DEPLOYER_NAMESPACE"] = "webhook-deployer-under-test"
 
 
 @pytest.hookimpl(trylast=True)
