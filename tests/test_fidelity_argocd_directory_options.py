@@ -13,7 +13,9 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from kubernetes.dynamic import DynamicClient
 
+from tests.gitops import GitOps, cm, dump, live
 from webhook.affected import Changes, RecordedInputs, inputs_key, watches
 from webhook.render import DirectoryFilter, inputs_of, render
 from webhook.settings import AppConfig, ConfigError, DirectoryConfig, load_config
@@ -210,3 +212,22 @@ def test_a_good_pattern_loads(tmp_path: Path) -> None:
     assert app_config.directory == DirectoryConfig(
         recurse=False, include="{a.yaml,b.yaml}", exclude="[!a]*"
     )
+
+
+@pytest.mark.usefixtures("no_stray_kubeconfig")
+def test_a_sync_applies_only_what_the_options_select(gitops: GitOps, dyn: DynamicClient) -> None:
+    """Through the engine (its settings reach the render and the inputs) to the API server."""
+    (gitops.origin / "apps/shop").mkdir(parents=True)
+    (gitops.origin / "apps/shop/template.yaml").symlink_to("../../shared/linked.yaml")
+    sha = gitops.commit(
+        {
+            "apps/shop/kept.yaml": dump(cm("kept")),
+            "apps/shop/sub/nested.yaml": dump(cm("nested")),
+            "shared/linked.yaml": dump(cm("linked")),
+        }
+    )
+    result = gitops.sync(sha, directory=DirectoryConfig(recurse=False, exclude="template.yaml"))
+    assert result.ok, result.error
+    assert result.created == (f"ConfigMap {gitops.namespace}/kept",)
+    assert live(dyn, "ConfigMap", "kept", gitops.namespace)
+    assert "shared/linked.yaml" not in (result.inputs or ())
