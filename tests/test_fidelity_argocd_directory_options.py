@@ -124,7 +124,9 @@ def recorded(repo: Path, config: AppConfig) -> RecordedInputs:
         ({"recurse": False}, "apps/web/new.yaml", True),  # a new file the options select
         ({"recurse": False}, "apps/web/sub/e.yaml", False),
         ({"recurse": False}, "apps/web/built/g.yaml", False),
-        ({"recurse": False}, "apps/web/kustomization.yaml", True),  # the folder becomes a build
+        ({"include": "a.yaml"}, "apps/web/kustomization.yaml", True),  # the folder: a build
+        ({"include": "sub/e.yaml"}, "apps/web/sub/Kustomization", True),  # e: no longer read
+        ({"recurse": False}, "apps/web/sub/kustomization.yaml", False),
         ({"exclude": "b.yaml"}, "apps/web/b.yaml", False),
         ({"exclude": "b.yaml"}, "apps/web/a.yaml", True),
         ({"include": "{a.yaml,b.yaml}"}, "apps/web/c.yml", False),
