@@ -88,6 +88,23 @@ def test_include_and_exclude_match_paths_relative_to_the_app_folder(
     assert names(repo, **options) == expected
 
 
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        ("sub?e.yaml", "sub/e.yaml", True),  # '?' crosses '/' too
+        ("**.yaml", "sub/deep/f.yaml", True),
+        ("[a-c].yaml", "b.yaml", True),
+        ("[a-c].yaml", "d.yaml", False),
+        ("\\*.yaml", "*.yaml", True),  # escaped: a literal '*'
+        ("\\*.yaml", "a.yaml", False),
+        ("{a,sub/{e,x}}.yaml", "sub/e.yaml", True),  # nested alternatives
+        ("a,b}.yaml", "a,b}.yaml", True),  # ',' and '}' outside braces are plain
+    ],
+)
+def test_glob_grammar_is_gobwas_without_separators(pattern: str, path: str, matches: bool) -> None:
+    assert DirectoryFilter(include=pattern).selects(path) is matches
+
+
 def test_an_exclude_wins_over_an_include(repo: Path) -> None:
     assert names(repo, include="*.yaml", exclude="{a.yaml,sub/*}") == ["b", "g"]
 
