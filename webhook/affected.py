@@ -1,7 +1,9 @@
 """Which apps a change touches: one rule for the receiver's index and the worker's narrowing.
 
 An app is touched by a set of changed repository paths when one of them is
-- under the app's ``path``;
+- under the app's ``path`` (when its ``directory:`` options narrow a plain folder: a file
+  there they select, or a kustomization or ``Chart.yaml`` that may turn a folder the
+  options reach into a build);
 - one of the app's recorded inputs (what its last render read: ``render.inputs_of``), a file
   exactly or anything under a recorded folder (``name/``);
 - matched by one of the app's ``paths:`` entries (a file, a folder, or a glob pattern).
@@ -23,6 +25,9 @@ from functools import lru_cache
 
 from webhook.settings import AppConfig
 
+#: Files that make an app folder a kustomize build or a chart, so its ``directory:`` options
+#: no longer apply (render/kustomize.py's KUSTOMIZATION_FILES, and Chart.yaml).
+FOLDER_KINDS = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization", "Chart.yaml"})
 #: Characters that make a ``paths:`` entry a glob pattern rather than a plain path.
 GLOB_CHARACTERS = frozenset("*?[")
 
@@ -41,7 +46,10 @@ class RecordedInputs:
 def inputs_key(app: AppConfig) -> str:
     """A digest of the settings that decide what the app's render reads: when they change
     (another path, values files, chart), recorded inputs no longer hold."""
-    parts = (app.repo.lower(), app.branch, app.path, repr(app.helm), repr(app.kustomize))
+    parts: tuple[str, ...] = (app.repo.lower(), app.branch, app.path, repr(app.helm))
+    parts += (repr(app.kustomize),)
+    if app.directory.filter.narrows:  # default options leave the keys recorded before them
+        parts += (repr(app.directory),)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
@@ -115,11 +123,27 @@ def watches(
     ``key``: the app's ``inputs_key``, when the caller keeps it."""
     if recorded is None or recorded.key != (key or inputs_key(app)):
         return True
-    if app.path in changes.folders or any(map(changes.names.__contains__, recorded.paths)):
+    if any(map(changes.names.__contains__, recorded.paths)):
+        return True
+    if app.path in changes.folders and _in_folder(app, changes):
         return True
     return any(
         changes.matched(entry) if is_glob(entry) else changes.hit(entry) for entry in app.paths
     )
+
+
+def _in_folder(app: AppConfig, changes: Changes) -> bool:
+    """Whether a change under the app's folder counts: any does, unless its ``directory:``
+    options narrow it (a folder that is a build lists itself as an input: inputs.py)."""
+    narrow = app.directory.filter
+    if not narrow.narrows:
+        return True
+    prefix = f"{app.path}/"
+    for name in (n.removeprefix(prefix) for n in changes.files if n.startswith(prefix)):
+        builds = name.rpartition("/")[2] in FOLDER_KINDS and (narrow.recurse or "/" not in name)
+        if builds or narrow.selects(name):
+            return True
+    return False
 
 
 def touched(

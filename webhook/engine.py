@@ -240,6 +240,7 @@ class SyncEngine:
                     enable_helm=app.kustomize.enable_helm,
                     checkout_root=tree,
                     helm=self._helm_options(app, cluster, folder),
+                    directory=app.directory.filter,
                 )
                 if record is not None:
                     inputs = render.inputs_of(
@@ -249,6 +250,7 @@ class SyncEngine:
                         values_files=app.helm.values_files,
                         allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
                         enable_helm=app.kustomize.enable_helm,
+                        directory=app.directory.filter,
                     )
                     record["inputs"] = inputs
         except sources.CommitMissing:

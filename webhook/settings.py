@@ -30,6 +30,7 @@ from pydantic import (
 from webhook import logs, memory
 from webhook.access import DEFAULT_PERMISSION_TTL, ApiToken, parse_tokens
 from webhook.app_options import ChartSource, HealthCheck, HelmRepository, IgnoreDifference
+from webhook.directory_glob import DirectoryFilter, compile_glob
 from webhook.own_identity import OwnIdentity
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -109,6 +110,34 @@ class KustomizeConfig(_Strict):
     enable_helm: bool = False
 
 
+class DirectoryConfig(_Strict):
+    """Which files of a plain folder (no kustomization, no ``Chart.yaml``) the app reads:
+    Argo CD's ``spec.source.directory`` (``directory_glob``). Folders with a kustomization
+    or a chart ignore it, as Argo CD does."""
+
+    #: Read subfolders too. True by default (Flux's way, and this deployer's before the
+    #: option); Argo CD's ``recurse`` defaults to false.
+    recurse: bool = True
+    #: Read only files whose path relative to the app folder matches this glob.
+    include: str | None = None
+    #: Leave out files whose relative path matches this glob; wins over ``include``.
+    exclude: str | None = None
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _glob_compiles(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                compile_glob(value)
+            except ValueError as exc:
+                raise ValueError(f"glob {value!r} {exc}") from None
+        return value
+
+    @property
+    def filter(self) -> DirectoryFilter:
+        return DirectoryFilter(recurse=self.recurse, include=self.include, exclude=self.exclude)
+
+
 class AppConfig(_Strict):
     """One app: a folder of manifests in a repo branch, synced to one cluster namespace."""
 
@@ -135,6 +164,7 @@ class AppConfig(_Strict):
     force_conflicts: bool = True
     helm: HelmConfig = HelmConfig()
     kustomize: KustomizeConfig = KustomizeConfig()
+    directory: DirectoryConfig = DirectoryConfig()
     #: More repository paths whose change deploys this app, beside its folder and what its
     #: last render read: files, folders, or globs (``*``, ``?``, ``[...]`` within a name,
     #: ``**`` across folders), relative to the repository root.

@@ -17,6 +17,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from webhook.directory_glob import DirectoryFilter
 from webhook.render import limits
 from webhook.render.documents import (
     decode,
@@ -36,6 +37,7 @@ __all__ = [
     "KUSTOMIZATION_FILES",
     "MANIFEST_SUFFIXES",
     "Capabilities",
+    "DirectoryFilter",
     "HelmOptions",
     "RenderError",
     "Rendered",
@@ -75,11 +77,13 @@ def render_plain(
     boundary: Path | None = None,
     allowed_remote_hosts: Sequence[str] = (),
     enable_helm: bool = False,
+    directory: DirectoryFilter | None = None,
 ) -> list[Rendered]:
     """Every .yaml/.yml/.json file under ``root``, sorted by path, and the build of every
-    subfolder with a kustomization (``plain_sources``); ``label`` prefixes names."""
+    subfolder with a kustomization (``plain_sources``, narrowed by ``directory``); ``label``
+    prefixes names."""
     out: list[Rendered] = []
-    for path in plain_sources(root):
+    for path in plain_sources(root, directory):
         name = f"{label}/{path.relative_to(root).as_posix()}"
         if path.is_dir():
             out += render_kustomize(
@@ -138,6 +142,7 @@ def render(
     allowed_remote_hosts: Sequence[str] = (),
     enable_helm: bool = False,
     helm: HelmOptions | None = None,
+    directory: DirectoryFilter | None = None,
 ) -> list[Rendered]:
     """Render the folder ``root`` (shown to people as ``label``) the way its files ask.
 
@@ -146,6 +151,7 @@ def render(
     repository may be read. Helm ``values_files`` are relative to ``root``.
     ``allowed_remote_hosts``, ``enable_helm``: the app's ``kustomize:`` options.
     ``helm``: capabilities, repositories and a chart from a repository (helm.py).
+    ``directory``: the app's ``directory:`` options, for a plain folder only (plain.py).
     """
     boundary = checkout_root or root
     _links_stay_inside(root, boundary, label)
@@ -184,6 +190,7 @@ def render(
             boundary=boundary,
             allowed_remote_hosts=allowed_remote_hosts,
             enable_helm=enable_helm,
+            directory=directory,
         )
     if len(out) > limits.MAX_OBJECTS:
         raise RenderError(f"{label}: renders more than {limits.MAX_OBJECTS} objects")

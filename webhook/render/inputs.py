@@ -11,6 +11,10 @@ when named) that Kustomize or Helm read:
   (``kustomize.check_kustomizations``);
 - Helm: the values files and every ``file://`` dependency's folder;
 - plain folders: the kustomization graph of each subfolder that has a kustomization.
+With ``directory`` options that narrow a plain folder (``directory_glob``), what they leave
+out is no input: the receiver then matches changes in the app folder against the same
+options instead of counting the whole folder, and links count only where a read file is
+one. A folder with a kustomization or chart ignores the options and lists itself.
 A folder ends in ``/`` (everything under it counts); a file does not.
 Must not touch: git, the cluster, the queue.
 """
@@ -22,6 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from webhook.directory_glob import DirectoryFilter
 from webhook.render.documents import decode, load_yaml_documents
 from webhook.render.kustomize import check_kustomizations, kustomization_in
 from webhook.render.output import RenderError
@@ -83,6 +88,7 @@ def inputs_of(
     values_files: Sequence[str] = (),
     allowed_remote_hosts: Sequence[str] = (),
     enable_helm: bool = False,
+    directory: DirectoryFilter | None = None,
 ) -> tuple[str, ...]:
     """The inputs of the app folder ``root``, relative to ``boundary`` (the repository root).
 
@@ -90,7 +96,10 @@ def inputs_of(
     refuses the same things (RenderError), but runs no tool. ``("",)``: too many to list.
     """
     # Plain files and charts read their whole folder, links included: where links lead counts.
+    narrow = directory is not None and directory.narrows
     read = set(_link_targets(root))
+    if narrow and (kustomization_in(root) is not None or (root / "Chart.yaml").is_file()):
+        read.add(root)  # the options do not apply: every change in the folder counts
     if kustomization_in(root) is not None:
         read |= check_kustomizations(
             root,
@@ -105,7 +114,10 @@ def inputs_of(
         except (OSError, RecursionError) as exc:
             raise RenderError(f"{label}: cannot list the chart's inputs: {exc}") from exc
     else:  # plain files, and the kustomizations of subfolders that have one
-        for source in (s for s in plain_sources(root) if s.is_dir()):
+        sources = plain_sources(root, directory)
+        if narrow:
+            read = {link.resolve() for link in _links_read(sources)}
+        for source in (s for s in sources if s.is_dir()):
             read |= check_kustomizations(
                 source,
                 f"{label}/{source.relative_to(root).as_posix()}",
@@ -118,8 +130,21 @@ def inputs_of(
 
 def _link_targets(root: Path) -> Iterator[Path]:
     """Where the symlinks under the app folder lead (the checkout keeps them in the tree)."""
+    return (path.resolve() for path in _links_under(root))
+
+
+def _links_read(sources: Sequence[Path]) -> Iterator[Path]:
+    """The symlinks among the files read and under the kustomization folders read."""
+    for source in sources:
+        if source.is_symlink():
+            yield source
+        elif source.is_dir():
+            yield from _links_under(source)
+
+
+def _links_under(root: Path) -> Iterator[Path]:
     for folder, dirs, files in os.walk(root):
         for name in (*dirs, *files):
             path = Path(folder, name)
             if path.is_symlink():
-                yield path.resolve()
+                yield path
