@@ -36,7 +36,7 @@ def test_sync_and_diff_commands(
     assert diff.exit_code == 1, diff.output  # differences, as kubectl diff
     assert "-  value: v1" in diff.output and "+  value: v2" in diff.output
 
-    broken = gitops.commit({"apps/shop/app.yaml": "kind: [\n"})
+    broken = gitops.commit({"apps/shop/app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: [\n"})
     failed = runner.invoke(
         main, ["sync", "--config", str(config), "shop", "--revision", broken], env=env
     )

@@ -99,7 +99,7 @@ def test_diff_exits_2_on_any_error_never_1(
     args: list[str] = []
     app = "shop"
     if case == "broken manifest":
-        gitops.commit({"apps/shop/app.yaml": "kind: [\n"})
+        gitops.commit({"apps/shop/app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: [\n"})
     elif case == "unknown app":
         app = "nope"
     elif case == "unknown revision":

@@ -134,9 +134,11 @@ def test_github_answering_5xx_429_and_403_delays_every_report_and_doubles_none(
     github_api.fail_next(2, status=403, headers={"Retry-After": "1"})
     store = sqlite_store(tmp_path / "deployer.db")
     worker = WorkerProcess(tmp_path, "worker", config, _env(tmp_path, github_api, kubeconfig))
-    # Commits of broken YAML: each job fails at once (a missing commit would be retried).
+    # Commits of a broken manifest: each job fails at once (a missing commit would be
+    # retried; YAML that does not look like a manifest is skipped, as Argo CD skips it).
+    broken = "apiVersion: v1\nkind: ConfigMap\nmetadata: [\n# {n}\n"
     shas = [
-        gitrepo.commit(origin, {f"apps/{APP}/broken.yaml": f"kind: [\n# {n}\n"}, f"broken {n}")
+        gitrepo.commit(origin, {f"apps/{APP}/broken.yaml": broken.format(n=n)}, f"broken {n}")
         for n in range(3)
     ]
     try:
