@@ -199,3 +199,20 @@ def test_a_prefetched_group_is_not_listed_again_and_others_are_read_as_before(
     assert set(snapshot.live) == {ref_of(b) for b in [*here, there[0]]}
     assert snapshot.absent == {ref_of(b) for b in there[1:]}
     assert Prefetch(cluster, [], SET).keys == set()
+
+
+def test_a_kind_two_groups_serve_is_read_as_its_own_api_version(
+    cluster: Cluster, namespace: str
+) -> None:
+    """``Event`` is served by ``v1`` and ``events.k8s.io/v1``: read by kind alone it would be
+    ambiguous, and the read would raise instead of proving anything."""
+    events = [
+        ours(
+            {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": f"e{i}"}},
+            namespace,
+        )
+        for i in range(MIN_GROUP)
+    ]
+    key = ("events.k8s.io/v1", "Event", namespace)
+    assert Prefetch(cluster, [key], SET).members(key) == []
+    assert live.read(cluster, events, SET).absent == {ref_of(e) for e in events}
