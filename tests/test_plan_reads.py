@@ -216,3 +216,24 @@ def test_a_kind_two_groups_serve_is_read_as_its_own_api_version(
     key = ("events.k8s.io/v1", "Event", namespace)
     assert Prefetch(cluster, [key], SET).members(key) == []
     assert live.read(cluster, events, SET).absent == {ref_of(e) for e in events}
+
+
+def test_a_kind_the_server_will_not_list_proves_nothing_and_says_so(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A LIST the server refuses (405: SelfSubjectAccessReviews can only be created) leaves
+    every object to be read one by one; the prefetch of it answers nothing either."""
+    kind = "SelfSubjectAccessReview"
+    reviews = [
+        {"apiVersion": "authorization.k8s.io/v1", "kind": kind, "metadata": {"name": f"r{i}"}}
+        for i in range(MIN_GROUP)
+    ]
+    key = ("authorization.k8s.io/v1", kind, None)
+    refused = f"list {kind}: the server does not allow this method on the requested resource"
+    with caplog.at_level(logging.DEBUG, logger="webhook.kube.live"):
+        assert live.read(cluster, reviews, SET) == Snapshot()
+        assert Prefetch(cluster, [key], SET).members(key) is None
+    assert [r.getMessage() for r in caplog.records if r.name == "webhook.kube.live"] == [
+        f"bulk read of {kind} in None failed, reading one by one: {refused}",
+        f"prefetch of {kind} in None failed: {refused}",
+    ]
