@@ -112,6 +112,8 @@ def test_a_known_snapshot_saves_the_gets_and_the_ledger_the_dry_runs(
     assert items["kept"].action is Action.UNCHANGED
     assert items["kept"].live == live_kept and items["kept"].result == live_kept
     assert items["edited"].action is Action.CONFIGURED and items["edited"].live == live_edited
+    assert items["edited"].result is not None
+    assert items["edited"].result["data"] == {"value": "2"}  # the dry run's answer
     assert items["gone"].action is Action.CREATED and items["gone"].live is None
 
 
@@ -148,3 +150,13 @@ def test_an_immutable_change_is_a_recreate_when_asked_and_an_error_otherwise(
     assert item.error is None
     assert (item.action, item.recreate) == (Action.CONFIGURED, True)
     assert item.live is not None and item.live["metadata"]["uid"] == existing["metadata"]["uid"]
+
+
+def test_a_dry_run_the_server_refuses_is_an_error_with_its_reason(
+    cluster: Cluster, namespace: str
+) -> None:
+    bad = ours(cm("Not_A_Name", "1"), namespace)
+    [item] = plan(cluster, [bad], force=False, ownership=OWN).items
+    assert item.error is not None
+    assert "Not_A_Name" in item.error and "RFC 1123" in item.error
+    assert (item.live, item.result, item.ref) == (None, None, ref_of(bad))
