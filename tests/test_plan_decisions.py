@@ -160,3 +160,27 @@ def test_a_dry_run_the_server_refuses_is_an_error_with_its_reason(
     assert item.error is not None
     assert "Not_A_Name" in item.error and "RFC 1123" in item.error
     assert (item.live, item.result, item.ref) == (None, None, ref_of(bad))
+
+
+def test_a_kind_two_groups_serve_is_dry_run_as_its_own_api_version(
+    cluster: Cluster, namespace: str
+) -> None:
+    """``Event`` is served by ``v1`` and ``events.k8s.io/v1``: by kind alone it is ambiguous."""
+    event = ours(
+        {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": "planned"},
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+            "reportingController": "example.com/plan-test",
+            "reportingInstance": "plan-test",
+            "action": "Test",
+            "reason": "Test",
+            "type": "Normal",
+            "regarding": {"kind": "ConfigMap", "name": "x", "namespace": namespace},
+        },
+        namespace,
+    )
+    [item] = plan(cluster, [event], force=False, ownership=OWN).items
+    assert item.error is None and item.action is Action.CREATED
+    assert item.result is not None and item.result["apiVersion"] == "events.k8s.io/v1"
