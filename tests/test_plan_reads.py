@@ -237,3 +237,20 @@ def test_a_kind_the_server_will_not_list_proves_nothing_and_says_so(
         f"bulk read of {kind} in None failed, reading one by one: {refused}",
         f"prefetch of {kind} in None failed: {refused}",
     ]
+
+
+def test_a_refused_list_in_a_namespace_is_logged_naming_it(
+    cluster: Cluster, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    kind = "LocalSubjectAccessReview"  # namespaced, and can only be created
+    reviews = [
+        ours(
+            {"apiVersion": "authorization.k8s.io/v1", "kind": kind, "metadata": {"name": f"r{i}"}},
+            namespace,
+        )
+        for i in range(MIN_GROUP)
+    ]
+    with caplog.at_level(logging.DEBUG, logger="webhook.kube.live"):
+        assert live.read(cluster, reviews, SET) == Snapshot()
+    [message] = [r.getMessage() for r in caplog.records if r.name == "webhook.kube.live"]
+    assert message.startswith(f"bulk read of {kind} in {namespace} failed, reading one by one: ")
