@@ -10,6 +10,7 @@ the same pool (only the thread that owns it waits), so it cannot deadlock.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -23,6 +24,16 @@ R = TypeVar("R")
 WIDTH = 24
 
 _kept = threading.local()
+
+
+def _forget_pools() -> None:
+    """A forked child has only the forking thread: a pool it inherited has no threads left,
+    and a task submitted to it would never run (mutmut forks one test run per mutant)."""
+    global _kept
+    _kept = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_pools)
 
 
 def pool() -> ThreadPoolExecutor:
