@@ -4,6 +4,8 @@ run on the pool is tested against the real API server elsewhere (test_apply_conc
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -64,7 +66,31 @@ def test_each_thread_keeps_its_own_pool() -> None:
         hold.wait()
         return threading.current_thread()
 
-    first = set(fanout.run_all(where, list(range(5)), width=5))
-    second = set(fanout.run_all(where, list(range(5)), width=5))
+    runs: list[set[threading.Thread]] = []
+
+    def twice() -> None:  # a thread of its own: a pool of no earlier test's threads
+        runs.append(set(fanout.run_all(where, list(range(5)), width=5)))
+        runs.append(set(fanout.run_all(where, list(range(5)), width=5)))
+
+    runner = threading.Thread(target=twice)
+    runner.start()
+    runner.join()
+    first, second = runs
     assert len(first) == 5
     assert second == first  # the same threads again, not new ones
+
+
+def test_a_forked_child_gets_a_pool_of_its_own() -> None:
+    """A fork keeps only the forking thread: a pool inherited from the parent has no
+    threads, and work handed to it would never run."""
+    assert fanout.pool().submit(lambda: 1).result() == 1  # the parent's pool, now idle
+    time.sleep(0.1)  # its thread back waiting: the pool counts it idle
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit status
+        signal.alarm(10)
+        try:
+            os._exit(0 if fanout.pool().submit(lambda: 2).result(timeout=5) == 2 else 1)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
