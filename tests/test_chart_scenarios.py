@@ -23,8 +23,17 @@ import yaml
 from tests.gitops import cm, dump, job, make_gitops
 from tests.plugins.cluster import ControlPlane
 from tests.processes import free_port, wait_ready
-from tests.test_chart import Manifest, kinds, ok, only, release_for, render, render_error, scenario
-from tests.test_chart import helm_home as helm_home  # autouse: helm's files stay in tmp
+from tests.test_chart import (
+    Manifest,
+    helm_home as helm_home,  # autouse: helm's files stay in tmp
+    kinds,
+    ok,
+    only,
+    release_for,
+    render,
+    render_error,
+    scenario,
+)
 from webhook.model import JobState
 from webhook.steps import run_job
 

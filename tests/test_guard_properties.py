@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.profiles import examples
 from webhook.guard import GuardError, check, is_namespace_name, name_problem

@@ -14,8 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.test_chart import helm_home as helm_home  # autouse: helm's files stay in tmp
-from tests.test_chart import only, render, render_error, scenario
+from tests.test_chart import (
+    helm_home as helm_home,  # autouse: helm's files stay in tmp
+    only,
+    render,
+    render_error,
+    scenario,
+)
 from webhook.cli import main
 from webhook.own_identity import OwnIdentity
 from webhook.settings import ConfigError, Environment, load_config

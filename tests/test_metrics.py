@@ -27,8 +27,7 @@ from tests.github.examples import branch_push
 from tests.pipeline import CONTEXT, REPO, Deployer, cm
 from tests.processes import free_port, probed_worker
 from tests.queue.support import request
-from tests.test_serve import SECRET as SERVE_SECRET
-from tests.test_serve import Server, wait_final
+from tests.test_serve import SECRET as SERVE_SECRET, Server, wait_final
 from webhook.model import Job, JobState, StepOutcome
 from webhook.queue import sqlite_store
 from webhook.worker import Worker

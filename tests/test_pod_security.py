@@ -10,8 +10,7 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.profiles import examples
 from tests.test_guard_properties import json_scalars, json_values

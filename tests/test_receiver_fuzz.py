@@ -13,8 +13,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from werkzeug.test import create_environ, run_wsgi_app
 
 from tests.conftest import SECRET

@@ -187,8 +187,7 @@ def test_the_worker_command_recovers_missed_deliveries_at_start(
 ) -> None:
     """``webhook-deployer worker`` with ``recover_deliveries`` reads the hook at start: a
     push GitHub could not deliver becomes the app's job, marked as its delivery."""
-    from tests.replicas import APP, WorkerProcess, wait_for, write_config
-    from tests.replicas import REPO as APP_REPO
+    from tests.replicas import APP, REPO as APP_REPO, WorkerProcess, wait_for, write_config
 
     hook = HookDeliveries.key(APP_REPO, HOOK_ID)
     config = write_config(

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from kubernetes import client
-from kubernetes import config as k8s_config
+from kubernetes import client, config as k8s_config
 
 from tests.conftest import SECRET
 from tests.github.api_server import GitHubApiServer
@@ -28,9 +27,10 @@ from tests.gitrepo import commit, init
 from tests.plugins.cluster import ApiServer
 from tests.plugins.postgres import PostgresInstance, create_database, postgres_instance
 from tests.processes import DeployerProcess
-from tests.replicas import APP as SHOP
 from tests.replicas import (
+    APP as SHOP,
     OBJECTS,
+    REPO as SHOP_REPO,
     WorkerProcess,
     error_then_one_success,
     first_write_after,
@@ -40,7 +40,6 @@ from tests.replicas import (
     wait_for,
     write_config,
 )
-from tests.replicas import REPO as SHOP_REPO
 from webhook.model import JobState
 from webhook.queue import SqlStore, open_store, sqlite_store
 from webhook.recovery import RECOVERED

@@ -29,10 +29,15 @@ from github.PaginatedList import PaginatedList
 
 from webhook import telemetry
 from webhook.errors import Unavailable
-from webhook.github_app import TOKEN_REFRESH_MARGIN as TOKEN_REFRESH_MARGIN  # re-exported
-from webhook.github_app import InstallationClients, InstallationTokens
-from webhook.github_errors import GitHubRejected as GitHubRejected  # re-exported
-from webhook.github_errors import classify
+from webhook.github_app import (
+    TOKEN_REFRESH_MARGIN as TOKEN_REFRESH_MARGIN,  # re-exported
+    InstallationClients,
+    InstallationTokens,
+)
+from webhook.github_errors import (
+    GitHubRejected as GitHubRejected,  # re-exported
+    classify,
+)
 from webhook.settings import Environment
 from webhook.text import cut
 

@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.hooks import Order, Phase
-from webhook.kube import apply, diff, health, prune
-from webhook.kube import hooks as kube_hooks
+from webhook.kube import apply, diff, health, hooks as kube_hooks, prune
 from webhook.kube.applyset import ApplySet, Inventory, Ownership
 from webhook.kube.client import Cluster, KubeError
 from webhook.objects import Action, Manifest, ObjectRef, defined_kinds, ref_of

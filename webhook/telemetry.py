@@ -26,8 +26,8 @@ from prometheus_client import (
     Histogram,
     ProcessCollector,
     generate_latest,
+    multiprocess as _multiprocess,
 )
-from prometheus_client import multiprocess as _multiprocess
 
 from webhook.metrics_dir import MULTIPROC_ENV
 

@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
-from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic import exceptions as dyn_errors
+from kubernetes import client as k8s_client, config as k8s_config
+from kubernetes.dynamic import DynamicClient, exceptions as dyn_errors
 
 from webhook.errors import Rejected, Unavailable
 from webhook.kube import throttle
