@@ -217,8 +217,8 @@ def _children(pid: int) -> dict[str, int]:
         # NUL-separated, or one string once the process has retitled itself (gunicorn does).
         try:
             argv = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").split()
-        except FileNotFoundError:  # a killed child, reaped since the list was read: gone
-            continue
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a killed child, exiting or reaped since the list was read: gone
         role = next((a.decode() for a in argv if a in (b"web", b"worker")), None)
         if role is not None:
             found[role] = int(child)
