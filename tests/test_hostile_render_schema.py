@@ -46,6 +46,20 @@ def package(folder: Path, target: Path) -> None:
         archive.add(folder, arcname=folder.name)
 
 
+def bombed(root: Path) -> Path:
+    """A chart whose ``charts/`` holds a gzip bomb: 30 files of 4 MiB of zeros."""
+    app = chart(root, "app")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for index in range(30):
+            info = tarfile.TarInfo(f"bomb/templates/z{index}.yaml")
+            info.size = 4 * 1024 * 1024
+            archive.addfile(info, io.BytesIO(bytes(info.size)))
+    write(app, "charts/.keep", "")
+    (app / "charts" / "bomb-0.1.0.tgz").write_bytes(buffer.getvalue())
+    return app
+
+
 def names(app: Path, **options: object) -> list[str]:
     objects = render(app, "apps/x", release="x", namespace="ns", **options)  # type: ignore[arg-type]
     return sorted(o.body["metadata"]["name"] for o in objects)
@@ -165,16 +179,8 @@ def test_local_fragments_and_meta_schemas_still_validate(tmp_path: Path) -> None
 
 def test_a_packaged_chart_over_helms_bounds_is_refused(tmp_path: Path) -> None:
     """A gzip bomb in charts/: refused from the sizes in the tar headers, before helm."""
-    app = chart(tmp_path / "app", "app")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for index in range(30):
-            info = tarfile.TarInfo(f"bomb/templates/z{index}.yaml")
-            info.size = 4 * 1024 * 1024
-            archive.addfile(info, io.BytesIO(bytes(info.size)))
-    write(app, "charts/.keep", "")
-    (app / "charts" / "bomb-0.1.0.tgz").write_bytes(buffer.getvalue())
-    assert len(buffer.getvalue()) < 1024 * 1024
+    app = bombed(tmp_path / "app")
+    assert (app / "charts" / "bomb-0.1.0.tgz").stat().st_size < 1024 * 1024
     with pytest.raises(RenderError, match=r"bomb-0\.1\.0\.tgz: decompresses to more than"):
         names(app)
 
@@ -236,14 +242,6 @@ def test_an_app_that_skips_schema_validation_renders_and_nothing_is_fetched(
 
 
 def test_skipping_schema_validation_still_bounds_the_packaged_subcharts(tmp_path: Path) -> None:
-    app = chart(tmp_path / "app", "app")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for index in range(30):
-            info = tarfile.TarInfo(f"bomb/templates/z{index}.yaml")
-            info.size = 4 * 1024 * 1024
-            archive.addfile(info, io.BytesIO(bytes(info.size)))
-    write(app, "charts/.keep", "")
-    (app / "charts" / "bomb-0.1.0.tgz").write_bytes(buffer.getvalue())
+    app = bombed(tmp_path / "app")
     with pytest.raises(RenderError, match=r"bomb-0\.1\.0\.tgz: decompresses to more than"):
         names(app, helm=HelmOptions(skip_schema_validation=True))

@@ -16,22 +16,23 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.access import Origin, manual_config, pending_plan, pr_comment, setup_github
+from tests.access import Origin, pending_plan, pr_comment
 from tests.conftest import SECRET
 from tests.github.api_server import GitHubApiServer, client_for
 from tests.github.deliveries import Delivery
+from tests.test_comment_commands import env, origin, web
 from webhook.commands import Commands
 from webhook.model import Job, StepOutcome, Trigger
 from webhook.queue import SqlStore, open_store
 from webhook.queue.audit import ApprovalLog
 from webhook.revisions import manual_request
 from webhook.settings import Environment
-from webhook.web import create_app
 from webhook.web.context import deployer
 from webhook.worker import Worker
 
 #: More approvals than the newest-50 window the old lookup searched.
 NEWER_APPROVALS = 51
+__all__ = ["env", "origin", "web"]  # fixtures, shared with tests/test_comment_commands.py
 
 
 @pytest.fixture
@@ -41,27 +42,6 @@ def store(database_url: str) -> Iterator[SqlStore]:
     assert isinstance(opened, SqlStore)
     yield opened
     opened.close()
-
-
-@pytest.fixture
-def origin(tmp_path: Path) -> Origin:
-    return Origin(tmp_path)
-
-
-@pytest.fixture
-def env(tmp_path: Path, github_api: GitHubApiServer) -> Environment:
-    return Environment(
-        webhook_secret=SECRET,
-        github_token="ghs_deployer_token",
-        github_api_url=github_api.url,
-        cache_dir=tmp_path / "cache",
-    )
-
-
-@pytest.fixture
-def web(origin: Origin, env: Environment, store: SqlStore, github_api: GitHubApiServer) -> Flask:
-    setup_github(github_api)
-    return create_app(manual_config(origin, public_url="https://deployer.example"), env, store)
 
 
 def _never(job: Job) -> StepOutcome:

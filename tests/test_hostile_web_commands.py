@@ -5,7 +5,6 @@ the commenter's to multiply: they are told once, not once per comment."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from tests.access import REPO, Origin, manual_config, pending_plan, pr_comment, 
 from tests.conftest import SECRET
 from tests.github.api_server import GitHubApiServer, client_for
 from tests.github.deliveries import Delivery
+from tests.test_comment_commands import env, origin
 from webhook.commands import Commands
 from webhook.model import Job, StepOutcome
 from webhook.queue import SqlStore
@@ -24,21 +24,7 @@ from webhook.web import create_app
 from webhook.worker import Worker
 
 SPAM = 5
-
-
-@pytest.fixture
-def env(tmp_path: Path, github_api: GitHubApiServer) -> Environment:
-    return Environment(
-        webhook_secret=SECRET,
-        github_token="ghs_deployer_token",
-        github_api_url=github_api.url,
-        cache_dir=tmp_path / "cache",
-    )
-
-
-@pytest.fixture
-def origin(tmp_path: Path) -> Origin:
-    return Origin(tmp_path)
+__all__ = ["env", "origin"]  # fixtures, shared with tests/test_comment_commands.py
 
 
 @pytest.fixture
