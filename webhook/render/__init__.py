@@ -13,12 +13,11 @@ Must not touch: git, the cluster, the queue. It knows nothing of namespaces or g
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from webhook.directory_glob import DirectoryFilter
-from webhook.render import limits
+from webhook.render import limits, links
 from webhook.render.documents import (
     decode,
     load_json,
@@ -49,25 +48,6 @@ __all__ = [
     "render",
     "render_plain",
 ]
-
-
-def _links_stay_inside(root: Path, boundary: Path, label: str) -> None:
-    """Refuse a symlink anywhere in the checkout that resolves (through other links) outside.
-
-    The source step refuses these too; a renderer checks again because helm and kustomize
-    follow links (in bases and charts elsewhere in the tree too), and reading outside the
-    checkout is what this module must never do.
-    """
-    fence = boundary.resolve()
-    for folder, dirs, files in os.walk(boundary):
-        for name in (*dirs, *files):
-            path = Path(folder, name)
-            if path.is_symlink() and not path.resolve().is_relative_to(fence):
-                if path.is_relative_to(root):
-                    shown = f"{label}/{path.relative_to(root).as_posix()}"
-                else:
-                    shown = path.relative_to(boundary).as_posix()
-                raise RenderError(f"{shown}: symbolic link leads outside the checkout")
 
 
 def render_plain(
@@ -154,7 +134,7 @@ def render(
     ``directory``: the app's ``directory:`` options, for a plain folder only (plain.py).
     """
     boundary = checkout_root or root
-    _links_stay_inside(root, boundary, label)
+    links.stay_inside(root, boundary, label)
     if helm is not None and helm.chart is not None:  # the folder holds only values files
         out = render_helm(
             root,
