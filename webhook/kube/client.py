@@ -25,7 +25,7 @@ from kubernetes import client as k8s_client, config as k8s_config
 from kubernetes.dynamic import DynamicClient, exceptions as dyn_errors
 
 from webhook.errors import Rejected, Unavailable
-from webhook.kube import throttle
+from webhook.kube import dynamic_errors, throttle
 from webhook.objects import Manifest
 
 FIELD_MANAGER = "webhook-deployer"
@@ -42,6 +42,7 @@ METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v
 #: Seconds Helm's view of the cluster (served APIs, version) may come from the discovery
 #: cache before it is read again: an operator installed since shows up within this time.
 CAPABILITIES_MAX_AGE = 600.0
+dynamic_errors.install()
 
 
 class KubeError(Rejected):
