@@ -91,9 +91,10 @@ def diff(
 
     Exit status as kubectl diff: 0 no differences, 1 differences, 2 an error.
     """
-    from webhook.engine import SyncEngine, SyncError
+    from webhook.engine import SyncEngine
     from webhook.errors import DeployerError
     from webhook.github import git_token_provider
+    from webhook.sync_error import SyncError
 
     config, env = load(config_file, need_secret=False)
     app = app_named(config, app_name)
