@@ -1,6 +1,6 @@
-"""GitHub's REST API (with github_app.py and github_errors.py the only PyGithub users): statuses,
-PR comments, deployments, who we are (only our own comments are ever edited), and a
-webhook's recent deliveries (read only, to recover those that never reached us).
+"""GitHub's REST API (with its github_* modules the only PyGithub users): statuses, PR
+comments, deployments, who we are (only our own comments are ever edited), and a webhook's
+recent deliveries (read only, to recover those that never reached us).
 
 Owns: credentials (a token, or a GitHub App installation) and ``GitHubClient``, which puts
 the parts together: github_session.py (how each call is made and its errors mapped onto
