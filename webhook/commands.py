@@ -21,7 +21,8 @@ from cachetools import TTLCache
 from webhook.access import Level, PermissionCache
 from webhook.comments import escape
 from webhook.errors import Unavailable
-from webhook.github import GitHubRejected, Identity
+from webhook.github_errors import GitHubRejected
+from webhook.github_session import Identity
 from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
 from webhook.queue import JobStore
 from webhook.queue.audit import ApprovalLog

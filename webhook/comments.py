@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from webhook.github import MAX_COMMENT
+from webhook.github_comments import MAX_COMMENT
 from webhook.model import Job, JobState
 from webhook.objects import Action
 from webhook.queue.audit import Approval

@@ -1,7 +1,7 @@
 """The sync engine: one app at one commit -> objects applied, pruned, healthy, and a record.
 
-Owns: the order source -> render -> guard -> dry run (members and hooks) -> (plan, or the
-rollout of ``phases``: hooks, waves, prune, health)
+Owns: the order source -> render -> guard (the first half, in ``prepare``) -> dry run
+(members and hooks) -> (plan, or the rollout of ``phases``: hooks, waves, prune, health)
 and the ``SyncResult`` record every caller stores and shows. A failure in the commit or in
 the cluster's answers ends in the record (``error_kind`` names the step); an unreachable git
 remote or cluster raises ``errors.Unavailable`` out of ``sync``/``diff``/``head``/
@@ -13,25 +13,24 @@ Must not touch: the queue, GitHub's API.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent import futures
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from webhook import affected, guard, hooks, phases, render, sources
-from webhook.errors import Rejected, Unavailable
-from webhook.kube import apply, diff, fanout, ignore, live, prune
+from webhook import affected, phases, sources
+from webhook.kube import apply, diff, fanout, live, prune
 from webhook.kube.applyset import ApplySet, Ownership
-from webhook.kube.client import Cluster, KubeError, UnknownKind, service_account_user
+from webhook.kube.client import KubeError
 from webhook.kube.connections import Connections
 from webhook.objects import Action, Manifest, ObjectRef, ref_of
+from webhook.prepare import Prepared, Preparing
 from webhook.result import ObjectDiff, ObjectError, ObjectHealth, SyncResult
 from webhook.settings import AppConfig, DeployerConfig, Environment
+from webhook.sync_error import SyncError
 
 log = logging.getLogger(__name__)
 #: Steps of long work (tiers applied, health waits) at DEBUG, for a terminal: the CLI's
@@ -47,50 +46,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    cluster: Cluster
-    applyset: ApplySet
-    desired: list[Manifest]
-    #: The app's members LISTed while the commit was fetched and rendered.
-    prefetched: live.Prefetch | None = None
-
-    @property
-    def key(self) -> str:
-        """Names the app in its cluster, for what is kept between syncs."""
-        return f"{self.cluster.identity}|{self.applyset.id}"
-
-    @property
-    def order(self) -> hooks.Order:
-        """Members by wave apart from hooks (``desired`` holds both)."""
-        return hooks.split(self.desired)
-
-
-class SyncError(Rejected):
-    """A sync (or diff) failed for a reason in the commit or the cluster's answers.
-
-    ``kind`` is the step (source, render, guard, dry-run, apply, prune, health); ``errors``
-    holds every cause, first one first.
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        errors: list[str],
-        failed: tuple[ObjectError, ...] = (),
-        partial: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(errors[0] if errors else kind)
-        self.kind, self.errors, self.failed = kind, errors, failed
-        #: What was already done when a failure came after writes.
-        self.partial = partial or {}
-
-
 PLANNED = phases.PLANNED
 _by_action = phases.by_action
 
 
-class SyncEngine:
+class SyncEngine(Preparing):
     """Runs syncs for the apps in ``config``; mirrors and discovery caches live in cache_dir."""
 
     def __init__(
@@ -112,7 +72,7 @@ class SyncEngine:
         self.token_for = token_for or (lambda repo: env.github_token)
         self.mirrors = sources.Mirrors(cache_dir)
         self.connections = Connections(cache_dir, kubeconfig)
-        #: Per app (``_Prepared.key``), the groups its last plan read in bulk: the next
+        #: Per app (``Prepared.key``), the groups its last plan read in bulk: the next
         #: sync LISTs them while it fetches and renders (``live.Prefetch``).
         self._read_groups: dict[str, set[live.GroupKey]] = {}
 
@@ -188,15 +148,6 @@ class SyncEngine:
         result = self.sync(app, revision, dry_run=True)
         return not result.ok or result.changed > 0
 
-    def _remote(self, app: AppConfig) -> sources.Remote:
-        """The app's git remote with its token; a token GitHub will not give is an
-        infrastructure fault (the error is the provider's, which never holds a secret)."""
-        try:
-            token = self.token_for(app.repo)
-        except Exception as exc:
-            raise Unavailable(f"no git token for {app.repo}: {exc}") from exc
-        return sources.Remote(url=self.config.clone_url(app.repo), token=token)
-
     def touches(
         self, app: AppConfig, revision: str, base: str, recorded: affected.RecordedInputs | None
     ) -> bool:
@@ -211,111 +162,13 @@ class SyncEngine:
 
     # -- steps ---------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _prepared(
-        self, app: AppConfig, revision: str, record: dict[str, Any] | None = None
-    ) -> Iterator[_Prepared]:
-        """Connect, fetch, render and guard; yield what an apply or a plan needs. The whole
-        tree of the commit is checked out; the app renders from its folder and may read
-        anything in the tree. What it read goes to ``record["inputs"]``."""
-        cluster = self._connect(app)
-        remote = self._remote(app)
-        applyset = ApplySet(app.name, app.namespace)
-        usual = self._read_groups.get(f"{cluster.identity}|{applyset.id}", set())
-        prefetched = live.Prefetch(cluster, usual, applyset.id) if usual else None
-        try:
-            # One extraction per commit for all its apps; kustomize's Helm inflation
-            # writes into the tree (charts/), so such an app gets its own.
-            shared = not app.kustomize.enable_helm
-            with self.mirrors.checkout(
-                app.repo, remote, revision, app.path, tree="", shared=shared
-            ) as folder:
-                tree = folder.parents[len(PurePosixPath(app.path).parts) - 1]
-                rendered = render.render(
-                    folder,
-                    app.path,
-                    release=app.helm.release_name or app.name,
-                    namespace=app.namespace,
-                    values_files=app.helm.values_files,
-                    allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
-                    enable_helm=app.kustomize.enable_helm,
-                    checkout_root=tree,
-                    helm=self._helm_options(app, cluster, folder),
-                    directory=app.directory.filter,
-                )
-                if record is not None:
-                    inputs = render.inputs_of(
-                        folder,
-                        app.path,
-                        boundary=tree,
-                        values_files=app.helm.values_files,
-                        allowed_remote_hosts=app.kustomize.allowed_remote_hosts,
-                        enable_helm=app.kustomize.enable_helm,
-                        directory=app.directory.filter,
-                    )
-                    record["inputs"] = inputs
-        except sources.CommitMissing:
-            raise  # maybe not fetchable yet: the job step retries it (steps.py)
-        except sources.SourceError as exc:
-            raise SyncError("source", [str(exc)]) from exc
-        except render.RenderError as exc:
-            raise SyncError("render", [str(exc)]) from exc
-        try:
-            objects = guard.check(rendered, app, cluster.is_namespaced, self.env.own)
-        except guard.GuardError as exc:
-            raise SyncError("guard", exc.errors) from exc
-        objects = self._respect_ignored(app, cluster, objects)
-        progress.debug("%s: rendered %d objects at %s", app.name, len(objects), revision[:7])
-        yield _Prepared(cluster, applyset, [applyset.label(o) for o in objects], prefetched)
-
-    def _helm_options(self, app: AppConfig, cluster: Cluster, folder: Path) -> render.HelmOptions:
-        """Capabilities from the cluster's (cached) discovery, for charts only; the allowed
-        repositories."""
-        capabilities = None
-        if app.helm.chart is not None or (folder / "Chart.yaml").is_file():
-            capabilities = render.Capabilities(*cluster.capabilities())
-        return render.HelmOptions(
-            capabilities=capabilities,
-            repositories=self.config.helm_repositories,
-            chart=app.helm.chart,
-            cache_dir=self.cache_dir / "charts",
-            skip_schema_validation=app.helm.skip_schema_validation,
-        )
-
-    def _respect_ignored(
-        self, app: AppConfig, cluster: Cluster, objects: list[Manifest]
-    ) -> list[Manifest]:
-        """``ignore_differences``: matching objects take those fields from the live ones
-        (none yet for a kind this sync's CRDs bring: such objects are created as written)."""
-        out = []
-        for obj in objects:
-            rules = ignore.matching(ref_of(obj), app.ignore_differences)
-            live = None
-            if rules:
-                with contextlib.suppress(UnknownKind):
-                    live = self._get(cluster, ref_of(obj), str(obj["apiVersion"]))
-            out.append(ignore.respect(obj, live, rules))
-        return out
-
-    def _connect(self, app: AppConfig) -> Cluster:
-        """The app's view of its cluster: as its ``service_account``, else as the global
-        ``default_service_account`` in its namespace, else as the deployer itself."""
-        impersonate = None
-        account = app.service_account or self.config.default_service_account
-        if account:
-            impersonate = service_account_user(account, app.namespace)
-        try:
-            return self.connections.cluster(app.cluster, impersonate)
-        except KubeError as exc:
-            raise Unavailable(str(exc)) from exc
-
-    def _ledger(self, prepared: _Prepared) -> live.Ledger:
+    def _ledger(self, prepared: Prepared) -> live.Ledger:
         return live.Ledger(self.cache_dir / "applied", prepared.key)
 
     def _remember(
         self,
         app: AppConfig,
-        prepared: _Prepared,
+        prepared: Prepared,
         items: Iterable[tuple[ObjectRef, Manifest | None]],
     ) -> None:
         """Record, per object, the resourceVersion at which it was proven to equal its body
@@ -328,7 +181,7 @@ class SyncEngine:
                 entries[str(ref)] = (live.digest(bodies[ref], force=app.force_conflicts), version)
         self._ledger(prepared).save(entries)
 
-    def _plan(self, app: AppConfig, prepared: _Prepared) -> apply.Plan:
+    def _plan(self, app: AppConfig, prepared: Prepared) -> apply.Plan:
         resources = prepared.order.resources
         known = live.read(
             prepared.cluster, resources, prepared.applyset.id, prefetched=prepared.prefetched
@@ -354,7 +207,7 @@ class SyncEngine:
         return the_plan
 
     def _parent(
-        self, app: AppConfig, prepared: _Prepared, step: str, parent: Manifest | None
+        self, app: AppConfig, prepared: Prepared, step: str, parent: Manifest | None
     ) -> Manifest | None:
         """``parent``, the live ApplySet parent read beside the plan; a ConfigMap of its name
         that this app's parent is not fails ``step`` before any write (it is never taken
@@ -364,7 +217,7 @@ class SyncEngine:
             raise SyncError(step, [f"{prepared.applyset.ref} {refused}"])
         return parent
 
-    def _ownership(self, app: AppConfig, prepared: _Prepared) -> Ownership:
+    def _ownership(self, app: AppConfig, prepared: Prepared) -> Ownership:
         return Ownership(prepared.applyset.id, self._applysets, adopt=app.adopt)
 
     @functools.cached_property
@@ -372,11 +225,7 @@ class SyncEngine:
         """Every app's ApplySet id, to its name: made once (6 ms per sync at 1,000 apps)."""
         return {ApplySet(a.name, a.namespace).id: a.name for a in self.config.apps}
 
-    @staticmethod
-    def _get(cluster: Cluster, ref: ObjectRef, api_version: str) -> Manifest | None:
-        return cluster.get(cluster.resource(api_version, ref.kind), ref.name, ref.namespace)
-
-    def _orphans(self, app: AppConfig, prepared: _Prepared) -> list[tuple[ObjectRef, str]]:
+    def _orphans(self, app: AppConfig, prepared: Prepared) -> list[tuple[ObjectRef, str]]:
         """Members that left git, protected kinds included (see ``prune.may_prune``)."""
         cluster, applyset = prepared.cluster, prepared.applyset
         refs = [ref_of(o) for o in prepared.order.resources]
@@ -394,7 +243,7 @@ class SyncEngine:
     def _sync(
         self,
         app: AppConfig,
-        prepared: _Prepared,
+        prepared: Prepared,
         *,
         dry_run: bool,
         before_tier: Callable[[str], None] | None = None,
@@ -431,7 +280,7 @@ class SyncEngine:
     def _apply(
         self,
         app: AppConfig,
-        prepared: _Prepared,
+        prepared: Prepared,
         the_plan: apply.Plan,
         live_parent: Manifest | None,
         before_tier: Callable[[str], None] | None = None,

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from webhook.events import AppIndex, Ignored, Pong, decide
-from webhook.github import HookDelivery
+from webhook.github_hooks import HookDelivery
 from webhook.model import SyncRequest
 from webhook.queue import DeliveryKey, JobStore
 from webhook.queue.leases import Leases, replica_id

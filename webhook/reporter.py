@@ -40,12 +40,10 @@ from webhook.comments import (
     preview_comment,
 )
 from webhook.errors import Unavailable
-from webhook.github import (
-    DeploymentState,
-    GitHubClient,
-    GitHubRejected,
-    StatusState,
-)
+from webhook.github import GitHubClient
+from webhook.github_deployments import DeploymentState
+from webhook.github_errors import GitHubRejected
+from webhook.github_statuses import StatusState
 from webhook.model import Job, JobState, Trigger
 from webhook.posted_statuses import PostedStatuses, SqlPostedStatuses
 from webhook.queue import JobStore

@@ -25,12 +25,13 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from webhook.affected import RecordedInputs, inputs_key
-from webhook.engine import SyncEngine, SyncError
+from webhook.engine import SyncEngine
 from webhook.errors import Unavailable
 from webhook.model import Job, JobState, StepOutcome, Trigger
 from webhook.result import SyncResult
 from webhook.settings import AppConfig
 from webhook.sources import CommitMissing
+from webhook.sync_error import SyncError
 from webhook.text import cut
 from webhook.worker import SyncStep, check_lease
 
