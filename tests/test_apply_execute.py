@@ -19,7 +19,7 @@ from tests.gitops import cm, service, widget_crd
 from webhook.kube import apply as apply_module
 from webhook.kube.apply import KIND_ORDER, Plan, Planned, execute, plan, wait_established
 from webhook.kube.applyset import PART_OF, Ownership
-from webhook.kube.client import Cluster
+from webhook.kube.client import FIELD_MANAGER, Cluster
 from webhook.objects import Action, ref_of
 
 SET = "applyset-execute-test"
@@ -396,3 +396,94 @@ def test_a_new_crd_not_established_in_time_fails_and_skips_every_later_tier(
     finally:
         for name in (f"widgets.{group}", f"gadgets.{group}"):
             cluster.delete(resource, name, None)
+
+
+def new_namespace(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+@pytest.fixture
+def fresh(cluster: Cluster) -> Iterator[str]:
+    """The name of a Namespace that does not exist yet; deleted after the test."""
+    name = f"fresh-{uuid.uuid4().hex[:8]}"
+    yield name
+    cluster.delete(cluster.resource("v1", "Namespace"), name, None)
+
+
+class Planting(Calls):
+    """Before ``tier``, ``body`` is written with the deployer's own field manager (another
+    app of the deployer: no conflict would stop the apply), between the plan and the apply."""
+
+    def __init__(self, cluster: Cluster, tier: str, body: dict[str, Any]) -> None:
+        super().__init__()
+        self.cluster, self.tier, self.body = cluster, tier, body
+
+    def before_tier(self, name: str) -> None:
+        super().before_tier(name)
+        if name == self.tier:
+            resource = self.cluster.resource(self.body["apiVersion"], self.body["kind"])
+            self.cluster.dynamic.server_side_apply(  # type: ignore[no-untyped-call]
+                resource, body=self.body, field_manager=FIELD_MANAGER
+            )
+
+
+def test_objects_in_a_namespace_this_run_creates_are_not_read_before_their_apply(
+    cluster: Cluster, fresh: str, api_audit: AuditLog
+) -> None:
+    desired = [new_namespace(fresh), ours(cm("a"), fresh), ours(service("web"), fresh)]
+    the_plan = plan(cluster, desired, force=False, ownership=OWN)
+    assert [p.deferred for p in the_plan.items][1:] == [f"namespace {fresh} is new"] * 2
+    mark = api_audit.mark()
+    done = run(cluster, the_plan, Calls())
+    assert [(a.ref.name, a.action, a.created) for a in done] == [
+        (fresh, Action.CREATED, True),
+        ("a", Action.CREATED, True),
+        ("web", Action.CREATED, True),
+    ]
+    sent = [
+        (r.verb, r.resource, r.name)
+        for r in api_audit.since(mark)
+        if r.namespace == fresh and r.resource != "namespaces"
+    ]
+    assert sent == [("patch", "configmaps", "a"), ("patch", "services", "web")]
+
+
+def test_an_object_that_appears_in_the_new_namespace_before_its_apply_fails_loudly(
+    cluster: Cluster, fresh: str
+) -> None:
+    desired = [new_namespace(fresh), ours(cm("a"), fresh), ours(service("web"), fresh)]
+    the_plan = plan(cluster, desired, force=False, ownership=OWN)
+    planted = cm("a", "theirs")
+    planted["metadata"].update(namespace=fresh, labels={PART_OF: "applyset-of-another-app"})
+    done = run(cluster, the_plan, Planting(cluster, "config", planted))
+    assert [(a.ref.name, a.action) for a in done] == [
+        (fresh, Action.CREATED),
+        ("a", Action.FAILED),
+        ("web", Action.SKIPPED),
+    ]
+    assert done[1].error == f"{done[1].ref} {apply_module.APPEARED}"
+    assert cluster.get(cluster.resource("v1", "Service"), "web", fresh) is None
+
+
+def test_a_new_namespace_someone_else_created_meanwhile_is_read_as_before(
+    cluster: Cluster, fresh: str, api_audit: AuditLog
+) -> None:
+    desired = [new_namespace(fresh), ours(cm("a"), fresh)]
+    the_plan = plan(cluster, desired, force=False, ownership=OWN)
+    cluster.apply(
+        cluster.resource("v1", "Namespace"), new_namespace(fresh), dry_run=False, force=False
+    )
+    theirs = cm("a", "theirs")
+    theirs["metadata"]["namespace"] = fresh
+    cluster.apply(cluster.resource("v1", "ConfigMap"), theirs, dry_run=False, force=False)
+    mark = api_audit.mark()
+    done = run(cluster, the_plan, Calls())
+    assert [(a.ref.name, a.action, a.created) for a in done] == [
+        (fresh, Action.CREATED, False),
+        ("a", Action.FAILED, False),
+    ]
+    assert done[1].error is not None and "adopt" in done[1].error
+    sent = [(r.verb, r.name) for r in api_audit.since(mark) if r.resource == "configmaps"]
+    assert sent == [("get", "a")]
+    data = (cluster.get(cluster.resource("v1", "ConfigMap"), "a", fresh) or {})["data"]
+    assert data == {"value": "theirs"}

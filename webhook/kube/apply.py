@@ -13,7 +13,7 @@ Must not touch: pruning (prune.py), health (health.py), git, rendering, the queu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,6 +31,12 @@ from webhook.objects import CRD_GROUP, CRD_KIND, Action, Manifest, ObjectRef, de
 #: changes go in one wave, not two. Many wide tiers at once may meet the API server's
 #: in-flight limit: a 429 is sent again after its Retry-After (``kube/throttle.py``).
 MAX_PARALLEL = 16
+#: An object read as absent nowhere, in a namespace this sync created, existed at its apply:
+#: someone wrote into the namespace within that moment (the read it skips races the same).
+APPEARED = (
+    "appeared in its namespace after this sync created the namespace, and this apply wrote "
+    "onto it: check what else deploys into that namespace"
+)
 #: Seconds to wait for a new CRD to become Established before its resources are applied.
 CRD_ESTABLISHED_TIMEOUT = 60.0
 
@@ -216,23 +222,39 @@ class Applied:
     #: The object as the API server answered the apply (the live object when unchanged):
     #: health starts from it instead of reading every object again.
     result: Manifest | None = None
+    #: This apply created the object (the API server answered 201 Created).
+    created: bool = False
 
 
-def _apply_one(cluster: Cluster, item: Planned, force: bool, ownership: Ownership) -> Applied:
+def _apply_one(
+    cluster: Cluster,
+    item: Planned,
+    force: bool,
+    ownership: Ownership,
+    created: Set[str] = frozenset(),
+) -> Applied:
+    """Apply one object. A deferred one is read first, for the ownership check, unless
+    its namespace is in ``created`` (made by this very run: nothing in it can be older
+    than this sync); then the apply itself must create it, or it fails, loudly."""
     meta = item.body["metadata"]
+    unread = bool(item.deferred) and item.ref.namespace in created
     try:
         resource = cluster.resource(item.body["apiVersion"], item.ref.kind)
         live = item.live
-        if item.deferred:
+        if item.deferred and not unread:
             live = cluster.get(resource, meta["name"], meta.get("namespace"))
             if refusal := ownership.refusal(live):
                 return Applied(item.ref, Action.FAILED, f"{item.ref} {refusal}")
         if item.recreate and live is not None:
             delete_and_wait(cluster, resource, item.ref, str(live["metadata"]["uid"]))
-        result = cluster.apply(resource, item.body, dry_run=False, force=force)
+        result, made = cluster.applied(resource, item.body, dry_run=False, force=force)
     except KubeError as exc:
         return Applied(item.ref, Action.FAILED, str(exc))
-    return Applied(item.ref, Action.CREATED if live is None else item.action, result=result)
+    if unread and not made:
+        return Applied(item.ref, Action.FAILED, f"{item.ref} {APPEARED}", result=result)
+    return Applied(
+        item.ref, Action.CREATED if live is None else item.action, result=result, created=made
+    )
 
 
 def wait_established(cluster: Cluster, names: Sequence[str], timeout: float) -> list[str]:
@@ -272,6 +294,8 @@ def execute(
     """
     results: list[Applied] = []
     failed = False
+    # Namespaces this run created: the objects in them need no ownership read (_apply_one).
+    created: set[str] = set()
     for tier, (tier_name, _) in enumerate(KIND_ORDER):
         batch = [p for p in the_plan.items if tier_of(p.ref) == tier]
         if failed:
@@ -286,9 +310,12 @@ def execute(
         if before_tier is not None:  # every tier: ``after_tier`` may write, even after none
             before_tier(tier_name)
         done = fanout.run_all(
-            lambda p: _apply_one(cluster, p, force, ownership), todo, width=MAX_PARALLEL
+            lambda p: _apply_one(cluster, p, force, ownership, created),
+            todo,
+            width=MAX_PARALLEL,
         )
         results += done
+        created.update(a.ref.name for a in done if a.ref.kind == "Namespace" and a.created)
         failed = any(a.action is Action.FAILED for a in done)
         if tier_name == "crds" and not failed:
             new = [a.ref for a in done]

@@ -333,6 +333,12 @@ class Cluster:
                 return found
 
     def apply(self, resource: Any, body: Manifest, *, dry_run: bool, force: bool) -> Manifest:
+        return self.applied(resource, body, dry_run=dry_run, force=force)[0]
+
+    def applied(
+        self, resource: Any, body: Manifest, *, dry_run: bool, force: bool
+    ) -> tuple[Manifest, bool]:
+        """``apply``'s answer, and whether this apply created the object (201 Created)."""
         meta = body["metadata"]
         what = f"{'dry-run ' if dry_run else ''}apply {resource.kind} "
         what += f"{meta.get('namespace') + '/' if meta.get('namespace') else ''}{meta['name']}"
@@ -347,7 +353,7 @@ class Cluster:
                 serialize=False,
                 _request_timeout=REQUEST_TIMEOUT,
             )
-        return _decoded(result)
+        return _decoded(result), getattr(result, "status", None) == 201
 
     def create(self, resource: Any, body: Manifest, *, dry_run: bool) -> Manifest:
         """POST a new object (``generateName`` hooks, recreated objects); 409 if it exists."""
