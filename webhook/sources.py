@@ -26,6 +26,7 @@ from pathlib import Path
 
 from webhook.checkout import Limits, TreeError, extract, show
 from webhook.errors import Rejected, Unavailable
+from webhook.git_probe import CommitProbes
 from webhook.shared_trees import SharedTrees
 from webhook.text import is_commit_sha
 
@@ -146,6 +147,8 @@ class Mirrors:
         self.root.mkdir(parents=True, exist_ok=True)
         #: Whole trees shared by the jobs of one commit (``checkout(..., shared=True)``).
         self.trees = SharedTrees()
+        #: Long-lived ``cat-file --batch-check`` processes that answer ``_has_commit``.
+        self.probes = CommitProbes(lambda: _git_env(None))
         self._maintaining: set[Path] = set()
         self._maintaining_lock = threading.Lock()
 
@@ -164,8 +167,7 @@ class Mirrors:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _has_commit(self, mirror: Path, sha: str) -> bool:
-        proc = _git(["cat-file", "-e", f"{sha}^{{commit}}"], cwd=mirror)
-        return proc.returncode == 0
+        return self.probes.has_commit(mirror, sha)
 
     def ensure_commit(self, repo: str, remote: Remote, sha: str) -> Path:
         """Make sure the mirror of ``repo`` holds ``sha``; fetch only when it does not."""
