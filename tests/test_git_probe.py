@@ -4,6 +4,7 @@ questions, and a dead or stale process never making an answer wrong."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -111,3 +112,22 @@ def test_a_mirror_fetches_and_checks_through_one_probe(tmp_path: Path) -> None:
         assert mirrors.probes.started == 1
     finally:
         mirrors.probes.close()
+
+
+def test_a_forked_child_starts_its_own_probe_and_leaves_the_parents_alone(
+    tmp_path: Path, probes: CommitProbes
+) -> None:
+    repo = init(tmp_path / "repo")
+    head = commit(repo, {"a.yaml": "a: 1\n"}, "first")
+    git_dir = repo / ".git"
+    assert probes.has_commit(git_dir, head)
+    parents = probes._probes[git_dir].proc
+    pid = os.fork()
+    if pid == 0:  # the child: answers through a probe of its own, then closes it
+        ok = probes.has_commit(git_dir, head) and probes._probes[git_dir].proc is not parents
+        probes.close()
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parents.poll() is None
+    assert probes.has_commit(git_dir, head) and probes.started == 1

@@ -108,6 +108,8 @@ class CommitProbes:
     def _probe(self, mirror: Path) -> _Probe:
         with self._lock:
             probe = self._probes.get(mirror)
+            # In a forked child the parent's probe is not its child: ``poll`` finds it ended
+            # (ECHILD), so the child starts its own and never signals the parent's.
             if probe is not None and probe.proc.poll() is None:
                 self._probes.move_to_end(mirror)
                 return probe
