@@ -124,15 +124,17 @@ class SyncEngine:
         *,
         dry_run: bool = False,
         before_tier: Callable[[str], None] | None = None,
+        secrets_compared: bool = True,
     ) -> SyncResult:
         """One sync of ``app`` at commit ``revision``; ``dry_run`` writes nothing.
         ``before_tier(name)`` runs before each apply tier and before the prune, and stops the
-        sync by raising (the worker's lease fence); its exception is not caught here."""
+        sync by raising (the worker's lease fence); its exception is not caught here.
+        ``secrets_compared=False`` (a preview): a live Secret counts as work for the hooks."""
         start = time.monotonic()
         record: dict[str, Any] = {"app": app.name, "commit": revision, "dry_run": dry_run}
         try:
             with self._prepared(app, revision, record) as prepared:
-                record.update(self._sync(app, prepared, dry_run=dry_run, before_tier=before_tier))
+                record.update(self._sync(app, prepared, dry_run, before_tier, secrets_compared))
         except SyncError as failure:
             record.update(
                 error=failure.errors[0] if failure.errors else failure.kind,
@@ -390,9 +392,9 @@ class SyncEngine:
         self,
         app: AppConfig,
         prepared: _Prepared,
-        *,
         dry_run: bool,
         before_tier: Callable[[str], None] | None = None,
+        secrets_compared: bool = True,
     ) -> dict[str, Any]:
         # Its GET needs nothing the plan finds: one round trip less in a row.
         reading = fanout.pool().submit(self._get, prepared.cluster, prepared.applyset.ref, "v1")
@@ -413,7 +415,9 @@ class SyncEngine:
             record = _by_action(the_plan.items, PLANNED)
             record[Action.PRUNED.value] = tuple(str(ref) for ref, _ in orphans)
             # Hooks a sync would run: none when it has nothing to do.
-            work = phases.has_work(parent, prepared.order, the_plan, bool(orphans))
+            work = phases.has_work(
+                parent, prepared.order, the_plan, bool(orphans), secrets_compared
+            )
             record["hooks"] = planned_hooks if work else ()
             self._remember(
                 app,

@@ -137,7 +137,7 @@ def _values_uncompared(result: SyncResult) -> SyncResult:
 
 def preview(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
     """A pull request's plan: what merging would change, with its redacted diff."""
-    result = _values_uncompared(engine.sync(app, job.commit, dry_run=True))
+    result = _values_uncompared(engine.sync(app, job.commit, dry_run=True, secrets_compared=False))
     if not result.ok:
         return _outcome(JobState.FAILED, f"would fail: {result.summary()}", result)
     if not result.changed:
