@@ -87,6 +87,38 @@ def test_a_guessed_secret_value_is_not_told_by_the_hooks_a_preview_lists(
     assert "PreSync ConfigMap" in bodies[LIVE]
 
 
+def test_a_guessed_secret_value_is_not_told_by_the_order_of_the_objects_to_change(
+    gitops: GitOps,
+) -> None:
+    """A PR changes a Service and guesses the live Secret's value. The record the page and
+    the API show listed the objects to change in apply order, the Secret first (its tier
+    comes before Services) when the guess was wrong, and last (counted "to change" only
+    afterwards) when it was right."""
+    first = gitops.commit({"apps/shop/app.yaml": dump(secret(stringData={"pw": LIVE}), web(80))})
+    assert gitops.sync(first).ok
+    records = {}
+    for guess in ("a-wrong-guess", LIVE):
+        head = gitops.commit(
+            {"apps/shop/app.yaml": dump(secret(stringData={"pw": guess}), web(81))}
+        )
+        outcome = run_job(gitops.engine(), preview_job(head))
+        assert outcome.state is JobState.SUCCEEDED, outcome.message
+        records[guess] = {
+            k: v for k, v in outcome.result.items() if k not in ("commit", "duration")
+        }
+    assert records["a-wrong-guess"] == records[LIVE]
+    assert sorted(records[LIVE]["configured"]) == records[LIVE]["configured"]
+
+
+def web(port: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": port}]},
+    }
+
+
 @pytest.mark.parametrize(
     "data",
     [

@@ -127,12 +127,13 @@ def plan(
 
 def _values_uncompared(result: SyncResult) -> SyncResult:
     """Count every live Secret as "to change": whether a PR author's guessed value equals the
-    live one must not show in a preview's counts, as it does not show in its diff."""
+    live one must not show in a preview's counts, as it does not show in its diff. The
+    objects to change are sorted by name: in apply order, where a live Secret stood (among
+    its tier, or moved last) would tell it as well."""
     secrets = tuple(ref for ref in result.unchanged if ref.startswith(SECRET_PREFIX))
-    if not secrets:
-        return result
     unchanged = tuple(ref for ref in result.unchanged if ref not in secrets)
-    return replace(result, unchanged=unchanged, configured=result.configured + secrets)
+    configured = tuple(sorted(result.configured + secrets))
+    return replace(result, unchanged=unchanged, configured=configured)
 
 
 def preview(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
