@@ -30,6 +30,7 @@ from webhook.settings import (
     config_path,
     load_config,
 )
+from webhook.text import one_line
 
 if TYPE_CHECKING:
     from webhook.github import GitHubClient
@@ -44,8 +45,8 @@ CONFIG_OPTION = click.option(
 
 
 def _fail(errors: list[str]) -> NoReturn:
-    for line in errors:
-        click.echo(f"error: {line}", err=True)
+    for line in errors:  # repository and tool text: no escape sequence reaches the terminal
+        click.echo(f"error: {one_line(line)}", err=True)
     sys.exit(2)
 
 
@@ -365,7 +366,7 @@ def sync(
     except DeployerError as exc:
         _fail([f"{app.name}: {exc}"])
     click.echo(json.dumps(result.to_dict(), indent=2))
-    click.echo(result.summary(), err=True)
+    click.echo(one_line(result.summary()), err=True)
     sys.exit(0 if result.ok else 1)
 
 
