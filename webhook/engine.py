@@ -25,7 +25,7 @@ from typing import Any
 from webhook import affected, guard, hooks, phases, render, sources
 from webhook.errors import Rejected, Unavailable
 from webhook.kube import apply, diff, fanout, ignore, live, prune
-from webhook.kube.applyset import ApplySet, Ownership
+from webhook.kube.applyset import PART_OF, ApplySet, Ownership, labels_of
 from webhook.kube.client import Cluster, KubeError, UnknownKind, service_account_user
 from webhook.kube.connections import Connections
 from webhook.objects import Action, Manifest, ObjectRef, ref_of
@@ -153,27 +153,27 @@ class SyncEngine:
         )
         return result
 
-    def changes(self, app: AppConfig, revision: str) -> list[ObjectDiff]:
+    def changes(self, app: AppConfig, revision: str, *, preview: bool = False) -> list[ObjectDiff]:
         """Every object a sync at ``revision`` would change, with its diff, live against
-        desired: creates and changes in apply order, then prunes (when ``prune`` is on)."""
+        desired: creates and changes in apply order, then prunes (when ``prune`` is on).
+        ``preview`` (an unmerged commit): an object nobody applied, which ``adopt`` would take
+        over, shows only what the commit writes, never its live state (a PR author's read)."""
         with self._prepared(app, revision) as prepared:
-            found = [
-                ObjectDiff(
-                    str(p.ref),
-                    p.action,
-                    diff.unified(p.ref, p.live, p.result if p.result is not None else p.body),
-                )
-                for p in self._plan(app, prepared).changes()
-            ]
+            found = []
+            for p in self._plan(app, prepared).changes():
+                live, desired = p.live, p.result if p.result is not None else p.body
+                if preview and live and labels_of(live).get(PART_OF) != prepared.applyset.id:
+                    live, desired = None, p.body
+                found.append(ObjectDiff(str(p.ref), p.action, diff.unified(p.ref, live, desired)))
             if app.prune:
                 for ref, api_version in self._prunable(app, self._orphans(app, prepared)):
                     live = self._get(prepared.cluster, ref, api_version)
                     found.append(ObjectDiff(str(ref), Action.PRUNED, diff.unified(ref, live, None)))
         return found
 
-    def diff(self, app: AppConfig, revision: str) -> str:
+    def diff(self, app: AppConfig, revision: str, *, preview: bool = False) -> str:
         """Unified diffs, live against desired, for every object that would change."""
-        return "".join(change.diff for change in self.changes(app, revision))
+        return "".join(change.diff for change in self.changes(app, revision, preview=preview))
 
     def head(self, app: AppConfig) -> str:
         """The branch head on the remote (``git ls-remote``), for drift checks."""

@@ -148,13 +148,13 @@ def preview(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
         f"{len(result.pruned)} to delete"
     )
     record = result.to_dict()
-    record["diff"] = _diff(engine, app, job)
+    record["diff"] = _diff(engine, app, job, preview=True)
     return StepOutcome(state=JobState.SUCCEEDED, message=message, result=record)
 
 
-def _diff(engine: SyncEngine, app: AppConfig, job: Job) -> str:
+def _diff(engine: SyncEngine, app: AppConfig, job: Job, *, preview: bool = False) -> str:
     try:
-        text = engine.diff(app, job.commit)
+        text = engine.diff(app, job.commit, preview=preview)
     except (SyncError, Unavailable, CommitMissing) as exc:
         log.warning("job %s: no diff: %s", job.id, exc)
         return f"(diff unavailable: {exc})\n"
