@@ -78,3 +78,34 @@ def test_a_job_hook_is_still_a_hook() -> None:
         "metadata": {"name": "migrate", "annotations": HOOK},
     }
     assert hooks.problems(job) == []
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        ({"name": "migrate", "namespace": "kube-system"}, "namespace 'kube-system' is not allowed"),
+        (
+            {"generateName": "migrate-", "namespace": "other-team"},
+            "namespace 'other-team' is not allowed",
+        ),
+    ],
+    ids=["named", "generated"],
+)
+def test_a_hook_is_held_to_the_apps_namespaces_like_any_member(
+    meta: dict[str, str], expected: str
+) -> None:
+    """Hooks are guarded with the members: one in a namespace the app may not use is
+    refused before any request (the guard, with discovery's scopes as a test double)."""
+    from webhook.guard import GuardError, check
+    from webhook.render import Rendered
+    from webhook.settings import AppConfig
+
+    body = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {**meta, "annotations": {**HOOK, hooks.HOOK_DELETE_POLICY: "HookSucceeded"}},
+    }
+    app = AppConfig(name="shop", repo="o/r", path="apps/shop", namespace="shop")
+    with pytest.raises(GuardError) as caught:
+        check([Rendered(body=body, source="apps/shop/hook.yaml:1")], app, lambda a, k: True)
+    assert any(expected in e for e in caught.value.errors), caught.value.errors
