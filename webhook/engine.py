@@ -129,7 +129,8 @@ class SyncEngine:
         """One sync of ``app`` at commit ``revision``; ``dry_run`` writes nothing.
         ``before_tier(name)`` runs before each apply tier and before the prune, and stops the
         sync by raising (the worker's lease fence); its exception is not caught here.
-        ``secrets_compared=False`` (a preview): a live Secret counts as work for the hooks."""
+        ``secrets_compared=False`` (a preview): a live Secret is dry-run with its live values
+        and counts as work for the hooks, so that nothing tells a guessed value."""
         start = time.monotonic()
         record: dict[str, Any] = {"app": app.name, "commit": revision, "dry_run": dry_run}
         try:
@@ -160,7 +161,7 @@ class SyncEngine:
         over, shows only what the commit writes, never its live state (a PR author's read)."""
         with self._prepared(app, revision) as prepared:
             found = []
-            for p in self._plan(app, prepared).changes():
+            for p in self._plan(app, prepared, preview=preview).changes():
                 live, desired = p.live, p.result if p.result is not None else p.body
                 if preview and live and labels_of(live).get(PART_OF) != prepared.applyset.id:
                     live, desired = None, p.body
@@ -329,8 +330,11 @@ class SyncEngine:
                 entries[str(ref)] = (live.digest(bodies[ref], force=app.force_conflicts), version)
         self._ledger(prepared).save(entries)
 
-    def _plan(self, app: AppConfig, prepared: _Prepared) -> apply.Plan:
+    def _plan(self, app: AppConfig, prepared: _Prepared, *, preview: bool = False) -> apply.Plan:
+        """``preview``: live Secrets are dry-run with their live values (``with_live_values``)."""
         resources = prepared.order.resources
+        if preview:
+            resources = [self._with_live_values(prepared.cluster, b) for b in resources]
         known = live.read(
             prepared.cluster, resources, prepared.applyset.id, prefetched=prepared.prefetched
         )
@@ -353,6 +357,11 @@ class SyncEngine:
             len(the_plan.items),
         )
         return the_plan
+
+    def _with_live_values(self, cluster: Cluster, body: Manifest) -> Manifest:
+        if (body.get("apiVersion"), body.get("kind")) != ("v1", "Secret"):
+            return body
+        return diff.with_live_values(body, self._get(cluster, ref_of(body), "v1"))
 
     def _parent(
         self, app: AppConfig, prepared: _Prepared, step: str, parent: Manifest | None
@@ -399,7 +408,7 @@ class SyncEngine:
         # Its GET needs nothing the plan finds: one round trip less in a row.
         reading = fanout.pool().submit(self._get, prepared.cluster, prepared.applyset.ref, "v1")
         try:
-            the_plan = self._plan(app, prepared)
+            the_plan = self._plan(app, prepared, preview=not secrets_compared)
         finally:
             futures.wait([reading])  # no read of this sync outlives it
         live_parent = reading.result()
@@ -419,11 +428,12 @@ class SyncEngine:
                 parent, prepared.order, the_plan, bool(orphans), secrets_compared
             )
             record["hooks"] = planned_hooks if work else ()
-            self._remember(
-                app,
-                prepared,
-                ((p.ref, p.live) for p in the_plan.items if p.action is Action.UNCHANGED),
-            )
+            if secrets_compared:  # a preview's Secrets ran with live values: proof of nothing
+                self._remember(
+                    app,
+                    prepared,
+                    ((p.ref, p.live) for p in the_plan.items if p.action is Action.UNCHANGED),
+                )
             return record
         return self._apply(app, prepared, the_plan, live_parent, before_tier)
 

@@ -145,6 +145,32 @@ def redact_message(message: str, body: Manifest | None) -> str:
     return message
 
 
+def with_live_values(desired: Manifest, live: Manifest | None) -> Manifest:
+    """A preview's copy of a Secret: each key the live Secret has takes its live value (and
+    leaves ``stringData``), keys it lacks keep the commit's. Its dry run then neither fails
+    (``immutable``) nor conflicts (another manager's value) on a changed value: it answers
+    no guess of one. Anything else, or a shape the API server refuses anyway: as written."""
+    live_data = (live or {}).get("data")
+    data, strings = desired.get("data") or {}, desired.get("stringData") or {}
+    if not _is_secret(desired) or not isinstance(live_data, dict):
+        return desired
+    if not isinstance(data, dict) or not isinstance(strings, dict):
+        return desired
+    out = copy.deepcopy(desired)
+    data, strings = dict(data), dict(strings)
+    for key in [*data, *strings]:
+        if key in live_data:
+            data[key] = live_data[key]
+            strings.pop(key, None)
+    out.pop("stringData", None)
+    out.pop("data", None)
+    if data:
+        out["data"] = data
+    if strings:
+        out["stringData"] = strings
+    return out
+
+
 def _lines(obj: Manifest | None) -> list[str]:
     if obj is None:
         return []
