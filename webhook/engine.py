@@ -408,7 +408,8 @@ class SyncEngine:
         # Its GET needs nothing the plan finds: one round trip less in a row.
         reading = fanout.pool().submit(self._get, prepared.cluster, prepared.applyset.ref, "v1")
         try:
-            the_plan = self._plan(app, prepared, preview=not secrets_compared)
+            # Live values stand in for a Secret's only in a dry run: never applied.
+            the_plan = self._plan(app, prepared, preview=dry_run and not secrets_compared)
         finally:
             futures.wait([reading])  # no read of this sync outlives it
         live_parent = reading.result()
