@@ -23,6 +23,7 @@ from webhook.settings import (
     config_path,
     load_config,
 )
+from webhook.text import one_line
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -33,8 +34,8 @@ CONFIG_OPTION = click.option(
 
 
 def fail(errors: list[str]) -> NoReturn:
-    for line in errors:
-        click.echo(f"error: {line}", err=True)
+    for line in errors:  # repository and tool text: no escape sequence reaches the terminal
+        click.echo(f"error: {one_line(line)}", err=True)
     sys.exit(2)
 
 

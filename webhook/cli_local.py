@@ -13,6 +13,7 @@ import click
 from webhook.cli_common import CONFIG_OPTION, app_named, fail, load
 from webhook.output import data_text as _data
 from webhook.progress import show as show_progress
+from webhook.text import one_line
 
 
 @click.command()
@@ -59,7 +60,7 @@ def sync(
     except DeployerError as exc:
         fail([f"{app.name}: {exc}"])
     click.echo(json.dumps(result.to_dict(), indent=2))
-    click.echo(result.summary(), err=True)
+    click.echo(one_line(result.summary()), err=True)
     sys.exit(0 if result.ok else 1)
 
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from webhook import affected, phases, sources
 from webhook.kube import apply, diff, fanout, live, prune
-from webhook.kube.applyset import ApplySet, Ownership
-from webhook.kube.client import KubeError
+from webhook.kube.applyset import PART_OF, ApplySet, Ownership, labels_of
+from webhook.kube.client import Cluster, KubeError
 from webhook.kube.connections import Connections
 from webhook.objects import Action, Manifest, ObjectRef, ref_of
 from webhook.prepare import Prepared, Preparing
@@ -85,15 +85,18 @@ class SyncEngine(Preparing):
         *,
         dry_run: bool = False,
         before_tier: Callable[[str], None] | None = None,
+        secrets_compared: bool = True,
     ) -> SyncResult:
         """One sync of ``app`` at commit ``revision``; ``dry_run`` writes nothing.
         ``before_tier(name)`` runs before each apply tier and before the prune, and stops the
-        sync by raising (the worker's lease fence); its exception is not caught here."""
+        sync by raising (the worker's lease fence); its exception is not caught here.
+        ``secrets_compared=False`` (a preview): a live Secret is dry-run with its live values
+        and counts as work for the hooks, so that nothing tells a guessed value."""
         start = time.monotonic()
         record: dict[str, Any] = {"app": app.name, "commit": revision, "dry_run": dry_run}
         try:
             with self._prepared(app, revision, record) as prepared:
-                record.update(self._sync(app, prepared, dry_run=dry_run, before_tier=before_tier))
+                record.update(self._sync(app, prepared, dry_run, before_tier, secrets_compared))
         except SyncError as failure:
             record.update(
                 error=failure.errors[0] if failure.errors else failure.kind,
@@ -112,27 +115,27 @@ class SyncEngine(Preparing):
         )
         return result
 
-    def changes(self, app: AppConfig, revision: str) -> list[ObjectDiff]:
+    def changes(self, app: AppConfig, revision: str, *, preview: bool = False) -> list[ObjectDiff]:
         """Every object a sync at ``revision`` would change, with its diff, live against
-        desired: creates and changes in apply order, then prunes (when ``prune`` is on)."""
+        desired: creates and changes in apply order, then prunes (when ``prune`` is on).
+        ``preview`` (an unmerged commit): an object nobody applied, which ``adopt`` would take
+        over, shows only what the commit writes, never its live state (a PR author's read)."""
         with self._prepared(app, revision) as prepared:
-            found = [
-                ObjectDiff(
-                    str(p.ref),
-                    p.action,
-                    diff.unified(p.ref, p.live, p.result if p.result is not None else p.body),
-                )
-                for p in self._plan(app, prepared).changes()
-            ]
+            found = []
+            for p in self._plan(app, prepared, preview=preview).changes():
+                live, desired = p.live, p.result if p.result is not None else p.body
+                if preview and live and labels_of(live).get(PART_OF) != prepared.applyset.id:
+                    live, desired = None, p.body
+                found.append(ObjectDiff(str(p.ref), p.action, diff.unified(p.ref, live, desired)))
             if app.prune:
                 for ref, api_version in self._prunable(app, self._orphans(app, prepared)):
                     live = self._get(prepared.cluster, ref, api_version)
                     found.append(ObjectDiff(str(ref), Action.PRUNED, diff.unified(ref, live, None)))
         return found
 
-    def diff(self, app: AppConfig, revision: str) -> str:
+    def diff(self, app: AppConfig, revision: str, *, preview: bool = False) -> str:
         """Unified diffs, live against desired, for every object that would change."""
-        return "".join(change.diff for change in self.changes(app, revision))
+        return "".join(change.diff for change in self.changes(app, revision, preview=preview))
 
     def head(self, app: AppConfig) -> str:
         """The branch head on the remote (``git ls-remote``), for drift checks."""
@@ -181,8 +184,11 @@ class SyncEngine(Preparing):
                 entries[str(ref)] = (live.digest(bodies[ref], force=app.force_conflicts), version)
         self._ledger(prepared).save(entries)
 
-    def _plan(self, app: AppConfig, prepared: Prepared) -> apply.Plan:
+    def _plan(self, app: AppConfig, prepared: Prepared, *, preview: bool = False) -> apply.Plan:
+        """``preview``: live Secrets are dry-run with their live values (``with_live_values``)."""
         resources = prepared.order.resources
+        if preview:
+            resources = [self._with_live_values(prepared.cluster, b) for b in resources]
         known = live.read(
             prepared.cluster, resources, prepared.applyset.id, prefetched=prepared.prefetched
         )
@@ -240,18 +246,24 @@ class SyncEngine(Preparing):
         allowed = app.prune_cluster_scoped
         return [o for o in orphans if prune.may_prune(o[0], prune_cluster_scoped=allowed)]
 
+    def _with_live_values(self, cluster: Cluster, body: Manifest) -> Manifest:
+        if (body.get("apiVersion"), body.get("kind")) != ("v1", "Secret"):
+            return body
+        return diff.with_live_values(body, self._get(cluster, ref_of(body), "v1"))
+
     def _sync(
         self,
         app: AppConfig,
         prepared: Prepared,
-        *,
         dry_run: bool,
         before_tier: Callable[[str], None] | None = None,
+        secrets_compared: bool = True,
     ) -> dict[str, Any]:
         # Its GET needs nothing the plan finds: one round trip less in a row.
         reading = fanout.pool().submit(self._get, prepared.cluster, prepared.applyset.ref, "v1")
         try:
-            the_plan = self._plan(app, prepared)
+            # Live values stand in for a Secret's only in a dry run: never applied.
+            the_plan = self._plan(app, prepared, preview=dry_run and not secrets_compared)
         finally:
             futures.wait([reading])  # no read of this sync outlives it
         live_parent = reading.result()
@@ -267,13 +279,16 @@ class SyncEngine(Preparing):
             record = _by_action(the_plan.items, PLANNED)
             record[Action.PRUNED.value] = tuple(str(ref) for ref, _ in orphans)
             # Hooks a sync would run: none when it has nothing to do.
-            work = phases.has_work(parent, prepared.order, the_plan, bool(orphans))
-            record["hooks"] = planned_hooks if work else ()
-            self._remember(
-                app,
-                prepared,
-                ((p.ref, p.live) for p in the_plan.items if p.action is Action.UNCHANGED),
+            work = phases.has_work(
+                parent, prepared.order, the_plan, bool(orphans), secrets_compared
             )
+            record["hooks"] = planned_hooks if work else ()
+            if secrets_compared:  # a preview's Secrets ran with live values: proof of nothing
+                self._remember(
+                    app,
+                    prepared,
+                    ((p.ref, p.live) for p in the_plan.items if p.action is Action.UNCHANGED),
+                )
             return record
         return self._apply(app, prepared, the_plan, live_parent, before_tier)
 

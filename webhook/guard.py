@@ -29,6 +29,7 @@ from webhook.objects import Manifest, ObjectRef, defined_kinds, group_of, ref_of
 from webhook.own_identity import OwnIdentity
 from webhook.render import Rendered
 from webhook.settings import AppConfig
+from webhook.text import cut
 
 #: ``(apiVersion, kind) -> True`` (namespaced), ``False`` (cluster-scoped), ``None`` (unknown).
 ScopeLookup = Callable[[str, str], "bool | None"]
@@ -320,7 +321,8 @@ def check(
         api_version, kind, _, name = shape
         generated = not shape[2].get("name")
         bad_name = name_problem(group_of(api_version), kind, name + "x" * generated)
-        label = f"{item.source}: {kind} {name if bad_name is None else repr(name)}"
+        # A refused name is the repository's: quoted, and cut (it may be megabytes long).
+        label = f"{item.source}: {kind} {name if bad_name is None else repr(cut(name, 300))}"
         problems = _metadata_problems(item.body, shape[2])
         if not problems:
             problems = hooks.problems(item.body)

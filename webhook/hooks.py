@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from webhook.objects import Manifest, ObjectRef, ref_of
+from webhook.objects import CRD_GROUP, CRD_KIND, Manifest, ObjectRef, group_of, ref_of
 
 HOOK = "argocd.argoproj.io/hook"
 HOOK_DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
@@ -30,6 +30,10 @@ HELM_HOOK_DELETE_POLICY = "helm.sh/hook-delete-policy"
 #: The deployer's label on a live hook object (the value: its app's ApplySet id), in place of
 #: the ApplySet member label: hooks are no members, and are deleted only as hooks of this app.
 HOOK_OF = "webhook-deployer.io/hook-of"
+#: Kinds whose deletion takes other objects with it (everything in a Namespace, every
+#: resource of a CRD's kind, other apps' too): a hook's delete policy would delete them, past
+#: ``prune_cluster_scoped``. Never hooks (Argo CD runs Jobs and Pods as hooks in practice).
+NOT_HOOKS = frozenset({("", "Namespace"), (CRD_GROUP, CRD_KIND)})
 
 
 class Phase(StrEnum):
@@ -118,6 +122,12 @@ def problems(body: Manifest) -> list[str]:
             found.append(f"{HELM_HOOK_WEIGHT} {notes[HELM_HOOK_WEIGHT]!r} is not an integer")
     if _int(notes.get(SYNC_WAVE)) is None:
         found.append(f"{SYNC_WAVE} {notes[SYNC_WAVE]!r} is not an integer")
+    kind = (group_of(str(body.get("apiVersion", ""))), str(body.get("kind", "")))
+    if not found and kind in NOT_HOOKS and is_hook(body) and _hook(body) is not None:
+        found.append(
+            "cannot be a hook: its delete policy would delete everything in it (or of its "
+            "kind), other apps' objects too; keep it an ordinary member of the app"
+        )
     return found
 
 

@@ -49,12 +49,23 @@ def recorded_digest(parent: Manifest | None) -> str:
     return str(notes.get(HOOKS_DIGEST, ""))
 
 
-def has_work(parent: Manifest | None, order: Order, the_plan: apply.Plan, prunes: bool) -> bool:
+def has_work(
+    parent: Manifest | None,
+    order: Order,
+    the_plan: apply.Plan,
+    prunes: bool,
+    secrets_compared: bool = True,
+) -> bool:
     """Whether a sync changes anything, so that its hooks run: a member to create or change,
-    one to prune, or hooks unlike those of the last successful sync."""
+    one to prune, or hooks unlike those of the last successful sync. ``secrets_compared``
+    False (a preview): a live Secret counts as changed, as a preview counts it, so that the
+    hooks it lists do not tell a PR author whether a guessed value is the live one."""
     if prunes or recorded_digest(parent) != hooks_digest(order):
         return True
-    return any(p.action is not Action.UNCHANGED for p in the_plan.items)
+    return any(
+        p.action is not Action.UNCHANGED or (p.ref.kind == "Secret" and not secrets_compared)
+        for p in the_plan.items
+    )
 
 
 def by_action(

@@ -15,12 +15,27 @@ from webhook.text import cut
 
 #: The one-line summary's bound (it feeds statuses and the page).
 MAX_SUMMARY = 500
+#: Bounds on the error texts a record keeps: a failure quotes the repository or the API
+#: server (a 3 MB name the guard refuses, a value the server will not take), and the record
+#: is stored, shown on the page and in the API on every push of a pull request.
+MAX_ERRORS = 100
+MAX_ERROR_CHARS = 2000
+
+
+def bounded_errors(errors: tuple[str, ...]) -> tuple[str, ...]:
+    """The first ``MAX_ERRORS`` errors, each cut to ``MAX_ERROR_CHARS``, and how many more."""
+    kept = tuple(cut(e, MAX_ERROR_CHARS) for e in errors[:MAX_ERRORS])
+    more = len(errors) - len(kept)
+    return kept + ((f"… and {more} more errors",) if more else ())
 
 
 @dataclass(frozen=True)
 class ObjectError:
     object: str
     error: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "error", cut(self.error, MAX_ERROR_CHARS))
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,11 @@ class SyncResult:
     #: What the render read (``render.inputs_of``): None when it did not get that far. The
     #: worker keeps it beside the job, not in the job's record (``to_dict`` leaves it out).
     inputs: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.error is not None:
+            object.__setattr__(self, "error", cut(self.error, MAX_ERROR_CHARS))
+        object.__setattr__(self, "errors", bounded_errors(tuple(self.errors)))
 
     @property
     def ok(self) -> bool:

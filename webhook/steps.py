@@ -128,17 +128,18 @@ def plan(
 
 def _values_uncompared(result: SyncResult) -> SyncResult:
     """Count every live Secret as "to change": whether a PR author's guessed value equals the
-    live one must not show in a preview's counts, as it does not show in its diff."""
+    live one must not show in a preview's counts, as it does not show in its diff. The
+    objects to change are sorted by name: in apply order, where a live Secret stood (among
+    its tier, or moved last) would tell it as well."""
     secrets = tuple(ref for ref in result.unchanged if ref.startswith(SECRET_PREFIX))
-    if not secrets:
-        return result
     unchanged = tuple(ref for ref in result.unchanged if ref not in secrets)
-    return replace(result, unchanged=unchanged, configured=result.configured + secrets)
+    configured = tuple(sorted(result.configured + secrets))
+    return replace(result, unchanged=unchanged, configured=configured)
 
 
 def preview(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
     """A pull request's plan: what merging would change, with its redacted diff."""
-    result = _values_uncompared(engine.sync(app, job.commit, dry_run=True))
+    result = _values_uncompared(engine.sync(app, job.commit, dry_run=True, secrets_compared=False))
     if not result.ok:
         return _outcome(JobState.FAILED, f"would fail: {result.summary()}", result)
     if not result.changed:
@@ -148,13 +149,13 @@ def preview(engine: SyncEngine, app: AppConfig, job: Job) -> StepOutcome:
         f"{len(result.pruned)} to delete"
     )
     record = result.to_dict()
-    record["diff"] = _diff(engine, app, job)
+    record["diff"] = _diff(engine, app, job, preview=True)
     return StepOutcome(state=JobState.SUCCEEDED, message=message, result=record)
 
 
-def _diff(engine: SyncEngine, app: AppConfig, job: Job) -> str:
+def _diff(engine: SyncEngine, app: AppConfig, job: Job, *, preview: bool = False) -> str:
     try:
-        text = engine.diff(app, job.commit)
+        text = engine.diff(app, job.commit, preview=preview)
     except (SyncError, Unavailable, CommitMissing) as exc:
         log.warning("job %s: no diff: %s", job.id, exc)
         return f"(diff unavailable: {exc})\n"

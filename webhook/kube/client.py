@@ -25,7 +25,7 @@ from kubernetes import client as k8s_client, config as k8s_config, watch as k8s_
 from kubernetes.dynamic import DynamicClient, exceptions as dyn_errors
 
 from webhook.errors import Rejected, Unavailable
-from webhook.kube import dynamic_errors, throttle
+from webhook.kube import diff, dynamic_errors, throttle
 from webhook.objects import Manifest
 
 FIELD_MANAGER = "webhook-deployer"
@@ -78,14 +78,16 @@ def _message(exc: dyn_errors.DynamicApiError) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def translated(what: str) -> Iterator[None]:
-    """Re-raise client exceptions as ``KubeError``s whose message starts with ``what``."""
+def translated(what: str, body: Manifest | None = None) -> Iterator[None]:
+    """Re-raise client exceptions as ``KubeError``s whose message starts with ``what``; a
+    Secret's values the server quotes from ``body``, the object written, are hidden."""
     try:
         yield
     except dyn_errors.ResourceNotFoundError as exc:
         raise UnknownKind(f"{what}: not served by the cluster") from exc
     except dyn_errors.DynamicApiError as exc:
         message, reason = _message(exc)
+        message = diff.redact_message(message, body)
         if exc.status in (401, 502, 503, 504) or exc.status is None or exc.status == 0:
             raise Unavailable(f"{what}: {exc.status} {message}") from exc
         raise ApiError(f"{what}: {message}", status=int(exc.status), reason=reason) from exc
@@ -342,7 +344,7 @@ class Cluster:
         meta = body["metadata"]
         what = f"{'dry-run ' if dry_run else ''}apply {resource.kind} "
         what += f"{meta.get('namespace') + '/' if meta.get('namespace') else ''}{meta['name']}"
-        with translated(what):
+        with translated(what, body):
             result = resource.server_side_apply(
                 body=body,
                 name=meta["name"],
@@ -362,7 +364,7 @@ class Cluster:
         what = f"{'dry-run ' if dry_run else ''}create {resource.kind} "
         name = meta.get("name") or f"{meta.get('generateName')}*"
         what += f"{namespace + '/' if namespace else ''}{name}"
-        with translated(what):
+        with translated(what, body):
             result = resource.create(
                 body=body,
                 namespace=namespace,

@@ -9,8 +9,13 @@ a guessed value; keys still show. Must not touch: the cluster client.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import copy
 import difflib
+import json
+import re
 
 import yaml
 
@@ -97,6 +102,73 @@ def redact_pair(
 def redact(obj: Manifest) -> Manifest:
     """A copy safe to log or show: Secret values replaced."""
     return _scrub(obj, _is_secret(obj))
+
+
+#: Server-side apply refuses a value of the wrong type by quoting it (``.data.pw: expected
+#: string, got &value.valueUnstructured{Value:...}``); Go may print it over several lines.
+_QUOTED_VALUE = re.compile(r"(expected [^,\n]*), got .*", re.DOTALL)
+#: Shorter values are not hidden where they appear in a message (they are guessed anyway,
+#: and hiding every "1" would garble the message).
+MIN_HIDDEN = 4
+
+
+def _leaves(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [] if value is None or isinstance(value, bool) else [str(value)]
+
+
+def _quotable(obj: Manifest) -> set[str]:
+    """Each value of a Secret's ``data`` and ``stringData`` as a message may quote it: as
+    written, ``data``'s decoded from base64, and either escaped as in JSON (or Go's ``%q``)."""
+    found = set()
+    for field in ("data", "stringData"):
+        for leaf in _leaves(obj.get(field)):
+            found.add(leaf)
+            if field == "data":
+                with contextlib.suppress(binascii.Error, UnicodeDecodeError, ValueError):
+                    found.add(base64.b64decode(leaf, validate=True).decode())
+    found |= {json.dumps(v)[1:-1] for v in found}
+    return {v for v in found if len(v) >= MIN_HIDDEN}
+
+
+def redact_message(message: str, body: Manifest | None) -> str:
+    """The API server's (or an admission webhook's) message about writing ``body``, with every
+    value of a Secret it quotes replaced: its path and reason stay. Other kinds: as written."""
+    if not _is_secret(body) or body is None:
+        return message
+    message = _QUOTED_VALUE.sub(rf"\1, got {REDACTED}", message)
+    for value in sorted(_quotable(body), key=len, reverse=True):
+        message = message.replace(value, REDACTED)
+    return message
+
+
+def with_live_values(desired: Manifest, live: Manifest | None) -> Manifest:
+    """A preview's copy of a Secret: each key the live Secret has takes its live value (and
+    leaves ``stringData``), keys it lacks keep the commit's. Its dry run then neither fails
+    (``immutable``) nor conflicts (another manager's value) on a changed value: it answers
+    no guess of one. Anything else, or a shape the API server refuses anyway: as written."""
+    live_data = (live or {}).get("data")
+    data, strings = desired.get("data") or {}, desired.get("stringData") or {}
+    if not _is_secret(desired) or not isinstance(live_data, dict):
+        return desired
+    if not isinstance(data, dict) or not isinstance(strings, dict):
+        return desired
+    out = copy.deepcopy(desired)
+    data, strings = dict(data), dict(strings)
+    for key in [*data, *strings]:
+        if key in live_data:
+            data[key] = live_data[key]
+            strings.pop(key, None)
+    out.pop("stringData", None)
+    out.pop("data", None)
+    if data:
+        out["data"] = data
+    if strings:
+        out["stringData"] = strings
+    return out
 
 
 def _lines(obj: Manifest | None) -> list[str]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from flask import Flask, Response
+from markupsafe import Markup
 from werkzeug.routing import IntegerConverter, Map
 
 from webhook.access import ApiToken, token_hash
@@ -83,6 +84,21 @@ def _recorded_inputs(store: JobStore) -> InputsReader:
     return read
 
 
+#: Unicode's bidirectional controls (embeddings, overrides, isolates, marks): a job message
+#: quoting a repository could make the text around them read reordered on the page.
+_BIDI_CONTROLS = dict.fromkeys(
+    [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)
+
+
+def _without_bidi_controls(value: object) -> object:
+    """Every value a template prints, before autoescaping: plain text loses its bidi
+    controls (markup our templates made is left alone: its values passed here already)."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return value.translate(_BIDI_CONTROLS)
+    return value
+
+
 def create_app(
     config: DeployerConfig | None = None,
     env: Environment | None = None,
@@ -115,6 +131,7 @@ def create_app(
         mode=mode, tokens=_tokens(env), permissions=permissions, public_host=public_host
     ).init_app(app)
     app.after_request(_secure)
+    app.jinja_env.finalize = _without_bidi_controls
     app.context_processor(lambda: {"principal": principal(), "auth_mode": mode})
     for blueprint in (receiver.bp, api.bp, pages.bp, metrics.bp, signin.bp):
         app.register_blueprint(blueprint)
