@@ -93,6 +93,7 @@ def diamond(app: Path, levels: int) -> None:
     write(app, f"l{levels}/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n")
 
 
+@pytest.mark.usefixtures("tools")  # the build within the bound runs kustomize
 def test_bases_named_again_and_again_are_refused_before_kustomize_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -98,6 +98,7 @@ def test_the_identity_comes_from_the_environment_else_the_pods_namespace_file(
     assert env.own == OwnIdentity(namespace="deployer", service_account="runner")
 
 
+@pytest.mark.usefixtures("tools")  # helm template
 def test_the_chart_tells_the_deployer_its_namespace_and_service_account() -> None:
     objects = render(scenario("default"), namespace="platform")
     pod = only(objects, "Deployment")["spec"]["template"]["spec"]
@@ -113,6 +114,7 @@ def test_the_chart_tells_the_deployer_its_namespace_and_service_account() -> Non
     assert pod["serviceAccountName"] == account
 
 
+@pytest.mark.usefixtures("tools")  # helm template
 def test_the_chart_refuses_an_app_in_the_release_namespace_at_install() -> None:
     """The pods would refuse it at start and crash-loop: helm says so first."""
     error = render_error(scenario("default"), "config.apps[0].namespace=deployer")
