@@ -63,20 +63,37 @@ class _JsonLoader(yaml.SafeLoader):
         self._sizes: dict[int, int] = {}
         self._depths: dict[int, int] = {}
         self._nesting = 0
+        #: Anchors of the nodes being composed: an alias to one of them is a cycle.
+        self._open: set[str] = set()
 
     def compose_document(self) -> yaml.Node | None:
         self._sizes, self._depths = {}, {}
         return super().compose_document()
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        """PyYAML's, bounded; an anchor defined again replaces the first for the aliases
+        after it, as YAML 1.2 and Go's yaml.v2/v3 (so kubectl, Argo CD and Flux) read it
+        (``&port`` on two ports of one HelmRelease), where PyYAML refuses the file."""
         self._nesting += 1
         try:
+            event: Any = self.peek_event()  # type: ignore[no-untyped-call]
             if self._nesting > limits.MAX_DEPTH:
                 raise yaml.MarkedYAMLError(
                     problem=f"nested deeper than {limits.MAX_DEPTH} levels",
-                    problem_mark=self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                    problem_mark=event.start_mark,
                 )
+            anchor = event.anchor
+            if isinstance(event, yaml.AliasEvent) and anchor in self._open:
+                raise yaml.MarkedYAMLError(
+                    problem=f"alias *{anchor} is inside the node it names (a cycle JSON "
+                    "cannot hold)",
+                    problem_mark=event.start_mark,
+                )
+            if not isinstance(event, yaml.AliasEvent) and anchor is not None:
+                self.anchors.pop(anchor, None)
+                self._open.add(anchor)
             node = super().compose_node(parent, index)
+            self._open.discard(anchor)
         finally:
             self._nesting -= 1
         if node is not None and id(node) not in self._sizes:
@@ -249,7 +266,7 @@ class _FastJsonLoader(_JsonLoader):
         Composer.__init__(self)
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
-        self._sizes, self._depths, self._nesting = {}, {}, 0
+        self._sizes, self._depths, self._nesting, self._open = {}, {}, 0, set()
 
     def check_event(self, *choices: Any) -> bool:
         return bool(self._events.check_event(*choices))
