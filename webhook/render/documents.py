@@ -82,14 +82,14 @@ class _JsonLoader(yaml.SafeLoader):
                     problem=f"nested deeper than {limits.MAX_DEPTH} levels",
                     problem_mark=event.start_mark,
                 )
-            anchor = event.anchor
-            if isinstance(event, yaml.AliasEvent) and anchor in self._open:
+            anchor, alias = event.anchor, isinstance(event, yaml.AliasEvent)
+            if alias and anchor in self._open:
                 raise yaml.MarkedYAMLError(
                     problem=f"alias *{anchor} is inside the node it names (a cycle JSON "
                     "cannot hold)",
                     problem_mark=event.start_mark,
                 )
-            if not isinstance(event, yaml.AliasEvent) and anchor is not None:
+            if not alias and anchor is not None:
                 self.anchors.pop(anchor, None)
                 self._open.add(anchor)
             node = super().compose_node(parent, index)
