@@ -3,7 +3,9 @@
 Kubernetes reads manifests through sigs.k8s.io/yaml (yaml.v2, then JSON), so only what JSON
 can carry is accepted: null, booleans, integers, finite floats, strings, lists and string-
 keyed mappings. As there, timestamps stay the strings they were written as, and integer or
-boolean mapping keys become their text (``1`` -> ``"1"``, ``true`` -> ``"true"``); other
+boolean mapping keys become their text (``1`` -> ``"1"``, ``true`` -> ``"true"``), and a
+plain scalar is a number only when Go reads one (``scalars``: ``1:30`` and ``=`` are
+strings, ``1e3`` a number); other
 keys, other tags (``!!set``, ``!!binary``, ``!!python/...``, ``!local``), NaN and infinity
 are refused, and in files people write a key written twice in one mapping. Depth and alias
 expansion are bounded (``limits``).
@@ -28,12 +30,11 @@ try:
 except ImportError:  # PyYAML built without libyaml: the pure-Python loader does it all
     _CParser = None  # type: ignore[assignment,misc]
 
-from webhook.render import limits
+from webhook.render import limits, scalars
 from webhook.render.output import Rendered, RenderError
 
 _TAG = "tag:yaml.org,2002:"
 _JSON_TAGS = ("null", "bool", "int", "float", "str", "seq", "map")
-
 
 _LONE_SURROGATE = "a string holds a lone UTF-16 surrogate escape: not valid Unicode"
 
@@ -62,20 +63,37 @@ class _JsonLoader(yaml.SafeLoader):
         self._sizes: dict[int, int] = {}
         self._depths: dict[int, int] = {}
         self._nesting = 0
+        #: Anchors of the nodes being composed: an alias to one of them is a cycle.
+        self._open: set[str] = set()
 
     def compose_document(self) -> yaml.Node | None:
         self._sizes, self._depths = {}, {}
         return super().compose_document()
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        """PyYAML's, bounded; an anchor defined again replaces the first for the aliases
+        after it, as YAML 1.2 and Go's yaml.v2/v3 (so kubectl, Argo CD and Flux) read it
+        (``&port`` on two ports of one HelmRelease), where PyYAML refuses the file."""
         self._nesting += 1
         try:
+            event: Any = self.peek_event()  # type: ignore[no-untyped-call]
             if self._nesting > limits.MAX_DEPTH:
                 raise yaml.MarkedYAMLError(
                     problem=f"nested deeper than {limits.MAX_DEPTH} levels",
-                    problem_mark=self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                    problem_mark=event.start_mark,
                 )
+            anchor, alias = event.anchor, isinstance(event, yaml.AliasEvent)
+            if alias and anchor in self._open:
+                raise yaml.MarkedYAMLError(
+                    problem=f"alias *{anchor} is inside the node it names (a cycle JSON "
+                    "cannot hold)",
+                    problem_mark=event.start_mark,
+                )
+            if not alias and anchor is not None:
+                self.anchors.pop(anchor, None)
+                self._open.add(anchor)
             node = super().compose_node(parent, index)
+            self._open.discard(anchor)
         finally:
             self._nesting -= 1
         if node is not None and id(node) not in self._sizes:
@@ -111,10 +129,18 @@ class _JsonLoader(yaml.SafeLoader):
             node,
         )
 
+    def resolve(self, kind: Any, value: str, implicit: tuple[bool, bool]) -> str:
+        """Plain numbers as Go reads them (``scalars``); YAML 1.1's ``=`` (PyYAML's
+        ``!!value``) is the string ``=`` there."""
+        if kind is yaml.ScalarNode and implicit[0] and value[:1] in scalars.NUMBER_STARTS:
+            return _TAG + scalars.number_tag(value)
+        tag = str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+        return _TAG + "str" if tag == _TAG + "value" else tag
+
     def construct_checked_int(self, node: yaml.ScalarNode) -> int:
         try:
-            return int(self.construct_yaml_int(node))
-        except (ValueError, IndexError) as exc:  # ``!!int ''``, 5,000 digits
+            return scalars.parse_int(str(self.construct_scalar(node)))
+        except ValueError as exc:  # ``!!int ''``, ``!!int 1:30``, 5,000 digits
             raise _refused(f"{node.value[:40]!r} is not a valid integer: {exc}", node) from exc
 
     def construct_checked_bool(self, node: yaml.ScalarNode) -> bool:
@@ -125,8 +151,8 @@ class _JsonLoader(yaml.SafeLoader):
 
     def construct_finite_float(self, node: yaml.ScalarNode) -> float:
         try:
-            value = float(self.construct_yaml_float(node))
-        except (ValueError, IndexError) as exc:  # ``!!float ''``, ``!!float x``
+            value = scalars.parse_float(str(self.construct_scalar(node)))
+        except ValueError as exc:  # ``!!float ''``, ``!!float x``, ``!!float 1:30``
             raise _refused(f"{node.value[:40]!r} is not a valid number", node) from exc
         if not math.isfinite(value):
             raise _refused(f"{node.value!r} is not a finite number (JSON has none)", node)
@@ -240,7 +266,7 @@ class _FastJsonLoader(_JsonLoader):
         Composer.__init__(self)
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
-        self._sizes, self._depths, self._nesting = {}, {}, 0
+        self._sizes, self._depths, self._nesting, self._open = {}, {}, 0, set()
 
     def check_event(self, *choices: Any) -> bool:
         return bool(self._events.check_event(*choices))
