@@ -117,7 +117,13 @@ def processes(pid: int) -> list[dict[str, Any]]:
         except OSError:
             continue
         kb = {line.split(":")[0]: int(line.split()[1]) for line in rollup}
-        role = argv[2].removeprefix("webhook.") if argv[2] != "webhook.cli" else argv[3]
+        argv = [arg for arg in argv if arg]
+        if "webhook.cli" in argv[:-1]:  # python -m webhook.cli ROLE ...
+            role = argv[argv.index("webhook.cli") + 1]
+        elif len(argv) > 2 and argv[1] == "-m":  # python -m webhook.ROLE
+            role = argv[2].removeprefix("webhook.")
+        else:  # another child (git's long-lived cat-file): counted under its own name
+            role = " ".join([Path(argv[0]).name, *argv[1:2]]) if argv else "?"
         found.append({"role": role, "rss_mb": kb["Rss"] / 1024, "pss_mb": kb["Pss"] / 1024})
     return found
 
