@@ -1,7 +1,7 @@
 """The per-tier apply concurrency: the objects of one tier are applied up to
 ``MAX_PARALLEL`` at a time, and a tier starts only once the one before it is done.
 
-Against the real API server. The engine's own ``Cluster.apply`` is wrapped (the real call
+Against the real API server. The engine's own ``Cluster.applied`` is wrapped (the real call
 still goes out) to count the applies in flight; each apply is held until every one that can
 be in flight at once is (``MAX_PARALLEL``, or what is left of its tier), so the overlap seen
 does not depend on how fast the server answers on a busy machine.
@@ -67,7 +67,7 @@ def test_a_tier_is_applied_up_to_max_parallel_at_a_time_and_tiers_one_after_anot
     tmp_path: Path, kubeconfig: Path, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen = InFlight({"ConfigMap": CONFIG_MAPS, "Service": SERVICES})
-    monkeypatch.setattr(kube_client.Cluster, "apply", seen.wrap(kube_client.Cluster.apply))
+    monkeypatch.setattr(kube_client.Cluster, "applied", seen.wrap(kube_client.Cluster.applied))
     objects = [service(f"t-s{i}") for i in range(SERVICES)]
     objects += [cm(f"t-c{i}") for i in range(CONFIG_MAPS)]
     ops = make_gitops(tmp_path, kubeconfig, namespace)
