@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from webhook.kube import kubeconfig
+from webhook.kube import client
 
 
 def _write(path: Path, server: str) -> None:
@@ -32,11 +32,11 @@ def test_an_unchanged_kubeconfig_is_read_once_and_a_changed_one_again(
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     path = tmp_path / "kubeconfig"
     _write(path, "https://one.example:6443")
-    first = kubeconfig.client_configuration("c", path)
-    assert kubeconfig.client_configuration("c", path) is first
+    first = client.client_configuration("c", path)
+    assert client.client_configuration("c", path) is first
     _write(path, "https://two.example:6443")
     os.utime(path, ns=(1, 1))  # a different mtime even on a coarse clock
-    second = kubeconfig.client_configuration("c", path)
+    second = client.client_configuration("c", path)
     assert (first.host, second.host) == ("https://one.example:6443", "https://two.example:6443")
-    monkeypatch.setattr(kubeconfig, "CONFIG_MAX_AGE", 0.0)
-    assert kubeconfig.client_configuration("c", path) is not second  # too old: read again
+    monkeypatch.setattr(client, "CONFIG_MAX_AGE", 0.0)
+    assert client.client_configuration("c", path) is not second  # too old: read again

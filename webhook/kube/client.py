@@ -1,30 +1,31 @@
-"""A connection to one cluster for one app.
+"""A connection to one cluster for one app, and the project's own Kubernetes errors.
 
-Owns: an ApiClient from a client configuration (``kubeconfig``), impersonating the app's
-ServiceAccount, a DynamicClient with its own discovery cache per cluster, and the requests,
-each with its exceptions translated into ``KubeError`` (``kube_errors``, re-exported here
-for the callers). Callers get plain dicts, never ``kubernetes`` types. Must not touch: git,
-rendering, the queue.
+Owns: building an ApiClient from a kubeconfig context or in-cluster config, impersonating the
+app's ServiceAccount, a DynamicClient with its own discovery cache per cluster, and
+translating every ``kubernetes``/``urllib3`` exception into ``KubeError`` (chained as cause).
+Callers get plain dicts, never ``kubernetes`` types. Must not touch: git, rendering, the queue.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client as k8s_client, watch as k8s_watch
+import urllib3
+from kubernetes import client as k8s_client, config as k8s_config, watch as k8s_watch
 from kubernetes.dynamic import DynamicClient, exceptions as dyn_errors
 
-from webhook.kube import dynamic_errors, throttle
-from webhook.kube.kube_errors import ApiError, KubeError, UnknownKind, translated
-from webhook.kube.kubeconfig import CONFIG_MAX_AGE, IN_CLUSTER, client_configuration
+from webhook.errors import Rejected, Unavailable
+from webhook.kube import diff, dynamic_errors, throttle
 from webhook.objects import Manifest
 
 FIELD_MANAGER = "webhook-deployer"
@@ -33,6 +34,7 @@ USER_AGENT = "webhook-deployer"
 #: Seconds one API request may take (connect, read); a hung apiserver is an outage.
 REQUEST_TIMEOUT = (10.0, 60.0)
 log = logging.getLogger(__name__)
+IN_CLUSTER = "in-cluster"
 #: Objects per page when listing names only.
 LIST_PAGE = 500
 #: Ask for metadata only: names without specs or data (Secrets' values never travel).
@@ -40,23 +42,136 @@ METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v
 #: Seconds Helm's view of the cluster (served APIs, version) may come from the discovery
 #: cache before it is read again: an operator installed since shows up within this time.
 CAPABILITIES_MAX_AGE = 600.0
-__all__ = [
-    "CONFIG_MAX_AGE",
-    "IN_CLUSTER",
-    "ApiError",
-    "Cluster",
-    "KubeError",
-    "UnknownKind",
-    "client_configuration",
-    "translated",
-]
 dynamic_errors.install()
+
+
+class KubeError(Rejected):
+    """The cluster refused or could not serve a request on its merits (an unreachable
+    cluster raises ``errors.Unavailable`` instead)."""
+
+
+class ApiError(KubeError):
+    """The API server refused a request; ``status`` is its HTTP status."""
+
+    def __init__(self, message: str, *, status: int, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class UnknownKind(KubeError):
+    """The cluster does not serve this apiVersion/kind."""
+
+
+def _message(exc: dyn_errors.DynamicApiError) -> tuple[str, str]:
+    """The Status ``message`` and ``reason`` from an error body (text in kubernetes 37)."""
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        status = json.loads(body) if body else {}
+    except (TypeError, ValueError):
+        return (str(body)[:500] if body else f"{exc.status} {exc.reason}"), str(exc.reason or "")
+    if not isinstance(status, dict):
+        return str(body)[:500], str(exc.reason or "")
+    return str(status.get("message") or exc.reason), str(status.get("reason") or exc.reason or "")
+
+
+@contextlib.contextmanager
+def translated(what: str, body: Manifest | None = None) -> Iterator[None]:
+    """Re-raise client exceptions as ``KubeError``s whose message starts with ``what``; a
+    Secret's values the server quotes from ``body``, the object written, are hidden."""
+    try:
+        yield
+    except dyn_errors.ResourceNotFoundError as exc:
+        raise UnknownKind(f"{what}: not served by the cluster") from exc
+    except dyn_errors.DynamicApiError as exc:
+        message, reason = _message(exc)
+        message = diff.redact_message(message, body)
+        if exc.status in (401, 502, 503, 504) or exc.status is None or exc.status == 0:
+            raise Unavailable(f"{what}: {exc.status} {message}") from exc
+        raise ApiError(f"{what}: {message}", status=int(exc.status), reason=reason) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise Unavailable(f"{what}: cluster unreachable: {exc}") from exc
+    except k8s_config.ConfigException as exc:
+        raise Unavailable(f"{what}: {exc}") from exc
 
 
 def service_account_user(service_account: str, namespace: str) -> str:
     """``name`` (in ``namespace``) or ``ns:name`` -> the username the apiserver knows."""
     ns, _, name = service_account.rpartition(":")
     return f"system:serviceaccount:{ns or namespace}:{name}"
+
+
+#: Seconds a client configuration stays in use (a kubeconfig file also while it is unchanged):
+#: credentials an exec plugin issued are fetched again at least this often (tokens also
+#: refresh on expiry by themselves; the in-cluster token file is read again every minute by
+#: the client's own refresh hook).
+CONFIG_MAX_AGE = 300.0
+_configs: dict[tuple[str | None, str, int, int], tuple[float, k8s_client.Configuration]] = {}
+_configs_lock = threading.Lock()
+
+
+def client_configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.Configuration:
+    """The client configuration for ``context``, read once while its source is unchanged and
+    younger than ``CONFIG_MAX_AGE`` (reading and parsing a kubeconfig took 120 ms of every
+    sync). The same object comes back while it is valid, so callers may key on it."""
+    path = Path(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config").expanduser()
+    try:
+        stat = path.stat()
+        source = (str(path), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        if not _in_cluster(context, path):
+            return _read_configuration(context, kubeconfig)  # it says what is missing
+        source = (IN_CLUSTER, 0, 0)
+    key = (context, *source)
+    now = time.monotonic()
+    with _configs_lock:
+        cached = _configs.get(key)
+    if cached is not None and now - cached[0] < CONFIG_MAX_AGE:
+        return cached[1]
+    configuration = _read_configuration(context, kubeconfig)
+    if configuration.host:
+        with _configs_lock:
+            # An older read of the same context goes; other contexts stay.
+            for old in [k for k in _configs if k[0] == context]:
+                del _configs[old]
+            _configs[key] = (now, configuration)
+    return configuration
+
+
+def _in_cluster(context: str | None, path: Path) -> bool:
+    """In a pod with no kubeconfig, "the current context" is the pod's own cluster."""
+    in_pod = context is None and "KUBERNETES_SERVICE_HOST" in os.environ
+    return context == IN_CLUSTER or (in_pod and not path.exists())
+
+
+def _read_configuration(context: str | None, kubeconfig: Path | None) -> k8s_client.Configuration:
+    configuration = k8s_client.Configuration()
+    with translated(f"cluster {context or '(current context)'}"):
+        path = Path(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config").expanduser()
+        if _in_cluster(context, path):
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(path),
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+    has_credentials = (
+        any(configuration.api_key.values()) or configuration.cert_file or configuration.username
+    )
+    if not has_credentials:
+        # Exec plugins (kubelogin) only log their failures: check the result ourselves.
+        raise Unavailable(
+            f"cluster {context or '(current context)'}: the kubeconfig yielded no credentials "
+            "(did its exec plugin fail?)"
+        )
+    # One client serves every sync thread of the worker (``connections``), each sending a
+    # tier several wide: connections beyond this are opened and closed per request.
+    configuration.connection_pool_maxsize = 64
+    return configuration
 
 
 class Cluster:

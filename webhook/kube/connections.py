@@ -15,8 +15,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from webhook.kube.client import Cluster
-from webhook.kube.kubeconfig import client_configuration
+from webhook.kube.client import Cluster, client_configuration
 
 #: Clusters kept (apps with their own ServiceAccount each have one).
 KEEP = 32
