@@ -13,7 +13,6 @@ The references are the real tools: ``kubectl label --local -o json`` (sigs.k8s.i
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.test_fidelity_realworld_yaml_scalars import go_reads
 from webhook.render import RenderError, parse_stream, render
 
 pytestmark = pytest.mark.usefixtures("tools")
@@ -64,15 +64,7 @@ spec:
 
 def kubectl_reads(path: Path) -> dict[str, Any]:
     """The one object of ``path`` as kubectl (sigs.k8s.io/yaml) reads it, offline."""
-    out = subprocess.run(
-        ["kubectl", "label", "--local", "-f", str(path), "-o", "json", "probe=1"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PATH": os.environ["PATH"], "KUBECONFIG": os.devnull},
-    ).stdout
-    obj: dict[str, Any] = json.loads(out)
-    del obj["metadata"]["labels"]
+    [obj] = go_reads(path)
     return obj
 
 

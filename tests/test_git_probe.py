@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,9 @@ def git(cwd: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def probes() -> CommitProbes:
+def probes() -> Iterator[CommitProbes]:
     made = CommitProbes(lambda: _git_env(None))
-    yield made  # type: ignore[misc]
+    yield made
     made.close()
 
 

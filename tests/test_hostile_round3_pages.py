@@ -9,34 +9,15 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from webhook.model import JobState, StepOutcome, SyncRequest, Trigger
-from webhook.web.context import deployer
+from tests.test_hostile_web import failed_job
 
 #: "failed: " then RIGHT-TO-LEFT OVERRIDE: the rest reads backwards ("deployed ok").
 HOSTILE = "render failed: \u202ekotceyolped\u202c \u2067isolated\u2069 \u200fmark"
 
 
 def test_a_job_message_cannot_reorder_the_text_of_a_page(client: FlaskClient, app: Flask) -> None:
-    store = deployer(app).store
-    store.enqueue(
-        [
-            SyncRequest(
-                app="docs",
-                repo="o/r",
-                commit="a" * 40,
-                ref="refs/heads/master",
-                trigger=Trigger.MANUAL,
-            )
-        ]
-    )
-    job = store.claim("w", lease_seconds=30)
-    assert job is not None
-    store.finish(
-        job.id,
-        "w",
-        StepOutcome(state=JobState.FAILED, message=HOSTILE, result={"error": HOSTILE}),
-    )
-    for path in ("/", "/apps/docs", f"/jobs/{job.id}"):
+    job_id = failed_job(app, HOSTILE, HOSTILE)
+    for path in ("/", "/apps/docs", f"/jobs/{job_id}"):
         page = client.get(path).get_data(as_text=True)
         assert "render failed: kotceyolped isolated mark" in page, path
         for control in ("\u202e", "\u202c", "\u2067", "\u2069", "\u200f"):

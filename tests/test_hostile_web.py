@@ -145,7 +145,8 @@ def test_sync_body_nested_deep_is_a_400(client: FlaskClient, store: SqlStore) ->
 # --- the pages escape what repositories, tools and jobs wrote ---------------------------
 
 
-def test_pages_escape_markup_in_job_messages_and_errors(client: FlaskClient, app: Flask) -> None:
+def failed_job(app: Flask, message: str, error: str) -> int:
+    """A manual job of app ``docs`` that failed with ``message`` and ``error``: its id."""
     store = deployer(app).store
     store.enqueue(
         [
@@ -160,19 +161,21 @@ def test_pages_escape_markup_in_job_messages_and_errors(client: FlaskClient, app
     )
     job = store.claim("w", lease_seconds=30)
     assert job is not None
-    store.finish(
-        job.id,
-        "w",
-        StepOutcome(
-            state=JobState.FAILED,
-            message='render failed: <script>alert("message")</script>',
-            result={"error": "ConfigMap <script>alert('error')</script> <img src=x> is invalid"},
-        ),
+    outcome = StepOutcome(state=JobState.FAILED, message=message, result={"error": error})
+    store.finish(job.id, "w", outcome)
+    return job.id
+
+
+def test_pages_escape_markup_in_job_messages_and_errors(client: FlaskClient, app: Flask) -> None:
+    job_id = failed_job(
+        app,
+        'render failed: <script>alert("message")</script>',
+        "ConfigMap <script>alert('error')</script> <img src=x> is invalid",
     )
-    for page in (client.get("/").data, client.get(f"/jobs/{job.id}").data):
+    for page in (client.get("/").data, client.get(f"/jobs/{job_id}").data):
         assert b"<script>" not in page and b"<img" not in page
         assert b"&lt;script&gt;alert(" in page
-    assert b"&lt;script&gt;alert(&#39;error&#39;)" in client.get(f"/jobs/{job.id}").data
+    assert b"&lt;script&gt;alert(&#39;error&#39;)" in client.get(f"/jobs/{job_id}").data
     with client.get("/static/style.css") as css:
         assert css.status_code == 200 and b".failed" in css.data
 
