@@ -61,6 +61,7 @@ from urllib.parse import urlencode
 import jwt
 from jsonschema_path import SchemaPath
 from openapi_core import OpenAPI
+from openapi_core.templating.paths.datatypes import PathOperationServer
 from openapi_core.templating.paths.finders import APICallPathFinder
 from openapi_core.templating.paths.iterators import TemplatePathsIterator
 from openapi_core.testing import MockRequest, MockResponse
@@ -124,7 +125,22 @@ def _path_items(paths: SchemaPath) -> list[tuple[str, SchemaPath]]:
 
 
 class _PathFinder(APICallPathFinder):
+    """openapi-core's path finder, remembering what it found for each method and URL: it
+    matched the URL against every path template of the description again for each request
+    and again for its answer (~5 % of a quick run's CPU), although the description, and so
+    the match, never changes. A URL it cannot place is looked up (and refused) every time."""
+
     paths_iterator = _ListedPaths("paths")
+
+    def find(self, method: str, name: str) -> PathOperationServer:
+        key = (id(self.spec), method, name)  # one description per session (``openapi``)
+        found = _FOUND.get(key)
+        if found is None:
+            found = _FOUND[key] = super().find(method, name)
+        return found
+
+
+_FOUND: dict[tuple[int, str, str], PathOperationServer] = {}
 
 
 @functools.cache
