@@ -212,7 +212,7 @@ def test_a_preview_shows_no_oracle_for_a_guessed_secret_value(
         ("1. list", "1\\. list"),
         ("- item", "\\- item"),
         ("> quote", "&gt; quote"),
-        ("![x](https://evil.example/t.png)", "!\\[x\\](https://evil.example/t.png)"),
+        ("![x](https://evil.example/t.png)", f"!\\[x\\](https:/{ZWJ}/evil.example/t.png)"),
         ("**bold** _it_ ~~gone~~", "\\*\\*bold\\*\\* \\_it\\_ \\~\\~gone\\~\\~"),
         ("@org/team and a@b", f"@{ZWJ}org/team and a@{ZWJ}b"),
         ("line\nbreak\r\n| cell", "line break \\| cell"),

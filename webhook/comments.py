@@ -42,6 +42,10 @@ ZWJ = "\u200d"
 _INLINE = re.compile(r"([\\`*_\[\]|~#])")
 #: What starts a block (heading, quote, list, rule) when it opens a line.
 _BLOCK_START = re.compile(r"^(\d*)([+=.)-])")
+#: What GitHub turns into a link, and a link to an issue into a cross-reference on that
+#: issue's timeline ("mentioned this"), in any repository: ``https://github.com/o/r/
+#: issues/1``, ``www.…``, and the ``GH-123`` form of ``#123`` (``#`` is escaped already).
+_AUTOLINK = re.compile(r"(?i)(?<![a-z0-9])(?:([a-z][a-z0-9+.-]*:/)(/)|(www)(\.)|(gh)(-\d))")
 
 
 def _line(text: str) -> str:
@@ -55,11 +59,13 @@ def escape(text: str) -> str:
 
     HTML is written as entities (no ``<img>``, no ``<!--`` to fake or hide a marker), every
     inline Markdown character is backslash-escaped, and each ``@`` carries a zero-width
-    joiner so no mention notifies anyone. Newlines fold into spaces.
+    joiner so no mention notifies anyone; so does every URL's ``//``, ``www.`` and ``GH-``,
+    so no link is made and no other issue hears of the comment. Newlines fold into spaces.
     """
     flat = _line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     flat = _INLINE.sub(r"\\\1", flat)
     flat = _BLOCK_START.sub(r"\1\\\2", flat)
+    flat = _AUTOLINK.sub(lambda found: ZWJ.join(filter(None, found.groups())), flat)
     return flat.replace("@", "@" + ZWJ)
 
 

@@ -3,8 +3,9 @@
 Owns: one bare mirror per repo under a cache directory, fetching only what is missing (with
 ``fetch.fsckObjects``, so malformed objects and crafted trees never enter a mirror; a ref to
 the last commit fetched, so the remote sends only what is new since), handing
-one folder of one commit to ``webhook.checkout`` to be written exactly as git holds it, and
-``git ls-remote`` for branch heads. Credentials travel only in the subprocess environment,
+one folder of one commit to ``webhook.checkout`` to be written exactly as git holds it, the
+paths a change touched (as written, never C-quoted; bounded), and ``git ls-remote`` for
+branch heads. Credentials travel only in the subprocess environment,
 never on disk, and are scrubbed from every error.
 Must not touch: rendering, the cluster, the queue, GitHub's API.
 """
@@ -36,6 +37,12 @@ GIT_TIMEOUT = 300.0
 #: (with the branches of a fallback fetch), so only the new objects are sent.
 FETCHED = "refs/deployer/fetched"
 
+#: A diff naming more paths than this is not listed (``ChangeTooLarge``): a checkout holds at
+#: most ``checkout.MAX_FILES`` files, and a pull request could name millions (held in memory).
+MAX_CHANGED_PATHS = 100_000
+#: Longest path git may print (Linux's PATH_MAX); a longer run without a NUL is no path.
+_MAX_PATH_BYTES = 4096
+
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 #: What git prints when ``fetch.fsckObjects`` rejects a pack: the repository's content is bad,
 #: not the network, so a retry cannot help.
@@ -44,6 +51,10 @@ _FSCK_REFUSED = re.compile(r"^error: object [0-9a-f]+: .*$", re.MULTILINE)
 
 class SourceError(Rejected):
     """The commit cannot be used as it is (missing folder, hostile content, unknown commit)."""
+
+
+class ChangeTooLarge(SourceError):
+    """A diff names more than ``MAX_CHANGED_PATHS`` paths: too many to list (see ``_paths``)."""
 
 
 class CommitMissing(SourceError):
@@ -261,16 +272,13 @@ class Mirrors:
         mirror = self.ensure_commit(repo, remote, sha)
         if base == "parent":
             if not self._has_commit(mirror, f"{sha}^1"):
-                args = ["ls-tree", "-r", "--name-only", "--full-tree", sha]
+                args = ["ls-tree", "-r", "-z", "--name-only", "--full-tree", sha]
             else:
-                args = ["diff", "--name-only", "--no-renames", f"{sha}^1", sha]
+                args = ["diff", "--name-only", "-z", "--no-renames", f"{sha}^1", sha]
         else:
             self.ensure_commit(repo, remote, base)
-            args = ["diff", "--name-only", "--no-renames", f"{base}...{sha}"]
-        proc = _git(args, cwd=mirror, timeout=GIT_TIMEOUT)
-        if proc.returncode != 0:
-            raise SourceError(f"{repo}: cannot diff {base} and {sha}: {_failure(proc, None)}")
-        return proc.stdout.decode("utf-8", "replace").splitlines()
+            args = ["diff", "--name-only", "-z", "--no-renames", f"{base}...{sha}"]
+        return _paths(repo, mirror, args, f"cannot diff {base} and {sha}")
 
     @contextlib.contextmanager
     def checkout(
@@ -323,6 +331,50 @@ class Mirrors:
             if not folder.is_dir():
                 raise SourceError(f"{show(path)} does not exist at {sha}")
             yield folder
+
+
+def _paths(repo: str, mirror: Path, args: list[str], doing: str) -> list[str]:
+    """The NUL-separated paths git prints for ``args``, as Python names them (UTF-8, any
+    other byte kept by ``os.fsdecode``), at most ``MAX_CHANGED_PATHS``: read as a stream.
+
+    Never git's default output: with ``core.quotePath`` it writes a name holding a byte
+    over 0x7f, a quote, a backslash or a control character in C quotes
+    (``"apps/web/caf\\303\\251.yaml"``), which no app folder matches, so a change to such
+    a file touched no app: its preview said nothing changed, and a merge's deployment was
+    skipped (and the push of that merge, finding the merge's job, queued nothing again).
+    A change naming more paths than the bound is ``ChangeTooLarge``: narrowing then counts
+    every app as touched, which is harmless, while holding millions of names is not."""
+    with subprocess.Popen(
+        ["git", *args],
+        cwd=mirror,
+        env=_git_env(None),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        paths: list[str] = []
+        tail = b""
+        while chunk := proc.stdout.read(64 * 1024):
+            *names, tail = (tail + chunk).split(b"\0")
+            paths.extend(os.fsdecode(name) for name in names if name)
+            if len(paths) > MAX_CHANGED_PATHS or len(tail) > _MAX_PATH_BYTES:
+                proc.kill()
+                raise ChangeTooLarge(
+                    f"{repo}: {doing}: more than {MAX_CHANGED_PATHS} paths changed"
+                )
+        errors = proc.stderr.read()
+        try:
+            code = proc.wait(timeout=GIT_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            raise Unavailable(f"{repo}: {doing}: git took longer than {GIT_TIMEOUT:.0f}s") from exc
+    if code != 0:
+        text = errors.decode("utf-8", "replace").strip() or f"exit status {code}"
+        raise SourceError(f"{repo}: {doing}: {scrub(text)[-1500:]}")
+    if tail:
+        paths.append(os.fsdecode(tail))
+    return paths
 
 
 def _folder(repo: str, path: str) -> str:

@@ -140,6 +140,11 @@ class Claims(JobRows):
             )
 
     def resolve_scope(self, job_id: int) -> Job | None:
-        """The job's app is touched after all: report it from now on, starting with now."""
+        """The job's app is touched after all: report it from now on, starting with now, and
+        only now let it supersede the older jobs waiting in its lane (``_supersede``)."""
         with self.database.write() as cur:
-            return self._change(cur, job_id, self.clock(), diff_base=None)
+            now = self.clock()
+            resolved = self._change(cur, job_id, now, diff_base=None)
+            if resolved is not None:
+                self._supersede(cur, resolved, now)
+            return resolved

@@ -20,10 +20,19 @@ from webhook.queue.job_rows import JobRows
 from webhook.queue.pauses import Pauses
 
 _DEDUPED_TRIGGERS = (Trigger.PUSH.value, Trigger.MERGE.value)
-_WAITING = (JobState.QUEUED.value, JobState.OUT_OF_SYNC.value)
 #: What a paused app does not run: the automatic triggers. A person's approval (a manual
 #: job, the rollback itself) and a pull request's preview (which changes nothing) still run.
 _PAUSABLE = (Trigger.PUSH, Trigger.MERGE, Trigger.DRIFT)
+
+
+def _known_to_cover(job: Job) -> bool:
+    """Whether ``job`` deploys whatever the older jobs of its lane would, before it runs.
+
+    A deployment whose scope is unknown (a ``diff_base``: a merge, a push whose file lists
+    were cut) diffs only its own change and may end "not touched": then it deploys nothing,
+    and an older job of its lane (another merge's change) would be lost. A preview diffs its
+    pull request's whole change from the base branch, so its newest run covers the older."""
+    return job.diff_base is None or job.trigger is Trigger.PREVIEW
 
 
 class Enqueuing(JobRows):
@@ -80,7 +89,8 @@ class Enqueuing(JobRows):
                 job = self._get(cur, insert(cur, "jobs", records.job_values(queued)))
                 assert job is not None
                 self.outbox.record(cur, job, now)
-                superseded.extend(self._supersede(cur, job, now))
+                if _known_to_cover(job):  # else once narrowing finds it touched
+                    superseded.extend(self._supersede(cur, job, now))
                 results.append(Enqueued(job=job, created=True))
             return EnqueueResult(duplicate=False, jobs=tuple(results), superseded=tuple(superseded))
 
@@ -155,15 +165,3 @@ class Enqueuing(JobRows):
             return job
         # The pull request's head commit has seen nothing yet: report the current state.
         return self._change(cur, job.id, now, pull_requests=tuple(merged)) or job
-
-    def _supersede(self, cur: Cursor, newer: Job, now: float) -> list[Job]:
-        # Queued jobs never run; a plan awaiting approval is replaced by the newer one, so
-        # its commit gets a final status instead of staying "pending" forever.
-        older = self._all(
-            cur, "WHERE lane = ? AND state IN (?, ?) AND id < ?", (newer.lane, *_WAITING, newer.id)
-        )
-        message = f"superseded by {newer.commit[:7]}"
-        return [
-            self._end(cur, job.id, now, JobState.SUPERSEDED, message, superseded_by=newer.id) or job
-            for job in older
-        ]

@@ -18,6 +18,8 @@ from webhook.queue.database import Cursor, Database
 from webhook.queue.outbox import Outbox
 
 JOBS = records.JOB_COLUMNS
+#: States of a job that waits: to run (queued) or for approval (a plan out of sync).
+WAITING = (JobState.QUEUED.value, JobState.OUT_OF_SYNC.value)
 
 
 class JobRows:
@@ -68,6 +70,24 @@ class JobRows:
         if changed is not None:
             self.outbox.record(cur, changed, now)
         return changed
+
+    def _supersede(self, cur: Cursor, newer: Job, now: float) -> list[Job]:
+        """End the jobs waiting in ``newer``'s lane before it: it deploys what they would.
+
+        Queued jobs never run; a plan awaiting approval is replaced by the newer one, so its
+        commit gets a final status instead of staying "pending" forever. Only a job known to
+        deploy what they would may do this (``enqueue._known_to_cover``): a merge that diffs
+        only its own change may end "not touched" and deploy nothing, and the older job's
+        change would then be lost although its status says the newer commit ships it.
+        """
+        older = self._all(
+            cur, "WHERE lane = ? AND state IN (?, ?) AND id < ?", (newer.lane, *WAITING, newer.id)
+        )
+        message = f"superseded by {newer.commit[:7]}"
+        return [
+            self._end(cur, job.id, now, JobState.SUPERSEDED, message, superseded_by=newer.id) or job
+            for job in older
+        ]
 
     @staticmethod
     def _all(cur: Cursor, where: str, params: Sequence[Any] = ()) -> list[Job]:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from webhook.directory_glob import DirectoryFilter
-from webhook.render import limits, links
+from webhook.render import limits, links, tools
 from webhook.render.documents import (
     decode,
     load_json,
@@ -27,7 +27,12 @@ from webhook.render.documents import (
 )
 from webhook.render.helm import HELM_KUBE_VERSION, Capabilities, HelmOptions, render_helm
 from webhook.render.inputs import inputs_of
-from webhook.render.kustomize import KUSTOMIZATION_FILES, kustomization_in, render_kustomize
+from webhook.render.kustomize import (
+    KUSTOMIZATION_FILES,
+    check_builds,
+    kustomization_in,
+    render_kustomize,
+)
 from webhook.render.output import Rendered, RenderError
 from webhook.render.plain import MANIFEST_SUFFIXES, plain_sources
 
@@ -50,6 +55,7 @@ __all__ = [
 ]
 
 
+@tools.render_deadline()
 def render_plain(
     root: Path,
     label: str,
@@ -62,8 +68,20 @@ def render_plain(
     """Every .yaml/.yml/.json file under ``root``, sorted by path, and the build of every
     subfolder with a kustomization (``plain_sources``, narrowed by ``directory``); ``label``
     prefixes names."""
+    sources = plain_sources(root, directory)
+    check_builds(
+        [
+            (path, f"{label}/{path.relative_to(root).as_posix()}")
+            for path in sources
+            if path.is_dir()
+        ],
+        label,
+        boundary=boundary or root,
+        allowed_remote_hosts=tuple(allowed_remote_hosts),
+        enable_helm=enable_helm,
+    )
     out: list[Rendered] = []
-    for path in plain_sources(root, directory):
+    for path in sources:
         name = f"{label}/{path.relative_to(root).as_posix()}"
         if path.is_dir():
             out += render_kustomize(
@@ -132,8 +150,36 @@ def render(
     ``allowed_remote_hosts``, ``enable_helm``: the app's ``kustomize:`` options.
     ``helm``: capabilities, repositories and a chart from a repository (helm.py).
     ``directory``: the app's ``directory:`` options, for a plain folder only (plain.py).
+    Every tool run of the render shares ``limits.RENDER_TIMEOUT`` (``tools.render_deadline``).
     """
-    boundary = checkout_root or root
+    with tools.render_deadline():
+        return _render(
+            root,
+            label,
+            release=release,
+            namespace=namespace,
+            values_files=values_files,
+            boundary=checkout_root or root,
+            allowed_remote_hosts=allowed_remote_hosts,
+            enable_helm=enable_helm,
+            helm=helm,
+            directory=directory,
+        )
+
+
+def _render(
+    root: Path,
+    label: str,
+    *,
+    release: str,
+    namespace: str,
+    values_files: Sequence[str],
+    boundary: Path,
+    allowed_remote_hosts: Sequence[str],
+    enable_helm: bool,
+    helm: HelmOptions | None,
+    directory: DirectoryFilter | None,
+) -> list[Rendered]:
     links.stay_inside(root, boundary, label)
     if helm is not None and helm.chart is not None:  # the folder holds only values files
         out = render_helm(

@@ -328,19 +328,50 @@ def check_kustomizations(
     """Read every kustomization reachable from ``root``; RenderError on anything refused.
 
     Returns the files and folders the build reads (absolute, inside ``boundary``)."""
-    hosts = tuple(h.lower() for h in allowed_remote_hosts)
-    top = root.resolve()
-    walk = _Walk(boundary.resolve(), label, top, hosts, enable_helm)
-    walk.queue(top, label)
-    while walk.pending:
-        _check_kustomization(walk, walk.pending.popleft())
-    if walk.builds(top, {}, frozenset({top})) > limits.MAX_KUSTOMIZE_BUILDS:
+    walk, builds = _walked(root, label, boundary, allowed_remote_hosts, enable_helm)
+    if builds > limits.MAX_KUSTOMIZE_BUILDS:
         raise RenderError(
             f"{label}: kustomize would build more than {limits.MAX_KUSTOMIZE_BUILDS} "
             "kustomizations: bases named again and again through other bases (each mention "
             "is built anew, so a few levels of them multiply)"
         )
     return frozenset(walk.read)
+
+
+def _walked(
+    root: Path, label: str, boundary: Path, hosts: tuple[str, ...], enable_helm: bool
+) -> tuple[_Walk, int]:
+    """The checked walk from ``root`` and the kustomization builds it costs."""
+    top = root.resolve()
+    walk = _Walk(boundary.resolve(), label, top, tuple(h.lower() for h in hosts), enable_helm)
+    walk.queue(top, label)
+    while walk.pending:
+        _check_kustomization(walk, walk.pending.popleft())
+    return walk, walk.builds(top, {}, frozenset({top}))
+
+
+def check_builds(
+    folders: list[tuple[Path, str]],
+    label: str,
+    *,
+    boundary: Path,
+    allowed_remote_hosts: tuple[str, ...] = (),
+    enable_helm: bool = False,
+) -> None:
+    """Check every kustomization folder of one render before any is built, and refuse
+    when their builds together pass ``MAX_KUSTOMIZE_BUILDS``: a plain folder builds each of
+    its kustomization subfolders apart, so thousands of them, each within the bound, held
+    a worker for as long as kustomize took over all of them. ``folders``: each with the
+    name its errors show."""
+    total = 0
+    for folder, name in folders:
+        total += _walked(folder, name, boundary, allowed_remote_hosts, enable_helm)[1]
+        if total > limits.MAX_KUSTOMIZE_BUILDS:
+            raise RenderError(
+                f"{label}: its {len(folders)} kustomization folders would build more than "
+                f"{limits.MAX_KUSTOMIZE_BUILDS} kustomizations together; split the app, or "
+                "build them from one kustomization"
+            )
 
 
 def render_kustomize(

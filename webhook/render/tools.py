@@ -1,14 +1,16 @@
 """Run ``kustomize`` or ``helm`` from PATH with nothing of the deployer's own: no tokens,
 no kubeconfig, no helm plugins or repositories, a fresh HOME, output read with a cap.
 
-Owns: the child process's environment, its temporary homes, its timeout and output bounds,
-and its standing with the out-of-memory killer (first to go).
+Owns: the child process's environment, its temporary homes, its timeout and output bounds
+(each run's own, and the time all the runs of one render share: ``render_deadline``), and
+its standing with the out-of-memory killer (first to go).
 Must not touch: what the tool is asked to do (kustomize.py, helm.py decide the argv).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import selectors
 import shutil
@@ -16,7 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from webhook.render import limits
@@ -44,6 +46,41 @@ _HOMES = (
 _OOM_FIRST = '{ echo 1000 > /proc/self/oom_score_adj; } 2>/dev/null; exec "$0" "$@"'
 
 
+#: When the tool runs of the render under way must have ended (``time.monotonic``).
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "render_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def render_deadline() -> Iterator[None]:
+    """Every tool run inside shares ``limits.RENDER_TIMEOUT`` seconds (a render nested in
+    another keeps the outer one's deadline). Per thread: each worker's render its own."""
+    if _DEADLINE.get() is not None:
+        yield
+        return
+    token = _DEADLINE.set(time.monotonic() + limits.RENDER_TIMEOUT)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _timeout(tool: str, label: str) -> float:
+    """Seconds this run may take: its own bound, or what is left of the render's."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return limits.TOOL_TIMEOUT
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise RenderError(
+            f"{label}: the render's tool runs took longer than {limits.RENDER_TIMEOUT:.0f}s "
+            f"in all; `{tool}` was not started (a folder of many kustomization subfolders "
+            "builds each of them)"
+        )
+    return min(limits.TOOL_TIMEOUT, left)
+
+
 def clean_environment(scratch: Path) -> dict[str, str]:
     """The whole environment a tool gets: PATH, LANG and empty private homes under ``scratch``."""
     env = {k: v for k, v in os.environ.items() if k in PASSED_VARIABLES}
@@ -69,19 +106,21 @@ def which(tool: str, label: str) -> str:
     return binary
 
 
-def _read_capped(proc: subprocess.Popen[bytes], tool: str, label: str) -> tuple[bytes, bytes]:
+def _read_capped(
+    proc: subprocess.Popen[bytes], tool: str, label: str, timeout: float
+) -> tuple[bytes, bytes]:
     """Both pipes until EOF; kill the tool when its output passes the cap or time runs out."""
     assert proc.stdout is not None and proc.stderr is not None
     chunks: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
     sizes = dict.fromkeys(chunks, 0)
-    deadline = time.monotonic() + limits.TOOL_TIMEOUT
+    deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
         for pipe in (proc.stdout, proc.stderr):
             selector.register(pipe, selectors.EVENT_READ)
         while selector.get_map():
             left = deadline - time.monotonic()
             if left <= 0:
-                raise RenderError(f"{label}: `{tool}` took longer than {limits.TOOL_TIMEOUT:.0f}s")
+                raise RenderError(f"{label}: `{tool}` took longer than {timeout:.0f}s")
             for key, _ in selector.select(timeout=left):
                 data = os.read(key.fd, 65536)
                 if not data:
@@ -99,6 +138,7 @@ def _read_capped(proc: subprocess.Popen[bytes], tool: str, label: str) -> tuple[
 def run_tool(argv: Sequence[str], cwd: Path, label: str) -> str:
     """Run ``argv`` in ``cwd`` with a clean environment; its stdout, or a RenderError."""
     binary = which(argv[0], label)
+    timeout = _timeout(argv[0], label)
     with tempfile.TemporaryDirectory(prefix="render-") as scratch:
         env = clean_environment(Path(scratch))
         proc = subprocess.Popen(
@@ -111,8 +151,8 @@ def run_tool(argv: Sequence[str], cwd: Path, label: str) -> str:
             start_new_session=True,
         )
         try:
-            out, err = _read_capped(proc, argv[0], label)
-            returncode = proc.wait(timeout=max(1.0, limits.TOOL_TIMEOUT))
+            out, err = _read_capped(proc, argv[0], label, timeout)
+            returncode = proc.wait(timeout=max(1.0, timeout))
         finally:
             with contextlib.suppress(ProcessLookupError):  # the tool and what it started
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -40,6 +40,11 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
+    # Pages and answers show private repositories' plans, errors and who approved what to
+    # the one user allowed to see them: no browser or shared cache may keep a copy (a later
+    # user of the same browser, after sign-out, or a proxy serving it to someone else).
+    # The static stylesheet sets its own caching, which ``setdefault`` keeps.
+    "Cache-Control": "no-store",
 }
 
 
