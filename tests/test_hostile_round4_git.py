@@ -12,6 +12,8 @@ narrowing; the step that would apply is a recorder (the apply is not what is tes
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from tests.gitrepo import commit, git, init
 from webhook import sources
 from webhook.affected import RecordedInputs, inputs_key
 from webhook.engine import SyncEngine
+from webhook.errors import Unavailable
 from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
 from webhook.queue import SqlStore
 from webhook.settings import DeployerConfig, Environment, RepoConfig
@@ -141,3 +144,28 @@ def test_a_diff_of_more_paths_than_the_bound_is_not_held_and_counts_as_touching_
     # Too many to tell: synced, as an unknown scope always is (never skipped).
     assert step.ran == [("guestbook", Trigger.MERGE)]
     assert git(repo, "rev-parse", "HEAD") == head
+
+
+def test_a_diff_that_hangs_is_killed_after_the_git_timeout(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The paths are read as a stream, which ``subprocess``'s own timeout cannot bound: a
+    ``git diff`` that stops writing must still end, as an outage (retried), not hold the
+    worker. The real git runs behind a wrapper first on ``PATH`` that sleeps before a diff."""
+    first = commit(repo, {"apps/guestbook/a.yaml": "a"})
+    head = commit(repo, {"apps/guestbook/a.yaml": "b"})
+    mirrors = Mirrors(tmp_path / "cache")
+    remote = Remote(url=f"file://{repo}")
+    mirrors.ensure_commit(REPO, remote, head)
+    real = shutil.which("git")
+    wrappers = tmp_path / "bin"
+    wrappers.mkdir()
+    wrapper = wrappers / "git"
+    wrapper.write_text(
+        f'#!/bin/sh\ncase " $* " in *" diff "*) exec sleep 30 ;; esac\nexec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrappers}:{os.environ['PATH']}")
+    monkeypatch.setattr(sources, "GIT_TIMEOUT", 0.5)
+    with pytest.raises(Unavailable, match="git took longer than"):
+        mirrors.changed_paths(REPO, remote, first, head)  # else: 30 s, then no paths

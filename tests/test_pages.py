@@ -371,6 +371,30 @@ def test_manual_app_shows_the_pending_diff_and_approve_for_a_writer_only(
     assert b'http-equiv="refresh"' in after
 
 
+def test_a_plan_stays_approvable_after_a_merge_found_not_to_touch_its_app(
+    signed: tuple[Any, Origin], github_api: GitHubApiServer, store: SqlStore, clock: Clock
+) -> None:
+    """A merge of unknown scope no longer supersedes the plan when it is queued
+    (``queue.enqueue``); narrowing then finds the app untouched and the merge's job ends
+    after the plan: the newest job, but not the one awaiting approval."""
+    app, origin = signed
+    plan = _plan(store, clock, origin.head)
+    docs_merge = SyncRequest(
+        app="guestbook",
+        repo=REPO,
+        commit="d" * 40,
+        ref="refs/heads/master",
+        trigger=Trigger.MERGE,
+        diff_base="parent",
+    )
+    newest = run(store, clock, docs_merge, JobState.SUCCEEDED, untouched=True)
+    assert [j.id for j in store.jobs_for_app("guestbook")][:2] == [newest, plan]
+    writer = sign_in(app.test_client(), github_api, "gho_writer")
+    page = writer.get("/apps/guestbook").data
+    assert b'id="approve"' in page and f"/jobs/{plan}/approve".encode() in page
+    assert b'id="pending-diff"' in page
+
+
 def test_the_app_page_of_an_app_one_may_not_read_is_a_404(
     signed: tuple[Any, Origin], github_api: GitHubApiServer
 ) -> None:

@@ -23,7 +23,16 @@ from webhook.comments import escape
 from webhook.errors import Unavailable
 from webhook.github_errors import GitHubRejected
 from webhook.github_session import Identity
-from webhook.model import Job, JobState, PullRequestRef, StepOutcome, SyncRequest, Trigger
+from webhook.model import (
+    APPROVAL_WINDOW,
+    Job,
+    JobState,
+    PullRequestRef,
+    StepOutcome,
+    SyncRequest,
+    Trigger,
+    awaiting_approval,
+)
 from webhook.queue import JobStore
 from webhook.queue.audit import ApprovalLog
 from webhook.revisions import (
@@ -131,12 +140,7 @@ class Commands:
         earlier = self.approvals.earlier(app.name, url)
         if earlier is not None:
             return _done(JobState.SUCCEEDED, f"already approved: job {earlier.job_id}", command)
-        plans = [
-            j
-            for j in self.store.jobs_for_app(app.name, limit=50)
-            if j.state is JobState.OUT_OF_SYNC and j.trigger is not Trigger.PREVIEW
-        ]
-        pending = plans[0] if plans else None
+        pending = awaiting_approval(self.store.jobs_for_app(app.name, limit=APPROVAL_WINDOW))
         number = int(command.get("number") or 0)
         if not command.get("sha") and pending is not None and not _brought_by(pending, number):
             # Without a commit, a comment approves what its own thread brought: a newer plan

@@ -6,6 +6,7 @@ contract between those parts.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum, StrEnum
 from typing import Any
@@ -151,6 +152,28 @@ class Pause:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "description": self.describe()}
+
+
+#: How many of an app's newest jobs are searched for its plan awaiting approval.
+APPROVAL_WINDOW = 50
+
+
+def awaiting_approval(jobs: Iterable[Job]) -> Job | None:
+    """The newest plan awaiting approval among an app's ``jobs`` (newest first): a job of its
+    deployment lane, out of sync. Not just the newest job: a merge found not to touch the app
+    ends after the plan without superseding it (``webhook.queue.enqueue``), and the plan
+    still waits; a newer job that does touch the app supersedes it, so it is no longer out of
+    sync."""
+    return next(
+        (
+            job
+            for job in jobs
+            if job.state is JobState.OUT_OF_SYNC
+            and job.lane == job.app
+            and job.trigger is not Trigger.PREVIEW
+        ),
+        None,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

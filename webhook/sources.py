@@ -353,22 +353,32 @@ def _paths(repo: str, mirror: Path, args: list[str], doing: str) -> list[str]:
         stderr=subprocess.PIPE,
     ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
-        paths: list[str] = []
-        tail = b""
-        while chunk := proc.stdout.read(64 * 1024):
-            *names, tail = (tail + chunk).split(b"\0")
-            paths.extend(os.fsdecode(name) for name in names if name)
-            if len(paths) > MAX_CHANGED_PATHS or len(tail) > _MAX_PATH_BYTES:
-                proc.kill()
-                raise ChangeTooLarge(
-                    f"{repo}: {doing}: more than {MAX_CHANGED_PATHS} paths changed"
-                )
-        errors = proc.stderr.read()
-        try:
-            code = proc.wait(timeout=GIT_TIMEOUT)
-        except subprocess.TimeoutExpired as exc:
+        # Read as a stream, so ``timeout`` cannot bound it: a git that hangs is killed.
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
             proc.kill()
-            raise Unavailable(f"{repo}: {doing}: git took longer than {GIT_TIMEOUT:.0f}s") from exc
+
+        watchdog = threading.Timer(GIT_TIMEOUT, expire)
+        watchdog.start()
+        try:
+            paths: list[str] = []
+            tail = b""
+            while chunk := proc.stdout.read(64 * 1024):
+                *names, tail = (tail + chunk).split(b"\0")
+                paths.extend(os.fsdecode(name) for name in names if name)
+                if len(paths) > MAX_CHANGED_PATHS or len(tail) > _MAX_PATH_BYTES:
+                    proc.kill()
+                    raise ChangeTooLarge(
+                        f"{repo}: {doing}: more than {MAX_CHANGED_PATHS} paths changed"
+                    )
+            errors = proc.stderr.read()
+            code = proc.wait()
+        finally:
+            watchdog.cancel()
+        if expired.is_set():
+            raise Unavailable(f"{repo}: {doing}: git took longer than {GIT_TIMEOUT:.0f}s")
     if code != 0:
         text = errors.decode("utf-8", "replace").strip() or f"exit status {code}"
         raise SourceError(f"{repo}: {doing}: {scrub(text)[-1500:]}")

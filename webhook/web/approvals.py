@@ -8,7 +8,7 @@ come here, so both keep the same rule and leave the same record.
 
 from __future__ import annotations
 
-from webhook.model import Job, JobState
+from webhook.model import APPROVAL_WINDOW, Job, awaiting_approval
 from webhook.queue.audit import Approval, ApprovalLog, How
 from webhook.revisions import (
     RevisionRefused,
@@ -29,9 +29,9 @@ __all__ = [
 
 
 def pending(app: str) -> Job | None:
-    """The app's newest plan awaiting approval, if its newest deployment job is one."""
-    latest = deployer().store.latest_jobs().get(app)
-    return latest if latest is not None and latest.state is JobState.OUT_OF_SYNC else None
+    """The app's newest plan awaiting approval (``model.awaiting_approval``), among its
+    newest ``APPROVAL_WINDOW`` jobs."""
+    return awaiting_approval(deployer().store.jobs_for_app(app, limit=APPROVAL_WINDOW))
 
 
 def approve(

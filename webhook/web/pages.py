@@ -26,7 +26,7 @@ from webhook.queue.audit import Approval, ApprovalLog
 from webhook.settings import AppConfig
 from webhook.web import views
 from webhook.web.access import can_approve, principal, readable_app, visible
-from webhook.web.approvals import RevisionRefused, RevisionUnavailable, approve
+from webhook.web.approvals import RevisionRefused, RevisionUnavailable, approve, pending
 from webhook.web.context import deployer
 
 bp = Blueprint("pages", __name__)
@@ -116,9 +116,7 @@ def app_page(name: str) -> tuple[str, int]:
     if app is None:
         return _not_found(f"No app named {name!r}.")
     summary = _summaries([app], HISTORY)[app.name]
-    pending = (
-        summary.latest if summary.latest and summary.latest.state is JobState.OUT_OF_SYNC else None
-    )
+    waiting = pending(app.name)
     return render_template(
         "app.html",
         title=app.name,
@@ -126,9 +124,9 @@ def app_page(name: str) -> tuple[str, int]:
         summary=summary,
         pause=ctx.store.pauses.all().get(app.name),
         approvals=_approvals(ctx.store, summary.history),
-        pending=pending,
-        pending_diff=views.job_diff(pending) if pending is not None else [],
-        approvable=pending is not None and _approvable(pending, app),
+        pending=waiting,
+        pending_diff=views.job_diff(waiting) if waiting is not None else [],
+        approvable=waiting is not None and _approvable(waiting, app),
         refresh=summary.live,
     ), 200
 
