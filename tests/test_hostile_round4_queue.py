@@ -81,50 +81,65 @@ def _drain(worker: Worker) -> None:
         pass
 
 
-def test_a_merge_that_touches_no_app_does_not_cancel_a_queued_deployment(
+def test_a_merge_that_touches_no_app_still_deploys_the_change_it_superseded(
     repo: Path, tmp_path: Path, config: DeployerConfig, store: SqlStore
 ) -> None:
     engine, _ = _setup(repo, tmp_path, config, store)
     guestbook_change = commit(repo, {"apps/guestbook/a.yaml": "a2"})
     (queued,) = store.enqueue([_push("guestbook", guestbook_change)]).jobs
-    docs_merge = commit(repo, {"docs/d": "d2"})
+    docs_merge = commit(repo, {"docs/d": "d2"})  # holds the guestbook change: its child
     merged = store.enqueue(_merge_event(docs_merge, engine.config))
-    assert merged.superseded == ()  # not yet: the merge's scope is unknown
+    # The burst still costs one sync: the merge's job replaces the queued one...
+    assert [j.id for j in merged.superseded] == [queued.job.id]
+    (taker,) = [e.job for e in merged.jobs if e.job.app == "guestbook"]
+    assert taker.diff_base is None  # ...and so must run, whatever its own change touched
 
     step = Recorder()
     _drain(Worker(store, narrowed(step, engine, store)))
-    # The guestbook change is deployed; the docs merge deploys only the docs app.
-    assert sorted(step.ran) == [("docs", docs_merge), ("guestbook", guestbook_change)]
+    # The guestbook change is deployed, at the merge's commit; docs by the docs merge.
+    assert sorted(step.ran) == [("docs", docs_merge), ("guestbook", docs_merge)]
     first = store.get(queued.job.id)
-    assert first is not None and first.state is JobState.SUCCEEDED
+    assert first is not None and first.state is JobState.SUPERSEDED
+    assert first.superseded_by == taker.id
+    done = store.get(taker.id)
+    assert done is not None and done.state is JobState.SUCCEEDED
+    assert not (done.result or {}).get("untouched")
 
 
-def test_a_merge_found_touching_the_app_supersedes_the_older_jobs_of_its_lane(
+def test_a_merge_that_touches_no_app_and_supersedes_nothing_is_still_narrowed(
     repo: Path, tmp_path: Path, config: DeployerConfig, store: SqlStore
 ) -> None:
-    """A plan awaiting approval stays while merges that do not touch its app land, and is
-    replaced (superseded) by the first merge that does, once narrowing has seen it."""
+    """Only a job that replaced others is made to run: alone, an untouched app is skipped."""
+    engine, _ = _setup(repo, tmp_path, config, store)
+    docs_merge = commit(repo, {"docs/d": "d2"})
+    merged = store.enqueue(_merge_event(docs_merge, engine.config))
+    assert merged.superseded == ()
+    step = Recorder()
+    _drain(Worker(store, narrowed(step, engine, store)))
+    assert step.ran == [("docs", docs_merge)]
+
+
+def test_a_plan_replaced_by_a_merge_of_unknown_scope_is_planned_again_at_the_merge(
+    repo: Path, tmp_path: Path, config: DeployerConfig, store: SqlStore
+) -> None:
+    """A plan awaiting approval replaced by a merge that does not touch its app is not lost:
+    the merge's job runs (and, for a manual app, plans again at its newer commit)."""
     engine, _ = _setup(repo, tmp_path, config, store)
     planned = commit(repo, {"apps/guestbook/a.yaml": "a2"})
     (plan,) = store.enqueue([_push("guestbook", planned)]).jobs
-    step = Recorder(plans=(planned,))
+    docs_merge = commit(repo, {"docs/d": "d2"})
+    step = Recorder(plans=(planned, docs_merge))
     worker = Worker(store, narrowed(step, engine, store))
     _drain(worker)
     assert store.get(plan.job.id).state is JobState.OUT_OF_SYNC  # type: ignore[union-attr]
 
-    store.enqueue(_merge_event(commit(repo, {"docs/d": "d2"}), engine.config))
-    _drain(worker)
-    waiting = store.get(plan.job.id)
-    assert waiting is not None and waiting.state is JobState.OUT_OF_SYNC
-
-    touching = commit(repo, {"apps/guestbook/a.yaml": "a3"})
-    store.enqueue(_merge_event(touching, engine.config))
+    store.enqueue(_merge_event(docs_merge, engine.config))
     _drain(worker)
     replaced = store.get(plan.job.id)
     assert replaced is not None and replaced.state is JobState.SUPERSEDED
-    newer = [j for j in store.jobs_for_app("guestbook") if j.commit == touching]
-    assert [replaced.superseded_by] == [j.id for j in newer]
-    assert ("guestbook", touching) in step.ran
+    (newer,) = [j for j in store.jobs_for_app("guestbook") if j.commit == docs_merge]
+    assert replaced.superseded_by == newer.id and newer.state is JobState.OUT_OF_SYNC
+    assert ("guestbook", docs_merge) in step.ran
 
 
 def test_a_newer_preview_still_supersedes_the_older_previews_of_its_pull_request(

@@ -374,11 +374,19 @@ def test_manual_app_shows_the_pending_diff_and_approve_for_a_writer_only(
 def test_a_plan_stays_approvable_after_a_merge_found_not_to_touch_its_app(
     signed: tuple[Any, Origin], github_api: GitHubApiServer, store: SqlStore, clock: Clock
 ) -> None:
-    """A merge of unknown scope no longer supersedes the plan when it is queued
-    (``queue.enqueue``); narrowing then finds the app untouched and the merge's job ends
-    after the plan: the newest job, but not the one awaiting approval."""
+    """A merge of unknown scope queued while the plan was still being made replaces nothing
+    (only waiting jobs are replaced); narrowing then finds the app untouched and the merge's
+    job ends after the plan: the newest job, but not the one awaiting approval."""
     app, origin = signed
-    plan = _plan(store, clock, origin.head)
+    planning = SyncRequest(
+        app="guestbook",
+        repo=REPO,
+        commit=origin.head,
+        ref="refs/heads/master",
+        trigger=Trigger.PUSH,
+    )
+    (plan,) = store.enqueue([planning]).jobs
+    assert store.claim("w", lease_seconds=60) is not None
     docs_merge = SyncRequest(
         app="guestbook",
         repo=REPO,
@@ -387,11 +395,20 @@ def test_a_plan_stays_approvable_after_a_merge_found_not_to_touch_its_app(
         trigger=Trigger.MERGE,
         diff_base="parent",
     )
-    newest = run(store, clock, docs_merge, JobState.SUCCEEDED, untouched=True)
-    assert [j.id for j in store.jobs_for_app("guestbook")][:2] == [newest, plan]
+    (merge,) = store.enqueue([docs_merge]).jobs
+    assert store.finish(
+        plan.job.id,
+        "w",
+        StepOutcome(state=JobState.OUT_OF_SYNC, message="awaiting approval", result={"diff": DIFF}),
+    )
+    assert store.claim("w", lease_seconds=60) is not None
+    untouched = StepOutcome(state=JobState.SUCCEEDED, message="no", result={"untouched": True})
+    assert store.finish(merge.job.id, "w", untouched)
+    newest = [j.id for j in store.jobs_for_app("guestbook")][:2]
+    assert newest == [merge.job.id, plan.job.id]
     writer = sign_in(app.test_client(), github_api, "gho_writer")
     page = writer.get("/apps/guestbook").data
-    assert b'id="approve"' in page and f"/jobs/{plan}/approve".encode() in page
+    assert b'id="approve"' in page and f"/jobs/{plan.job.id}/approve".encode() in page
     assert b'id="pending-diff"' in page
 
 

@@ -141,7 +141,8 @@ class Claims(JobRows):
 
     def resolve_scope(self, job_id: int) -> Job | None:
         """The job's app is touched after all: report it from now on, starting with now, and
-        only now let it supersede the older jobs waiting in its lane (``_supersede``)."""
+        supersede the jobs that began waiting in its lane since it was queued (a plan an
+        older job left meanwhile: this newer one plans again)."""
         with self.database.write() as cur:
             now = self.clock()
             resolved = self._change(cur, job_id, now, diff_base=None)

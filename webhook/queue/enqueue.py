@@ -25,14 +25,17 @@ _DEDUPED_TRIGGERS = (Trigger.PUSH.value, Trigger.MERGE.value)
 _PAUSABLE = (Trigger.PUSH, Trigger.MERGE, Trigger.DRIFT)
 
 
-def _known_to_cover(job: Job) -> bool:
-    """Whether ``job`` deploys whatever the older jobs of its lane would, before it runs.
+def _must_run_once_superseding(job: Job) -> bool:
+    """Whether ``job``, having replaced older jobs of its lane, must now run whatever its own
+    change touches.
 
     A deployment whose scope is unknown (a ``diff_base``: a merge, a push whose file lists
-    were cut) diffs only its own change and may end "not touched": then it deploys nothing,
-    and an older job of its lane (another merge's change) would be lost. A preview diffs its
-    pull request's whole change from the base branch, so its newest run covers the older."""
-    return job.diff_base is None or job.trigger is Trigger.PREVIEW
+    were cut) diffs only its own change, and may end "not touched", deploying nothing: the
+    older job's change (another merge queued behind it) would be lost while its status says
+    the newer commit ships it. Having superseded it, the newer job deploys its commit, which
+    holds that change: the burst still costs one sync. A preview diffs its pull request's
+    whole change from the base branch, so its newest run already covers the older ones."""
+    return job.diff_base is not None and job.trigger is not Trigger.PREVIEW
 
 
 class Enqueuing(JobRows):
@@ -89,8 +92,10 @@ class Enqueuing(JobRows):
                 job = self._get(cur, insert(cur, "jobs", records.job_values(queued)))
                 assert job is not None
                 self.outbox.record(cur, job, now)
-                if _known_to_cover(job):  # else once narrowing finds it touched
-                    superseded.extend(self._supersede(cur, job, now))
+                replaced = self._supersede(cur, job, now)
+                if replaced and _must_run_once_superseding(job):
+                    job = self._change(cur, job.id, now, diff_base=None) or job
+                superseded.extend(replaced)
                 results.append(Enqueued(job=job, created=True))
             return EnqueueResult(duplicate=False, jobs=tuple(results), superseded=tuple(superseded))
 

@@ -75,10 +75,9 @@ class JobRows:
         """End the jobs waiting in ``newer``'s lane before it: it deploys what they would.
 
         Queued jobs never run; a plan awaiting approval is replaced by the newer one, so its
-        commit gets a final status instead of staying "pending" forever. Only a job known to
-        deploy what they would may do this (``enqueue._known_to_cover``): a merge that diffs
-        only its own change may end "not touched" and deploy nothing, and the older job's
-        change would then be lost although its status says the newer commit ships it.
+        commit gets a final status instead of staying "pending" forever. A job of unknown
+        scope that replaces any is then made to run (``enqueue._must_run_once_superseding``):
+        narrowed by its own change alone, it could deploy nothing and lose theirs.
         """
         older = self._all(
             cur, "WHERE lane = ? AND state IN (?, ?) AND id < ?", (newer.lane, *WAITING, newer.id)
