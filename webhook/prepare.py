@@ -132,10 +132,11 @@ class Preparing:
         yield Prepared(cluster, applyset, [applyset.label(o) for o in objects], prefetched)
 
     def _helm_options(self, app: AppConfig, cluster: Cluster, folder: Path) -> render.HelmOptions:
-        """Capabilities from the cluster's (cached) discovery, for charts only; the allowed
-        repositories."""
+        """Capabilities from the cluster's (cached) discovery, for charts only (the app's,
+        or those kustomize inflates); the allowed repositories."""
         capabilities = None
-        if app.helm.chart is not None or (folder / "Chart.yaml").is_file():
+        chart = app.helm.chart is not None or (folder / "Chart.yaml").is_file()
+        if chart or app.kustomize.enable_helm:
             capabilities = render.Capabilities(*cluster.capabilities())
         return render.HelmOptions(
             capabilities=capabilities,

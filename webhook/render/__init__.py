@@ -64,6 +64,7 @@ def render_plain(
     allowed_remote_hosts: Sequence[str] = (),
     enable_helm: bool = False,
     directory: DirectoryFilter | None = None,
+    capabilities: Capabilities | None = None,
 ) -> list[Rendered]:
     """Every .yaml/.yml/.json file under ``root``, sorted by path, and the build of every
     subfolder with a kustomization (``plain_sources``, narrowed by ``directory``); ``label``
@@ -90,6 +91,7 @@ def render_plain(
                 boundary=boundary or root,
                 allowed_remote_hosts=tuple(allowed_remote_hosts),
                 enable_helm=enable_helm,
+                capabilities=capabilities,
             )
         else:
             out += _plain_file(path, name)
@@ -148,7 +150,8 @@ def render(
     engine passes the root of the commit's tree, so bases and values files elsewhere in the
     repository may be read. Helm ``values_files`` are relative to ``root``.
     ``allowed_remote_hosts``, ``enable_helm``: the app's ``kustomize:`` options.
-    ``helm``: capabilities, repositories and a chart from a repository (helm.py).
+    ``helm``: capabilities (for charts kustomize inflates too), repositories and a chart
+    from a repository (helm.py).
     ``directory``: the app's ``directory:`` options, for a plain folder only (plain.py).
     Every tool run of the render shares ``limits.RENDER_TIMEOUT`` (``tools.render_deadline``).
     """
@@ -198,6 +201,7 @@ def _render(
             boundary=boundary,
             allowed_remote_hosts=tuple(allowed_remote_hosts),
             enable_helm=enable_helm,
+            capabilities=helm.capabilities if helm else None,
         )
     elif (root / "Chart.yaml").is_file():
         out = render_helm(
@@ -217,6 +221,7 @@ def _render(
             allowed_remote_hosts=allowed_remote_hosts,
             enable_helm=enable_helm,
             directory=directory,
+            capabilities=helm.capabilities if helm else None,
         )
     if len(out) > limits.MAX_OBJECTS:
         raise RenderError(f"{label}: renders more than {limits.MAX_OBJECTS} objects")

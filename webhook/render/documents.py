@@ -30,7 +30,7 @@ try:
 except ImportError:  # PyYAML built without libyaml: the pure-Python loader does it all
     _CParser = None  # type: ignore[assignment,misc]
 
-from webhook.render import limits, scalars
+from webhook.render import limits, line_reader, scalars
 from webhook.render.output import Rendered, RenderError
 
 _TAG = "tag:yaml.org,2002:"
@@ -399,7 +399,9 @@ def objects_of(data: Any, source: str) -> Iterator[Rendered]:
 
 
 def parse_stream(text: str, name: str, *, unique_keys: bool = False) -> list[Rendered]:
-    """Objects from a multi-document YAML (or JSON, a YAML subset) text named ``name``."""
+    """Objects from a multi-document YAML (or JSON, a YAML subset) text named ``name``,
+    its lines and documents as kubectl's reader hands them over (``line_reader``)."""
+    text = line_reader.as_kubectl_reads(text)
     out: list[Rendered] = []
     for data, line in load_yaml_documents(text, name, unique_keys=unique_keys):
         out.extend(objects_of(data, f"{name}:{line}"))

@@ -74,12 +74,15 @@ def _values_arguments(
 
 
 def _split(text: str, label: str) -> list[Rendered]:
+    """helm template's output, each document named by its ``# Source:``. Helm heads every
+    template document with one, but copies a ``crds/`` file as it is, after one comment: a
+    document after a ``---`` inside it (controller-gen's files begin with one) has none and
+    belongs to the file before it, so it is a CRD of that file too."""
     out: list[Rendered] = []
+    name, crd = f"helm template {label}", False
     for chunk in re.split(r"^---\s*$", text, flags=re.MULTILINE):
-        found = _SOURCE.search(chunk)
-        source = found.group(1) if found else ""
-        name = f"helm {source}" if found else f"helm template {label}"
-        crd = bool(_CRD_SOURCE.match(source))
+        if found := _SOURCE.search(chunk):
+            name, crd = f"helm {found.group(1)}", bool(_CRD_SOURCE.match(found.group(1)))
         out.extend(Rendered(r.body, name, crd=crd) for r in parse_stream(chunk, name))
         if len(out) > limits.MAX_OBJECTS:
             raise RenderError(f"helm template {label}: more than {limits.MAX_OBJECTS} objects")

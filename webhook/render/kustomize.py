@@ -24,6 +24,7 @@ from typing import Any
 
 from webhook.render import chart_schema, limits, remote, tools
 from webhook.render.documents import decode, load_yaml_documents, parse_stream
+from webhook.render.helm import Capabilities
 from webhook.render.output import Rendered, RenderError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -381,8 +382,13 @@ def render_kustomize(
     boundary: Path,
     allowed_remote_hosts: tuple[str, ...] = (),
     enable_helm: bool = False,
+    capabilities: Capabilities | None = None,
 ) -> list[Rendered]:
-    """``kustomize build`` restricted to the folder, after ``check_kustomizations``."""
+    """``kustomize build`` restricted to the folder, after ``check_kustomizations``.
+
+    ``capabilities``: the target cluster's, for charts kustomize inflates, as Argo CD
+    passes them (``--helm-kube-version``, one ``--helm-api-versions`` per version), so a
+    chart's ``.Capabilities`` are the cluster's as with a chart of its own (helm.py)."""
     check_kustomizations(
         root,
         label,
@@ -393,5 +399,9 @@ def render_kustomize(
     argv = ["kustomize", "build", "--load-restrictor", "LoadRestrictionsRootOnly"]
     if enable_helm:
         argv += ["--enable-helm", "--helm-command", tools.which("helm", label)]
+        if capabilities is not None:
+            argv += ["--helm-kube-version", capabilities.kube_version]
+            for version in capabilities.api_versions:
+                argv += ["--helm-api-versions", version]
     text = tools.run_tool([*argv, "."], root, label)
     return parse_stream(text, f"kustomize build {label}")
