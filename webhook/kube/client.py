@@ -255,19 +255,33 @@ class Cluster:
             except OSError:
                 age = 0.0
             if age > CAPABILITIES_MAX_AGE:
-                self._resources.clear()
-                self.dynamic.resources.invalidate_cache()
-                self._cache_file.touch()
+                self._forget_discovery()
             version = str(((self.dynamic.version or {}).get("kubernetes") or {}).get("gitVersion"))
-            found: set[str] = set()
-            for entry in self.dynamic.resources:  # one list of resources per kind
-                for resource in entry if isinstance(entry, list) else [entry]:
-                    name = getattr(resource, "name", None) or ""
-                    if not name or "/" in name or not getattr(resource, "kind", None):
-                        continue  # subresources and the ResourceList pseudo-kinds
-                    found.add(resource.group_version)
-                    found.add(f"{resource.group_version}/{resource.kind}")
+            try:
+                found = self._served()
+            except dyn_errors.NotFoundError:
+                # A group the cached list names is gone (its CRD removed since): read again.
+                self._forget_discovery()
+                found = self._served()
         return version, tuple(sorted(found))
+
+    def _served(self) -> set[str]:
+        """Every served ``group/version`` and ``group/version/Kind``; the discoverer reads
+        each group's resources the first time it walks them, so a 404 may come out."""
+        found: set[str] = set()
+        for entry in self.dynamic.resources:  # one list of resources per kind
+            for resource in entry if isinstance(entry, list) else [entry]:
+                name = getattr(resource, "name", None) or ""
+                if not name or "/" in name or not getattr(resource, "kind", None):
+                    continue  # subresources and the ResourceList pseudo-kinds
+                found.add(resource.group_version)
+                found.add(f"{resource.group_version}/{resource.kind}")
+        return found
+
+    def _forget_discovery(self) -> None:
+        self._resources.clear()
+        self.dynamic.resources.invalidate_cache()
+        self._cache_file.touch()
 
     def refresh_discovery(self) -> None:
         with self._discovery_lock, translated("discovery"):
