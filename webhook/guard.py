@@ -10,7 +10,9 @@ for ServiceAccounts the app does not define, duplicates, the deployer's own name
 ServiceAccount (no Pod runs as it, no binding names it, no app writes into its namespace
 without ``allow_deployer_namespace``),
 (through ``webhook.pod_security``) the baseline Pod Security level of every pod template, and
-the sync-order annotations (``webhook.hooks``); only a hook may use ``generateName``.
+the sync-order annotations (``webhook.hooks``), (through ``webhook.reach``) fields whose
+effect reaches past the app (Service ``externalIPs``, endpoints for Services it does not
+render, aggregated ClusterRoles); only a hook may use ``generateName``.
 Every problem is collected, so one sync reports all of them at once.
 Must not touch: the cluster (scope knowledge comes in as a callable), git, the queue.
 """
@@ -22,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from webhook import hooks, pod_security
+from webhook import hooks, pod_security, reach
 from webhook.errors import Rejected
 from webhook.kube.applyset import ApplySet
 from webhook.objects import Manifest, ObjectRef, defined_kinds, group_of, ref_of
@@ -310,6 +312,7 @@ def check(
     allowed = app.effective_allowed_namespaces
     crd_scopes = defined_kinds(item.body for item in objects)
     accounts = _own_accounts(objects, app)
+    services = reach.own_services((item.body for item in objects), app.namespace)
     errors: list[str] = []
     seen: dict[ObjectRef, str] = {}
     out: list[Manifest] = []
@@ -353,6 +356,7 @@ def check(
             )
         problems = ([problem] if problem else []) + _escalations(app, ref, body, accounts)
         problems += _self_problems(app, ref, body, own)
+        problems += reach.problems(app, ref, body, services)
         if app.pod_security == "baseline":
             problems += pod_security.violations(ref.group, ref.kind, body)
         if problems:

@@ -161,6 +161,13 @@ class AppConfig(_Strict):
     #: Let this app set ``pod-security.kubernetes.io/*`` labels on Namespaces. Off: a repo
     #: cannot lift its namespace's Pod Security level (``enforce: privileged``).
     allow_pod_security_labels: bool = False
+    #: Let this app's Services set ``spec.externalIPs``. Off: kube-proxy on every node
+    #: would capture traffic to any address the repository names (CVE-2020-8554).
+    allow_service_external_ips: bool = False
+    #: Let this app's ClusterRoles aggregate (``aggregationRule``, the
+    #: ``rbac.authorization.k8s.io/aggregate-to-*`` labels). Off: a repository could add rules
+    #: to the built-in ``admin``/``edit``/``view`` roles, held in every namespace.
+    allow_role_aggregation: bool = False
     #: ``baseline``: every pod template this app renders must meet the Pod Security Standards'
     #: baseline level, whatever its namespace's labels (no privileged, hostPath, host network).
     #: ``privileged``: no check, for apps that really run node agents.
