@@ -90,9 +90,7 @@ def test_a_service_with_external_ips_is_refused_unless_the_app_opts_in(
     assert live(dyn, "Service", "front", ns)["spec"]["externalIPs"] == [OUTSIDE]
 
 
-def test_endpoints_for_another_apps_service_are_refused(
-    gitops: GitOps, dyn: DynamicClient
-) -> None:
+def test_endpoints_for_another_apps_service_are_refused(gitops: GitOps, dyn: DynamicClient) -> None:
     ns = gitops.namespace
     alpha, beta = app_config("alpha", ns), app_config("beta", ns)  # one shared namespace
     first = gitops.commit({"apps/alpha/svc.yaml": dump(service("pay"))})

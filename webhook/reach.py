@@ -67,6 +67,7 @@ def _external_ips(app: AppConfig, body: Mapping[str, Any]) -> list[str]:
 
 
 def _endpoints(ref: ObjectRef, body: Mapping[str, Any], services: set[Service]) -> list[str]:
+    service: object
     if (ref.group, ref.kind) == ("", "Endpoints"):
         service, where = ref.name, "its name"
     elif (ref.group, ref.kind) == ("discovery.k8s.io", "EndpointSlice"):
