@@ -14,7 +14,12 @@ ordinary right of an app. The guard refuses:
 - a ClusterRole labelled ``rbac.authorization.k8s.io/aggregate-to-*`` (its rules join the
   built-in ``admin``, ``edit`` and ``view`` roles, so everyone bound to them in any namespace
   gets them) or with an ``aggregationRule`` (it collects the rules of every ClusterRole it
-  selects, ``cluster-admin`` included); only with ``allow_role_aggregation``.
+  selects, ``cluster-admin`` included); only with ``allow_role_aggregation``;
+- a pod template's ``priorityClassName`` of a ``system-`` class (``system-node-critical``,
+  ``system-cluster-critical``, the control plane's own, usable in any namespace since
+  Kubernetes 1.17): the scheduler then evicts other apps' Pods anywhere in the cluster to
+  make room, and the kubelet evicts them first under pressure; only with
+  ``pod_security: privileged`` (the node agents that need it).
 
 Owns: these checks, one line per problem. Must not touch: the cluster, the other guard rules.
 """
@@ -24,12 +29,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from webhook import pod_security
 from webhook.objects import ObjectRef
 from webhook.settings import AppConfig
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-"
 SERVICE_NAME = "kubernetes.io/service-name"
+#: Kubernetes reserves this prefix of PriorityClass names for its built-in classes.
+SYSTEM_PRIORITY = "system-"
 
 #: (namespace, name) of a Service.
 Service = tuple[str, str]
@@ -104,6 +112,22 @@ def _aggregation(app: AppConfig, ref: ObjectRef, body: Mapping[str, Any]) -> lis
     return [p + hint for p in problems]
 
 
+def _priority(app: AppConfig, ref: ObjectRef, body: Mapping[str, Any]) -> list[str]:
+    found = pod_security.pod_of(ref.group, ref.kind, body)
+    if found is None or app.pod_security == "privileged":
+        return []
+    where, pod = found
+    name = _mapping(pod.get("spec")).get("priorityClassName")
+    if not isinstance(name, str) or not name.startswith(SYSTEM_PRIORITY):
+        return []
+    return [
+        f"{where}spec.priorityClassName {name!r} is the control plane's own priority: the "
+        "scheduler would evict other apps' Pods anywhere in the cluster to make room for "
+        "these; use a priority class of the cluster's operators, or set pod_security: "
+        f"privileged on app {app.name} if it runs node agents"
+    ]
+
+
 def problems(
     app: AppConfig, ref: ObjectRef, body: Mapping[str, Any], services: set[Service]
 ) -> list[str]:
@@ -112,4 +136,4 @@ def problems(
     out = _endpoints(ref, body, services)
     if (ref.group, ref.kind) == ("", "Service"):
         out += _external_ips(app, body)
-    return out + _aggregation(app, ref, body)
+    return out + _aggregation(app, ref, body) + _priority(app, ref, body)

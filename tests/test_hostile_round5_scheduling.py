@@ -1,0 +1,75 @@
+"""A pod template that takes the control plane's own priority, on the real control plane.
+
+Kubernetes ships two PriorityClasses for its own components, ``system-node-critical`` and
+``system-cluster-critical``, and since 1.17 admits them in every namespace (limiting them is
+left to a ResourceQuota the operator writes). A Pod with one outranks every app's Pod: the
+scheduler evicts other apps' Pods anywhere in the cluster to make room for it, and the
+kubelet evicts them first under node pressure. So an app's repository could push every
+other app off the nodes it wants. The guard refuses such a template unless the app is one
+that runs node agents (``pod_security: privileged``). The control plane here runs the
+scheduler and kwok's fake nodes, so the Pod the opt-in applies is admitted and scheduled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.dynamic import DynamicClient
+
+from tests.gitops import GitOps, dump, live, make_gitops
+from tests.test_hostile_guard import app_config, sync
+
+#: The value of each class, which the API server writes into the Pod's ``spec.priority``.
+VALUES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+
+
+@pytest.fixture
+def ops(tmp_path: Path, control_plane_with_nodes: Any, namespace_with_nodes: str) -> GitOps:
+    return make_gitops(tmp_path, control_plane_with_nodes.kubeconfig, namespace_with_nodes)
+
+
+@pytest.fixture
+def admin(control_plane_with_nodes: Any) -> Iterator[DynamicClient]:
+    from kubernetes import config
+
+    api = config.new_client_from_config(config_file=str(control_plane_with_nodes.kubeconfig))
+    yield DynamicClient(api)
+    api.close()
+
+
+def pod(name: str, priority_class: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "priorityClassName": priority_class,
+            "containers": [{"name": "app", "image": "registry.example/app:1"}],
+        },
+    }
+
+
+@pytest.mark.parametrize("priority_class", sorted(VALUES))
+def test_a_pod_with_the_control_planes_priority_is_refused_unless_the_app_runs_node_agents(
+    ops: GitOps, admin: DynamicClient, priority_class: str
+) -> None:
+    ns = ops.namespace
+    the_app = app_config("shop", ns, health_timeout=60)
+    sha = ops.commit({"apps/shop/pod.yaml": dump(pod("grab", priority_class))})
+    result = sync(ops, the_app, sha)
+    assert result.error_kind == "guard"
+    assert list(result.errors) == [
+        f"apps/shop/pod.yaml:1: Pod grab: spec.priorityClassName '{priority_class}' is the "
+        "control plane's own priority: the scheduler would evict other apps' Pods anywhere "
+        "in the cluster to make room for these; use a priority class of the cluster's "
+        "operators, or set pod_security: privileged on app shop if it runs node agents"
+    ]
+    assert live(admin, "Pod", "grab", ns) is None
+    # What the guard stops: the API server admits it in the app's namespace, at a priority
+    # above every app's.
+    result = sync(ops, the_app.model_copy(update={"pod_security": "privileged"}), sha)
+    assert result.ok, result.error
+    assert live(admin, "Pod", "grab", ns)["spec"]["priority"] == VALUES[priority_class]
