@@ -89,7 +89,8 @@ def test_a_bad_name_is_refused_in_one_exact_line(
     ids=["namespace-63", "service-63", "subdomain-253"],
 )
 def test_a_name_at_its_kinds_length_limit_is_accepted(kind: str, name: str) -> None:
-    (out,) = check([obj(kind, name)], app(allowed_cluster_kinds=("Namespace",)), scope)
+    the_app = app(allowed_cluster_kinds=("Namespace",), allowed_namespaces=("shop", "a" * 63))
+    (out,) = check([obj(kind, name)], the_app, scope)
     assert out["metadata"]["name"] == name
 
 

@@ -19,7 +19,10 @@ ordinary right of an app. The guard refuses:
   ``system-cluster-critical``, the control plane's own, usable in any namespace since
   Kubernetes 1.17): the scheduler then evicts other apps' Pods anywhere in the cluster to
   make room, and the kubelet evicts them first under pressure; only with
-  ``pod_security: privileged`` (the node agents that need it).
+  ``pod_security: privileged`` (the node agents that need it);
+- a Namespace outside the app's allowed namespaces (with ``Namespace`` in
+  ``allowed_cluster_kinds``): the app would own a namespace another app deploys into (made
+  before that app's first sync), and its prune would delete it with everything in it.
 
 Owns: these checks, one line per problem. Must not touch: the cluster, the other guard rules.
 """
@@ -128,6 +131,17 @@ def _priority(app: AppConfig, ref: ObjectRef, body: Mapping[str, Any]) -> list[s
     ]
 
 
+def _namespace(app: AppConfig, ref: ObjectRef) -> list[str]:
+    allowed = app.effective_allowed_namespaces
+    if (ref.group, ref.kind) != ("", "Namespace") or ref.name in allowed:
+        return []
+    return [
+        f"is not one of app {app.name}'s allowed namespaces ({', '.join(allowed)}): an app "
+        "may own only namespaces it deploys into (its prune would delete one with everything "
+        "in it); add it to allowed_namespaces"
+    ]
+
+
 def problems(
     app: AppConfig, ref: ObjectRef, body: Mapping[str, Any], services: set[Service]
 ) -> list[str]:
@@ -136,4 +150,5 @@ def problems(
     out = _endpoints(ref, body, services)
     if (ref.group, ref.kind) == ("", "Service"):
         out += _external_ips(app, body)
-    return out + _aggregation(app, ref, body) + _priority(app, ref, body)
+    out += _aggregation(app, ref, body) + _priority(app, ref, body)
+    return out + _namespace(app, ref)
