@@ -12,7 +12,8 @@ without ``allow_deployer_namespace``),
 (through ``webhook.pod_security``) the baseline Pod Security level of every pod template, and
 the sync-order annotations (``webhook.hooks``), (through ``webhook.reach``) fields whose
 effect reaches past the app (Service ``externalIPs``, endpoints for Services it does not
-render, aggregated ClusterRoles); only a hook may use ``generateName``.
+render, aggregated ClusterRoles, ``system-`` priority classes, Namespaces outside its allowed
+namespaces); only a hook may use ``generateName``.
 Every problem is collected, so one sync reports all of them at once.
 Must not touch: the cluster (scope knowledge comes in as a callable), git, the queue.
 """
