@@ -104,7 +104,7 @@ def _aggregation(app: AppConfig, ref: ObjectRef, body: Mapping[str, Any]) -> lis
     problems = [
         f"label {key}: its rules would join the built-in roles it names, granted to everyone "
         "bound to them in every namespace"
-        for key in sorted(k for k, v in labels.items() if k.startswith(AGGREGATE_TO) and v)
+        for key in sorted(k for k in labels if k.startswith(AGGREGATE_TO))
     ]
     if body.get("aggregationRule") is not None:
         problems.append(
