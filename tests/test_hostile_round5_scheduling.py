@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 from kubernetes.dynamic import DynamicClient
 
-from tests.gitops import GitOps, dump, live, make_gitops
+from tests.gitops import GitOps, deployment, dump, live, make_gitops
 from tests.test_hostile_guard import app_config, sync
+from webhook.guard import GuardError, check
+from webhook.render import Rendered
 
 #: The value of each class, which the API server writes into the Pod's ``spec.priority``.
 VALUES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
@@ -73,3 +75,31 @@ def test_a_pod_with_the_control_planes_priority_is_refused_unless_the_app_runs_n
     result = sync(ops, the_app.model_copy(update={"pod_security": "privileged"}), sha)
     assert result.ok, result.error
     assert live(admin, "Pod", "grab", ns)["spec"]["priority"] == VALUES[priority_class]
+
+
+def test_every_kind_that_holds_pods_is_checked_where_its_template_lives() -> None:
+    app = app_config("shop", "shop")
+    held = deployment("web")
+    held["spec"]["template"]["spec"]["priorityClassName"] = "system-cluster-critical"
+    cron = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "tick"},
+        "spec": {
+            "schedule": "* * * * *",
+            "jobTemplate": {
+                "spec": {"template": {"spec": pod("x", "system-node-critical")["spec"]}}
+            },
+        },
+    }
+    fine = deployment("ok")
+    fine["spec"]["template"]["spec"]["priorityClassName"] = "high"  # the operators' own
+    objects = [Rendered(body=b, source="a.yaml:1") for b in (held, cron, fine)]
+    with pytest.raises(GuardError) as caught:
+        check(objects, app, lambda api_version, kind: True)
+    starts = [e.split(" is the control plane's")[0] for e in caught.value.errors]
+    assert starts == [
+        "a.yaml:1: Deployment web: spec.template.spec.priorityClassName 'system-cluster-critical'",
+        "a.yaml:1: CronJob tick: spec.jobTemplate.spec.template.spec.priorityClassName "
+        "'system-node-critical'",
+    ]

@@ -24,6 +24,8 @@ from kubernetes.dynamic import DynamicClient
 
 from tests.gitops import GitOps, cm, dump, live, service
 from tests.test_hostile_guard import app_config, sync
+from webhook.guard import check
+from webhook.render import Rendered
 
 OUTSIDE = "203.0.113.7"  # TEST-NET-3: the address of "the database" the app would capture
 SERVICE_NAME = "kubernetes.io/service-name"
@@ -118,3 +120,13 @@ def test_endpoints_for_another_apps_service_are_refused(gitops: GitOps, dyn: Dyn
     result = sync(gitops, beta, sha, alpha)
     assert result.ok, result.error
     assert slices_of(dyn, ns, "cache") == ["cache-1"]
+
+
+def test_a_slice_of_no_service_and_an_empty_external_ips_list_pass() -> None:
+    detached = slice_for("loose", "pay")
+    del detached["metadata"]["labels"][SERVICE_NAME]
+    plain = service("front")
+    plain["spec"]["externalIPs"] = []
+    objects = [Rendered(body=b, source="a.yaml:1") for b in (detached, plain)]
+    out = check(objects, app_config("shop", "shop"), lambda api_version, kind: True)
+    assert [o["metadata"]["name"] for o in out] == ["loose", "front"]
