@@ -1,7 +1,7 @@
 """A pod template that takes the control plane's own priority, on the real control plane.
 
 Kubernetes ships two PriorityClasses for its own components, ``system-node-critical`` and
-``system-cluster-critical``, and since 1.17 admits them in every namespace (limiting them is
+``system-cluster-critical``, and admits them in every namespace (limiting them is
 left to a ResourceQuota the operator writes). A Pod with one outranks every app's Pod: the
 scheduler evicts other apps' Pods anywhere in the cluster to make room for it, and the
 kubelet evicts them first under node pressure. So an app's repository could push every

@@ -16,8 +16,8 @@ ordinary right of an app. The guard refuses:
   gets them) or with an ``aggregationRule`` (it collects the rules of every ClusterRole it
   selects, ``cluster-admin`` included); only with ``allow_role_aggregation``;
 - a pod template's ``priorityClassName`` of a ``system-`` class (``system-node-critical``,
-  ``system-cluster-critical``, the control plane's own, usable in any namespace since
-  Kubernetes 1.17): the scheduler then evicts other apps' Pods anywhere in the cluster to
+  ``system-cluster-critical``, the control plane's own, which Kubernetes admits in any
+  namespace): the scheduler then evicts other apps' Pods anywhere in the cluster to
   make room, and the kubelet evicts them first under pressure; only with
   ``pod_security: privileged`` (the node agents that need it);
 - a Namespace outside the app's allowed namespaces (with ``Namespace`` in
