@@ -5,8 +5,9 @@ else: which objects are hooks (``argocd.argoproj.io/hook``, or ``helm.sh/hook`` 
 Argo CD maps it), their phases, waves and delete policies, the wave of every other object
 (``argocd.argoproj.io/sync-wave``), and the per-object sync options ``Prune=false`` /
 ``Replace=true`` (and Flux's ``kustomize.toolkit.fluxcd.io/prune: disabled`` /
-``.../force: enabled``). A problem in these annotations is reported by ``problems`` (the
-guard calls it), so ``split`` never fails on guarded objects.
+``.../force: enabled``, Helm's ``helm.sh/resource-policy: keep``). A problem in these
+annotations is reported by ``problems`` (the guard calls it), so ``split`` never fails on
+guarded objects.
 Must not touch: the cluster, git, rendering. Plain data in, plain data out.
 """
 
@@ -27,6 +28,8 @@ FLUX_FORCE = "kustomize.toolkit.fluxcd.io/force"
 HELM_HOOK = "helm.sh/hook"
 HELM_HOOK_WEIGHT = "helm.sh/hook-weight"
 HELM_HOOK_DELETE_POLICY = "helm.sh/hook-delete-policy"
+#: ``keep``: ``helm upgrade`` and ``helm uninstall`` leave the object in place.
+HELM_RESOURCE_POLICY = "helm.sh/resource-policy"
 #: The deployer's label on a live hook object (the value: its app's ApplySet id), in place of
 #: the ApplySet member label: hooks are no members, and are deleted only as hooks of this app.
 HOOK_OF = "webhook-deployer.io/hook-of"
@@ -145,9 +148,12 @@ def sync_options(body: Manifest) -> frozenset[str]:
 
 
 def keeps_on_prune(body: Manifest) -> bool:
-    """``Prune=false`` or Flux's ``prune: disabled``: the object is never pruned."""
-    flux = _annotations(body).get(FLUX_PRUNE, "").strip().lower() == "disabled"
-    return flux or "Prune=false" in sync_options(body)
+    """``Prune=false``, Flux's ``prune: disabled`` or Helm's ``resource-policy: keep``
+    (which ``helm upgrade`` honours when the object leaves the chart): never pruned."""
+    notes = _annotations(body)
+    flux = notes.get(FLUX_PRUNE, "").strip().lower() == "disabled"
+    helm = notes.get(HELM_RESOURCE_POLICY, "").strip() == "keep"
+    return flux or helm or "Prune=false" in sync_options(body)
 
 
 def recreates(body: Manifest) -> bool:
