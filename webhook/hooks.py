@@ -3,11 +3,11 @@
 Owns: reading the annotations teams already use with Argo CD, Flux and Helm, and nothing
 else: which objects are hooks (``argocd.argoproj.io/hook``, or ``helm.sh/hook`` mapped as
 Argo CD maps it), their phases, waves and delete policies, the wave of every other object
-(``argocd.argoproj.io/sync-wave``), and the per-object sync options ``Prune=false`` /
-``Replace=true`` (and Flux's ``kustomize.toolkit.fluxcd.io/prune: disabled`` /
-``.../force: enabled``, Helm's ``helm.sh/resource-policy: keep``). A problem in these
-annotations is reported by ``problems`` (the guard calls it), so ``split`` never fails on
-guarded objects.
+(``argocd.argoproj.io/sync-wave``, else ``helm.sh/hook-weight``, as Argo CD), and the
+per-object sync options ``Prune=false`` / ``Replace=true`` (and Flux's
+``kustomize.toolkit.fluxcd.io/prune: disabled`` / ``.../force: enabled``, Helm's
+``helm.sh/resource-policy: keep``). A problem in these annotations is reported by
+``problems`` (the guard calls it), so ``split`` never fails on guarded objects.
 Must not touch: the cluster, git, rendering. Plain data in, plain data out.
 """
 
@@ -164,7 +164,12 @@ def recreates(body: Manifest) -> bool:
 
 
 def wave_of(body: Manifest) -> int:
-    return _int(_annotations(body).get(SYNC_WAVE)) or 0
+    """``argocd.argoproj.io/sync-wave``, else ``helm.sh/hook-weight``, on any object, hook
+    or not: gitops-engine's ``syncwaves.Wave``, which Argo CD orders every object by."""
+    notes = _annotations(body)
+    if SYNC_WAVE in notes:
+        return _int(notes[SYNC_WAVE]) or 0
+    return _int(notes.get(HELM_HOOK_WEIGHT)) or 0
 
 
 @dataclass(frozen=True)
@@ -213,7 +218,7 @@ def _hook(body: Manifest) -> Hook | None:
         policies = frozenset(
             HELM_POLICIES[v] for v in _items(notes.get(HELM_HOOK_DELETE_POLICY, ""))
         )
-        wave = _int(notes.get(HELM_HOOK_WEIGHT)) or 0
+        wave = wave_of(body)
     return Hook(body, phases, wave, policies or frozenset({Policy.BEFORE_HOOK_CREATION}))
 
 
