@@ -5,9 +5,10 @@ else: which objects are hooks (``argocd.argoproj.io/hook``, or ``helm.sh/hook`` 
 Argo CD maps it), their phases, waves and delete policies, the wave of every other object
 (``argocd.argoproj.io/sync-wave``, else ``helm.sh/hook-weight``, as Argo CD), and the
 per-object sync options ``Prune=false`` / ``Replace=true`` (and Flux's
-``kustomize.toolkit.fluxcd.io/prune: disabled`` / ``.../force: enabled``, Helm's
-``helm.sh/resource-policy: keep``). A problem in these annotations is reported by
-``problems`` (the guard calls it), so ``split`` never fails on guarded objects.
+``kustomize.toolkit.fluxcd.io/prune: disabled`` / ``.../force: enabled`` /
+``.../ssa: IfNotPresent``, as labels too; Helm's ``helm.sh/resource-policy: keep``). A
+problem in these annotations is reported by ``problems`` (the guard calls it), so ``split``
+never fails on guarded objects.
 Must not touch: the cluster, git, rendering. Plain data in, plain data out.
 """
 
@@ -25,6 +26,8 @@ SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 FLUX_PRUNE = "kustomize.toolkit.fluxcd.io/prune"
 FLUX_FORCE = "kustomize.toolkit.fluxcd.io/force"
+#: ``IfNotPresent``: created, never applied again; ``Ignore``: never applied again.
+FLUX_SSA = "kustomize.toolkit.fluxcd.io/ssa"
 HELM_HOOK = "helm.sh/hook"
 HELM_HOOK_WEIGHT = "helm.sh/hook-weight"
 HELM_HOOK_DELETE_POLICY = "helm.sh/hook-delete-policy"
@@ -147,20 +150,36 @@ def sync_options(body: Manifest) -> frozenset[str]:
     return frozenset(_items(_annotations(body).get(SYNC_OPTIONS, "")))
 
 
+def _flux(body: Manifest, key: str, value: str) -> bool:
+    """Flux's selectors: a label or an annotation, its value in any case (fluxcd/pkg
+    ``ssa/utils.AnyInMetadata``)."""
+    meta = body.get("metadata")
+    for where in ("labels", "annotations"):
+        found = meta.get(where) if isinstance(meta, dict) else None
+        text = found.get(key) if isinstance(found, dict) else None
+        if isinstance(text, str) and text.strip().lower() == value.lower():
+            return True
+    return False
+
+
 def keeps_on_prune(body: Manifest) -> bool:
     """``Prune=false``, Flux's ``prune: disabled`` or Helm's ``resource-policy: keep``
     (which ``helm upgrade`` honours when the object leaves the chart): never pruned."""
-    notes = _annotations(body)
-    flux = notes.get(FLUX_PRUNE, "").strip().lower() == "disabled"
-    helm = notes.get(HELM_RESOURCE_POLICY, "").strip() == "keep"
-    return flux or helm or "Prune=false" in sync_options(body)
+    helm = _annotations(body).get(HELM_RESOURCE_POLICY, "").strip() == "keep"
+    return _flux(body, FLUX_PRUNE, "disabled") or helm or "Prune=false" in sync_options(body)
 
 
 def recreates(body: Manifest) -> bool:
     """``Replace=true`` or Flux's ``force: enabled``: an immutable change deletes and
     creates the object instead of failing."""
-    flux = _annotations(body).get(FLUX_FORCE, "").strip().lower() == "enabled"
-    return flux or "Replace=true" in sync_options(body)
+    return _flux(body, FLUX_FORCE, "enabled") or "Replace=true" in sync_options(body)
+
+
+def leaves_live(body: Manifest) -> bool:
+    """Flux's ``ssa: IfNotPresent`` or ``ssa: Ignore`` in git: once the object exists it is
+    never applied again (a PVC, a seeded ConfigMap another tool edits). Only git's object
+    is read: an annotation put on the live object does not pin it against git."""
+    return _flux(body, FLUX_SSA, "IfNotPresent") or _flux(body, FLUX_SSA, "Ignore")
 
 
 def wave_of(body: Manifest) -> int:

@@ -6,7 +6,8 @@ and refreshing discovery. An object whose dry-run result equals the live object 
 written; a live object this app may not take over (see ``applyset.Ownership``) fails the
 plan, so nothing is written. A change to an immutable field fails the plan with a message
 that says so, unless the object asks to be recreated (``Replace=true``, Flux ``force``):
-then the apply deletes it, waits until it is gone and creates it again.
+then the apply deletes it, waits until it is gone and creates it again. An existing object
+git marks with Flux's ``ssa: IfNotPresent`` (or ``Ignore``) is left as it is: unchanged.
 Must not touch: pruning (prune.py), health (health.py), git, rendering, the queue.
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from webhook.hooks import recreates
+from webhook.hooks import leaves_live, recreates
 from webhook.kube import fanout
 from webhook.kube.applyset import Ownership
 from webhook.kube.client import Cluster, KubeError, UnknownKind
@@ -142,6 +143,8 @@ def _plan_one(
         refusal = ownership.refusal(live)
         if refusal:
             return replace(item, live=live, error=f"{item.ref} {refusal}")
+        if live is not None and leaves_live(item.body):  # Flux ssa: IfNotPresent / Ignore
+            return replace(item, live=live, result=live, action=Action.UNCHANGED)
         if live is not None and proven.get(str(item.ref)) == (
             digest(item.body, force=force),
             version_of(live),
