@@ -14,7 +14,7 @@ Must not touch: the cluster, git, rendering. Plain data in, plain data out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -241,6 +241,10 @@ def _hook(body: Manifest) -> Hook | None:
     return Hook(body, phases, wave, policies or frozenset({Policy.BEFORE_HOOK_CREATION}))
 
 
+def _unranked(ref: ObjectRef) -> int:
+    return 0
+
+
 @dataclass(frozen=True)
 class Order:
     """A sync's objects in the order they go: members by wave, hooks by phase."""
@@ -257,10 +261,14 @@ class Order:
     def in_wave(self, wave: int) -> list[Manifest]:
         return [b for b in self.resources if wave_of(b) == wave]
 
-    def hooks_in(self, phase: Phase, wave: int | None = None) -> list[Hook]:
-        """The phase's hooks in order: wave, then kind and name (as Argo CD orders them)."""
+    def hooks_in(
+        self, phase: Phase, wave: int | None = None, rank: Callable[[ObjectRef], int] = _unranked
+    ) -> list[Hook]:
+        """The phase's hooks in order: wave, then kind by ``rank`` (the apply's kind order,
+        so a ServiceAccount before the Job that runs as it, as Argo CD's ``kindOrder`` and
+        Helm's ``InstallOrder`` order hooks), then kind and name."""
         chosen = [h for h in self.hooks if phase in h.phases and wave in (None, h.wave)]
-        return sorted(chosen, key=lambda h: (h.wave, h.ref.kind, h.ref.name))
+        return sorted(chosen, key=lambda h: (h.wave, rank(h.ref), h.ref.kind, h.ref.name))
 
 
 def split(objects: list[Manifest]) -> Order:
