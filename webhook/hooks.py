@@ -3,16 +3,18 @@
 Owns: reading the annotations teams already use with Argo CD, Flux and Helm, and nothing
 else: which objects are hooks (``argocd.argoproj.io/hook``, or ``helm.sh/hook`` mapped as
 Argo CD maps it), their phases, waves and delete policies, the wave of every other object
-(``argocd.argoproj.io/sync-wave``), and the per-object sync options ``Prune=false`` /
-``Replace=true`` (and Flux's ``kustomize.toolkit.fluxcd.io/prune: disabled`` /
-``.../force: enabled``). A problem in these annotations is reported by ``problems`` (the
-guard calls it), so ``split`` never fails on guarded objects.
+(``argocd.argoproj.io/sync-wave``, else ``helm.sh/hook-weight``, as Argo CD), and the
+per-object sync options ``Prune=false`` / ``Replace=true`` (and Flux's
+``kustomize.toolkit.fluxcd.io/prune: disabled`` / ``.../force: enabled`` /
+``.../ssa: IfNotPresent``, as labels too; Helm's ``helm.sh/resource-policy: keep``). A
+problem in these annotations is reported by ``problems`` (the guard calls it), so ``split``
+never fails on guarded objects.
 Must not touch: the cluster, git, rendering. Plain data in, plain data out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -24,9 +26,13 @@ SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 FLUX_PRUNE = "kustomize.toolkit.fluxcd.io/prune"
 FLUX_FORCE = "kustomize.toolkit.fluxcd.io/force"
+#: ``IfNotPresent``: created, never applied again; ``Ignore``: never applied again.
+FLUX_SSA = "kustomize.toolkit.fluxcd.io/ssa"
 HELM_HOOK = "helm.sh/hook"
 HELM_HOOK_WEIGHT = "helm.sh/hook-weight"
 HELM_HOOK_DELETE_POLICY = "helm.sh/hook-delete-policy"
+#: ``keep``: ``helm upgrade`` and ``helm uninstall`` leave the object in place.
+HELM_RESOURCE_POLICY = "helm.sh/resource-policy"
 #: The deployer's label on a live hook object (the value: its app's ApplySet id), in place of
 #: the ApplySet member label: hooks are no members, and are deleted only as hooks of this app.
 HOOK_OF = "webhook-deployer.io/hook-of"
@@ -144,21 +150,45 @@ def sync_options(body: Manifest) -> frozenset[str]:
     return frozenset(_items(_annotations(body).get(SYNC_OPTIONS, "")))
 
 
+def _flux(body: Manifest, key: str, value: str) -> bool:
+    """Flux's selectors: a label or an annotation, its value in any case (fluxcd/pkg
+    ``ssa/utils.AnyInMetadata``)."""
+    meta = body.get("metadata")
+    for where in ("labels", "annotations"):
+        found = meta.get(where) if isinstance(meta, dict) else None
+        text = found.get(key) if isinstance(found, dict) else None
+        if isinstance(text, str) and text.strip().lower() == value.lower():
+            return True
+    return False
+
+
 def keeps_on_prune(body: Manifest) -> bool:
-    """``Prune=false`` or Flux's ``prune: disabled``: the object is never pruned."""
-    flux = _annotations(body).get(FLUX_PRUNE, "").strip().lower() == "disabled"
-    return flux or "Prune=false" in sync_options(body)
+    """``Prune=false``, Flux's ``prune: disabled`` or Helm's ``resource-policy: keep``
+    (which ``helm upgrade`` honours when the object leaves the chart): never pruned."""
+    helm = _annotations(body).get(HELM_RESOURCE_POLICY, "").strip() == "keep"
+    return _flux(body, FLUX_PRUNE, "disabled") or helm or "Prune=false" in sync_options(body)
 
 
 def recreates(body: Manifest) -> bool:
     """``Replace=true`` or Flux's ``force: enabled``: an immutable change deletes and
     creates the object instead of failing."""
-    flux = _annotations(body).get(FLUX_FORCE, "").strip().lower() == "enabled"
-    return flux or "Replace=true" in sync_options(body)
+    return _flux(body, FLUX_FORCE, "enabled") or "Replace=true" in sync_options(body)
+
+
+def leaves_live(body: Manifest) -> bool:
+    """Flux's ``ssa: IfNotPresent`` or ``ssa: Ignore`` in git: once the object exists it is
+    never applied again (a PVC, a seeded ConfigMap another tool edits). Only git's object
+    is read: an annotation put on the live object does not pin it against git."""
+    return _flux(body, FLUX_SSA, "IfNotPresent") or _flux(body, FLUX_SSA, "Ignore")
 
 
 def wave_of(body: Manifest) -> int:
-    return _int(_annotations(body).get(SYNC_WAVE)) or 0
+    """``argocd.argoproj.io/sync-wave``, else ``helm.sh/hook-weight``, on any object, hook
+    or not: gitops-engine's ``syncwaves.Wave``, which Argo CD orders every object by."""
+    notes = _annotations(body)
+    if SYNC_WAVE in notes:
+        return _int(notes[SYNC_WAVE]) or 0
+    return _int(notes.get(HELM_HOOK_WEIGHT)) or 0
 
 
 @dataclass(frozen=True)
@@ -207,8 +237,12 @@ def _hook(body: Manifest) -> Hook | None:
         policies = frozenset(
             HELM_POLICIES[v] for v in _items(notes.get(HELM_HOOK_DELETE_POLICY, ""))
         )
-        wave = _int(notes.get(HELM_HOOK_WEIGHT)) or 0
+        wave = wave_of(body)
     return Hook(body, phases, wave, policies or frozenset({Policy.BEFORE_HOOK_CREATION}))
+
+
+def _unranked(ref: ObjectRef) -> int:
+    return 0
 
 
 @dataclass(frozen=True)
@@ -227,10 +261,14 @@ class Order:
     def in_wave(self, wave: int) -> list[Manifest]:
         return [b for b in self.resources if wave_of(b) == wave]
 
-    def hooks_in(self, phase: Phase, wave: int | None = None) -> list[Hook]:
-        """The phase's hooks in order: wave, then kind and name (as Argo CD orders them)."""
+    def hooks_in(
+        self, phase: Phase, wave: int | None = None, rank: Callable[[ObjectRef], int] = _unranked
+    ) -> list[Hook]:
+        """The phase's hooks in order: wave, then kind by ``rank`` (the apply's kind order,
+        so a ServiceAccount before the Job that runs as it, as Argo CD's ``kindOrder`` and
+        Helm's ``InstallOrder`` order hooks), then kind and name."""
         chosen = [h for h in self.hooks if phase in h.phases and wave in (None, h.wave)]
-        return sorted(chosen, key=lambda h: (h.wave, h.ref.kind, h.ref.name))
+        return sorted(chosen, key=lambda h: (h.wave, rank(h.ref), h.ref.kind, h.ref.name))
 
 
 def split(objects: list[Manifest]) -> Order:

@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from webhook.hooks import Order, Phase
@@ -114,7 +114,7 @@ def plan_hooks(
     return tuple(
         HookRun(hook.label, phase.value, "planned")
         for phase in Phase
-        for hook in order.hooks_in(phase)
+        for hook in order.hooks_in(phase, rank=apply.tier_of)
     )
 
 
@@ -178,8 +178,10 @@ class Rollout:
             self.before_tier(step)
 
     def _hooks(self, phase: Phase, wave: int | None = None) -> list[str]:
-        """Run the phase's hooks one by one; stop at the first failure (its message)."""
-        for hook in self.order.hooks_in(phase, wave) if self.hooks_on else []:
+        """Run the phase's hooks one by one; stop at the first failure (its message). The
+        HookSucceeded deletions wait until all of them succeeded (kube_hooks.Succeeded)."""
+        succeeded: list[kube_hooks.Succeeded] = []
+        for hook in self.order.hooks_in(phase, wave, apply.tier_of) if self.hooks_on else []:
             self._fence(f"{phase.value} hook")
             run = kube_hooks.run(
                 self.cluster,
@@ -187,10 +189,16 @@ class Rollout:
                 phase,
                 applyset_id=self.applyset.id,
                 timeout=self.app.health_timeout,
+                succeeded=succeeded,
             )
             self.ran.append(run)
             if run.status != "succeeded":
                 return [run.message]
+        for done in succeeded:
+            if error := kube_hooks.delete_succeeded(self.cluster, done):
+                return [error]
+            name = str(done.ref)
+            self.ran = [replace(r, deleted=True) if r.object == name else r for r in self.ran]
         return []
 
     def _phase(self, phase: Phase, record: dict[str, Any], wave: int | None = None) -> None:

@@ -6,7 +6,9 @@ and refreshing discovery. An object whose dry-run result equals the live object 
 written; a live object this app may not take over (see ``applyset.Ownership``) fails the
 plan, so nothing is written. A change to an immutable field fails the plan with a message
 that says so, unless the object asks to be recreated (``Replace=true``, Flux ``force``):
-then the apply deletes it, waits until it is gone and creates it again.
+then the apply deletes it, waits until it is gone and creates it again. An existing object
+git marks with Flux's ``ssa: IfNotPresent`` (or ``Ignore``) is left as it is: unchanged.
+Fields a client-side ``kubectl apply`` left are moved to the deployer first (csa.py).
 Must not touch: pruning (prune.py), health (health.py), git, rendering, the queue.
 """
 
@@ -17,10 +19,11 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from webhook.hooks import recreates
+from webhook.hooks import leaves_live, recreates
 from webhook.kube import fanout
 from webhook.kube.applyset import Ownership
-from webhook.kube.client import Cluster, KubeError, UnknownKind
+from webhook.kube.client import FIELD_MANAGER, Cluster, KubeError, UnknownKind
+from webhook.kube.csa import upgrade_patch
 from webhook.kube.diff import same
 from webhook.kube.live import Snapshot, digest, version_of
 from webhook.kube.recreate import delete_and_wait, immutable_fields, immutable_message
@@ -110,6 +113,9 @@ class Planned:
     error: str | None = None
     #: An immutable field changed and the object asks to be recreated (``Replace=true``).
     recreate: bool = False
+    #: The live object holds fields of client-side ``kubectl apply`` (csa.py): they move to
+    #: the deployer's manager before the apply, which then drops those git no longer has.
+    csa: bool = False
 
 
 @dataclass
@@ -142,10 +148,15 @@ def _plan_one(
         refusal = ownership.refusal(live)
         if refusal:
             return replace(item, live=live, error=f"{item.ref} {refusal}")
-        if live is not None and proven.get(str(item.ref)) == (
+        if live is not None and leaves_live(item.body):  # Flux ssa: IfNotPresent / Ignore
+            return replace(item, live=live, result=live, action=Action.UNCHANGED)
+        if live is not None and upgrade_patch(live, FIELD_MANAGER) is not None:
+            item = replace(item, csa=True)
+        settled = live is not None and proven.get(str(item.ref)) == (
             digest(item.body, force=force),
             version_of(live),
-        ):
+        )
+        if settled and not item.csa:
             # Applied at this very resourceVersion with this very body: no dry run needed.
             return replace(item, live=live, result=live, action=Action.UNCHANGED)
         result = cluster.apply(resource, item.body, dry_run=True, force=force)
@@ -159,7 +170,7 @@ def _plan_one(
     action = (
         Action.CREATED
         if live is None
-        else (Action.UNCHANGED if same(live, result) else Action.CONFIGURED)
+        else (Action.UNCHANGED if same(live, result) and not item.csa else Action.CONFIGURED)
     )
     return replace(item, live=live, result=result, action=action)
 
@@ -247,6 +258,8 @@ def _apply_one(
                 return Applied(item.ref, Action.FAILED, f"{item.ref} {refusal}")
         if item.recreate and live is not None:
             delete_and_wait(cluster, resource, item.ref, str(live["metadata"]["uid"]))
+        elif item.csa and live is not None and (ops := upgrade_patch(live, FIELD_MANAGER)):
+            cluster.json_patch(resource, meta["name"], meta.get("namespace"), ops)
         result, made = cluster.applied(resource, item.body, dry_run=False, force=force)
     except KubeError as exc:
         return Applied(item.ref, Action.FAILED, str(exc))

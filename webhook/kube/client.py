@@ -16,7 +16,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +370,21 @@ class Cluster:
                 _request_timeout=REQUEST_TIMEOUT,
             )
         return _decoded(result), getattr(result, "status", None) == 201
+
+    def json_patch(
+        self, resource: Any, name: str, namespace: str | None, ops: Sequence[dict[str, Any]]
+    ) -> Manifest:
+        """A JSON patch (RFC 6902) of one object: ``managedFields`` moves (kube/csa.py)."""
+        what = f"patch {resource.kind} {namespace + '/' if namespace else ''}{name}"
+        with translated(what):
+            result = resource.patch(
+                body=[dict(op) for op in ops],
+                name=name,
+                namespace=namespace if resource.namespaced else None,
+                content_type="application/json-patch+json",
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        return _plain(result)
 
     def create(self, resource: Any, body: Manifest, *, dry_run: bool) -> Manifest:
         """POST a new object (``generateName`` hooks, recreated objects); 409 if it exists."""

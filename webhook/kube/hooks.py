@@ -6,7 +6,8 @@ server-side dry run of a hook (a create with ``generateName``, so that an existi
 the same name does not get in the way), BeforeHookCreation (the previous object of the same
 name is deleted, and gone, before the new one is created), waiting for a Job to complete (a
 Pod to succeed, any other kind to be Current), the reason a failed Job's Pod gave, and the
-HookSucceeded / HookFailed deletions. A live object of the hook's name that is neither a hook
+HookSucceeded / HookFailed deletions (HookSucceeded's once the caller says the hook's whole
+phase succeeded: ``Succeeded``). A live object of the hook's name that is neither a hook
 nor a member of this app is never deleted or written: the hook fails instead.
 Must not touch: the order hooks run in (phases.py), git, rendering.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from webhook.hooks import HOOK_OF, Hook, Phase, Policy
@@ -146,9 +147,37 @@ def _wait(cluster: Cluster, resource: Any, ref: ObjectRef, timeout: float) -> tu
         seen = cluster.get(resource, ref.name, ref.namespace)
 
 
-def run(cluster: Cluster, hook: Hook, phase: Phase, *, applyset_id: str, timeout: float) -> HookRun:
+@dataclass(frozen=True)
+class Succeeded:
+    """A hook that succeeded under HookSucceeded, deleted only once every hook of its phase
+    has: Helm deletes an event's succeeded hooks after its last hook ran, Argo CD at the end
+    of the sync, so a Job hook still finds the ServiceAccount hook that ran before it."""
+
+    resource: Any
+    ref: ObjectRef
+
+
+def delete_succeeded(cluster: Cluster, done: Succeeded) -> str | None:
+    """HookSucceeded's deletion of ``done``; the error, if it failed."""
+    try:
+        cluster.delete(done.resource, done.ref.name, done.ref.namespace)
+    except KubeError as exc:
+        return str(exc)
+    return None
+
+
+def run(
+    cluster: Cluster,
+    hook: Hook,
+    phase: Phase,
+    *,
+    applyset_id: str,
+    timeout: float,
+    succeeded: list[Succeeded] | None = None,
+) -> HookRun:
     """Create (or, for a named hook kept without BeforeHookCreation, apply) the hook, wait
-    until it is done, and delete it when its policy says so."""
+    until it is done, and delete it when its policy says so; with ``succeeded``, a
+    HookSucceeded deletion is left to the caller (``delete_succeeded``), listed there."""
     body = body_for(hook, applyset_id)
     ref = hook.ref
     try:
@@ -175,7 +204,10 @@ def run(cluster: Cluster, hook: Hook, phase: Phase, *, applyset_id: str, timeout
         ok, message = _wait(cluster, resource, ref, timeout)
         policy = Policy.HOOK_SUCCEEDED if ok else Policy.HOOK_FAILED
         deleted = policy in hook.policies
-        if deleted:
+        if deleted and ok and succeeded is not None:
+            succeeded.append(Succeeded(resource, ref))
+            deleted = False
+        elif deleted:
             cluster.delete(resource, ref.name, ref.namespace)
     except KubeError as exc:
         fields = immutable_fields(exc)

@@ -4,10 +4,11 @@ Owns: listing the ApplySet's members across the group-kinds and namespaces its p
 (plus the current ones), choosing those not desired any more, and deleting them in reverse
 apply order. Only objects labelled ``applyset.kubernetes.io/part-of=<our id>`` are ever
 considered; Namespaces and CRDs only with ``prune_cluster_scoped``; never an object annotated
-``argocd.argoproj.io/sync-options: Prune=false`` or ``kustomize.toolkit.fluxcd.io/prune:
-disabled`` (it is left in place, out of the prune set). Each object is read again
-just before its deletion, and deleted only if it still carries our label, with the uid and
-resourceVersion of that read as preconditions: an object someone took over in between stays.
+``argocd.argoproj.io/sync-options: Prune=false``, ``kustomize.toolkit.fluxcd.io/prune:
+disabled`` or ``helm.sh/resource-policy: keep`` (it is left in place, out of the prune
+set). Each object is read again just before its deletion, and deleted only if it still
+carries our label, with the uid and resourceVersion of that read as preconditions: an object
+someone took over in between stays.
 Must not touch: applying, health, git, rendering.
 """
 
