@@ -11,24 +11,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from kubernetes import config
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 
 from tests.gitops import widget_crd
 from tests.plugins.cluster import ControlPlane
 from webhook.kube.client import Cluster
-
-
-@pytest.fixture
-def dyn(control_plane: ControlPlane) -> Iterator[DynamicClient]:
-    api = config.new_client_from_config(config_file=str(control_plane.kubeconfig))
-    yield DynamicClient(api)
-    api.close()
 
 
 def _served(dyn: DynamicClient, group: str) -> bool:

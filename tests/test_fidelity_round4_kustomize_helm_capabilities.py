@@ -27,11 +27,10 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from tests.gitops import GitOps, live, make_gitops, widget_crd
+from tests.gitops import GitOps, live, widget_crd
 from tests.plugins.cluster import ControlPlane
 from webhook.kube.client import Cluster, KubeError
 from webhook.render import Capabilities, HelmOptions, render
@@ -65,13 +64,6 @@ def _files(group: str, namespace: str, prefix: str = "") -> dict[str, str]:
         f"{prefix}charts/probe/values.yaml": "",
         f"{prefix}charts/probe/templates/probe.yaml": TEMPLATE % {"group": group},
     }
-
-
-@pytest.fixture
-def dyn(control_plane: ControlPlane) -> Iterator[DynamicClient]:
-    api = config.new_client_from_config(config_file=str(control_plane.kubeconfig))
-    yield DynamicClient(api)
-    api.close()
 
 
 @pytest.fixture
@@ -135,14 +127,10 @@ def test_an_inflated_chart_renders_as_helm_does_on_the_cluster(
     assert caps["data"] == {"kubeVersion": capabilities.kube_version, "widgets": "true"}
 
 
-@pytest.fixture
-def ops(tmp_path: Path, control_plane: ControlPlane, namespace: str) -> GitOps:
-    return make_gitops(tmp_path, control_plane.kubeconfig, namespace)
-
-
 def test_a_sync_gives_the_inflated_chart_the_clusters_capabilities(
-    ops: GitOps, dyn: DynamicClient, group: str
+    gitops: GitOps, dyn: DynamicClient, group: str
 ) -> None:
+    ops = gitops
     sha = ops.commit(_files(group, ops.namespace, prefix="apps/shop/"))
     result = ops.sync(sha, kustomize=KustomizeConfig(enable_helm=True))
     assert result.ok, result.errors

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -51,16 +52,8 @@ def shown(job: Job) -> str:
 
 
 def finished(sha: str, outcome: Any) -> Job:
-    return Job(
-        id=9,
-        app="shop",
-        repo="acme/gitops",
-        commit=sha,
-        ref="refs/pull/2/head",
-        trigger=preview_job(sha).trigger,
-        state=outcome.state,
-        message=outcome.message,
-        result=outcome.result,
+    return replace(
+        preview_job(sha), state=outcome.state, message=outcome.message, result=outcome.result
     )
 
 

@@ -14,32 +14,15 @@ itself.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes.dynamic import DynamicClient
 
-from tests.gitops import GitOps, dump, live, make_gitops
+from tests.gitops import GitOps, dump, live
 from tests.test_hostile_guard import app_config, sync
 
 RBAC = "rbac.authorization.k8s.io"
 SECRETS = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}
-
-
-@pytest.fixture
-def ops(tmp_path: Path, control_plane_with_nodes: Any, namespace_with_nodes: str) -> GitOps:
-    return make_gitops(tmp_path, control_plane_with_nodes.kubeconfig, namespace_with_nodes)
-
-
-@pytest.fixture
-def admin(control_plane_with_nodes: Any) -> Iterator[DynamicClient]:
-    from kubernetes import config
-
-    api = config.new_client_from_config(config_file=str(control_plane_with_nodes.kubeconfig))
-    yield DynamicClient(api)
-    api.close()
 
 
 def cluster_role(name: str, **extra: Any) -> dict[str, Any]:
@@ -66,8 +49,9 @@ def wait_for(condition: Any, timeout: float = 30.0) -> bool:
 
 
 def test_a_cluster_role_that_aggregates_is_refused_unless_the_app_opts_in(
-    ops: GitOps, admin: DynamicClient
+    gitops_with_nodes: GitOps, dyn_with_nodes: DynamicClient
 ) -> None:
+    ops, admin = gitops_with_nodes, dyn_with_nodes
     ns = ops.namespace
     name, collector = f"{ns}-secrets", f"{ns}-everything"
     to_view = cluster_role(

@@ -12,34 +12,18 @@ scheduler and kwok's fake nodes, so the Pod the opt-in applies is admitted and s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes.dynamic import DynamicClient
 
-from tests.gitops import GitOps, deployment, dump, live, make_gitops
+from tests.gitops import GitOps, deployment, dump, live
 from tests.test_hostile_guard import app_config, sync
 from webhook.guard import GuardError, check
 from webhook.render import Rendered
 
 #: The value of each class, which the API server writes into the Pod's ``spec.priority``.
 VALUES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
-
-
-@pytest.fixture
-def ops(tmp_path: Path, control_plane_with_nodes: Any, namespace_with_nodes: str) -> GitOps:
-    return make_gitops(tmp_path, control_plane_with_nodes.kubeconfig, namespace_with_nodes)
-
-
-@pytest.fixture
-def admin(control_plane_with_nodes: Any) -> Iterator[DynamicClient]:
-    from kubernetes import config
-
-    api = config.new_client_from_config(config_file=str(control_plane_with_nodes.kubeconfig))
-    yield DynamicClient(api)
-    api.close()
 
 
 def pod(name: str, priority_class: str) -> dict[str, Any]:
@@ -56,8 +40,9 @@ def pod(name: str, priority_class: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("priority_class", sorted(VALUES))
 def test_a_pod_with_the_control_planes_priority_is_refused_unless_the_app_runs_node_agents(
-    ops: GitOps, admin: DynamicClient, priority_class: str
+    gitops_with_nodes: GitOps, dyn_with_nodes: DynamicClient, priority_class: str
 ) -> None:
+    ops, admin = gitops_with_nodes, dyn_with_nodes
     ns = ops.namespace
     the_app = app_config("shop", ns, health_timeout=60)
     sha = ops.commit({"apps/shop/pod.yaml": dump(pod("grab", priority_class))})

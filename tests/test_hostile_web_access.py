@@ -264,3 +264,34 @@ def test_a_session_ends_twelve_hours_after_sign_in_however_often_it_is_used(
     monkeypatch.setattr(time, "time", lambda: start + 13 * 3600)  # 1.5 h after the last
     assert signed.get("/api/apps").status_code == 401
     assert signed.get("/").status_code == 302  # off to sign in again
+
+
+# --- round 4: nothing a signed-in user was shown stays in a cache ----------------------
+# A private repository's plan (diff, object names, errors, who approved) was answered with
+# no ``Cache-Control``: a browser kept the page after sign-out for its next user, and a
+# shared proxy was free to store it (a 200 is heuristically cacheable) and serve it again.
+
+
+def test_no_page_or_answer_a_signed_in_user_sees_may_be_stored_by_a_cache(
+    signed: FlaskClient, github_api: GitHubApiServer, store: SqlStore, origin: Origin
+) -> None:
+    plan = pending_plan(store, origin.head)
+    sign_in(signed, github_api, "gho_writer")
+    answers = {
+        path: signed.get(path)
+        for path in (
+            "/",
+            "/apps/guestbook",
+            f"/jobs/{plan}",
+            "/api/apps",
+            "/api/apps/guestbook/jobs",
+            f"/api/jobs/{plan}",
+        )
+    }
+    assert b"awaiting approval" in answers[f"/jobs/{plan}"].data  # the private plan itself
+    for path, answer in answers.items():
+        assert answer.status_code == 200, path
+        assert answer.headers.get("Cache-Control") == "no-store", path
+    # The stylesheet is no secret: it keeps the caching Flask gives static files.
+    with signed.get("/static/style.css") as style:
+        assert style.status_code == 200 and style.headers.get("Cache-Control") != "no-store"
