@@ -279,14 +279,14 @@ class Cluster:
         return found
 
     def _forget_discovery(self) -> None:
+        """Read discovery afresh from now on (and count its age for Helm from now)."""
         self._resources.clear()
         self.dynamic.resources.invalidate_cache()
         self._cache_file.touch()
 
     def refresh_discovery(self) -> None:
         with self._discovery_lock, translated("discovery"):
-            self._resources.clear()
-            self.dynamic.resources.invalidate_cache()
+            self._forget_discovery()
 
     # -- requests --------------------------------------------------------------------
 

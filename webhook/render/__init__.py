@@ -92,6 +92,7 @@ def render_plain(
                 allowed_remote_hosts=tuple(allowed_remote_hosts),
                 enable_helm=enable_helm,
                 capabilities=capabilities,
+                checked=True,  # by check_builds above: each walk read every kustomization
             )
         else:
             out += _plain_file(path, name)

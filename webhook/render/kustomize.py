@@ -383,19 +383,22 @@ def render_kustomize(
     allowed_remote_hosts: tuple[str, ...] = (),
     enable_helm: bool = False,
     capabilities: Capabilities | None = None,
+    checked: bool = False,
 ) -> list[Rendered]:
-    """``kustomize build`` restricted to the folder, after ``check_kustomizations``.
+    """``kustomize build`` restricted to the folder, after ``check_kustomizations``
+    (``checked``: ``check_builds`` did it already, with these very options).
 
     ``capabilities``: the target cluster's, for charts kustomize inflates, as Argo CD
     passes them (``--helm-kube-version``, one ``--helm-api-versions`` per version), so a
     chart's ``.Capabilities`` are the cluster's as with a chart of its own (helm.py)."""
-    check_kustomizations(
-        root,
-        label,
-        boundary=boundary,
-        allowed_remote_hosts=allowed_remote_hosts,
-        enable_helm=enable_helm,
-    )
+    if not checked:
+        check_kustomizations(
+            root,
+            label,
+            boundary=boundary,
+            allowed_remote_hosts=allowed_remote_hosts,
+            enable_helm=enable_helm,
+        )
     argv = ["kustomize", "build", "--load-restrictor", "LoadRestrictionsRootOnly"]
     if enable_helm:
         argv += ["--enable-helm", "--helm-command", tools.which("helm", label)]
